@@ -1,0 +1,39 @@
+# All set-up happens here, on a fresh machine: a venv in .venv, packages from PyPI, Debian packages
+# (chromium for browser tests, postgresql for store tests) when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+WORKSPACE ?= demo-workspace
+PYTEST_ARGS ?=
+
+.PHONY: setup system demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,spark,postgres]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian packages the tests need; installed only when missing (CI and fresh machines run as root).
+system:
+	@bash scripts/system-packages.sh
+
+demo: setup
+	$(BIN)/covalue demo -w $(WORKSPACE)
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: setup system lint
+	bash scripts/with-postgres.sh $(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
+
+bench: setup system
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""The ``covalue`` command line: one sub-command per job, each on a workspace (``-w``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import covalue
+from covalue.workspace import Workspace, WorkspaceError, default_path
+
+app = typer.Typer(
+    name="covalue",
+    help="See and grow the value your community creates: ingest exports, find where members stand on "
+    "the Connect → Share → Solve → Innovate journey, diagnose health, and coach.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def open_ws(path: Path | None, *, create: bool = False) -> Workspace:
+    try:
+        return covalue.open(path or default_path(), create=create)
+    except WorkspaceError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Folder to create [default: the workspace option]")] = None,
+    workspace: WorkspaceOpt = None,
+    name: Annotated[str | None, typer.Option(help="A name for the workspace")] = None,
+) -> None:
+    """Create a workspace: settings (covalue.toml), a secret key for pseudonyms, and the database."""
+    target = path or workspace or default_path()
+    ws = covalue.init(target, name=name)
+    console.print(f"Workspace ready at [bold]{ws.path}[/] (settings in {ws.path / 'covalue.toml'})")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Export files or folders", exists=False)],
+    workspace: WorkspaceOpt = None,
+    source: Annotated[str, typer.Option("--source", "-s", help="Reader to use, or auto to detect")] = "auto",
+    community: Annotated[str | None, typer.Option("--community", "-c", help="Community these exports belong to")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
+    ws = open_ws(workspace, create=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=as_json,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        results = ws.ingest(paths, source=source, community=community, progress=progress)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            colour = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
+            console.print(f"[{colour}]{r.status}[/] {', '.join(r.paths)} via [bold]{r.reader}[/] in {r.seconds:.1f}s")
+            t = Table(show_header=True, header_style="bold", box=None)
+            t.add_column("table")
+            t.add_column("read", justify="right")
+            t.add_column("new", justify="right")
+            for k in ("communities", "spaces", "members", "items", "actions"):
+                t.add_row(k, f"{r.read.get(k, 0):,}", f"{r.added.get(k, 0):,}")
+            t.add_row("rejects", f"{r.rejects:,}", f"{r.added.get('rejects', 0):,}")
+            console.print(t)
+            for m in r.messages:
+                console.print(f"  [yellow]•[/] {m}")
+    ws.close()
+    if results and all(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """What the workspace holds: counts per table, source, community and kind, and the rejects."""
+    ws = open_ws(workspace)
+    st = ws.status()
+    ws.close()
+    if as_json:
+        print_json(st)
+        return
+    console.print(f"[bold]Workspace[/] {st['workspace']}")
+    t = Table(title="Tables", box=None)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in st["tables"].items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    for src, info in st["sources"].items():
+        items = ", ".join(f"{k} {v:,}" for k, v in info["items"].items()) or "none"
+        acts = ", ".join(f"{k} {v:,}" for k, v in info["actions"].items()) or "none"
+        console.print(f"[bold]{src}[/]: {info['members']:,} members ({info['bots']} bots); items: {items}; actions: {acts}")
+    t = Table(title="Communities", box=None)
+    for c in ("community", "spaces", "items", "actions", "authors", "from", "to"):
+        t.add_column(c)
+    for cid, c in st["communities"].items():
+        t.add_row(c["name"], f"{c['spaces']:,}", f"{c['items']:,}", f"{c['actions']:,}", f"{c['authors']:,}",
+                  (c["first"] or "")[:10], (c["last"] or "")[:10])
+    console.print(t)
+    if st["rejects"]:
+        t = Table(title="Rejects (records that could not be read)", box=None)
+        for c in ("source", "count", "reason", "example"):
+            t.add_column(c)
+        for r in st["rejects"]:
+            t.add_row(r["source"], f"{r['count']:,}", r["reason"], r["example_location"])
+        console.print(t)
+    else:
+        console.print("No rejects.")
+
+
+# Further commands live in covalue/commands/, one module per job; importing registers them on `app`.
+from covalue.commands import register_all  # noqa: E402
+
+register_all()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

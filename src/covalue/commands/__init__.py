@@ -1,0 +1,13 @@
+"""CLI commands beyond init/ingest/status, one module per job. Each module registers its commands on
+``covalue.cli.app`` when imported; add new modules to ``MODULES``."""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES: list[str] = []
+
+
+def register_all() -> None:
+    for name in MODULES:
+        importlib.import_module(f"covalue.commands.{name}")

@@ -1,0 +1,92 @@
+"""Workspace settings (``covalue.toml``), validated with pydantic.
+
+Every threshold a user might want to change lives here or in ``models/*.toml``; the defaults follow
+DESIGN §5 and are documented in docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrivacySettings(_Section):
+    show_names: bool = False
+    """Whether reports and pages may show display names (otherwise pseudonyms)."""
+    min_group_size: int = 5
+    """No breakdown is shown for fewer people than this."""
+    keep_text: bool = True
+    """Whether raw item text is kept after classification."""
+
+
+class IngestSettings(_Section):
+    max_unpacked_bytes: int = 50 * 1024**3
+    """An archive declaring more unpacked bytes than this is refused (zip bombs)."""
+    max_ratio: float = 200.0
+    """An archive entry compressed more than this many times is refused (zip bombs)."""
+    batch_rows: int = 50_000
+    """Rows buffered per table before they are written (bounds memory)."""
+
+
+class AnalysisSettings(_Section):
+    period: str = "month"
+    window_days: int = 90
+
+
+class TabularMapping(_Section):
+    """How the columns of one CSV/JSONL/Parquet file map onto a canonical table."""
+
+    table: str = Field(description="members, items or actions")
+    columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> file column")
+    pattern: str = Field("*", description="glob matched against the file name")
+    timestamp_format: str | None = None
+
+
+class Settings(_Section):
+    name: str = "covalue workspace"
+    privacy: PrivacySettings = PrivacySettings()
+    ingest: IngestSettings = IngestSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    tabular: dict[str, TabularMapping] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of values in models/*.toml, by model name then key."""
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        if not path.exists():
+            return cls()
+        with path.open("rb") as fh:
+            return cls.model_validate(tomllib.load(fh))
+
+
+DEFAULT_TOML = """\
+# covalue workspace settings. Every key is optional; the defaults are shown.
+name = "{name}"
+
+[privacy]
+show_names = false      # show display names in reports and pages (otherwise pseudonyms)
+min_group_size = 5      # no breakdown is shown for fewer people than this
+keep_text = true        # keep raw item text after classification
+
+[ingest]
+max_unpacked_bytes = 53687091200   # archives declaring more than this are refused
+max_ratio = 200.0                  # entries compressed more than this are refused (zip bombs)
+batch_rows = 50000                 # rows buffered per table before writing
+
+[analysis]
+period = "month"
+window_days = 90
+
+# Map any CSV / JSON Lines / Parquet export onto the canonical tables, e.g.:
+# [tabular.forum_posts]
+# table = "items"
+# pattern = "posts*.csv"
+# columns = {{ item_id = "PostID", author_id = "User", created_at = "Posted", text = "Body" }}
+"""

@@ -1,0 +1,394 @@
+"""What a reader is, and the sink it writes canonical rows into.
+
+A reader turns one platform's export into canonical rows. It never touches the database: it calls the
+methods of a :class:`SourceSink` (``person``, ``space``, ``item``, ``action``, ``reject``), which fills
+in ids, pseudonymises people, buffers rows and hands bounded batches to the workspace. That keeps every
+reader small and makes every reader safe in the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from covalue import identity, schema
+
+_LINK = re.compile(r"https?://|<a\s", re.I)
+_WORD = re.compile(r"\w+", re.U)
+
+
+class ReaderError(Exception):
+    """The export cannot be read at all (as opposed to a record that becomes a reject row)."""
+
+
+def slug(text: str) -> str:
+    """A lower-case, dash-separated id fragment for names such as community names."""
+    s = re.sub(r"[^\w]+", "-", text.strip().lower(), flags=re.U).strip("-")
+    return s or "unnamed"
+
+
+def to_utc(value: Any) -> datetime | None:
+    """A naive UTC datetime from epoch seconds, an ISO string or a datetime; None when unusable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, int | float):
+        try:
+            dt = datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    else:
+        s = str(value).strip()
+        if re.fullmatch(r"\d+(\.\d+)?", s):
+            return to_utc(float(s))
+        try:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def text_stats(text: str | None) -> tuple[int, int]:
+    """(words, links) in a text."""
+    if not text:
+        return 0, 0
+    return len(_WORD.findall(text)), len(_LINK.findall(text))
+
+
+class Batches:
+    """Buffers rows per table and emits Arrow tables of at most ``batch_rows`` rows."""
+
+    def __init__(self, emit: Callable[[str, pa.Table], None], batch_rows: int = 50_000) -> None:
+        self._emit = emit
+        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in schema.CONTENT_TABLES}
+        self._batch_rows = batch_rows
+        self.counts: dict[str, int] = {t: 0 for t in schema.CONTENT_TABLES}
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        buf = self._rows[table]
+        buf.append(row)
+        self.counts[table] += 1
+        if len(buf) >= self._batch_rows:
+            self.flush(table)
+
+    def flush(self, table: str | None = None) -> None:
+        for t in [table] if table else list(self._rows):
+            buf = self._rows[t]
+            if buf:
+                self._emit(t, pa.Table.from_pylist(buf, schema=schema.TABLES[t][0]))
+                self._rows[t] = []
+
+
+@dataclass
+class SourceSink:
+    """Where a reader writes the rows of one source (one Slack workspace, one Stack Exchange site...).
+
+    ``source`` is ``platform:instance`` (e.g. ``slack:houstondatavis``); every id a reader hands in is the
+    platform's own, and the sink qualifies it with the source so ids never collide across sources.
+    """
+
+    source: str
+    community_id: str
+    secret: bytes
+    batches: Batches
+    ingest_id: str
+    _people: dict[str, str] = field(default_factory=dict)
+    _spaces: dict[str, str] = field(default_factory=dict)
+
+    # -- ids -------------------------------------------------------------------------------------
+    def item_ref(self, native_id: Any) -> str:
+        """The canonical id of an item from its native id (for parent/thread links)."""
+        return f"{self.source}:{native_id}"
+
+    def person_ref(self, native_id: Any) -> str:
+        """The pseudonymous id of an account, whether or not :meth:`person` was called for it."""
+        key = str(native_id)
+        pid = self._people.get(key)
+        if pid is None:
+            pid = identity.identity_id(self.secret, self.source, key)
+        return pid
+
+    def space_ref(self, native_id: Any) -> str:
+        return f"{self.source}:{native_id}"
+
+    # -- rows ------------------------------------------------------------------------------------
+    def person(
+        self,
+        native_id: Any,
+        *,
+        display_name: str | None = None,
+        email: str | None = None,
+        is_bot: bool = False,
+        first_seen: datetime | None = None,
+        joined_at: datetime | None = None,
+        left_at: datetime | None = None,
+        org_unit: str | None = None,
+        location: str | None = None,
+        role: str | None = None,
+    ) -> str:
+        """Record an account (once per native id per run) and return its pseudonymous id."""
+        key = str(native_id)
+        pid = self._people.get(key)
+        if pid is not None:
+            return pid
+        pid = identity.identity_id(self.secret, self.source, key)
+        self._people[key] = pid
+        self.batches.add(
+            "identities",
+            {
+                "identity_id": pid,
+                "member_id": pid,
+                "source": self.source,
+                "native_id": key,
+                "display_name": display_name,
+                "email_hash": identity.email_hash(self.secret, email),
+                "is_bot": bool(is_bot),
+            },
+        )
+        self.batches.add(
+            "members",
+            {
+                "member_id": pid,
+                "source": self.source,
+                "first_seen": first_seen,
+                "joined_at": joined_at,
+                "left_at": left_at,
+                "org_unit": org_unit,
+                "location": location,
+                "role": role,
+                "is_bot": bool(is_bot),
+            },
+        )
+        return pid
+
+    def space(self, native_id: Any, name: str, kind: str = "channel") -> str:
+        """Record a space (channel, category, tag, list) and return its id."""
+        key = str(native_id)
+        sid = self._spaces.get(key)
+        if sid is None:
+            sid = self.space_ref(key)
+            self._spaces[key] = sid
+            self.batches.add(
+                "spaces",
+                {
+                    "space_id": sid,
+                    "source": self.source,
+                    "name": name,
+                    "kind": kind,
+                    "community_id": self.community_id,
+                },
+            )
+        return sid
+
+    def item(
+        self,
+        native_id: Any,
+        *,
+        kind: str,
+        created_at: datetime | None,
+        author_id: str | None,
+        space_id: str | None = None,
+        thread_id: str | None = None,
+        parent_id: str | None = None,
+        title: str | None = None,
+        text: str | None = None,
+        n_attachments: int = 0,
+        accepted: bool = False,
+        views: int | None = None,
+        score: int | None = None,
+    ) -> str:
+        """Record a contribution. ``author_id``, ``thread_id`` and ``parent_id`` are canonical ids
+        (from :meth:`person`, :meth:`item_ref`)."""
+        if kind not in schema.ITEM_KINDS:
+            raise ValueError(f"unknown item kind {kind!r}")
+        iid = self.item_ref(native_id)
+        words, links = text_stats(text)
+        if title:
+            words += text_stats(title)[0]
+        self.batches.add(
+            "items",
+            {
+                "item_id": iid,
+                "source": self.source,
+                "space_id": space_id,
+                "community_id": self.community_id,
+                "thread_id": thread_id or iid,
+                "parent_id": parent_id,
+                "author_id": author_id,
+                "created_at": created_at,
+                "kind": kind,
+                "title": title,
+                "text": text,
+                "n_words": words,
+                "n_links": links,
+                "n_attachments": n_attachments,
+                "accepted": bool(accepted),
+                "views": views,
+                "score": score,
+            },
+        )
+        return iid
+
+    def action(
+        self,
+        native_id: Any,
+        *,
+        verb: str,
+        ts: datetime | None,
+        actor_id: str | None,
+        space_id: str | None = None,
+        item_id: str | None = None,
+        target_id: str | None = None,
+        value: float | None = None,
+        detail: str | None = None,
+    ) -> str:
+        """Record an interaction without content. ``native_id`` must be unique within the source
+        and stable across exports (build it from the parts that identify the action)."""
+        if verb not in schema.ACTION_VERBS:
+            raise ValueError(f"unknown verb {verb!r}")
+        aid = f"{self.source}:{native_id}"
+        self.batches.add(
+            "actions",
+            {
+                "action_id": aid,
+                "source": self.source,
+                "space_id": space_id,
+                "community_id": self.community_id,
+                "ts": ts,
+                "actor_id": actor_id,
+                "verb": verb,
+                "item_id": item_id,
+                "target_id": target_id,
+                "value": value,
+                "detail": detail,
+            },
+        )
+        return aid
+
+    def reject(self, location: str, reason: str, excerpt: Any = None) -> None:
+        """Keep a record that could not be read: where it is, why, and a short excerpt."""
+        ex = None if excerpt is None else str(excerpt)[:300]
+        self.batches.add(
+            "rejects",
+            {
+                "reject_id": identity.stable_id(self.source, location, reason),
+                "source": self.source,
+                "location": location,
+                "reason": reason,
+                "excerpt": ex,
+                "ingest_id": self.ingest_id,
+            },
+        )
+
+
+class Sink:
+    """Hands out one :class:`SourceSink` per source a reader finds in its input, and tracks progress."""
+
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        ingest_id: str,
+        emit: Callable[[str, pa.Table], None],
+        community: str | None = None,
+        batch_rows: int = 50_000,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> None:
+        self.secret = secret
+        self.ingest_id = ingest_id
+        self.community = community
+        self.batches = Batches(emit, batch_rows)
+        self.sources: dict[str, SourceSink] = {}
+        self._communities: set[str] = set()
+        self._progress = progress
+        self._done = 0
+        self._total: int | None = None
+        self.messages: list[str] = []
+
+    def source(self, platform: str, instance: str, *, community: str | None = None) -> SourceSink:
+        """The sink for ``platform:instance``; its community is the ingest's ``--community`` if given,
+        else ``community`` from the reader, else the instance name."""
+        name = f"{platform}:{slug(instance)}"
+        if name in self.sources:
+            return self.sources[name]
+        cname = self.community or community or instance
+        cid = slug(cname)
+        if cid not in self._communities:
+            self._communities.add(cid)
+            self.batches.add("communities", {"community_id": cid, "name": cname})
+        s = SourceSink(source=name, community_id=cid, secret=self.secret, batches=self.batches,
+                       ingest_id=self.ingest_id)
+        self.sources[name] = s
+        return s
+
+    def reject(self, source: str, location: str, reason: str, excerpt: Any = None) -> None:
+        """A reject that belongs to no source yet (the export could not even be identified)."""
+        self.batches.add(
+            "rejects",
+            {
+                "reject_id": identity.stable_id(source, location, reason),
+                "source": source,
+                "location": location,
+                "reason": reason,
+                "excerpt": None if excerpt is None else str(excerpt)[:300],
+                "ingest_id": self.ingest_id,
+            },
+        )
+
+    def warn(self, message: str) -> None:
+        """A message for the person running the ingest (shown after the progress bar)."""
+        self.messages.append(message)
+
+    # -- progress ----------------------------------------------------------------------------------
+    def set_total(self, total: int | None) -> None:
+        self._total = total
+        if self._progress:
+            self._progress(self._done, total)
+
+    def advance(self, n: int) -> None:
+        self._done += n
+        if self._progress:
+            self._progress(self._done, self._total)
+
+    def flush(self) -> None:
+        self.batches.flush()
+
+
+class Reader:
+    """Base class for a platform reader. Subclasses set ``name`` and implement ``detect`` and ``read``.
+
+    Readers are registered through the ``covalue.sources`` entry-point group (see pyproject.toml), so an
+    organisation can add its own reader in its own package exactly as the built-in ones are added.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def detect(cls, path: Path) -> float:
+        """How sure this reader is that it can read ``path`` (0 = not at all, 1 = certain)."""
+        return 0.0
+
+    def __init__(self, settings: Any = None) -> None:
+        self.settings = settings
+
+    def read(self, path: Path, sink: Sink) -> None:  # pragma: no cover - interface
+        raise ReaderError(f"{type(self).__name__} does not implement read()")
+
+
+def iter_files(path: Path, suffixes: Iterable[str] | None = None) -> list[Path]:
+    """Files under ``path`` (or ``path`` itself), sorted, optionally filtered by suffix."""
+    if path.is_file():
+        return [path]
+    sfx = tuple(s.lower() for s in suffixes) if suffixes else None
+    out = [p for p in path.rglob("*") if p.is_file() and (sfx is None or p.name.lower().endswith(sfx))]
+    return sorted(out)

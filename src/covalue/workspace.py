@@ -1,0 +1,350 @@
+"""A workspace: a folder holding settings (``covalue.toml``), a secret key for pseudonyms, and an
+embedded DuckDB database with the canonical tables, reached through Ibis.
+
+    ws = covalue.open("my-workspace")
+    ws.ingest(["beer.stackexchange.com.7z"])
+    ws.table("items").group_by("kind").count().to_pandas()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from covalue import schema
+from covalue.settings import DEFAULT_TOML, Settings
+from covalue.sources import ReaderError, Sink, detect, get_reader
+
+DB_FILE = "covalue.duckdb"
+SETTINGS_FILE = "covalue.toml"
+SECRET_FILE = "secret.key"
+DEFAULT_DIR = "covalue-workspace"
+
+
+class WorkspaceError(Exception):
+    """The workspace is missing, damaged or cannot be used as asked."""
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("COVALUE_WORKSPACE") or DEFAULT_DIR)
+
+
+@dataclass
+class IngestResult:
+    """What one ``ingest`` did: rows read and newly added per table, rejects, and messages."""
+
+    ingest_id: str
+    paths: list[str]
+    reader: str
+    sources: list[str] = field(default_factory=list)
+    read: dict[str, int] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    messages: list[str] = field(default_factory=list)
+    status: str = "ok"
+    seconds: float = 0.0
+
+    @property
+    def nothing_read(self) -> bool:
+        return not any(self.read.get(t, 0) for t in ("items", "actions", "members"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ingest_id": self.ingest_id,
+            "paths": self.paths,
+            "reader": self.reader,
+            "sources": self.sources,
+            "read": self.read,
+            "added": self.added,
+            "rejects": self.rejects,
+            "messages": self.messages,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def init(path: str | Path, *, name: str | None = None, exist_ok: bool = True) -> Workspace:
+    """Create a workspace folder (settings, secret, database with empty canonical tables)."""
+    p = Path(path)
+    if (p / DB_FILE).exists():
+        if not exist_ok:
+            raise WorkspaceError(f"{p} already holds a workspace")
+        return Workspace(p)
+    p.mkdir(parents=True, exist_ok=True)
+    settings = p / SETTINGS_FILE
+    if not settings.exists():
+        settings.write_text(DEFAULT_TOML.format(name=(name or p.resolve().name).replace('"', "'")))
+    key = p / SECRET_FILE
+    if not key.exists():
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+    os.chmod(key, 0o600)
+    ws = Workspace(p)
+    ws.ensure_tables()
+    return ws
+
+
+def open(path: str | Path | None = None, *, create: bool = False) -> Workspace:  # noqa: A001
+    """Open an existing workspace (or create it with ``create=True``)."""
+    p = Path(path) if path is not None else default_path()
+    if not (p / DB_FILE).exists():
+        if create:
+            return init(p)
+        raise WorkspaceError(f"{p}: no covalue workspace here; create one with `covalue init {p}`")
+    return Workspace(p)
+
+
+class Workspace:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.settings = Settings.load(self.path / SETTINGS_FILE)
+        self._read_only = read_only
+        self._con: Any = None
+
+    # -- connection ------------------------------------------------------------------------------
+    @property
+    def con(self) -> Any:
+        """The Ibis DuckDB connection (opened on first use)."""
+        if self._con is None:
+            self._con = ibis.duckdb.connect(str(self.path / DB_FILE), read_only=self._read_only)
+        return self._con
+
+    @property
+    def raw(self) -> Any:
+        """The underlying duckdb connection, for bulk Arrow writes."""
+        return self.con.con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.disconnect()
+            self._con = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def secret(self) -> bytes:
+        key = self.path / SECRET_FILE
+        if not key.exists():
+            raise WorkspaceError(f"{key} is missing: pseudonymous ids cannot be made without it")
+        return key.read_bytes()
+
+    def ensure_tables(self) -> None:
+        existing = set(self.con.list_tables())
+        for name, (sch, _pk) in schema.TABLES.items():
+            if name not in existing:
+                self.con.create_table(name, schema=ibis.Schema.from_pyarrow(sch))
+
+    def table(self, name: str) -> ibis.Table:
+        return self.con.table(name)
+
+    def tables(self) -> list[str]:
+        return sorted(self.con.list_tables())
+
+    def write_table(self, name: str, data: pa.Table | Any, *, overwrite: bool = True) -> None:
+        """Write a derived table (analysis results)."""
+        self.con.create_table(name, data, overwrite=overwrite)
+
+    # -- ingest ----------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        source: str = "auto",
+        community: str | None = None,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> list[IngestResult]:
+        """Read exports into the workspace; one :class:`IngestResult` per path.
+
+        Rows are staged, deduplicated on their ids and only then added, so ingesting the same export
+        again adds nothing and a newer export only adds what is new.
+        """
+        self.ensure_tables()
+        results = []
+        for p in paths:
+            results.append(self._ingest_one(Path(p), source=source, community=community, progress=progress))
+        return results
+
+    def _ingest_one(self, path: Path, *, source: str, community: str | None,
+                    progress: Callable[[str, int, int | None], None] | None) -> IngestResult:
+        t0 = time.perf_counter()
+        started = datetime.now(UTC).replace(tzinfo=None)
+        ingest_id = uuid.uuid4().hex[:16]
+        result = IngestResult(ingest_id=ingest_id, paths=[str(path)], reader=source)
+        raw = self.raw
+        stage = {t: f"_stage_{t}_{ingest_id}" for t in schema.CONTENT_TABLES}
+        for t, st in stage.items():
+            raw.execute(f'CREATE TEMP TABLE "{st}" AS SELECT * FROM "{t}" LIMIT 0')
+
+        def emit(table: str, batch: pa.Table) -> None:
+            raw.register("_covalue_batch", batch)
+            raw.execute(f'INSERT INTO "{stage[table]}" SELECT * FROM _covalue_batch')
+            raw.unregister("_covalue_batch")
+
+        label = path.name
+        sink = Sink(
+            secret=self.secret,
+            ingest_id=ingest_id,
+            emit=emit,
+            community=community,
+            batch_rows=self.settings.ingest.batch_rows,
+            progress=(lambda done, total: progress(label, done, total)) if progress else None,
+        )
+        fatal: str | None = None
+        try:
+            reader_cls = detect(path) if source == "auto" else get_reader(source)
+            result.reader = reader_cls.name
+            reader = reader_cls(self.settings)
+            reader.read(path, sink)
+        except ReaderError as e:
+            fatal = str(e)
+        except Exception as e:  # a reader bug must not lose what was read: keep it and say so
+            fatal = f"{path}: unexpected {type(e).__name__} while reading: {e}"
+        if fatal:
+            sink.reject(f"{result.reader}:{path.name}" if result.reader != "auto" else "unknown",
+                        str(path), fatal)
+            result.messages.append(fatal)
+        sink.flush()
+        result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
+        result.rejects = sink.batches.counts["rejects"]
+        result.sources = sorted(sink.sources)
+        result.messages.extend(sink.messages)
+        for t in schema.CONTENT_TABLES:
+            result.added[t] = self._merge_stage(t, stage[t])
+            raw.execute(f'DROP TABLE IF EXISTS "{stage[t]}"')
+        if fatal and result.nothing_read:
+            result.status = "failed"
+        elif fatal or result.rejects:
+            result.status = "partial"
+        result.seconds = time.perf_counter() - t0
+        self._log_ingest(result, started, community)
+        return result
+
+    def _merge_stage(self, table: str, stage_name: str) -> int:
+        """Add staged rows whose key is new (first occurrence wins within the stage)."""
+        pk = schema.TABLES[table][1]
+        raw = self.raw
+        cols = ", ".join(f'"{c}"' for c in schema.TABLES[table][0].names)
+        before = raw.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        raw.execute(
+            f'INSERT INTO "{table}" SELECT {cols} FROM ('
+            f'  SELECT *, row_number() OVER (PARTITION BY "{pk}") AS _rn FROM "{stage_name}"'
+            f'  WHERE "{pk}" IS NOT NULL) s '
+            f'WHERE s._rn = 1 AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = s."{pk}")'
+        )
+        after = raw.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return int(after - before)
+
+    def _log_ingest(self, r: IngestResult, started: datetime, community: str | None) -> None:
+        row = {
+            "ingest_id": r.ingest_id,
+            "started_at": started,
+            "finished_at": datetime.now(UTC).replace(tzinfo=None),
+            "reader": r.reader,
+            "paths": json.dumps(r.paths),
+            "sources": json.dumps(r.sources),
+            "community": community,
+            "read_counts": json.dumps(r.read),
+            "added_counts": json.dumps(r.added),
+            "n_rejects": r.rejects,
+            "status": r.status,
+            "message": "\n".join(r.messages)[:4000] or None,
+        }
+        batch = pa.Table.from_pylist([row], schema=schema.INGESTS)
+        self.raw.register("_covalue_batch", batch)
+        self.raw.execute('INSERT INTO ingests SELECT * FROM _covalue_batch')
+        self.raw.unregister("_covalue_batch")
+
+    def append(self, table: str, rows: pa.Table | Iterable[dict[str, Any]]) -> int:
+        """Add canonical rows directly (synthetic organisations, tests), deduplicated like an ingest."""
+        self.ensure_tables()
+        sch = schema.TABLES[table][0]
+        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=sch)
+        data = data.select(sch.names).cast(sch)
+        st = f"_stage_{table}_{uuid.uuid4().hex[:8]}"
+        self.raw.register("_covalue_batch", data)
+        self.raw.execute(f'CREATE TEMP TABLE "{st}" AS SELECT * FROM _covalue_batch')
+        self.raw.unregister("_covalue_batch")
+        try:
+            return self._merge_stage(table, st)
+        finally:
+            self.raw.execute(f'DROP TABLE IF EXISTS "{st}"')
+
+    # -- status ----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counts per table, per source, per community and per kind/verb, and the rejects."""
+        self.ensure_tables()
+        q = self.raw.execute
+
+        def rows(sql: str) -> list[tuple]:
+            return q(sql).fetchall()
+
+        out: dict[str, Any] = {"workspace": str(self.path), "tables": {}}
+        for t in schema.TABLES:
+            out["tables"][t] = rows(f'SELECT count(*) FROM "{t}"')[0][0]
+        out["sources"] = {}
+        for src, in rows("SELECT DISTINCT source FROM identities UNION SELECT DISTINCT source FROM items "
+                         "UNION SELECT DISTINCT source FROM actions ORDER BY 1"):
+            if src is None:
+                continue
+            out["sources"][src] = {
+                "members": rows(f"SELECT count(*) FROM members WHERE source = '{_esc(src)}'")[0][0],
+                "items": dict(rows(f"SELECT kind, count(*) FROM items WHERE source = '{_esc(src)}' GROUP BY 1 ORDER BY 1")),
+                "actions": dict(rows(f"SELECT verb, count(*) FROM actions WHERE source = '{_esc(src)}' GROUP BY 1 ORDER BY 1")),
+                "bots": rows(f"SELECT count(*) FROM identities WHERE source = '{_esc(src)}' AND is_bot")[0][0],
+            }
+        out["communities"] = {}
+        for cid, name in rows("SELECT community_id, name FROM communities ORDER BY 1"):
+            out["communities"][cid] = {
+                "name": name,
+                "spaces": rows(f"SELECT count(*) FROM spaces WHERE community_id = '{_esc(cid)}'")[0][0],
+                "items": rows(f"SELECT count(*) FROM items WHERE community_id = '{_esc(cid)}'")[0][0],
+                "actions": rows(f"SELECT count(*) FROM actions WHERE community_id = '{_esc(cid)}'")[0][0],
+                "authors": rows(f"SELECT count(DISTINCT author_id) FROM items WHERE community_id = '{_esc(cid)}'")[0][0],
+                "first": _iso(rows(f"SELECT min(created_at) FROM items WHERE community_id = '{_esc(cid)}'")[0][0]),
+                "last": _iso(rows(f"SELECT max(created_at) FROM items WHERE community_id = '{_esc(cid)}'")[0][0]),
+            }
+        out["items_by_kind"] = dict(rows("SELECT kind, count(*) FROM items GROUP BY 1 ORDER BY 1"))
+        out["actions_by_verb"] = dict(rows("SELECT verb, count(*) FROM actions GROUP BY 1 ORDER BY 1"))
+        out["rejects"] = [
+            {"source": s, "reason": r, "count": n, "example_location": loc}
+            for s, r, n, loc in rows(
+                "SELECT source, reason, count(*), min(location) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+            )
+        ]
+        return out
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    def scratch_dir(self) -> Path:
+        """A temporary folder inside the workspace (same disk as the data) for unpacking archives."""
+        d = self.path / "tmp"
+        d.mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=d))
+
+    def remove_scratch(self) -> None:
+        shutil.rmtree(self.path / "tmp", ignore_errors=True)
+
+
+def _esc(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _iso(v: Any) -> str | None:
+    return v.isoformat() if v is not None else None
