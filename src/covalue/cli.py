@@ -28,7 +28,9 @@ err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"),
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -47,7 +49,9 @@ def print_json(data: Any) -> None:
 
 @app.command()
 def init(
-    path: Annotated[Path | None, typer.Argument(help="Folder to create [default: the workspace option]")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Folder to create [default: the workspace option]")
+    ] = None,
     workspace: WorkspaceOpt = None,
     name: Annotated[str | None, typer.Option(help="A name for the workspace")] = None,
 ) -> None:
@@ -62,14 +66,21 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Export files or folders", exists=False)],
     workspace: WorkspaceOpt = None,
     source: Annotated[str, typer.Option("--source", "-s", help="Reader to use, or auto to detect")] = "auto",
-    community: Annotated[str | None, typer.Option("--community", "-c", help="Community these exports belong to")] = None,
+    community: Annotated[
+        str | None, typer.Option("--community", "-c", help="Community these exports belong to")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
     ws = open_ws(workspace, create=True)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=as_json,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -84,7 +95,9 @@ def ingest(
     else:
         for r in results:
             colour = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
-            console.print(f"[{colour}]{r.status}[/] {', '.join(r.paths)} via [bold]{r.reader}[/] in {r.seconds:.1f}s")
+            console.print(
+                f"[{colour}]{r.status}[/] {', '.join(r.paths)} via [bold]{r.reader}[/] in {r.seconds:.1f}s"
+            )
             t = Table(show_header=True, header_style="bold", box=None)
             t.add_column("table")
             t.add_column("read", justify="right")
@@ -119,13 +132,22 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     for src, info in st["sources"].items():
         items = ", ".join(f"{k} {v:,}" for k, v in info["items"].items()) or "none"
         acts = ", ".join(f"{k} {v:,}" for k, v in info["actions"].items()) or "none"
-        console.print(f"[bold]{src}[/]: {info['members']:,} members ({info['bots']} bots); items: {items}; actions: {acts}")
+        console.print(
+            f"[bold]{src}[/]: {info['members']:,} members ({info['bots']} bots); items: {items}; actions: {acts}"
+        )
     t = Table(title="Communities", box=None)
     for c in ("community", "spaces", "items", "actions", "authors", "from", "to"):
         t.add_column(c)
-    for cid, c in st["communities"].items():
-        t.add_row(c["name"], f"{c['spaces']:,}", f"{c['items']:,}", f"{c['actions']:,}", f"{c['authors']:,}",
-                  (c["first"] or "")[:10], (c["last"] or "")[:10])
+    for c in st["communities"].values():
+        t.add_row(
+            c["name"],
+            f"{c['spaces']:,}",
+            f"{c['items']:,}",
+            f"{c['actions']:,}",
+            f"{c['authors']:,}",
+            (c["first"] or "")[:10],
+            (c["last"] or "")[:10],
+        )
     console.print(t)
     if st["rejects"]:
         t = Table(title="Rejects (records that could not be read)", box=None)

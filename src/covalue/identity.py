@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import re
 
-_BOT_NAME = re.compile(r"(?:^|[\W_])(bot|robot|webhook|integration|automation|github|jira|jenkins)(?:$|[\W_])", re.I)
+_BOT_NAME = re.compile(
+    r"(?:^|[\W_])(bot|robot|webhook|integration|automation|github|jira|jenkins)(?:$|[\W_])", re.I
+)
 
 
 def _digest(secret: bytes, *parts: str) -> str:

@@ -98,7 +98,7 @@ def init(path: str | Path, *, name: str | None = None, exist_ok: bool = True) ->
     return ws
 
 
-def open(path: str | Path | None = None, *, create: bool = False) -> Workspace:  # noqa: A001
+def open(path: str | Path | None = None, *, create: bool = False) -> Workspace:
     """Open an existing workspace (or create it with ``create=True``)."""
     p = Path(path) if path is not None else default_path()
     if not (p / DB_FILE).exists():
@@ -182,8 +182,14 @@ class Workspace:
             results.append(self._ingest_one(Path(p), source=source, community=community, progress=progress))
         return results
 
-    def _ingest_one(self, path: Path, *, source: str, community: str | None,
-                    progress: Callable[[str, int, int | None], None] | None) -> IngestResult:
+    def _ingest_one(
+        self,
+        path: Path,
+        *,
+        source: str,
+        community: str | None,
+        progress: Callable[[str, int, int | None], None] | None,
+    ) -> IngestResult:
         t0 = time.perf_counter()
         started = datetime.now(UTC).replace(tzinfo=None)
         ingest_id = uuid.uuid4().hex[:16]
@@ -218,8 +224,9 @@ class Workspace:
         except Exception as e:  # a reader bug must not lose what was read: keep it and say so
             fatal = f"{path}: unexpected {type(e).__name__} while reading: {e}"
         if fatal:
-            sink.reject(f"{result.reader}:{path.name}" if result.reader != "auto" else "unknown",
-                        str(path), fatal)
+            sink.reject(
+                f"{result.reader}:{path.name}" if result.reader != "auto" else "unknown", str(path), fatal
+            )
             result.messages.append(fatal)
         sink.flush()
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
@@ -269,7 +276,7 @@ class Workspace:
         }
         batch = pa.Table.from_pylist([row], schema=schema.INGESTS)
         self.raw.register("_covalue_batch", batch)
-        self.raw.execute('INSERT INTO ingests SELECT * FROM _covalue_batch')
+        self.raw.execute("INSERT INTO ingests SELECT * FROM _covalue_batch")
         self.raw.unregister("_covalue_batch")
 
     def append(self, table: str, rows: pa.Table | Iterable[dict[str, Any]]) -> int:
@@ -293,33 +300,47 @@ class Workspace:
         self.ensure_tables()
         q = self.raw.execute
 
-        def rows(sql: str) -> list[tuple]:
-            return q(sql).fetchall()
+        def rows(sql: str, *params: Any) -> list[tuple]:
+            return q(sql, list(params)).fetchall()
+
+        def one(sql: str, *params: Any) -> Any:
+            return rows(sql, *params)[0][0]
 
         out: dict[str, Any] = {"workspace": str(self.path), "tables": {}}
         for t in schema.TABLES:
-            out["tables"][t] = rows(f'SELECT count(*) FROM "{t}"')[0][0]
+            out["tables"][t] = one(f'SELECT count(*) FROM "{t}"')
         out["sources"] = {}
-        for src, in rows("SELECT DISTINCT source FROM identities UNION SELECT DISTINCT source FROM items "
-                         "UNION SELECT DISTINCT source FROM actions ORDER BY 1"):
+        for (src,) in rows(
+            "SELECT DISTINCT source FROM identities UNION SELECT DISTINCT source FROM items "
+            "UNION SELECT DISTINCT source FROM actions ORDER BY 1"
+        ):
             if src is None:
                 continue
             out["sources"][src] = {
-                "members": rows(f"SELECT count(*) FROM members WHERE source = '{_esc(src)}'")[0][0],
-                "items": dict(rows(f"SELECT kind, count(*) FROM items WHERE source = '{_esc(src)}' GROUP BY 1 ORDER BY 1")),
-                "actions": dict(rows(f"SELECT verb, count(*) FROM actions WHERE source = '{_esc(src)}' GROUP BY 1 ORDER BY 1")),
-                "bots": rows(f"SELECT count(*) FROM identities WHERE source = '{_esc(src)}' AND is_bot")[0][0],
+                "members": one("SELECT count(*) FROM members WHERE source = ?", src),
+                "items": dict(
+                    rows("SELECT kind, count(*) FROM items WHERE source = ? GROUP BY 1 ORDER BY 1", src)
+                ),
+                "actions": dict(
+                    rows("SELECT verb, count(*) FROM actions WHERE source = ? GROUP BY 1 ORDER BY 1", src)
+                ),
+                "bots": one("SELECT count(*) FROM identities WHERE source = ? AND is_bot", src),
             }
         out["communities"] = {}
         for cid, name in rows("SELECT community_id, name FROM communities ORDER BY 1"):
+            n_items, authors, first, last = rows(
+                "SELECT count(*), count(DISTINCT author_id), min(created_at), max(created_at) "
+                "FROM items WHERE community_id = ?",
+                cid,
+            )[0]
             out["communities"][cid] = {
                 "name": name,
-                "spaces": rows(f"SELECT count(*) FROM spaces WHERE community_id = '{_esc(cid)}'")[0][0],
-                "items": rows(f"SELECT count(*) FROM items WHERE community_id = '{_esc(cid)}'")[0][0],
-                "actions": rows(f"SELECT count(*) FROM actions WHERE community_id = '{_esc(cid)}'")[0][0],
-                "authors": rows(f"SELECT count(DISTINCT author_id) FROM items WHERE community_id = '{_esc(cid)}'")[0][0],
-                "first": _iso(rows(f"SELECT min(created_at) FROM items WHERE community_id = '{_esc(cid)}'")[0][0]),
-                "last": _iso(rows(f"SELECT max(created_at) FROM items WHERE community_id = '{_esc(cid)}'")[0][0]),
+                "spaces": one("SELECT count(*) FROM spaces WHERE community_id = ?", cid),
+                "items": n_items,
+                "actions": one("SELECT count(*) FROM actions WHERE community_id = ?", cid),
+                "authors": authors,
+                "first": _iso(first),
+                "last": _iso(last),
             }
         out["items_by_kind"] = dict(rows("SELECT kind, count(*) FROM items GROUP BY 1 ORDER BY 1"))
         out["actions_by_verb"] = dict(rows("SELECT verb, count(*) FROM actions GROUP BY 1 ORDER BY 1"))
@@ -340,10 +361,6 @@ class Workspace:
 
     def remove_scratch(self) -> None:
         shutil.rmtree(self.path / "tmp", ignore_errors=True)
-
-
-def _esc(s: str) -> str:
-    return s.replace("'", "''")
 
 
 def _iso(v: Any) -> str | None:

@@ -57,8 +57,7 @@ def detect(path: Path) -> type[Reader]:
     if not scored:
         known = ", ".join(sorted(readers()))
         raise ReaderError(
-            f"{path}: could not tell which platform this export comes from; "
-            f"name one with --source ({known})"
+            f"{path}: could not tell which platform this export comes from; name one with --source ({known})"
         )
     scored.sort(key=lambda t: (-t[0], t[1]))
     return scored[0][2]

@@ -57,7 +57,9 @@ class Entry:
 class ZipArchive:
     """A zip file with safety checks on every entry; entries are opened as streams."""
 
-    def __init__(self, path: Path, max_unpacked: int = DEFAULT_MAX_UNPACKED, max_ratio: float = DEFAULT_MAX_RATIO):
+    def __init__(
+        self, path: Path, max_unpacked: int = DEFAULT_MAX_UNPACKED, max_ratio: float = DEFAULT_MAX_RATIO
+    ):
         self.path = path
         try:
             self._zf = zipfile.ZipFile(path)
@@ -76,12 +78,18 @@ class ZipArchive:
                 if info.file_size > _RATIO_FLOOR and info.compress_size > 0:
                     ratio = info.file_size / info.compress_size
                     if ratio > max_ratio:
-                        raise Refused(info.filename, f"declares {info.file_size:,} bytes from {info.compress_size:,} "
-                                      f"compressed (ratio {ratio:,.0f} > {max_ratio:,.0f}); refused as a zip bomb")
+                        raise Refused(
+                            info.filename,
+                            f"declares {info.file_size:,} bytes from {info.compress_size:,} "
+                            f"compressed (ratio {ratio:,.0f} > {max_ratio:,.0f}); refused as a zip bomb",
+                        )
                 total += info.file_size
                 if total > max_unpacked:
-                    raise Refused(info.filename, f"archive declares more than {max_unpacked:,} unpacked bytes; "
-                                  "refused as a zip bomb (raise ingest.max_unpacked_bytes if it is genuine)")
+                    raise Refused(
+                        info.filename,
+                        f"archive declares more than {max_unpacked:,} unpacked bytes; "
+                        "refused as a zip bomb (raise ingest.max_unpacked_bytes if it is genuine)",
+                    )
             except Refused as r:
                 self.refused.append(r)
                 continue
@@ -136,8 +144,9 @@ class _LimitedReader(io.RawIOBase):
         super().close()
 
 
-def extract_7z(path: Path, dest: Path, names: list[str] | None = None,
-               max_unpacked: int = DEFAULT_MAX_UNPACKED) -> tuple[list[Path], list[Refused]]:
+def extract_7z(
+    path: Path, dest: Path, names: list[str] | None = None, max_unpacked: int = DEFAULT_MAX_UNPACKED
+) -> tuple[list[Path], list[Refused]]:
     """Unpack (some) members of a 7z archive into ``dest`` after checking names and declared sizes.
 
     7z streams are solid, so entries cannot be read one at a time without decompressing what comes before;
@@ -160,7 +169,9 @@ def extract_7z(path: Path, dest: Path, names: list[str] | None = None,
                 safe_name(info.filename)
                 total += info.uncompressed or 0
                 if total > max_unpacked:
-                    raise Refused(info.filename, f"archive declares more than {max_unpacked:,} unpacked bytes; refused")
+                    raise Refused(
+                        info.filename, f"archive declares more than {max_unpacked:,} unpacked bytes; refused"
+                    )
             except Refused as r:
                 refused.append(r)
                 continue
@@ -169,15 +180,22 @@ def extract_7z(path: Path, dest: Path, names: list[str] | None = None,
         try:
             arc.extract(path=dest, targets=wanted)
         except Exception as e:  # py7zr raises many kinds on corrupt data
-            raise ReaderError(f"{path}: the 7z archive is damaged or truncated ({type(e).__name__}: {e})") from e
+            raise ReaderError(
+                f"{path}: the 7z archive is damaged or truncated ({type(e).__name__}: {e})"
+            ) from e
     out = [dest / w for w in wanted if (dest / w).is_file()]
     return out, refused
 
 
-def iter_tar(path: Path, max_unpacked: int = DEFAULT_MAX_UNPACKED) -> Iterator[tuple[str, IO[bytes] | None, Refused | None]]:
-    """Stream the regular files of a (compressed) tar archive: (name, stream, None) or (name, None, refused)."""
+def iter_tar(
+    path: Path, max_unpacked: int = DEFAULT_MAX_UNPACKED, fileobj: IO[bytes] | None = None
+) -> Iterator[tuple[str, IO[bytes] | None, Refused | None]]:
+    """Stream the regular files of a (compressed) tar archive: (name, stream, None) or (name, None, refused).
+
+    ``fileobj``, when given, is the already opened archive (a reader wraps it to count compressed bytes
+    for its progress bar); ``path`` then only names it in messages."""
     try:
-        tf = tarfile.open(path, mode="r|*")
+        tf = tarfile.open(path, mode="r|*", fileobj=fileobj)  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ReaderError(f"{path}: not a readable tar archive ({e})") from e
     total = 0
@@ -190,7 +208,9 @@ def iter_tar(path: Path, max_unpacked: int = DEFAULT_MAX_UNPACKED) -> Iterator[t
                     name = safe_name(member.name)
                     total += member.size
                     if total > max_unpacked:
-                        raise Refused(member.name, f"archive holds more than {max_unpacked:,} unpacked bytes; refused")
+                        raise Refused(
+                            member.name, f"archive holds more than {max_unpacked:,} unpacked bytes; refused"
+                        )
                 except Refused as r:
                     yield member.name, None, r
                     continue

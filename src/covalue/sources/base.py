@@ -205,13 +205,17 @@ class SourceSink:
         accepted: bool = False,
         views: int | None = None,
         score: int | None = None,
+        n_links: int | None = None,
     ) -> str:
         """Record a contribution. ``author_id``, ``thread_id`` and ``parent_id`` are canonical ids
-        (from :meth:`person`, :meth:`item_ref`)."""
+        (from :meth:`person`, :meth:`item_ref`). ``n_links`` overrides the count found in ``text``
+        (for readers that strip HTML, where the links are counted before the markup goes)."""
         if kind not in schema.ITEM_KINDS:
             raise ValueError(f"unknown item kind {kind!r}")
         iid = self.item_ref(native_id)
         words, links = text_stats(text)
+        if n_links is not None:
+            links = n_links
         if title:
             words += text_stats(title)[0]
         self.batches.add(
@@ -255,7 +259,8 @@ class SourceSink:
         and stable across exports (build it from the parts that identify the action)."""
         if verb not in schema.ACTION_VERBS:
             raise ValueError(f"unknown verb {verb!r}")
-        aid = f"{self.source}:{native_id}"
+        # hashed: action keys are often built from user ids, which must not leak out of identities
+        aid = f"{self.source}:{identity.stable_id(native_id)}"
         self.batches.add(
             "actions",
             {
@@ -325,8 +330,9 @@ class Sink:
         if cid not in self._communities:
             self._communities.add(cid)
             self.batches.add("communities", {"community_id": cid, "name": cname})
-        s = SourceSink(source=name, community_id=cid, secret=self.secret, batches=self.batches,
-                       ingest_id=self.ingest_id)
+        s = SourceSink(
+            source=name, community_id=cid, secret=self.secret, batches=self.batches, ingest_id=self.ingest_id
+        )
         self.sources[name] = s
         return s
 

@@ -1,0 +1,293 @@
+"""Membership dynamics: who comes, who stays, who goes, and whether a spike of adoption left anything.
+
+"Membership must pay its way": a community that adds value keeps members and draws new ones; one that
+does not, loses them. These functions measure that per community and calendar month, from member
+activity (:func:`covalue.metrics.activity.events`). The heavy part (distinct member-months) runs in the
+engine; what comes back to Python is one small row per community-month.
+
+Definitions (thresholds come from ``models/health.toml``):
+
+- *active*: took part at least once in the month (wrote something, reacted, voted, accepted).
+- *newcomer*: active for the first time in the data in that month.
+- *lapsed*: last active in the previous month and quiet ever since; only counted once
+  ``lapse_months`` quiet months have been observed, otherwise unknown (None).
+- *joined* / *left*: explicit join and leave actions from the platform, where it records them.
+- *retention*: of the members first active in month *c* (a cohort), the share active again in month
+  *c + k*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ibis
+import pandas as pd
+from ibis import _
+
+from covalue.metrics.activity import month_index, month_label
+
+
+def member_months(ev: ibis.Table) -> ibis.Table:
+    """Distinct (community_id, member_id, month) with the number of acts in that month."""
+    return ev.group_by("community_id", "member_id", "month").aggregate(acts=_.count())
+
+
+def first_last(mm: ibis.Table) -> ibis.Table:
+    """Each member's first and last active month per community."""
+    return mm.group_by("community_id", "member_id").aggregate(first=_.month.min(), last=_.month.max())
+
+
+def monthly(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> pd.DataFrame:
+    """One row per community and month (months with no activity included) with active members,
+    newcomers, acts, explicit joins and leaves. Columns: community_id, month, active, newcomers, acts,
+    contributions, joined, left."""
+    mm = member_months(ev)
+    fl = first_last(mm)
+    per_month = (
+        mm.join(fl, ["community_id", "member_id"])
+        .group_by("community_id", "month")
+        .aggregate(
+            active=_.member_id.nunique(),
+            newcomers=(_.month == _.first).cast("int64").sum(),
+            acts=_.acts.sum(),
+        )
+    )
+    contributions = (
+        ev.filter(~_.what.isin(("react", "vote", "accept", "attend", "share")))
+        .group_by("community_id", "month")
+        .aggregate(contributions=_.count())
+    )
+    ids = identities.select(identity_id=_.identity_id, is_bot=_.is_bot.fill_null(False))
+    jl = (
+        actions.filter(_.verb.isin(("join", "leave")) & _.ts.notnull())
+        .left_join(ids, actions.actor_id == ids.identity_id)
+        .filter(~_.is_bot.fill_null(False))
+        .mutate(month=month_index(_.ts))
+        .group_by("community_id", "month")
+        .aggregate(
+            joined=(_.verb == "join").cast("int64").sum(),
+            left=(_.verb == "leave").cast("int64").sum(),
+        )
+    )
+    a = per_month.to_pandas()
+    c = contributions.to_pandas()
+    j = jl.to_pandas()
+    frames = [f for f in (a, j) if len(f)]
+    if not frames:
+        return pd.DataFrame(
+            columns=[
+                "community_id",
+                "month",
+                "active",
+                "newcomers",
+                "acts",
+                "contributions",
+                "joined",
+                "left",
+            ]
+        )
+    span = pd.concat(frames).groupby("community_id").month.agg(["min", "max"])
+    grid = pd.DataFrame(
+        [(cid, m) for cid, row in span.iterrows() for m in range(int(row["min"]), int(row["max"]) + 1)],
+        columns=["community_id", "month"],
+    )
+    out = grid.merge(a, how="left", on=["community_id", "month"])
+    out = out.merge(c, how="left", on=["community_id", "month"]).merge(
+        j, how="left", on=["community_id", "month"]
+    )
+    for col in ("active", "newcomers", "acts", "contributions", "joined", "left"):
+        out[col] = out[col].fillna(0).astype("int64")
+    return out.sort_values(["community_id", "month"]).reset_index(drop=True)
+
+
+def lapsed(ev: ibis.Table, end_month: int, lapse_months: int = 3) -> pd.DataFrame:
+    """Per community and month m: members last active in m-1 (quiet since). Months where fewer than
+    ``lapse_months`` quiet months could be observed get None: too early to tell."""
+    fl = first_last(member_months(ev))
+    lp = fl.group_by("community_id", month=_.last + 1).aggregate(lapsed=_.count()).to_pandas()
+    lp["lapsed"] = lp["lapsed"].astype("Int64")
+    lp.loc[lp.month + lapse_months - 1 > end_month, "lapsed"] = pd.NA
+    return lp
+
+
+def retention(ev: ibis.Table, max_k: int = 12) -> pd.DataFrame:
+    """Cohort retention: community_id, cohort (first month), k, size, active, share."""
+    mm = member_months(ev)
+    fl = first_last(mm)
+    j = mm.join(fl, ["community_id", "member_id"]).mutate(k=_.month - _.first).filter(_.k <= max_k)
+    r = j.group_by("community_id", cohort=_.first, k=_.k).aggregate(active=_.member_id.nunique()).to_pandas()
+    if r.empty:
+        return r.assign(size=[], share=[])
+    size = r[r.k == 0][["community_id", "cohort", "active"]].rename(columns={"active": "size"})
+    r = r.merge(size, on=["community_id", "cohort"])
+    r["share"] = r["active"] / r["size"]
+    return r.sort_values(["community_id", "cohort", "k"]).reset_index(drop=True)
+
+
+@dataclass
+class Growth:
+    """Whether membership pays its way, in plain words with the numbers that decided it."""
+
+    community_id: str
+    verdict: str  # growing | holding | shrinking | too little data
+    recent_active: float
+    earlier_active: float
+    change: float | None
+    newcomers_recent: int
+    lapsed_recent: int | None
+    months: list[str] = field(default_factory=list)
+    threshold: float = 0.1
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def growth(
+    month_rows: pd.DataFrame,
+    lapse: pd.DataFrame,
+    *,
+    window: int = 3,
+    threshold: float = 0.1,
+    spikes: list[Spike] | None = None,
+    follow: int = 3,
+) -> list[Growth]:
+    """Compare average active members in the last ``window`` everyday months with the ``window`` before.
+
+    Campaign spikes (see :func:`spikes`) and the ``follow`` months after them are set aside: a launch
+    that fades is not the community shrinking, and a launch is not the community growing.
+    """
+    campaign: dict[str, set[int]] = {}
+    for sp in spikes or []:
+        year, mon = (int(x) for x in sp.month.split("-"))
+        m0 = year * 12 + mon - 1
+        campaign.setdefault(sp.community_id, set()).update(range(m0, m0 + follow + 1))
+    out: list[Growth] = []
+    for cid, g_all in month_rows.groupby("community_id", sort=True):
+        g_all = g_all.sort_values("month")
+        skipped = campaign.get(cid, set())
+        g = g_all[~g_all.month.isin(skipped)]
+        months = [month_label(m) for m in g_all.month]
+        if len(g) < 2 * window:
+            out.append(
+                Growth(
+                    cid,
+                    "too little data",
+                    float(g.active.mean() if len(g) else 0),
+                    0.0,
+                    None,
+                    int(g.newcomers.sum()),
+                    None,
+                    months,
+                    threshold,
+                    f"only {len(g)} everyday months of activity; {2 * window} are needed to judge a trend",
+                )
+            )
+            continue
+        recent, earlier = g.tail(window), g.iloc[-2 * window : -window]
+        ra, ea = float(recent.active.mean()), float(earlier.active.mean())
+        change = (ra - ea) / ea if ea else (1.0 if ra else 0.0)
+        lp = lapse[(lapse.community_id == cid) & lapse.month.isin(recent.month)]["lapsed"]
+        lapsed_recent = None if lp.isna().all() else int(lp.fillna(0).sum())
+        verdict = "growing" if change > threshold else "shrinking" if change < -threshold else "holding"
+        label = ", ".join(month_label(int(m)) for m in recent.month)
+        before = ", ".join(month_label(int(m)) for m in earlier.month)
+        explanation = (
+            f"{ra:.1f} active members a month in {label} against {ea:.1f} in {before} ({change:+.0%}; "
+            f"within ±{threshold:.0%} counts as holding); {int(recent.newcomers.sum())} newcomers in those "
+            f"{window} months"
+        )
+        if lapsed_recent is not None:
+            explanation += f", {lapsed_recent} members went quiet"
+        if skipped:
+            explanation += (
+                "; campaign months " + ", ".join(month_label(m) for m in sorted(skipped)) + " set aside"
+            )
+        out.append(
+            Growth(
+                cid,
+                verdict,
+                ra,
+                ea,
+                change,
+                int(recent.newcomers.sum()),
+                lapsed_recent,
+                months,
+                threshold,
+                explanation,
+            )
+        )
+    return out
+
+
+@dataclass
+class Spike:
+    """A month of activity far above the community's own everyday level, and what it left behind."""
+
+    community_id: str
+    month: str
+    acts: int
+    baseline: float
+    factor: float
+    newcomers: int
+    still_active: list[float | None]  # share of the spike's newcomers active 1, 2, 3 ... months later
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spikes(
+    ev: ibis.Table, month_rows: pd.DataFrame, *, factor: float = 3.0, min_acts: int = 20, follow: int = 3
+) -> list[Spike]:
+    """Months whose activity is at least ``factor`` times the community's median month (the median of
+    the other months, so the spike does not raise its own baseline), with the share of the spike's
+    newcomers still active 1..``follow`` months later."""
+    found: list[tuple[str, int, int, float]] = []
+    for cid, g in month_rows.groupby("community_id", sort=True):
+        if len(g) < 3:
+            continue
+        for _i, row in g.iterrows():
+            others = g[g.month != row.month].acts
+            base = float(others.median())
+            if row.acts >= min_acts and row.acts >= factor * max(base, 1.0):
+                found.append((cid, int(row.month), int(row.acts), base))
+    if not found:
+        return []
+    mm = member_months(ev)
+    fl = first_last(mm)
+    out = []
+    end = int(month_rows.month.max())
+    for cid, m, acts, base in found:
+        newcomers = fl.filter((_.community_id == cid) & (_.first == m)).select("member_id")
+        n_new = int(newcomers.count().execute())
+        later = (
+            mm.filter((_.community_id == cid) & (_.month > m) & (_.month <= m + follow))
+            .join(newcomers, "member_id")
+            .group_by("month")
+            .aggregate(n=_.member_id.nunique())
+            .to_pandas()
+        )
+        counts = dict(zip(later.month, later.n, strict=True))
+        shares: list[float | None] = []
+        for k in range(1, follow + 1):
+            shares.append(None if m + k > end or not n_new else counts.get(m + k, 0) / n_new)
+        kept = ", ".join(
+            f"{s:.0%} after {k} month{'s' if k > 1 else ''}" for k, s in enumerate(shares, 1) if s is not None
+        )
+        out.append(
+            Spike(
+                cid,
+                month_label(m),
+                acts,
+                base,
+                acts / max(base, 1.0),
+                n_new,
+                shares,
+                f"{acts} acts in {month_label(m)} against an everyday median of {base:.0f} "
+                f"({acts / max(base, 1.0):.1f}×); {n_new} newcomers that month"
+                + (f", still active: {kept}" if kept else ""),
+            )
+        )
+    return out
