@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -75,8 +76,9 @@ class ZipArchive:
                 continue
             try:
                 name = safe_name(info.filename)
-                if info.file_size > _RATIO_FLOOR and info.compress_size > 0:
-                    ratio = info.file_size / info.compress_size
+                if info.file_size > _RATIO_FLOOR:
+                    # zero compressed bytes claiming megabytes is an infinite ratio, not a pass
+                    ratio = info.file_size / info.compress_size if info.compress_size else float("inf")
                     if ratio > max_ratio:
                         raise Refused(
                             info.filename,
@@ -214,6 +216,32 @@ def iter_tar(
                 except Refused as r:
                     yield member.name, None, r
                     continue
-                yield name, tf.extractfile(member), None
+                raw = tf.extractfile(member)
+                yield name, (io.BufferedReader(_TarStream(raw, path)) if raw is not None else None), None
         except (tarfile.TarError, EOFError, OSError) as e:
             raise ReaderError(f"{path}: the tar archive is damaged or truncated ({e})") from e
+
+
+class TarDamaged(ReaderError, tarfile.ReadError):
+    """A tar member could not be read to its end; both a ReaderError and the ReadError callers expect."""
+
+
+class _TarStream(io.RawIOBase):
+    """A tar member's stream whose read errors (a truncated archive) surface as :class:`TarDamaged`
+    with the archive's name, since the caller reads it outside the loop that catches them."""
+
+    def __init__(self, raw: IO[bytes], path: Path) -> None:
+        self._raw = raw
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        try:
+            data = self._raw.read(len(b))
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            raise TarDamaged(f"{self._path}: the tar archive is damaged or truncated ({e})") from e
+        n = len(data)
+        b[:n] = data
+        return n
