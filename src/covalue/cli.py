@@ -63,15 +63,22 @@ def init(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Export files or folders", exists=False)],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Export files or folders", exists=False)] = None,
     workspace: WorkspaceOpt = None,
     source: Annotated[str, typer.Option("--source", "-s", help="Reader to use, or auto to detect")] = "auto",
     community: Annotated[
         str | None, typer.Option("--community", "-c", help="Community these exports belong to")
     ] = None,
     as_json: JsonOpt = False,
+    members: Annotated[
+        Path | None,
+        typer.Option("--members", help="HR file (CSV/JSONL/Parquet): attach org_unit/location/role"),
+    ] = None,
 ) -> None:
     """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
+    if not paths and members is None:
+        err.print("[red]error:[/] name the exports to ingest, or an HR file with --members")
+        raise typer.Exit(2)
     ws = open_ws(workspace, create=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -89,9 +96,12 @@ def ingest(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done, total=total)
 
-        results = ws.ingest(paths, source=source, community=community, progress=progress)
+        results = ws.ingest(paths or [], source=source, community=community, progress=progress)
+    from covalue.hr import attach_members
+
+    hr = attach_members(ws, members) if members is not None else None
     if as_json:
-        print_json([r.to_dict() for r in results])
+        print_json([r.to_dict() for r in results] + ([hr.to_dict()] if hr else []))
     else:
         for r in results:
             colour = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
@@ -108,8 +118,16 @@ def ingest(
             console.print(t)
             for m in r.messages:
                 console.print(f"  [yellow]•[/] {m}")
+        if hr:
+            console.print(
+                f"HR attributes from {hr.path}: {hr.matched:,} rows matched ({hr.members_updated:,} members "
+                f"updated), {hr.unmatched:,} unmatched, {hr.rejects:,} rejects"
+            )
+            for m in hr.messages:
+                console.print(f"  [yellow]•[/] {m}")
     ws.close()
-    if results and all(r.status == "failed" for r in results):
+    statuses = [r.status for r in results] + ([hr.status] if hr else [])
+    if statuses and all(s == "failed" for s in statuses):
         raise typer.Exit(1)
 
 
