@@ -35,6 +35,14 @@ class IngestSettings(_Section):
     """Rows buffered per table before they are written (bounds memory)."""
 
 
+class IdentitySettings(_Section):
+    merge_by_email: bool = True
+    """Merge accounts of different sources that share an email address (compared as keyed hashes)."""
+    alias_file: str | None = None
+    """A TOML or CSV file of accounts that are the same person (default: aliases.toml or aliases.csv
+    in the workspace, when present); see docs/identities.md."""
+
+
 class AnalysisSettings(_Section):
     period: str = "month"
     window_days: int = 90
@@ -54,6 +62,7 @@ class Settings(_Section):
     privacy: PrivacySettings = PrivacySettings()
     ingest: IngestSettings = IngestSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    identities: IdentitySettings = IdentitySettings()
     tabular: dict[str, TabularMapping] = Field(default_factory=dict)
     model: dict[str, Any] = Field(default_factory=dict)
     """Overrides of values in models/*.toml, by model name then key."""

@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import schema
+from covalue import merge, schema
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import ReaderError, Sink, detect, get_reader
 
@@ -236,6 +236,10 @@ class Workspace:
         for t in schema.CONTENT_TABLES:
             result.added[t] = self._merge_stage(t, stage[t])
             raw.execute(f'DROP TABLE IF EXISTS "{stage[t]}"')
+        try:  # accounts of one person across sources become one member (covalue.merge)
+            result.messages.extend(merge.auto_merge(self).messages)
+        except merge.MergeError as e:
+            result.messages.append(f"identity merge skipped: {e}")
         if fatal and result.nothing_read:
             result.status = "failed"
         elif fatal or result.rejects:
@@ -361,6 +365,31 @@ class Workspace:
 
     def remove_scratch(self) -> None:
         shutil.rmtree(self.path / "tmp", ignore_errors=True)
+
+    # -- value maturity (the work is in covalue.analysis) ----------------------------------------
+    def analyze(self, **kwargs: Any) -> Any:
+        """Run the Value Maturity analysis and write its derived tables; see covalue.analysis.analyze."""
+        from covalue import analysis
+
+        return analysis.analyze(self, **kwargs)
+
+    def stages(self, community: str | None = None, period: str | None = None) -> ibis.Table:
+        """Member stages per community and period (analysing first if needed), as an Ibis table."""
+        from covalue import analysis
+
+        return analysis.stages(self, community=community, period=period)
+
+    def journeys(self, community: str | None = None, period: str | None = None) -> ibis.Table:
+        """Members' moves between consecutive periods (new, moved up, stayed, dropped, left)."""
+        from covalue import analysis
+
+        return analysis.journeys(self, community=community, period=period)
+
+    def explain(self, member: str, community: str | None = None, period: str | None = None) -> dict[str, Any]:
+        """Why a member is at their stage: numbers, reasons in plain words and example items."""
+        from covalue import analysis
+
+        return analysis.explain(self, member, community=community, period=period)
 
 
 def _iso(v: Any) -> str | None:
