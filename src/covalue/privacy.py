@@ -1,0 +1,60 @@
+"""What may be shown about people: pseudonymous labels by default, names only where the workspace
+allows, and no breakdown for groups smaller than the workspace's minimum (DESIGN §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from covalue.workspace import Workspace
+
+
+def pseudonym(member_id: str) -> str:
+    """A short, stable, human-friendly label for a member id (``Member 3f2a9c``)."""
+    tail = member_id[2:] if member_id.startswith("m_") else member_id
+    return f"Member {tail[:6]}"
+
+
+def labels(ws: Workspace, member_ids: Iterable[str], *, allow_names: bool | None = None) -> dict[str, str]:
+    """member_id → the label to show: the display name when names are allowed (workspace setting
+    ``privacy.show_names``, or ``allow_names``) and known, else the pseudonym."""
+    ids = sorted({m for m in member_ids if m})
+    show = ws.settings.privacy.show_names if allow_names is None else allow_names
+    out = {m: pseudonym(m) for m in ids}
+    if not show or not ids:
+        return out
+    t = ws.table("identities")
+    rows = (
+        t.filter(t.member_id.isin(ids) & t.display_name.notnull())
+        .group_by("member_id")
+        .aggregate(name=t.display_name.max())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    for r in rows:
+        out[r["member_id"]] = r["name"]
+    return out
+
+
+def small(n: Any, ws: Workspace) -> bool:
+    """Whether a group of ``n`` people is too small to show on its own."""
+    try:
+        return int(n) < ws.settings.privacy.min_group_size
+    except (TypeError, ValueError):
+        return True
+
+
+def suppress_counts(
+    counts: dict[str, int], ws: Workspace, *, other: str = "other (small groups)"
+) -> dict[str, int]:
+    """Merge groups below the minimum size into one ``other`` group (dropped if it is still too small)."""
+    keep: dict[str, int] = {}
+    rest = 0
+    for k, v in counts.items():
+        if small(v, ws):
+            rest += int(v)
+        else:
+            keep[k] = int(v)
+    if rest and not small(rest, ws):
+        keep[other] = rest
+    return keep
