@@ -239,3 +239,13 @@ def test_cli_ingest_exit_code_when_nothing_read(tmp_path: Path) -> None:
     r = runner.invoke(app, ["ingest", str(junk), "-w", str(tmp_path / "w")])
     assert r.exit_code == 1
     assert "could not tell which platform" in r.output
+
+
+def test_reject_excerpts_mask_email_addresses() -> None:
+    rows: list = []
+    sink = Sink(
+        secret=b"k", ingest_id="i", emit=lambda t, b: rows.extend(b.to_pylist()) if t == "rejects" else None
+    )
+    sink.source("x", "y").reject("f.csv:3", "bad date", "ann.lee@example.org;2020-13-45;hello")
+    sink.flush()
+    assert rows[0]["excerpt"] == "[email];2020-13-45;hello"

@@ -20,6 +20,7 @@ import pyarrow as pa
 from covalue import identity, schema
 
 _LINK = re.compile(r"https?://|<a\s", re.I)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"\w+", re.U)
 
 
@@ -55,6 +56,14 @@ def to_utc(value: Any) -> datetime | None:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
+
+
+def mask_excerpt(value: Any, limit: int = 300) -> str | None:
+    """A short excerpt of a bad record for a reject row, with email addresses masked: rejects are shown
+    to people who may not see person data."""
+    if value is None:
+        return None
+    return _EMAIL.sub("[email]", str(value)[: limit + 100])[:limit]
 
 
 def text_stats(text: str | None) -> tuple[int, int]:
@@ -281,7 +290,7 @@ class SourceSink:
 
     def reject(self, location: str, reason: str, excerpt: Any = None) -> None:
         """Keep a record that could not be read: where it is, why, and a short excerpt."""
-        ex = None if excerpt is None else str(excerpt)[:300]
+        ex = mask_excerpt(excerpt)
         self.batches.add(
             "rejects",
             {
@@ -345,7 +354,7 @@ class Sink:
                 "source": source,
                 "location": location,
                 "reason": reason,
-                "excerpt": None if excerpt is None else str(excerpt)[:300],
+                "excerpt": mask_excerpt(excerpt),
                 "ingest_id": self.ingest_id,
             },
         )
