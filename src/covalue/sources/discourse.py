@@ -1,0 +1,633 @@
+"""Discourse: topic JSON as the forum's API returns it, usually a folder crawled from a forum.
+
+What is read (any mix, at any depth under the folder given):
+
+* ``/t/{id}.json`` topics: ``post_stream.posts`` with their post numbers, authors, cooked HTML, reads,
+  reply targets, accepted answers (the solved plugin) and likes;
+* ``/posts/{id}.json`` single posts (a post's ``topic_id`` and ``post_number`` place it in its topic);
+* ``/latest.json``, ``/top.json``, ``/c/{slug}.json`` topic lists (``topic_list.topics``): topics known
+  only by title, views, posters and like counts;
+* ``/categories.json`` and ``/site.json``: category names (a support-like category makes first posts
+  questions).
+
+Ids. The first post of a topic is item ``t{topic_id}`` (so a topic seen only in a list and the same topic
+read from its own file are one item); later posts are ``p{post_id}``. People are keyed by Discourse
+``user_id``, the one id that topic lists and topics share.
+
+Likes. The public API gives only how many people liked a post (``actions_summary`` entry with id 2), not
+who. Each liked post therefore gets one aggregated ``react`` action whose ``value`` is the like count,
+with no actor (``actor_id`` null), the post's author as target and the post's time as ``ts``. Metrics
+that need who reacted cannot use these rows; those that need how much a post resonated can. A topic read
+only from a list gets one such action for the topic's total likes, on its first post.
+
+Accepted answers become ``accepted = true`` on the answer and an ``accept`` action by the topic's author
+(the person who normally accepts), at the answer's time since the API does not say when it was accepted.
+Tags become spaces of kind ``tag``; a topic is tied to each of its tags by a ``system`` action with
+``detail = "tag"`` (an item has one space, its category). A first post is a ``question`` when its category
+looks like a support one (name with support, help, question, Q&A, how-to...) or the topic has an accepted
+answer, else a ``post``; later posts are ``reply`` items whose parent is the post they reply to (else the
+first post). A first post's ``views`` are the topic's views; a later post's are its ``reads``.
+Topic events (``post_type`` 3: closed, pinned, split...) are ``system`` actions, not items.
+``@username`` mentions become ``mention`` actions once the read has seen that username's user id; the
+others are counted in the ingest's messages. JSON files that are none of the documents above are rejects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from lxml import etree
+from lxml import html as lxml_html
+
+from covalue.identity import looks_like_bot
+from covalue.sources.base import Reader, Sink, SourceSink, iter_files, to_utc
+
+_SUPPORT = re.compile(r"support|help|question|q\s*&\s*a|troubleshoot|how[\s-]?to|\bask\b|problem", re.I)
+_BLOCKS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "pre",
+    "blockquote",
+    "aside",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "table",
+    "hr",
+}
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_NEWLINES = re.compile(r"\n\s*\n+")
+_HTML_PARSER = lxml_html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+_SNIFF_BYTES = 256 * 1024
+_SMALL_ACTION = 3  # Discourse post_type of topic events such as "closed" or "pinned"
+
+
+@dataclass
+class Html:
+    """What an HTML fragment holds: its plain text, images and uploads, and the people it mentions as
+    (name shown, platform user id if the markup carries one, silent) — silent mentions are Zulip's
+    quote-and-reply references that do not notify."""
+
+    text: str
+    media: int = 0
+    mentions: list[tuple[str, str | None, bool]] = field(default_factory=list)
+
+
+def parse_html(html: str | None) -> Html:
+    """Plain text, media count and mentions from an HTML fragment (Discourse cooked posts, Zulip
+    messages, HTML mail).
+
+    A link keeps its address in brackets after its words (``issue #1 (https://...)``) so the link
+    count made from the text stays right; mentions and other site-relative links are left as words.
+    """
+    if not html or not html.strip():
+        return Html("")
+    try:
+        root = lxml_html.fragment_fromstring(html, create_parent="div", parser=_HTML_PARSER)
+    except (etree.ParserError, ValueError):
+        return Html(html)
+    out = Html("")
+    for el in root.iter():
+        tag = el.tag if isinstance(el.tag, str) else ""
+        cls = el.get("class") or ""
+        if tag in ("script", "style"):
+            el.text = ""
+            continue
+        if tag == "img":
+            if "emoji" not in cls and "avatar" not in cls:
+                out.media += 1
+            alt = el.get("alt") or el.get("title") or ""
+            el.tail = (f" {alt} " if alt and "emoji" in cls else "") + (el.tail or "")
+        elif tag == "a":
+            href = (el.get("href") or "").strip()
+            words = el.text_content().strip()
+            if href.startswith(("http://", "https://")) and href not in words:
+                el.tail = f" ({href})" + (el.tail or "")
+            if "attachment" in cls:
+                out.media += 1
+            if "mention" in cls.split() and href.startswith(("/u/", "/users/")):
+                out.mentions.append((href.rstrip("/").rsplit("/", 1)[-1], None, False))
+        elif tag == "span" and "user-mention" in cls.split():
+            uid = el.get("data-user-id")
+            name = el.text_content().strip().removeprefix("@").strip("*").strip()
+            if name and uid != "*":
+                out.mentions.append((name, uid, "silent" in cls.split()))
+        if tag in _BLOCKS:
+            el.tail = "\n" + (el.tail or "")
+    text = root.text_content()
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    out.text = _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+    return out
+
+
+def html_text(html: str | None) -> tuple[str, int]:
+    """(plain text, images and uploads) of an HTML fragment; see :func:`parse_html`."""
+    h = parse_html(html)
+    return h.text, h.media
+
+
+def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _looks_discourse(head: bytes) -> bool:
+    if b'"backend_name"' in head:  # a Perceval dump of Discourse items: the perceval reader's format
+        return False
+    return (
+        b'"post_stream"' in head
+        or b'"topic_list"' in head
+        or (b'"post_number"' in head and b'"topic_id"' in head)
+        or (b'"category_list"' in head and b'"categories"' in head)
+    )
+
+
+def _kind(doc: Any) -> str | None:
+    """Which Discourse API document this is, or None."""
+    if not isinstance(doc, dict):
+        return None
+    if isinstance(doc.get("post_stream"), dict):
+        return "topic"
+    if isinstance(doc.get("topic_list"), dict):
+        return "list"
+    if "post_number" in doc and "topic_id" in doc:
+        return "post"
+    if isinstance(doc.get("category_list"), dict) or (
+        isinstance(doc.get("categories"), list) and "post_action_types" in doc
+    ):
+        return "categories"
+    return None
+
+
+def _tag_names(tags: Any) -> list[str]:
+    out = []
+    for t in tags or []:
+        name = t.get("name") or t.get("slug") if isinstance(t, dict) else t
+        if isinstance(name, str) and name.strip():
+            out.append(name.strip())
+    return out
+
+
+def _likes(post: dict[str, Any]) -> int:
+    for a in post.get("actions_summary") or []:
+        if isinstance(a, dict) and a.get("id") == 2:
+            try:
+                return int(a.get("count") or 0)
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class DiscourseReader(Reader):
+    name = "discourse"
+    description = "Discourse topics, posts and topic lists as the forum API returns them (a crawled folder)"
+
+    @classmethod
+    def detect(cls, path: Path) -> float:
+        if path.is_file():
+            if not path.name.lower().endswith(".json"):
+                return 0.0
+            return 0.9 if _looks_discourse(_head(path)) else 0.0
+        if not path.is_dir():
+            return 0.0
+        seen = 0
+        for p in path.rglob("*.json"):
+            if not p.is_file():
+                continue
+            if _looks_discourse(_head(p)):
+                return 0.8
+            seen += 1
+            if seen >= 40:
+                break
+        return 0.0
+
+    def read(self, path: Path, sink: Sink) -> None:
+        files = iter_files(path, [".json"])
+        instance = path.name if path.is_dir() else (path.parent.name or path.stem)
+        src = sink.source("discourse", instance)
+        state = _State(src, sink, path)
+        sink.set_total(len(files))
+        # Pass 1 sorts the files by kind and learns category names, so that in pass 2 every topic
+        # knows whether its category is a support one, and topics read in full come before lists.
+        by_kind: dict[str, list[Path]] = {"categories": [], "topic": [], "post": [], "list": []}
+        for f in files:
+            doc = state.load(f)
+            if doc is None:
+                sink.advance(1)
+                continue
+            kind = _kind(doc)
+            if kind is None:
+                src.reject(
+                    state.loc(f),
+                    "JSON that is not a Discourse topic, post, topic list or category list",
+                    _excerpt(doc),
+                )
+                sink.advance(1)
+                continue
+            by_kind[kind].append(f)
+            if kind == "categories":
+                state.learn_categories(doc)
+        handlers = {"topic": state.topic, "post": state.post, "list": state.topic_list}
+        for kind in ("categories", "topic", "post", "list"):
+            for f in by_kind[kind]:
+                if kind != "categories":
+                    doc = state.load(f)
+                    if doc is not None:
+                        handlers[kind](f, doc)
+                sink.advance(1)
+        state.finish()
+
+
+def _excerpt(doc: Any) -> str:
+    try:
+        return orjson.dumps(doc)[:300].decode("utf-8", "replace")
+    except TypeError:
+        return repr(doc)[:300]
+
+
+class _State:
+    """What one read has learned so far: categories, topics and posts already emitted."""
+
+    def __init__(self, src: SourceSink, sink: Sink, root: Path) -> None:
+        self.src = src
+        self.sink = sink
+        self.root = root
+        self.categories: dict[int, str] = {}
+        self.items: set[str] = set()  # native item ids emitted in this run
+        self.post_ids: dict[tuple[int, int], str] = {}  # (topic, post_number) -> native item id
+        self.list_only = 0
+        self.partial_topics = 0
+        self.usernames: dict[str, str] = {}  # lower-cased username -> person key (user id)
+        # mentions wait for the end of the read: the person mentioned may only post later
+        self.mentions: list[tuple[str, str, str | None, Any, str | None, str]] = []
+
+    def loc(self, f: Path, where: str = "") -> str:
+        try:
+            rel = f.relative_to(self.root) if self.root.is_dir() else f.name
+        except ValueError:
+            rel = f
+        return f"{rel}{':' + where if where else ''}"
+
+    def load(self, f: Path) -> Any:
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            self.src.reject(self.loc(f), f"file cannot be read: {e}")
+            return None
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            self.src.reject(self.loc(f), f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
+            return None
+
+    # -- categories ------------------------------------------------------------------------------
+    def learn_categories(self, doc: dict[str, Any]) -> None:
+        cats = (
+            (doc.get("category_list") or {}).get("categories")
+            if "category_list" in doc
+            else doc.get("categories")
+        )
+        stack = list(cats or [])
+        while stack:
+            c = stack.pop()
+            if not isinstance(c, dict):
+                continue
+            cid = _int(c.get("id"))
+            if cid is not None and c.get("name"):
+                self.categories[cid] = str(c["name"])
+            stack.extend(c.get("subcategory_list") or [])
+
+    def space(self, category_id: Any) -> str | None:
+        cid = _int(category_id)
+        if cid is None:
+            return None
+        return self.src.space(f"c{cid}", self.categories.get(cid, f"category {cid}"), "category")
+
+    def support_like(self, category_id: Any, tags: list[str]) -> bool:
+        cid = _int(category_id)
+        name = self.categories.get(cid, "") if cid is not None else ""
+        return bool(_SUPPORT.search(name)) or any(_SUPPORT.search(t) for t in tags)
+
+    def person(
+        self, user_id: Any, username: Any = None, name: Any = None, post: dict[str, Any] | None = None
+    ) -> str | None:
+        key = user_id if _int(user_id) is not None else (f"u:{username}" if username else None)
+        if key is None:
+            return None
+        if isinstance(username, str) and username:
+            self.usernames.setdefault(username.lower(), str(key))
+        display = name or username
+        role = None
+        if post is not None:  # staff flags on a post say who leads the forum
+            role = (
+                "admin"
+                if post.get("admin")
+                else "moderator"
+                if post.get("moderator") or post.get("staff")
+                else None
+            )
+        return self.src.person(
+            key,
+            display_name=str(display) if display else None,
+            # Discourse's own accounts (system, discobot) have negative ids
+            is_bot=(_int(user_id) is not None and int(user_id) < 0) or looks_like_bot(str(username or "")),
+            role=role,
+        )
+
+    # -- topics ----------------------------------------------------------------------------------
+    def topic(self, f: Path, doc: dict[str, Any]) -> None:
+        tid = _int(doc.get("id"))
+        posts = (doc.get("post_stream") or {}).get("posts")
+        if not isinstance(posts, list):
+            self.src.reject(self.loc(f), "topic has no post_stream.posts list", _excerpt(doc))
+            return
+        if tid is None:
+            tid = next((_int(p.get("topic_id")) for p in posts if isinstance(p, dict)), None)
+        if tid is None:
+            self.src.reject(self.loc(f), "topic has no id", _excerpt(doc))
+            return
+        stream = (doc.get("post_stream") or {}).get("stream")
+        if isinstance(stream, list) and len(stream) > len(posts):
+            self.partial_topics += 1
+        for u in (doc.get("details") or {}).get("participants") or []:
+            if isinstance(u, dict) and _int(u.get("id")) is not None and u.get("username"):
+                self.usernames.setdefault(str(u["username"]).lower(), str(u["id"]))
+        tags = _tag_names(doc.get("tags"))
+        accepted = doc.get("accepted_answer")
+        accepted_no = _int(accepted.get("post_number")) if isinstance(accepted, dict) else None
+        has_accepted = (
+            accepted_no is not None
+            or bool(doc.get("has_accepted_answer"))
+            or any(isinstance(p, dict) and p.get("accepted_answer") is True for p in posts)
+        )
+        ctx = {
+            "tid": tid,
+            "title": doc.get("title") or doc.get("fancy_title"),
+            "category": doc.get("category_id"),
+            "tags": tags,
+            "question": self.support_like(doc.get("category_id"), tags) or has_accepted,
+            "views": _int(doc.get("views")),
+            "accepted_no": accepted_no,
+            "op": None,
+        }
+        ordered = sorted(
+            (p for p in posts if isinstance(p, dict)), key=lambda p: _int(p.get("post_number")) or 0
+        )
+        for i, p in enumerate(posts):
+            if not isinstance(p, dict):
+                self.src.reject(
+                    self.loc(f, f"post_stream.posts[{i}]"), "post is not a JSON object", repr(p)[:300]
+                )
+        for p in ordered:
+            self.post(f, p, ctx)
+
+    def post(self, f: Path, p: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        pid = _int(p.get("id"))
+        pn = _int(p.get("post_number"))
+        tid = _int(p.get("topic_id")) if ctx is None else ctx["tid"]
+        where = f"topic {tid} post {pn}" if ctx else ""
+        if pid is None or pn is None or tid is None:
+            self.src.reject(self.loc(f, where), "post lacks id, post_number or topic_id", _excerpt(p))
+            return
+        created = to_utc(p.get("created_at"))
+        if created is None:
+            self.src.reject(self.loc(f, where), f"post {pid} has no usable created_at", _excerpt(p))
+            return
+        native = f"t{tid}" if pn == 1 else f"p{pid}"
+        if native in self.items:
+            return
+        ctx = ctx or {
+            "tid": tid,
+            "title": p.get("topic_title"),
+            "category": p.get("category_id"),
+            "tags": [],
+            "question": False,
+            "views": None,
+            "accepted_no": None,
+            "op": None,
+        }
+        self.items.add(native)
+        self.post_ids[(tid, pn)] = native
+        author = self.person(
+            p.get("user_id"), p.get("username"), p.get("name") or p.get("display_username"), post=p
+        )
+        space = self.space(ctx["category"] if ctx["category"] is not None else p.get("_category_id"))
+        if space is None and ctx["tags"]:
+            space = self.src.space(f"tag:{ctx['tags'][0]}", ctx["tags"][0], "tag")
+        if p.get("post_type") == _SMALL_ACTION or p.get("action_code"):
+            # "closed the topic", "pinned", "split this topic": an event in the topic, not a contribution
+            self.src.action(
+                f"action:{native}",
+                verb="system",
+                ts=created,
+                actor_id=author,
+                space_id=space,
+                item_id=self.src.item_ref(f"t{tid}"),
+                detail=str(p.get("action_code") or "small_action"),
+            )
+            return
+        cooked = parse_html(p.get("cooked"))
+        text, n_media = cooked.text, cooked.media
+        if not text and isinstance(p.get("raw"), str):
+            text = p["raw"]
+        thread = self.src.item_ref(f"t{tid}")
+        accepted = p.get("accepted_answer") is True or (
+            ctx["accepted_no"] is not None and ctx["accepted_no"] == pn
+        )
+        if pn == 1:
+            ctx["op"] = author
+            kind = "question" if ctx["question"] or p.get("accepted_answer") is True else "post"
+            parent = None
+            views = ctx["views"] if ctx["views"] is not None else _int(p.get("reads"))
+            title = ctx["title"]
+        else:
+            kind = "reply"
+            target = self.post_ids.get((tid, _int(p.get("reply_to_post_number")) or 1))
+            parent = self.src.item_ref(target or f"t{tid}")
+            views = _int(p.get("reads"))
+            title = None
+        iid = self.src.item(
+            native,
+            kind=kind,
+            created_at=created,
+            author_id=author,
+            space_id=space,
+            thread_id=thread,
+            parent_id=parent,
+            title=title,
+            text=text,
+            n_attachments=n_media,
+            accepted=accepted and pn != 1,
+            views=views,
+        )
+        for username, _uid, _silent in dict.fromkeys(cooked.mentions):
+            self.mentions.append((native, iid, author, created, space, username))
+        likes = _likes(p)
+        if likes:
+            self.src.action(
+                f"like:{native}",
+                verb="react",
+                ts=created,
+                actor_id=None,
+                space_id=space,
+                item_id=iid,
+                target_id=author,
+                value=float(likes),
+                detail="like (aggregated count)",
+            )
+        if accepted and pn != 1:
+            self.src.action(
+                f"accept:{native}",
+                verb="accept",
+                ts=created,
+                actor_id=ctx["op"],
+                space_id=space,
+                item_id=iid,
+                target_id=author,
+                value=1.0,
+            )
+        if pn == 1:
+            for tag in ctx["tags"]:
+                tsid = self.src.space(f"tag:{tag}", tag, "tag")
+                self.src.action(
+                    f"tag:{native}:{tag}",
+                    verb="system",
+                    ts=created,
+                    actor_id=author,
+                    space_id=tsid,
+                    item_id=iid,
+                    detail="tag",
+                )
+
+    # -- topic lists -----------------------------------------------------------------------------
+    def topic_list(self, f: Path, doc: dict[str, Any]) -> None:
+        names = {}
+        for u in doc.get("users") or []:
+            if isinstance(u, dict) and _int(u.get("id")) is not None:
+                names[int(u["id"])] = (u.get("username"), u.get("name"))
+        topics = (doc.get("topic_list") or {}).get("topics")
+        if topics is None:
+            return
+        if not isinstance(topics, list):
+            self.src.reject(self.loc(f), "topic_list.topics is not a list", _excerpt(doc))
+            return
+        for i, t in enumerate(topics):
+            self.list_topic(f, i, t, names)
+
+    def list_topic(self, f: Path, i: int, t: Any, names: dict[int, tuple[Any, Any]]) -> None:
+        where = f"topic_list.topics[{i}]"
+        tid = _int(t.get("id")) if isinstance(t, dict) else None
+        if tid is None:
+            self.src.reject(self.loc(f, where), "topic in list has no id", repr(t)[:300])
+            return
+        created = to_utc(t.get("created_at"))
+        if created is None:
+            self.src.reject(self.loc(f, where), f"topic {tid} has no usable created_at", _excerpt(t))
+            return
+        op = None
+        for poster in t.get("posters") or []:
+            if not isinstance(poster, dict):
+                continue
+            uid = _int(poster.get("user_id"))
+            if uid is None:
+                continue
+            username, name = names.get(uid, (None, None))
+            pref = self.person(uid, username, name)
+            if op is None and "original poster" in str(poster.get("description") or "").lower():
+                op = pref
+        native = f"t{tid}"
+        if native in self.items:
+            return
+        self.items.add(native)
+        self.post_ids[(tid, 1)] = native
+        self.list_only += 1
+        tags = _tag_names(t.get("tags"))
+        question = self.support_like(t.get("category_id"), tags) or bool(t.get("has_accepted_answer"))
+        space = self.space(t.get("category_id"))
+        iid = self.src.item(
+            native,
+            kind="question" if question else "post",
+            created_at=created,
+            author_id=op,
+            space_id=space,
+            title=t.get("title") or t.get("fancy_title"),
+            views=_int(t.get("views")),
+        )
+        likes = _int(t.get("like_count")) or 0
+        if likes > 0:
+            self.src.action(
+                f"like:{native}:topic",
+                verb="react",
+                ts=created,
+                actor_id=None,
+                space_id=space,
+                item_id=iid,
+                target_id=op,
+                value=float(likes),
+                detail="like (topic total, aggregated)",
+            )
+        for tag in tags:
+            tsid = self.src.space(f"tag:{tag}", tag, "tag")
+            self.src.action(
+                f"tag:{native}:{tag}",
+                verb="system",
+                ts=created,
+                actor_id=op,
+                space_id=tsid,
+                item_id=iid,
+                detail="tag",
+            )
+
+    def finish(self) -> None:
+        unknown = 0
+        for native, iid, author, ts, space, username in self.mentions:
+            key = self.usernames.get(username.lower())
+            if key is None:
+                unknown += 1
+                continue
+            self.src.action(
+                f"mention:{native}:{key}",
+                verb="mention",
+                ts=ts,
+                actor_id=author,
+                space_id=space,
+                item_id=iid,
+                target_id=self.src.person_ref(key),
+            )
+        if unknown:
+            self.sink.warn(
+                f"discourse: {unknown} mentions name people who wrote nothing in this export; "
+                "they were not recorded (their user id is unknown)"
+            )
+        if self.list_only:
+            self.sink.warn(
+                f"discourse: {self.list_only} topics were known only from topic lists: their first "
+                "post has no text and their replies are not in the export"
+            )
+        if self.partial_topics:
+            self.sink.warn(
+                f"discourse: {self.partial_topics} topic files hold only the first chunk of their posts "
+                "(post_stream.stream lists more); crawl /t/{id}/posts.json for the rest"
+            )
