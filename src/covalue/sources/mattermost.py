@@ -1,0 +1,259 @@
+"""Mattermost bulk export (``mmctl export create``): JSON Lines, loose or inside the export zip.
+
+Each line is one object tagged by ``type``: ``version``, ``team``, ``channel``, ``user``, ``bot``, ``post``
+(with its ``replies`` and ``reactions``), ``direct_channel``, ``direct_post``, ``emoji``, ``scheme``...
+Posts carry no ids: Mattermost itself recognises a post by channel, author, ``create_at`` (milliseconds)
+and text, so the reader builds its ids from the same parts and a re-ingest adds nothing.
+
+Channels (and the teams holding them) become spaces, users people (email kept only as its keyed hash),
+posts ``post`` items, their replies ``reply`` items in the post's thread, and each user's reaction a
+``react`` action aimed at the author. The API captures read by the Perceval reader are not this format.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import orjson
+
+from covalue import identity
+from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
+from covalue.sources.discord import READ_ERRORS, decode, is_tar, is_zip, iter_export_files, peek_export_files
+
+_IGNORED = {"version", "emoji", "scheme", "role", "topical_thread"}  # carry nothing a metric needs
+_TYPES = {"team", "channel", "user", "bot", "post", "direct_channel", "direct_post"} | _IGNORED
+
+
+def _ms(value: Any) -> datetime | None:
+    """Mattermost times are epoch milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return to_utc(value / 1000.0)
+
+
+def _first_line_type(head: bytes) -> str | None:
+    line = head.split(b"\n", 1)[0].strip()
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return obj.get("type") if isinstance(obj, dict) else None
+
+
+class MattermostReader(Reader):
+    name: ClassVar[str] = "mattermost"
+    description: ClassVar[str] = "Mattermost bulk export (mmctl export): JSON Lines file, folder or zip"
+
+    @classmethod
+    def _suffixes(cls, path: Path) -> tuple[str, ...]:
+        # inside an export zip or folder only the .jsonl counts (attachments sit beside it)
+        if path.is_file() and not (is_zip(path) or is_tar(path)):
+            return (path.name.lower(),)
+        return (".jsonl",)
+
+    @classmethod
+    def detect(cls, path: Path) -> float:
+        for _name, head in peek_export_files(path, cls._suffixes(path), limit=5):
+            t = _first_line_type(head)
+            if t == "version" and b'"version"' in head.split(b"\n", 1)[0]:
+                return 0.95
+            if t in _TYPES:
+                return 0.7
+        return 0.0
+
+    def read(self, path: Path, sink: Sink) -> None:
+        instance = re.sub(r"\.(jsonl|json|zip|tar\.gz|tgz|tar)$", "", path.name, flags=re.I) or "mattermost"
+        src = sink.source("mattermost", instance)
+        self._teams: dict[str, str] = {}  # team name -> display name
+        self._channels: dict[tuple[str, str], str] = {}  # (team, channel) -> space id
+        self._users: dict[str, str] = {}  # username -> identity id
+        self._loc = ""  # where the line being read is, for rejects of its parts
+        found = False
+        for name, stream in iter_export_files(
+            path, sink, src.source, suffixes=self._suffixes(path), settings=self.settings
+        ):
+            found = True
+            try:
+                self._read_lines(src, name, stream)
+            except READ_ERRORS as e:
+                src.reject(name, f"file could not be read to the end ({e}); lines before kept")
+        if not found:
+            raise ReaderError(f"{path}: no Mattermost bulk export (.jsonl) found")
+
+    def _read_lines(self, src: SourceSink, name: str, stream: IO[bytes]) -> None:
+        for lineno, raw in enumerate(stream, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            loc = f"{name}:{lineno}"
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                text, had_bad = decode(line)
+                try:
+                    obj = orjson.loads(text) if had_bad else None
+                except orjson.JSONDecodeError:
+                    obj = None
+                if obj is None:
+                    src.reject(loc, f"not valid JSON ({e})", text[:200])
+                    continue
+                src.reject(loc, "invalid UTF-8 bytes replaced with U+FFFD; line kept", text[:200])
+            kind = obj.get("type") if isinstance(obj, dict) else None
+            kind = kind if isinstance(kind, str) else None
+            if kind in _IGNORED:
+                continue
+            body = obj.get(kind) if isinstance(kind, str) else None
+            if kind not in _TYPES or not isinstance(body, dict):
+                src.reject(
+                    loc,
+                    f"not a bulk export line (type {kind!r} with no {kind!r} object)",
+                    line[:200].decode("utf-8", "replace"),
+                )
+                continue
+            self._loc = loc
+            try:
+                getattr(self, f"_{kind}")(src, body)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                src.reject(
+                    loc,
+                    f"{kind} not understood ({type(e).__name__}: {e})",
+                    line[:200].decode("utf-8", "replace"),
+                )
+
+    # -- one method per line type ----------------------------------------------------------------------
+    def _team(self, src: SourceSink, t: dict[str, Any]) -> None:
+        name = str(t["name"])
+        display = str(t.get("display_name") or name)
+        self._teams[name] = display
+        src.space(f"team:{name}", display, kind="team")
+
+    def _space(self, src: SourceSink, team: str, channel: str, display: str | None = None) -> str:
+        sid = self._channels.get((team, channel))
+        if sid is None:
+            label = f"{self._teams.get(team, team)}/{display or channel}"
+            sid = src.space(f"{team}/{channel}", label, kind="channel")
+            self._channels[(team, channel)] = sid
+        return sid
+
+    def _channel(self, src: SourceSink, c: dict[str, Any]) -> None:
+        self._space(src, str(c["team"]), str(c["name"]), c.get("display_name"))
+
+    def _person(self, src: SourceSink, username: Any, **kw: Any) -> str:
+        key = str(username)
+        pid = self._users.get(key)
+        if pid is None:
+            pid = self._users[key] = src.person(key, display_name=kw.pop("display_name", key), **kw)
+        return pid
+
+    def _user(self, src: SourceSink, u: dict[str, Any]) -> None:
+        username = str(u["username"])
+        full = " ".join(x for x in (u.get("first_name"), u.get("last_name")) if x)
+        roles = str(u.get("roles") or "")
+        self._person(
+            src,
+            username,
+            display_name=u.get("nickname") or full or username,
+            email=u.get("email"),
+            left_at=_ms(u.get("delete_at")),
+            role="admin" if "system_admin" in roles else (u.get("position") or None),
+        )
+
+    def _bot(self, src: SourceSink, b: dict[str, Any]) -> None:
+        self._person(src, b["username"], display_name=b.get("display_name") or b["username"], is_bot=True)
+
+    def _post(self, src: SourceSink, p: dict[str, Any]) -> None:
+        team, channel = str(p["team"]), str(p["channel"])
+        self._message(src, self._space(src, team, channel), f"{team}/{channel}", p)
+
+    def _direct_channel(self, src: SourceSink, d: dict[str, Any]) -> None:
+        self._direct_space(src, d.get("members") or [])
+
+    def _direct_space(self, src: SourceSink, members: list[Any]) -> str:
+        # a direct channel is named by its members; the space name must not spell out who they are
+        key = "dm:" + identity.stable_id(*sorted(str(m) for m in members))
+        return src.space(key, f"direct messages ({len(members)} people)", kind="direct")
+
+    def _direct_post(self, src: SourceSink, p: dict[str, Any]) -> None:
+        members = p.get("channel_members") or []
+        sid = self._direct_space(src, members)
+        self._message(src, sid, sid, p)
+
+    def _message(self, src: SourceSink, space_id: str, channel_key: str, p: dict[str, Any]) -> None:
+        author = self._person(src, p["user"])
+        ts = _ms(p.get("create_at"))
+        if ts is None:
+            raise ValueError(f"create_at is not epoch milliseconds: {p.get('create_at')!r}")
+        text = p.get("message") or ""
+        native = identity.stable_id(channel_key, p["user"], p["create_at"], text)
+        ptype = p.get("type") or ""
+        if ptype.startswith("system_"):
+            src.action(
+                f"{native}:system", verb="system", ts=ts, actor_id=author, space_id=space_id, detail=ptype
+            )
+            return
+        iid = src.item(
+            native,
+            kind="post",
+            created_at=ts,
+            author_id=author,
+            space_id=space_id,
+            text=text,
+            n_attachments=len(p.get("attachments") or []),
+        )
+        self._reactions(src, space_id, native, iid, author, p.get("reactions"))
+        for j, r in enumerate(p.get("replies") or []):
+            # one bad reply is rejected alone: the post and its other replies are kept
+            try:
+                self._reply(src, space_id, native, iid, r)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                src.reject(
+                    f"{self._loc} replies[{j}]",
+                    f"reply not understood ({type(e).__name__}: {e})",
+                    orjson.dumps(r)[:200].decode("utf-8", "replace"),
+                )
+
+    def _reply(self, src: SourceSink, space_id: str, native: str, iid: str, r: dict[str, Any]) -> None:
+        r_author = self._person(src, r["user"])
+        r_ts = _ms(r.get("create_at"))
+        if r_ts is None:
+            raise ValueError(f"reply create_at is not epoch milliseconds: {r.get('create_at')!r}")
+        r_text = r.get("message") or ""
+        r_native = identity.stable_id(native, r["user"], r["create_at"], r_text)
+        rid = src.item(
+            r_native,
+            kind="reply",
+            created_at=r_ts,
+            author_id=r_author,
+            space_id=space_id,
+            thread_id=iid,
+            parent_id=iid,
+            text=r_text,
+            n_attachments=len(r.get("attachments") or []),
+        )
+        self._reactions(src, space_id, r_native, rid, r_author, r.get("reactions"))
+
+    def _reactions(
+        self,
+        src: SourceSink,
+        space_id: str,
+        native: str,
+        iid: str,
+        author: str,
+        reactions: list[dict[str, Any]] | None,
+    ) -> None:
+        for r in reactions or []:
+            emoji = str(r["emoji_name"])
+            src.action(
+                f"{native}:react:{r['user']}:{emoji}",
+                verb="react",
+                ts=_ms(r.get("create_at")),
+                actor_id=self._person(src, r["user"]),
+                space_id=space_id,
+                item_id=iid,
+                target_id=author,
+                value=1.0,
+                detail=emoji,
+            )
