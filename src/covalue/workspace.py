@@ -173,8 +173,8 @@ class Workspace:
     ) -> list[IngestResult]:
         """Read exports into the workspace; one :class:`IngestResult` per path.
 
-        Rows are staged, deduplicated on their ids and only then added, so ingesting the same export
-        again adds nothing and a newer export only adds what is new.
+        Rows are deduplicated on their ids as each batch is added, so ingesting the same export again
+        adds nothing and a newer export only adds what is new.
         """
         self.ensure_tables()
         results = []
@@ -195,14 +195,15 @@ class Workspace:
         ingest_id = uuid.uuid4().hex[:16]
         result = IngestResult(ingest_id=ingest_id, paths=[str(path)], reader=source)
         raw = self.raw
-        stage = {t: f"_stage_{t}_{ingest_id}" for t in schema.CONTENT_TABLES}
-        for t, st in stage.items():
-            raw.execute(f'CREATE TEMP TABLE "{st}" AS SELECT * FROM "{t}" LIMIT 0')
+        added = dict.fromkeys(schema.CONTENT_TABLES, 0)
 
+        # each batch is merged as it comes (new keys only), so memory holds one batch, not the export
         def emit(table: str, batch: pa.Table) -> None:
             raw.register("_covalue_batch", batch)
-            raw.execute(f'INSERT INTO "{stage[table]}" SELECT * FROM _covalue_batch')
-            raw.unregister("_covalue_batch")
+            try:
+                added[table] += self._merge_stage(table, "_covalue_batch")
+            finally:
+                raw.unregister("_covalue_batch")
 
         label = path.name
         sink = Sink(
@@ -233,9 +234,7 @@ class Workspace:
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
         result.messages.extend(sink.messages)
-        for t in schema.CONTENT_TABLES:
-            result.added[t] = self._merge_stage(t, stage[t])
-            raw.execute(f'DROP TABLE IF EXISTS "{stage[t]}"')
+        result.added = dict(added)
         try:  # accounts of one person across sources become one member (covalue.merge)
             result.messages.extend(merge.auto_merge(self).messages)
         except merge.MergeError as e:
@@ -249,19 +248,18 @@ class Workspace:
         return result
 
     def _merge_stage(self, table: str, stage_name: str) -> int:
-        """Add staged rows whose key is new (first occurrence wins within the stage)."""
+        """Add the rows of ``stage_name`` (a table or registered batch) whose key is new; the first
+        occurrence wins within it. Returns the number of rows added."""
         pk = schema.TABLES[table][1]
         raw = self.raw
         cols = ", ".join(f'"{c}"' for c in schema.TABLES[table][0].names)
-        before = raw.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-        raw.execute(
+        inserted = raw.execute(
             f'INSERT INTO "{table}" SELECT {cols} FROM ('
             f'  SELECT *, row_number() OVER (PARTITION BY "{pk}") AS _rn FROM "{stage_name}"'
             f'  WHERE "{pk}" IS NOT NULL) s '
             f'WHERE s._rn = 1 AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = s."{pk}")'
-        )
-        after = raw.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-        return int(after - before)
+        ).fetchone()
+        return int(inserted[0]) if inserted else 0
 
     def _log_ingest(self, r: IngestResult, started: datetime, community: str | None) -> None:
         row = {
