@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = []
+MODULES: list[str] = ["synth", "identities", "maturity", "health"]
 
 
 def register_all() -> None:

@@ -239,20 +239,39 @@ class Spike:
 
 
 def spikes(
-    ev: ibis.Table, month_rows: pd.DataFrame, *, factor: float = 3.0, min_acts: int = 20, follow: int = 3
+    ev: ibis.Table,
+    month_rows: pd.DataFrame,
+    *,
+    factor: float = 3.0,
+    min_acts: int = 20,
+    follow: int = 3,
+    baseline_months: int = 6,
+    min_history: int = 2,
 ) -> list[Spike]:
-    """Months whose activity is at least ``factor`` times the community's median month (the median of
-    the other months, so the spike does not raise its own baseline), with the share of the spike's
-    newcomers still active 1..``follow`` months later."""
+    """Months whose activity is at least ``factor`` times the community's everyday level before it
+    (the median of up to ``baseline_months`` earlier months, needing ``min_history`` of them), with
+    the share of the spike's newcomers still active 1..``follow`` months later.
+
+    Only earlier months count as the baseline: a community that starts busy and then declines has no
+    spike, it has a decline. The ``follow`` months after a spike are its tail, not new spikes, and stay
+    out of later baselines.
+    """
     found: list[tuple[str, int, int, float]] = []
     for cid, g in month_rows.groupby("community_id", sort=True):
-        if len(g) < 3:
-            continue
-        for _i, row in g.iterrows():
-            others = g[g.month != row.month].acts
-            base = float(others.median())
-            if row.acts >= min_acts and row.acts >= factor * max(base, 1.0):
-                found.append((cid, int(row.month), int(row.acts), base))
+        g = g.sort_values("month")
+        history: list[int] = []
+        tail_until = -1
+        for row in g.itertuples():
+            month, acts = int(row.month), int(row.acts)
+            if month <= tail_until:
+                continue
+            if len(history) >= min_history:
+                base = float(pd.Series(history[-baseline_months:]).median())
+                if acts >= min_acts and acts >= factor * max(base, 1.0):
+                    found.append((cid, month, acts, base))
+                    tail_until = month + follow
+                    continue
+            history.append(acts)
     if not found:
         return []
     mm = member_months(ev)

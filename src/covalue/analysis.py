@@ -1,0 +1,408 @@
+"""Runs the Value Maturity pipeline on a workspace and keeps its results as derived tables.
+
+    result = analyze(ws)                 # item_roles, interactions, member_stages, ... in the workspace
+    stages(ws, community=..., period=...)  # Ibis tables, read back from them
+    explain(ws, member_id)               # why a member is where they are, in words and numbers
+
+Each run gets an id; every derived row carries it and the ``analyses`` table logs the runs (when, the
+model versions, the rows written), so a report can say which analysis it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from covalue import models
+from covalue.metrics import maturity as mt
+
+if TYPE_CHECKING:
+    from covalue.workspace import Workspace
+
+#: derived tables written by :func:`analyze`, in the order they are computed
+DERIVED = (
+    "analysis_people",
+    "item_roles",
+    "interactions",
+    "item_facts",
+    "member_stages",
+    "stage_evidence",
+    "stage_mix",
+    "journeys",
+    "personas",
+    "stage_checks",
+)
+#: a table of experiment participants (Collaboration canvas) picked up when the workspace has one
+EXPERIMENTS_TABLE = "experiment_participants"
+ANALYSES = pa.schema(
+    [
+        ("analysis_id", pa.string()),
+        ("started_at", pa.timestamp("us")),
+        ("finished_at", pa.timestamp("us")),
+        ("maturity_model", pa.string()),
+        ("roles_model", pa.string()),
+        ("rows", pa.string()),  # JSON: rows written per derived table
+        ("seconds", pa.float64()),
+    ]
+)
+_STEP_NAMES = {"analysis_people": "people"}
+
+
+class AnalysisMissing(LookupError):
+    """The workspace has no analysis results yet."""
+
+
+@dataclass
+class AnalysisResult:
+    analysis_id: str
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "analysis_id": self.analysis_id,
+            "rows": self.rows,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "total_seconds": round(self.total_seconds, 3),
+        }
+
+
+def load_models(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The maturity and roles models with the workspace's overrides (``[model.*]`` in covalue.toml)."""
+    overrides = ws.settings.model
+    maturity = models.load("maturity", overrides)
+    # the analysis settings of covalue.toml set the window too, as the settings docs promise
+    maturity["window"]["days"] = int(
+        overrides.get("maturity", {}).get("window", {}).get("days", ws.settings.analysis.window_days)
+    )
+    return maturity, models.load("roles", overrides)
+
+
+def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
+    if experiments is None:
+        if EXPERIMENTS_TABLE not in ws.con.list_tables():
+            return None
+        experiments = ws.table(EXPERIMENTS_TABLE)
+    if not isinstance(experiments, ir.Table):
+        experiments = ibis.memtable(experiments)
+    missing = {"member_id", "community_id", "completed_at"} - set(experiments.columns)
+    if missing:
+        raise ValueError(
+            f"experiment participants need columns member_id, community_id, completed_at; "
+            f"missing: {', '.join(sorted(missing))}"
+        )
+    return experiments.select(
+        member_id=experiments.member_id.cast("string"),
+        community_id=experiments.community_id.cast("string"),
+        completed_at=experiments.completed_at.cast("timestamp"),
+    )
+
+
+def analyze(
+    ws: Workspace,
+    *,
+    experiments: Any = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AnalysisResult:
+    """Compute every derived table of the Value Maturity model and write it into the workspace.
+
+    ``experiments`` (an Ibis table, Arrow table or DataFrame with ``member_id, community_id,
+    completed_at``) adds Innovate participation; by default the workspace's ``experiment_participants``
+    table is used when there is one. ``progress(step, done, total)`` is called after each step.
+    """
+    ws.ensure_tables()
+    maturity, roles = load_models(ws)
+    run = AnalysisResult(analysis_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+    started = datetime.now(UTC).replace(tzinfo=None)
+    t_all = time.perf_counter()
+    con = ws.con
+    done = [0]
+    t_step = [time.perf_counter()]
+
+    def keep(name: str, expr: ir.Table) -> ir.Table:
+        table = next((t for t in DERIVED if _STEP_NAMES.get(t, t) == name), name)
+        con.create_table(table, expr.mutate(analysis_id=ibis.literal(run.analysis_id)), overwrite=True)
+        now = time.perf_counter()
+        run.seconds[table] = now - t_step[0]
+        t_step[0] = now
+        run.rows[table] = int(ws.raw.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+        done[0] += 1
+        if progress:
+            progress(table, done[0], len(DERIVED))
+        return con.table(table).drop("analysis_id")
+
+    tables = {t: ws.table(t) for t in ("items", "actions", "identities", "members")}
+    mt.compute(tables, maturity, roles, experiments=_experiments(ws, experiments), materialize=keep)
+    run.total_seconds = time.perf_counter() - t_all
+    _log(ws, run, started, maturity, roles)
+    return run
+
+
+def _log(ws: Workspace, run: AnalysisResult, started: datetime, maturity: dict, roles: dict) -> None:
+    if "analyses" not in ws.con.list_tables():
+        ws.con.create_table("analyses", schema=ibis.Schema.from_pyarrow(ANALYSES))
+    row = {
+        "analysis_id": run.analysis_id,
+        "started_at": started,
+        "finished_at": datetime.now(UTC).replace(tzinfo=None),
+        "maturity_model": str(maturity.get("version")),
+        "roles_model": str(roles.get("version")),
+        "rows": json.dumps(run.rows),
+        "seconds": run.total_seconds,
+    }
+    batch = pa.Table.from_pylist([row], schema=ANALYSES)
+    ws.raw.register("_covalue_batch", batch)
+    ws.raw.execute("INSERT INTO analyses SELECT * FROM _covalue_batch")
+    ws.raw.unregister("_covalue_batch")
+
+
+def has_results(ws: Workspace) -> bool:
+    existing = set(ws.con.list_tables())
+    return all(t in existing for t in DERIVED)
+
+
+def derived(ws: Workspace, name: str, *, run_if_missing: bool = True) -> ir.Table:
+    """A derived table; the analysis is run first when the workspace has none (or raise with
+    ``run_if_missing=False``)."""
+    if not has_results(ws):
+        if not run_if_missing:
+            raise AnalysisMissing(f"{ws.path}: no analysis yet; run `covalue analyze`")
+        analyze(ws)
+    return ws.table(name)
+
+
+def latest_period(ws: Workspace, community: str | None = None) -> str | None:
+    ms = derived(ws, "stage_mix")
+    if community:
+        ms = ms.filter(ms.community_id == community)
+    v = ms.aggregate(p=ms.period.max()).to_pyarrow().to_pylist()[0]["p"]
+    return v
+
+
+def stages(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
+    """Member stages (one row per member, community and period), optionally for one community and
+    one period (``YYYY-MM``)."""
+    t = derived(ws, "member_stages")
+    if community:
+        t = t.filter(t.community_id == community)
+    if period:
+        t = t.filter(t.period == period)
+    return t
+
+
+def stage_mix(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
+    t = derived(ws, "stage_mix")
+    if community:
+        t = t.filter(t.community_id == community)
+    if period:
+        t = t.filter(t.period == period)
+    return t
+
+
+def journeys(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
+    """Each member's move between consecutive periods (new, moved up, stayed, dropped, left)."""
+    t = derived(ws, "journeys")
+    if community:
+        t = t.filter(t.community_id == community)
+    if period:
+        t = t.filter(t.period == period)
+    return t
+
+
+def journey_summary(ws: Workspace, *, community: str | None = None) -> ir.Table:
+    """Members per community, period and transition."""
+    j = journeys(ws, community=community)
+    return (
+        j.group_by("community_id", "period", "transition")
+        .aggregate(members=j.count())
+        .order_by(["community_id", "period", "transition"])
+    )
+
+
+def checks(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
+    t = derived(ws, "stage_checks")
+    if community:
+        t = t.filter(t.community_id == community)
+    if period:
+        t = t.filter(t.period == period)
+    return t
+
+
+# -- explain -----------------------------------------------------------------------------------------
+_NEXT = {
+    "observer": "take part at least {min} times in 90 days (post, reply, react or vote)",
+    "connect": "post something useful (not a question) that another member responds to",
+    "share": "answer another member's question, or ask one that another member answers",
+    "solve": "propose an idea that at least {k} other members support, or take part in an experiment",
+    "innovate": "keep it up: help others bring their ideas to life",
+}
+
+
+def resolve_member(ws: Workspace, member: str) -> str:
+    """A member id from a member id, an identity id or an unambiguous prefix of either."""
+    ids = ws.table("identities")
+    exact = ids.filter((ids.member_id == member) | (ids.identity_id == member)).select("member_id").distinct()
+    found = exact.to_pyarrow()["member_id"].to_pylist()
+    if not found:
+        ms = derived(ws, "member_stages")
+        pre = ms.filter(ms.member_id.startswith(member)).select("member_id").distinct().limit(3)
+        found = pre.to_pyarrow()["member_id"].to_pylist()
+        if not found:
+            ex = ids.filter(ids.member_id.startswith(member)).select("member_id").distinct().limit(3)
+            found = ex.to_pyarrow()["member_id"].to_pylist()
+    if not found:
+        raise LookupError(f"no member {member!r} in {ws.path}")
+    if len(found) > 1:
+        raise LookupError(f"{member!r} matches several members ({', '.join(found)}...); give more of the id")
+    return found[0]
+
+
+def explain(
+    ws: Workspace, member: str, *, community: str | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """Why a member is at their stage: per community, the numbers, each flag with its reason in plain
+    words, example items, the persona and what the next stage looks like."""
+    maturity, _ = load_models(ws)
+    st = maturity["stages"]
+    mid = resolve_member(ws, member)
+    ms = derived(ws, "member_stages")
+    rows = ms.filter(ms.member_id == mid)
+    if community:
+        rows = rows.filter(rows.community_id == community)
+    if period:
+        rows = rows.filter(rows.period == period)
+    else:
+        rows = rows.mutate(_p=rows.pidx.max().over(group_by=rows.community_id))
+        rows = rows.filter(rows.pidx == rows._p).drop("_p")
+    recs = rows.order_by("community_id").to_pyarrow().to_pylist()
+    ev = ws.table("stage_evidence")
+    ev = ev.filter(ev.member_id == mid)
+    roles = ws.table("item_roles").select("item_id", "role", "created_at", "kind")
+    ev = ev.join(roles, "item_id").order_by(["community_id", "period", "flag", "rank"])
+    evidence: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for e in ev.to_pyarrow().to_pylist():
+        evidence.setdefault((e["community_id"], e["period"]), {}).setdefault(e["flag"], []).append(
+            {
+                "item_id": e["item_id"],
+                "role": e["role"],
+                "kind": e["kind"],
+                "created_at": e["created_at"].isoformat() if e["created_at"] else None,
+            }
+        )
+    jn = ws.table("journeys")
+    jn = jn.filter(jn.member_id == mid).select("community_id", "period", "prev_stage", "transition")
+    moves = {(j["community_id"], j["period"]): j for j in jn.to_pyarrow().to_pylist()}
+    days = int(maturity["window"]["days"])
+    out = {"member_id": mid, "window_days": days, "communities": []}
+    for r in recs:
+        key = (r["community_id"], r["period"])
+        reasons = _reasons(r, st, days)
+        move = moves.get(key)
+        out["communities"].append(
+            {
+                "community_id": r["community_id"],
+                "period": r["period"],
+                "stage": r["stage"],
+                "persona": r["persona"],
+                "flags": {f: bool(r[f]) for f in ("connect", "share", "solve", "innovate")},
+                "counts": {
+                    k: int(r[k])
+                    for k in (
+                        "n_interactions",
+                        "n_items",
+                        "n_given",
+                        "n_received",
+                        "responders",
+                        "n_questions",
+                        "n_answers",
+                        "n_ideas",
+                        "shared_items",
+                        "helped_items",
+                        "helped_people",
+                        "answered_questions",
+                        "supported_ideas",
+                        "experiments",
+                    )
+                },
+                "reasons": reasons,
+                "summary": _summary(r, reasons, days),
+                "next_step": _NEXT[r["stage"]].format(
+                    min=st["min_interactions"], k=st["innovate_min_supporters"]
+                ),
+                "journey": {"from": move["prev_stage"], "transition": move["transition"]} if move else None,
+                "evidence": evidence.get(key, {}),
+            }
+        )
+    return out
+
+
+def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]:
+    n, need = r["n_interactions"], st["min_interactions"]
+    out = {
+        "activity": (
+            f"{n} interactions in the {days} days to the end of {r['period']} "
+            f"({r['n_items']} contributions, {r['n_given']} reactions or votes given); "
+            f"{need} are needed to be more than an Observer."
+        ),
+        "connect": "took part at least once in the window."
+        if r["connect"]
+        else "no interaction in the window.",
+        "share": (
+            f"{r['shared_items']} of their posts (not questions) got a response from another member."
+            if r["share"]
+            else "none of their posts in the window got a response from another member yet."
+        ),
+    }
+    if r["solve"]:
+        parts = []
+        if r["helped_items"]:
+            parts.append(
+                f"answered {r['helped_items']} question(s) from {r['helped_people']} other member(s)"
+            )
+        if r["answered_questions"]:
+            parts.append(f"asked {r['answered_questions']} question(s) that another member answered")
+        out["solve"] = "; ".join(parts) + "."
+    else:
+        out["solve"] = (
+            "did not answer another member's question, nor get an answer to their own, in the window."
+        )
+    if r["innovate"]:
+        parts = []
+        if r["supported_ideas"]:
+            parts.append(
+                f"proposed {r['supported_ideas']} idea(s) that at least "
+                f"{st['innovate_min_supporters']} other members supported"
+            )
+        if r["experiments"]:
+            parts.append(f"took part in {r['experiments']} experiment(s)")
+        out["innovate"] = "; ".join(parts) + "."
+    else:
+        out["innovate"] = (
+            f"no idea of theirs has {st['innovate_min_supporters']} supporters yet, and no experiment logged."
+        )
+    return out
+
+
+def _summary(r: dict[str, Any], reasons: dict[str, str], days: int) -> str:
+    stage = r["stage"]
+    if stage == "observer":
+        return f"Observer in {r['period']}: " + reasons["activity"]
+    return f"{stage.title()} in {r['period']}: {reasons[stage]} ({r['n_interactions']} interactions in {days} days)"
+
+
+def question_quality(ws: Workspace) -> dict[str, float]:
+    """Text-only question detection against the structural truth (question vs answer items)."""
+    from covalue.metrics.classify import question_quality as qq
+
+    _, roles = load_models(ws)
+    return qq(ws.table("items"), roles)

@@ -1,0 +1,262 @@
+"""``covalue analyze``, ``stages``, ``journeys``, ``explain`` and ``evaluate``: the Value Maturity model
+on the command line, in plain words or as JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from covalue import analysis
+from covalue.cli import JsonOpt, WorkspaceOpt, app, console, err, open_ws, print_json
+from covalue.metrics.maturity import STAGES, TRANSITIONS
+
+CommunityOpt = Annotated[str | None, typer.Option("--community", "-c", help="Only this community (its id)")]
+PeriodOpt = Annotated[str | None, typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]")]
+
+
+def _check_period(period: str | None) -> None:
+    if period is None:
+        return
+    parts = period.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
+        err.print(f"[red]error:[/] --period must look like 2025-06, not {period!r}")
+        raise typer.Exit(2)
+
+
+def _records(table: Any) -> list[dict[str, Any]]:
+    return table.to_pyarrow().to_pylist()
+
+
+@app.command()
+def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Place every member on the Connect → Share → Solve → Innovate journey, with evidence.
+
+    Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
+    """
+    ws = open_ws(workspace)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("analysing", total=len(analysis.DERIVED))
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"wrote {step}")
+
+        result = analysis.analyze(ws, progress=progress)
+    ws.close()
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"Analysis [bold]{result.analysis_id}[/] done in {result.total_seconds:.1f}s")
+    t = Table(box=None)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    t.add_column("seconds", justify="right")
+    for name, n in result.rows.items():
+        t.add_row(name, f"{n:,}", f"{result.seconds.get(name, 0):.2f}")
+    console.print(t)
+
+
+@app.command()
+def stages(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    period: PeriodOpt = None,
+    members: Annotated[bool, typer.Option("--members", help="List each member's stage too")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each community's stage mix for a month and its stage checks (Terry's questions).
+
+    With --members, every member's stage and persona too.
+    """
+    _check_period(period)
+    ws = open_ws(workspace)
+    mix = analysis.stage_mix(ws, community=community, period=period)
+    if period is None:  # each community's latest month
+        mix = mix.mutate(_last=mix.pidx.max().over(group_by=mix.community_id))
+        mix = mix.filter(mix.pidx == mix._last).drop("_last")
+    mix_rows = _records(mix.drop("analysis_id").order_by("community_id"))
+    chosen = {(r["community_id"], r["period"]) for r in mix_rows}
+    chk = analysis.checks(ws, community=community, period=period)
+    chk_rows = [
+        r
+        for r in _records(chk.drop("analysis_id").order_by(["community_id", "ord"]))
+        if (r["community_id"], r["period"]) in chosen
+    ]
+    mem_rows: list[dict[str, Any]] = []
+    if members:
+        ms = analysis.stages(ws, community=community, period=period)
+        ms = ms.select("member_id", "community_id", "period", "pidx", "stage", "persona", "n_interactions")
+        mem_rows = [
+            r
+            for r in _records(ms.order_by(["community_id", "member_id"]))
+            if (r["community_id"], r["period"]) in chosen
+        ]
+    ws.close()
+    if as_json:
+        out: dict[str, Any] = {"stage_mix": mix_rows, "checks": chk_rows}
+        if members:
+            out["members"] = mem_rows
+        print_json(out)
+        return
+    if not mix_rows:
+        console.print("No members found for that community and period.")
+        raise typer.Exit(1)
+    for r in mix_rows:
+        console.print(
+            f"\n[bold]{r['community_id']}[/] — {r['period']}: {r['active']:,} active of "
+            f"{r['members']:,} members"
+        )
+        t = Table(box=None)
+        t.add_column("stage")
+        t.add_column("members", justify="right")
+        t.add_column("share", justify="right")
+        for s in STAGES:
+            t.add_row(s, f"{r[s]:,}", f"{r[s + '_share']:.0%}")
+        console.print(t)
+        t = Table(title="Stage checks", box=None, title_justify="left")
+        for c in ("stage", "question", "measure", "value", "needed", "result"):
+            t.add_column(c)
+        for c in chk_rows:
+            if c["community_id"] != r["community_id"]:
+                continue
+            v = c["value"]
+            value = (
+                "n/a"
+                if v is None
+                else (f"{v:.0%}" if "share" in c["measure"] or "kept" in c["measure"] else f"{v:g}")
+            )
+            need = (
+                f"{c['op']} {c['threshold']:.0%}"
+                if ("share" in c["measure"] or "kept" in c["measure"])
+                else f"{c['op']} {c['threshold']:g}"
+            )
+            t.add_row(
+                c["stage"],
+                c["question"],
+                c["measure"],
+                value,
+                need,
+                "[green]pass[/]" if c["passed"] else "[red]not yet[/]",
+            )
+        console.print(t)
+    if members:
+        t = Table(title="Members", box=None, title_justify="left")
+        for c in ("community", "member", "stage", "persona", "interactions"):
+            t.add_column(c)
+        for m in mem_rows:
+            t.add_row(m["community_id"], m["member_id"], m["stage"], m["persona"], f"{m['n_interactions']}")
+        console.print(t)
+
+
+@app.command()
+def journeys(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How members moved between consecutive months: new, moved up, stayed, dropped, left."""
+    ws = open_ws(workspace)
+    summary = _records(analysis.journey_summary(ws, community=community))
+    jn = analysis.journeys(ws, community=community)
+    last = jn.mutate(_last=jn.pidx.max().over(group_by=jn.community_id))
+    last = last.filter(last.pidx == last._last)
+    flows = last.group_by("community_id", "period", "prev_stage", "stage").aggregate(members=last.count())
+    flow_rows = _records(flows.order_by(["community_id", "prev_stage", "stage"]))
+    ws.close()
+    if as_json:
+        print_json({"summary": summary, "latest_moves": flow_rows})
+        return
+    if not summary:
+        console.print("No journeys yet: the workspace has no members with activity.")
+        raise typer.Exit(1)
+    by_comm: dict[str, dict[str, dict[str, int]]] = {}
+    for r in summary:
+        by_comm.setdefault(r["community_id"], {}).setdefault(r["period"], {})[r["transition"]] = r["members"]
+    for comm, periods in by_comm.items():
+        t = Table(title=f"{comm}: members by move from the month before", box=None, title_justify="left")
+        t.add_column("period")
+        for tr in TRANSITIONS:
+            t.add_column(tr, justify="right")
+        for p in sorted(periods):
+            t.add_row(p, *[f"{periods[p].get(tr, 0):,}" for tr in TRANSITIONS])
+        console.print(t)
+        moves = [f for f in flow_rows if f["community_id"] == comm and f["prev_stage"]]
+        if moves:
+            console.print(
+                f"  latest month ({moves[0]['period']}): "
+                + "; ".join(f"{f['prev_stage']} → {f['stage']}: {f['members']}" for f in moves)
+            )
+
+
+@app.command()
+def explain(
+    member: Annotated[str, typer.Argument(help="Member id (or an unambiguous beginning of it)")],
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    period: PeriodOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Why a member is at their stage: numbers, reasons, example items and the next step."""
+    _check_period(period)
+    ws = open_ws(workspace)
+    try:
+        out = analysis.explain(ws, member, community=community, period=period)
+    except LookupError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    finally:
+        ws.close()
+    if as_json:
+        print_json(out)
+        return
+    if not out["communities"]:
+        console.print(f"{out['member_id']} has no activity in the communities and months asked for.")
+        raise typer.Exit(1)
+    console.print(f"[bold]{out['member_id']}[/]")
+    for c in out["communities"]:
+        console.print(
+            f"\n[bold]{c['community_id']}[/], {c['period']}: [bold]{c['stage'].title()}[/] "
+            f"(persona: {c['persona']})"
+        )
+        console.print(f"  {c['reasons']['activity']}")
+        for flag in ("connect", "share", "solve", "innovate"):
+            mark = "[green]✓[/]" if c["flags"][flag] else "[dim]·[/]"
+            console.print(f"  {mark} {flag.title()}: {c['reasons'][flag]}")
+            for e in c["evidence"].get(flag, []):
+                console.print(f"      e.g. {e['item_id']} ({e['role']}, {(e['created_at'] or '')[:10]})")
+        if c["journey"]:
+            frm = c["journey"]["from"] or "—"
+            console.print(f"  Since last month: {c['journey']['transition']} (was {frm}).")
+        console.print(f"  Next: {c['next_step']}.")
+
+
+@app.command()
+def evaluate(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Precision, recall and F1 of question detection from text alone.
+
+    Scored against items whose platform says question or answer (a Stack Exchange dump, for one).
+    """
+    ws = open_ws(workspace)
+    q = analysis.question_quality(ws)
+    ws.close()
+    if as_json:
+        print_json(q)
+        return
+    if not q["items"]:
+        console.print("No question or answer items to score against (ingest a Stack Exchange dump, for one).")
+        raise typer.Exit(1)
+    console.print(
+        f"Question detection from text alone on {q['items']:,} question/answer items "
+        f"({q['questions']:,} questions):"
+    )
+    console.print(f"  precision {q['precision']:.3f}   recall {q['recall']:.3f}   [bold]F1 {q['f1']:.3f}[/]")

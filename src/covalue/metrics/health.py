@@ -1,0 +1,246 @@
+"""Is it really a community? Shape, responsiveness and concentration, each with its numbers.
+
+Built on the Value Maturity tables (``member_stages``, ``item_facts``, ``interactions``) so that health
+and stages speak about exactly the same members, items and windows. Everything here is Ibis; results
+are one row per community and period.
+
+Shapes (after Nick Milton's "what is not a community"), tried in order, first match wins:
+
+- **dormant**: almost nobody takes part any more;
+- **single voice**: one person writes most of what is started (a blog with readers);
+- **broadcast**: a few people publish and hardly anyone replies (a newsletter);
+- **workgroup**: a small closed team answering each other, nobody new coming in;
+- **community**: none of the above: many voices, conversation, people coming in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue.metrics.maturity import in_windows
+
+PERIOD_KEY = ("community_id", "pidx")
+
+
+def _rate(num: ir.Value, den: ir.Value) -> ir.FloatingValue:
+    return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
+
+
+def _hours(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / 3600.0
+
+
+def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
+    """Per community and period, over the trailing window, for threads started by people:
+    ``originals``, ``responded`` (reply or reaction from someone else), ``replied`` (a reply or answer
+    from someone else), ``response_rate``, ``reply_rate``, time to first response in hours (median and
+    90th percentile over the originals that got one), ``questions``, ``answered``, ``unanswered``."""
+    replies = edges.filter(edges.kind.isin(("reply", "answer")) & edges.target_item_id.notnull())
+    first_reply = replies.group_by(_rid=replies.target_item_id).aggregate(first_reply_ts=replies.ts.min())
+    roots = facts.filter(facts.is_root)
+    roots = roots.left_join(first_reply, roots.item_id == first_reply._rid).drop("_rid")
+    w = in_windows(roots, "created_at", periods, days)
+    responded = w.first_response_ts.notnull() & (w.first_response_ts < w.win_end)
+    replied = w.first_reply_ts.notnull() & (w.first_reply_ts < w.win_end)
+    answered = w.answered_ts.notnull() & (w.answered_ts < w.win_end)
+    ttfr = ibis.ifelse(responded, _hours(w.first_response_ts, w.created_at), ibis.null("float64"))
+    w = w.mutate(_resp=responded, _repl=replied, _ans=answered, _ttfr=ttfr)
+    agg = w.group_by(*PERIOD_KEY).aggregate(
+        originals=w.count(),
+        responded=w._resp.ifelse(1, 0).sum(),
+        replied=w._repl.ifelse(1, 0).sum(),
+        ttfr_median_h=w._ttfr.quantile(0.5),
+        ttfr_p90_h=w._ttfr.quantile(0.9),
+        questions=w.is_question.ifelse(1, 0).sum(),
+        answered=(w.is_question & w._ans).ifelse(1, 0).sum(),
+    )
+    return agg.mutate(
+        response_rate=_rate(agg.responded, agg.originals),
+        reply_rate=_rate(agg.replied, agg.originals),
+        unanswered=agg.questions - agg.answered,
+    )
+
+
+def unanswered_questions(facts: ir.Table, items: ir.Table, *, community: str | None = None) -> ir.Table:
+    """Questions nobody else has answered yet, oldest first: item_id, community_id, created_at,
+    author_member, title, excerpt."""
+    # only questions that open a thread: a comment ending in "?" under a post is part of a
+    # conversation, not a need left unmet
+    q = facts.filter(facts.is_question & facts.is_root & facts.answered_ts.isnull())
+    if community is not None:
+        q = q.filter(q.community_id == community)
+    it = items.select(_iid=items.item_id, title=items.title, _text=items.text)
+    q = q.left_join(it, q.item_id == it._iid)
+    return q.select(
+        "item_id",
+        "community_id",
+        "created_at",
+        "author_member",
+        "title",
+        excerpt=q._text.substr(0, 160),
+    ).order_by("created_at")
+
+
+def concentration(
+    facts: ir.Table, who_units: ir.Table, periods: ir.Table, days: int, share: float
+) -> ir.Table:
+    """CHAOSS contributor absence factor (fewest members making more than ``share`` of the
+    contributions) and elephant factor (the same over org units; null when no unit is known)."""
+    w = in_windows(facts.select("community_id", "author_member", "created_at"), "created_at", periods, days)
+    per = w.group_by(*PERIOD_KEY, "author_member").aggregate(n=w.count())
+    absence = _fewest(per, "author_member", share).rename(absence_factor="fewest")
+
+    u = who_units.select(_m=who_units.member_id, org_unit=who_units.org_unit)
+    wu = w.left_join(u, w.author_member == u._m).drop("_m")
+    wu = wu.filter(wu.org_unit.notnull())
+    per_u = wu.group_by(*PERIOD_KEY, "org_unit").aggregate(n=wu.count())
+    elephant = _fewest(per_u, "org_unit", share).rename(elephant_factor="fewest")
+    e = elephant.rename(_ec="community_id", _ep="pidx")
+    j = absence.left_join(e, (absence.community_id == e._ec) & (absence.pidx == e._ep))
+    return j.drop("_ec", "_ep")
+
+
+def _fewest(per: ir.Table, who: str, share: float) -> ir.Table:
+    """Fewest ``who`` whose counts add up to more than ``share`` of the total, per community/period."""
+    # an explicit running frame: with order_by alone Ibis frames the whole partition
+    win = ibis.window(group_by=list(PERIOD_KEY), order_by=[ibis.desc(per.n), per[who]], rows=(None, 0))
+    total = per.n.sum().over(group_by=list(PERIOD_KEY))
+    ranked = per.mutate(_cum=per.n.sum().over(win), _total=total, _rank=ibis.row_number().over(win) + 1)
+    # the first rank at which the running total passes the share: the count of ranks before it, plus one
+    before = ranked.filter(ranked._cum.cast("float64") <= ranked._total.cast("float64") * share)
+    lo = before.group_by(*PERIOD_KEY).aggregate(_k=before._rank.max())
+    allp = per.select(*PERIOD_KEY).distinct()
+    lo = lo.rename(_c="community_id", _p="pidx")
+    j = allp.left_join(lo, (allp.community_id == lo._c) & (allp.pidx == lo._p))
+    return j.select(*PERIOD_KEY, fewest=(j._k.fill_null(0) + 1).cast("int64"))
+
+
+def reciprocity(edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
+    """Share of directed member pairs (a responded to b) in the window where b also responded to a."""
+    w = in_windows(edges.select("community_id", "ts", "actor", "target"), "ts", periods, days)
+    pairs = w.select(*PERIOD_KEY, "actor", "target").distinct()
+    rev = pairs.rename(_c="community_id", _p="pidx", _a="actor", _t="target")
+    j = pairs.left_join(
+        rev,
+        (pairs.community_id == rev._c)
+        & (pairs.pidx == rev._p)
+        & (pairs.actor == rev._t)
+        & (pairs.target == rev._a),
+    )
+    agg = j.group_by(*PERIOD_KEY).aggregate(pairs=j.count(), mutual=j._a.notnull().ifelse(1, 0).sum())
+    return agg.mutate(reciprocity=_rate(agg.mutual, agg.pairs))
+
+
+def people_numbers(ms: ir.Table, who_units: ir.Table) -> ir.Table:
+    """From member_stages: active members, newcomers, thread starters, the top author's share of
+    originals, askers and helpers, and the largest org unit's share of active members."""
+    act = ms.filter(ms.n_interactions > 0)
+    u = who_units.select(_m=who_units.member_id, _unit=who_units.org_unit)
+    a = act.left_join(u, act.member_id == u._m)
+    base = a.group_by(*PERIOD_KEY).aggregate(
+        active=a.count(),
+        newcomers=a.is_first.ifelse(1, 0).sum(),
+        starters=(a.n_originals > 0).ifelse(1, 0).sum(),
+        originals_total=a.n_originals.sum(),
+        top_author_originals=a.n_originals.max(),
+        askers=(a.n_questions > 0).ifelse(1, 0).sum(),
+        helpers=(a.helped_items > 0).ifelse(1, 0).sum(),
+        with_unit=a._unit.notnull().ifelse(1, 0).sum(),
+    )
+    au = a.filter(a._unit.notnull())
+    units = au.group_by(*PERIOD_KEY, "_unit").aggregate(n=au.count())
+    top = units.group_by(*PERIOD_KEY).aggregate(top_unit_members=units.n.max(), units=units.count())
+    t = top.rename(_c="community_id", _p="pidx")
+    j = base.left_join(t, (base.community_id == t._c) & (base.pidx == t._p)).drop("_c", "_p")
+    return j.mutate(
+        top_author_share=_rate(j.top_author_originals, j.originals_total),
+        top_unit_share=_rate(j.top_unit_members, j.with_unit),
+    )
+
+
+def shape(
+    ms: ir.Table,
+    facts: ir.Table,
+    edges: ir.Table,
+    who_units: ir.Table,
+    periods: ir.Table,
+    model: dict[str, Any],
+) -> ir.Table:
+    """Per community and period: the numbers that decide the shape, and the verdict."""
+    days = int(model["window"]["days"])
+    s = model["shape"]
+    p = people_numbers(ms, who_units)
+    r = responsiveness(facts, edges, periods, days)
+    rc = reciprocity(edges, periods, days)
+
+    def attach(left: ir.Table, right: ir.Table, cols: list[str]) -> ir.Table:
+        rr = right.select(*cols, _c=right.community_id, _p=right.pidx)
+        return left.left_join(rr, (left.community_id == rr._c) & (left.pidx == rr._p)).drop("_c", "_p")
+
+    t = attach(p, r, ["originals", "responded", "replied", "response_rate", "reply_rate", "ttfr_median_h"])
+    t = attach(t, rc, ["pairs", "mutual", "reciprocity"])
+    t = t.mutate(
+        originals=t.originals.fill_null(0),
+        responded=t.responded.fill_null(0),
+        reply_rate=t.reply_rate.fill_null(0.0),
+        reciprocity=t.reciprocity.fill_null(0.0),
+        pairs=t.pairs.fill_null(0),
+    )
+    dormant = (t.active <= s["dormant_max_active"]) | (
+        (t.originals <= s["dormant_max_originals"]) & (t.responded == 0) & (t.pairs == 0)
+    )
+    single = (t.originals >= s["single_voice_min_originals"]) & (
+        t.top_author_share.fill_null(0.0) >= s["single_voice_min_share"]
+    )
+    broadcast = (
+        (t.originals >= s["broadcast_min_originals"])
+        & (t.starters <= s["broadcast_max_publishers"])
+        & (t.reply_rate <= s["broadcast_max_reply_rate"])
+    )
+    unit_ok = t.top_unit_share.isnull() | (t.top_unit_share >= s["workgroup_min_unit_share"])
+    workgroup = (
+        (t.active <= s["workgroup_max_active"])
+        & (t.newcomers <= s["workgroup_max_newcomers"])
+        & (t.reciprocity >= s["workgroup_min_reciprocity"])
+        & unit_ok
+    )
+    verdict = ibis.cases(
+        (dormant, "dormant"),
+        (single, "single voice"),
+        (broadcast, "broadcast"),
+        (workgroup, "workgroup"),
+        else_="community",
+    )
+    periods_lbl = periods.select(_pp=periods.pidx, period=periods.period)
+    t = t.mutate(shape=verdict)
+    t = t.join(periods_lbl, t.pidx == periods_lbl._pp).drop("_pp")
+    return t
+
+
+def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
+    """The verdict of one shape row in plain words, with the numbers and thresholds that decided it."""
+    s = model["shape"]
+    share = row.get("top_author_share") or 0.0
+    rr = row.get("reply_rate") or 0.0
+    rc = row.get("reciprocity") or 0.0
+    facts = (
+        f"{row['active']} active members, {row['newcomers']} new; {row['originals']} threads started by "
+        f"{row['starters']} people (the most active wrote {share:.0%}); {rr:.0%} of threads got a reply from "
+        f"someone else; {rc:.0%} of responding pairs responded both ways"
+    )
+    if row.get("top_unit_share") is not None:
+        facts += f"; the largest org unit holds {row['top_unit_share']:.0%} of active members"
+    why = {
+        "dormant": f"at most {s['dormant_max_active']} people took part, or nothing new was started and "
+        "nobody responded",
+        "single voice": f"one person started at least {s['single_voice_min_share']:.0%} of the threads",
+        "broadcast": f"at most {s['broadcast_max_publishers']} people publish and at most "
+        f"{s['broadcast_max_reply_rate']:.0%} of what they publish gets a reply",
+        "workgroup": f"a group of at most {s['workgroup_max_active']} with no newcomers who answer each other "
+        f"(reciprocity at least {s['workgroup_min_reciprocity']:.0%})",
+        "community": "no single voice dominates, what is started gets replies, and it is not a small closed group",
+    }[row["shape"]]
+    return f"{row['shape'].capitalize()}: {why}. The numbers: {facts}."
