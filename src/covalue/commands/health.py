@@ -1,0 +1,237 @@
+"""``covalue health``, ``dynamics``, ``champions`` and ``resonance``: is it a community, is it growing,
+who carries it and what members value — in plain words or as JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from covalue import diagnosis
+from covalue.cli import JsonOpt, WorkspaceOpt, app, console, err, open_ws, print_json
+
+CommunityOpt = Annotated[str | None, typer.Option("--community", "-c", help="Only this community (its id)")]
+PeriodOpt = Annotated[str | None, typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]")]
+
+_NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
+
+
+def _check_period(period: str | None) -> None:
+    if period is None:
+        return
+    parts = period.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
+        err.print(f"[red]error:[/] --period must look like 2025-06, not {period!r}")
+        raise typer.Exit(2)
+
+
+def _nothing(what: str, community: str | None) -> None:
+    where = f" for community {community!r}" if community else ""
+    err.print(f"[yellow]No {what}{where}:[/] is the workspace empty, or the community id mistyped?")
+    raise typer.Exit(1)
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
+
+
+def _num(v: Any, fmt: str = "{:.1f}") -> str:
+    return "n/a" if v is None else fmt.format(v)
+
+
+@app.command()
+def health(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    period: PeriodOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each community's shape (community, single voice, broadcast, workgroup, dormant) with the numbers
+    that decided it, responsiveness, concentration, its core group and bridges, and the oldest
+    unanswered questions."""
+    _check_period(period)
+    ws = open_ws(workspace)
+    out = diagnosis.health(ws, community=community, period=period)
+    net = diagnosis.network(ws, community=community, period=period)
+    for cid, h in out.items():
+        n = net.get(cid)
+        h["network"] = {k: n[k] for k in _NETWORK_KEYS} if n else None
+    ws.close()
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        _nothing("health results", community)
+    for h in out.values():
+        s, r, c = h["shape"], h["responsiveness"], h["concentration"]
+        console.print(
+            f"\n[bold]{h['community']}[/] — {h['period']} ({h['window_days']} days): [bold]{s['shape']}[/]"
+        )
+        console.print(f"  {s['explanation']}")
+        if r:
+            console.print(
+                f"  Responsiveness: {_pct(r.get('response_rate'))} of {r.get('originals', 0):,} threads got a "
+                f"response, {_pct(r.get('reply_rate'))} a reply; first response after "
+                f"{_num(r.get('ttfr_median_h'))} h (median), {_num(r.get('ttfr_p90_h'))} h (90th percentile); "
+                f"{r.get('answered', 0):,} of {r.get('questions', 0):,} questions answered."
+            )
+        if c:
+            elephant = c.get("elephant_factor")
+            console.print(
+                f"  Concentration: {c.get('absence_factor')} member(s) make more than half of the contributions"
+                + (f"; {elephant} org unit(s) do" if elephant is not None else "")
+                + "."
+            )
+        n = h.get("network")
+        if n:
+            console.print(
+                f"  Network: {n['n_members']:,} members tied by {n['n_edges']:,} ties; core group of "
+                f"{n['core_size']:,} (k = {n['core_k']}); bridges: {', '.join(n['bridges']) or 'none'}."
+            )
+            if n["reach"]:
+                console.print(
+                    "  Core group by org unit: " + ", ".join(f"{k} {v}" for k, v in n["reach"].items())
+                )
+        if h["unanswered"]:
+            console.print(f"  Oldest unanswered questions ({len(h['unanswered'])} shown):")
+            for q in h["unanswered"][:5]:
+                text = (q.get("title") or q.get("excerpt") or "").replace("\n", " ")[:90]
+                console.print(f"    • {str(q['created_at'])[:10]} {text}")
+
+
+@app.command()
+def dynamics(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    months: Annotated[int, typer.Option(help="How many recent months to list")] = 6,
+    as_json: JsonOpt = False,
+) -> None:
+    """Membership dynamics: monthly active members, newcomers, joins and leaves, the growth verdict,
+    campaign spikes (and what persisted after them) and cohort retention."""
+    ws = open_ws(workspace)
+    out = diagnosis.dynamics_of(ws, community=community)
+    ws.close()
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        _nothing("activity", community)
+    for d in out.values():
+        g = d["growth"]
+        console.print(f"\n[bold]{d['community']}[/]: [bold]{g['verdict']}[/] — {g.get('explanation', '')}")
+        t = Table(box=None)
+        for col in ("month", "active", "newcomers", "joined", "left", "lapsed", "acts"):
+            t.add_column(col, justify="left" if col == "month" else "right")
+        for m in d["monthly"][-months:]:
+            t.add_row(
+                m["month"],
+                *(
+                    f"{m[k]:,}" if m[k] is not None else "n/a"
+                    for k in ("active", "newcomers", "joined", "left", "lapsed", "acts")
+                ),
+            )
+        console.print(t)
+        for s in d["spikes"]:
+            console.print(f"  [yellow]spike[/] {s['month']}: {s.get('explanation', '')}")
+
+
+@app.command()
+def champions(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    period: PeriodOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many champions per community")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """The members who help most: distinct people helped, answers accepted or thanked, response speed,
+    bridging between groups and place in the core group — each with the evidence in plain words."""
+    _check_period(period)
+    ws = open_ws(workspace)
+    out = diagnosis.champions(ws, community=community, period=period, limit=limit)
+    ws.close()
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        _nothing("champions", community)
+    for cid, rows in out.items():
+        console.print(f"\n[bold]{cid}[/]: {len(rows)} champion(s)")
+        if not rows:
+            console.print("  Nobody helped or responded to at least two other members in the window.")
+            continue
+        t = Table(box=None)
+        for col in (
+            "#",
+            "member",
+            "score",
+            "helped",
+            "answers",
+            "accepted/thanked",
+            "median h",
+            "bridging",
+            "core",
+            "org unit",
+        ):
+            t.add_column(col, justify="left" if col in ("member", "org unit") else "right")
+        for r in rows:
+            t.add_row(
+                str(r["rank"]),
+                r["label"],
+                f"{r['score']:.0f}",
+                str(r["helped_people"]),
+                str(r["answers"]),
+                str(r["accepted_or_thanked"]),
+                _num(r["median_response_h"]),
+                f"{r['bridging']:.2f}",
+                "yes" if r["in_core"] else "no",
+                r["org_unit"] or "",
+            )
+        console.print(t)
+        for r in rows:
+            console.print(f"  [bold]{r['label']}[/]: {r['evidence']}")
+
+
+@app.command()
+def resonance(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many items per list")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """What resonates with members: the most viewed, replied and reacted content, the themes of the
+    questions asked and of those still unanswered, and the most attended events."""
+    ws = open_ws(workspace)
+    out = diagnosis.resonance(ws, community=community, top=top)
+    ws.close()
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        _nothing("content", community)
+    for cid, r in out.items():
+        console.print(f"\n[bold]{cid}[/]")
+        for key, title, unit in (
+            ("top_viewed", "Most viewed", "views"),
+            ("top_replied", "Most replied", "replies"),
+            ("top_reacted", "Most reacted", "reactions"),
+            ("events", "Most attended", "attendees"),
+        ):
+            rows = r[key]
+            if not rows:
+                continue
+            console.print(f"  [bold]{title}[/]")
+            n_key = "attendees" if key == "events" else "n"
+            for x in rows:
+                console.print(f"    {x[n_key]:>6,} {unit}  {x['title_or_excerpt']}")
+        for key, title in (
+            ("question_themes", "Question themes"),
+            ("unanswered_themes", "Unanswered themes"),
+        ):
+            if r[key]:
+                console.print(f"  [bold]{title}[/]")
+                for th in r[key]:
+                    console.print(
+                        f"    {th['n_questions']:>6,} questions  {th['label']}  "
+                        f"(e.g. {th['examples'][0]['title_or_excerpt']})"
+                    )

@@ -1,0 +1,479 @@
+"""Community health on a workspace: the shape verdict, responsiveness, concentration and membership
+dynamics of every community, from the canonical tables and the Value Maturity results.
+
+    ws = covalue.open("ws")
+    diagnosis.health(ws)["healthy"]["shape"]      # {"shape": "community", "explanation": ..., ...}
+    diagnosis.dynamics(ws)["dying"]["growth"]     # {"verdict": "shrinking", ...}
+
+Every result carries the numbers that decided it and the thresholds used (``models/health.toml``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue import analysis, models
+from covalue.metrics import activity, dynamics
+from covalue.metrics import health as hm
+from covalue.metrics.maturity import activity_range, period_label, periods_table
+from covalue.workspace import Workspace
+
+
+def model(ws: Workspace) -> dict[str, Any]:
+    return models.load("health", ws.settings.model)
+
+
+def member_units(ws: Workspace) -> ir.Table:
+    """member_id → org_unit (from HR attributes or the platform), one row per member."""
+    who = analysis.derived(ws, "analysis_people")
+    mem = ws.table("members").select(_mid="member_id", _unit="org_unit")
+    j = who.join(mem, who.identity_id == mem._mid)
+    return j.group_by("member_id").aggregate(org_unit=j._unit.max())
+
+
+def _periods(ws: Workspace, days: int) -> ir.Table:
+    rng = activity_range(ws.table("items"), ws.table("actions")) or (0, -1)
+    return ibis.memtable(periods_table(*rng, days))
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    return v
+
+
+def _rows(t: ir.Table) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
+
+
+def _names(ws: Workspace) -> dict[str, str]:
+    return {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
+
+
+def health_table(ws: Workspace) -> ir.Table:
+    """Shape numbers and verdict for every community and period."""
+    m = model(ws)
+    days = int(m["window"]["days"])
+    return hm.shape(
+        analysis.derived(ws, "member_stages"),
+        analysis.derived(ws, "item_facts"),
+        analysis.derived(ws, "interactions"),
+        member_units(ws),
+        _periods(ws, days),
+        m,
+    )
+
+
+def health(ws: Workspace, *, community: str | None = None, period: str | None = None) -> dict[str, Any]:
+    """Per community: shape (with explanation), responsiveness, concentration and the oldest
+    unanswered questions, for ``period`` (YYYY-MM) or each community's latest month."""
+    m = model(ws)
+    days = int(m["window"]["days"])
+    periods = _periods(ws, days)
+    facts = analysis.derived(ws, "item_facts")
+    edges = analysis.derived(ws, "interactions")
+    shape_t = health_table(ws)
+    if community:
+        shape_t = shape_t.filter(shape_t.community_id == community)
+    if period:
+        shape_t = shape_t.filter(shape_t.period == period)
+    else:
+        shape_t = shape_t.filter(shape_t.pidx == shape_t.pidx.max().over(group_by=shape_t.community_id))
+    resp = hm.responsiveness(facts, edges, periods, days)
+    conc = hm.concentration(facts, member_units(ws), periods, days, float(m["concentration"]["share"]))
+    resp_rows = {(r["community_id"], r["pidx"]): r for r in _rows(resp)}
+    conc_rows = {(r["community_id"], r["pidx"]): r for r in _rows(conc)}
+    names = _names(ws)
+    out: dict[str, Any] = {}
+    limit = int(m["responsiveness"]["unanswered_list"])
+    for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
+        cid, pidx = row["community_id"], row["pidx"]
+        unanswered = _rows(hm.unanswered_questions(facts, ws.table("items"), community=cid).limit(limit))
+        out[cid] = {
+            "community": names.get(cid, cid),
+            "period": period_label(pidx),
+            "window_days": days,
+            "shape": {**row, "explanation": hm.explain_shape(row, m), "thresholds": m["shape"]},
+            "responsiveness": resp_rows.get((cid, pidx), {}),
+            "concentration": conc_rows.get((cid, pidx), {}),
+            "unanswered": unanswered,
+        }
+    return out
+
+
+def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any]:
+    """Per community: monthly active members, newcomers, joins and leaves, lapsed members, cohort
+    retention, the growth verdict and campaign spikes with what persisted after them."""
+    m = model(ws)
+    g, sp = m["growth"], m["spikes"]
+    ev = activity.events(ws.table("items"), ws.table("actions"), ws.table("identities"))
+    if community:
+        ev = ev.filter(ev.community_id == community)
+    months = dynamics.monthly(ev, ws.table("actions"), ws.table("identities"))
+    if community:
+        months = months[months.community_id == community]
+    if months.empty:
+        return {}
+    end = int(months.month.max())
+    lapse = dynamics.lapsed(ev, end_month=end, lapse_months=int(g["lapse_months"]))
+    found = dynamics.spikes(
+        ev, months, factor=float(sp["factor"]), min_acts=int(sp["min_acts"]), follow=int(sp["follow_months"])
+    )
+    verdicts = dynamics.growth(
+        months,
+        lapse,
+        window=int(g["window_months"]),
+        threshold=float(g["threshold"]),
+        spikes=found,
+        follow=int(sp["follow_months"]),
+    )
+    ret = dynamics.retention(ev)
+    names = _names(ws)
+    out: dict[str, Any] = {}
+    for cid, rows in months.groupby("community_id", sort=True):
+        lp = lapse[lapse.community_id == cid].set_index("month")["lapsed"]
+        monthly = [
+            {
+                "month": activity.month_label(int(r.month)),
+                "active": int(r.active),
+                "newcomers": int(r.newcomers),
+                "acts": int(r.acts),
+                "contributions": int(r.contributions),
+                "joined": int(r.joined),
+                "left": int(r.left),
+                "lapsed": None
+                if r.month not in lp.index or lp[r.month] is None or str(lp[r.month]) == "<NA>"
+                else int(lp[r.month]),
+            }
+            for r in rows.itertuples()
+        ]
+        cr = ret[ret.community_id == cid]
+        out[cid] = {
+            "community": names.get(cid, cid),
+            "monthly": monthly,
+            "growth": next(v.to_dict() for v in verdicts if v.community_id == cid),
+            "spikes": [s.to_dict() for s in found if s.community_id == cid],
+            "retention": [
+                {
+                    "cohort": activity.month_label(int(r.cohort)),
+                    "k": int(r.k),
+                    "size": int(r.size),
+                    "active": int(r.active),
+                    "share": float(r.share),
+                }
+                for r in cr.itertuples()
+            ],
+        }
+    return out
+
+
+# -- network, champions and resonance ----------------------------------------------------------------
+# Per community: the interaction graph of the 90-day window ending with the period (each community's
+# latest month by default), its core group and bridges, the champions ranked with their evidence, and
+# the content that resonates. Methods and thresholds: docs/health.md, models/health.toml.
+
+_NETWORK_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _community_windows(
+    ws: Workspace, community: str | None, period: str | None, days: int
+) -> list[dict[str, Any]]:
+    """One row per community: its period (the latest month with members, or ``period``) and window."""
+    from datetime import datetime, timedelta
+
+    from covalue.metrics.maturity import period_index
+
+    mix = analysis.derived(ws, "stage_mix")
+    if community:
+        mix = mix.filter(mix.community_id == community)
+    if period:
+        p = period_index(period)
+        mix = mix.filter(mix.pidx == p)
+    rows = _rows(mix.group_by("community_id").aggregate(pidx=mix.pidx.max()).order_by("community_id"))
+    out = []
+    for r in rows:
+        p = int(r["pidx"])
+        nxt = p + 1
+        end = datetime(nxt // 12, nxt % 12 + 1, 1)
+        out.append(
+            {
+                "community_id": r["community_id"],
+                "period": period_label(p),
+                "win_start": end - timedelta(days=days),
+                "win_end": end,
+            }
+        )
+    return out
+
+
+def _network_state(ws: Workspace, community: str | None, period: str | None) -> dict[str, Any]:
+    """Graph measures and ranked helpers per community (cached per analysis run and model)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from covalue.metrics import network as nw
+
+    m = model(ws)
+    days = int(m["window"]["days"])
+    edges = analysis.derived(ws, "interactions")
+    run = (
+        ws.raw.execute("SELECT max(analysis_id) FROM analyses").fetchone()[0]
+        if "analyses" in ws.tables()
+        else None
+    )
+    key = (str(ws.path), run, community, period, json.dumps(m, sort_keys=True, default=str))
+    if key in _NETWORK_CACHE:
+        return _NETWORK_CACHE[key]
+    wins = _community_windows(ws, community, period, days)
+    state: dict[str, Any] = {}
+    if wins:
+        wt = ibis.memtable(
+            pa.Table.from_pylist(
+                wins,
+                schema=pa.schema(
+                    [
+                        ("community_id", pa.string()),
+                        ("period", pa.string()),
+                        ("win_start", pa.timestamp("us")),
+                        ("win_end", pa.timestamp("us")),
+                    ]
+                ),
+            )
+        )
+        ties = nw.window_ties(edges, wt).to_pyarrow()
+        helpers = nw.helper_stats(
+            analysis.derived(ws, "item_facts"),
+            analysis.derived(ws, "item_roles"),
+            edges,
+            ws.table("items"),
+            wt,
+        )
+        by_comm: dict[str, list[dict[str, Any]]] = {}
+        for r in _rows(helpers):
+            by_comm.setdefault(r["community_id"], []).append(r)
+        net = m["network"]
+        for w in wins:
+            cid = w["community_id"]
+            t = ties.filter(pc.equal(ties["community_id"], cid))
+            g = nw.Graph.from_pairs(t["a"], t["b"], t["weight"])
+            meas = nw.measure(
+                g,
+                exact_max_work=float(net["exact_max_work"]),
+                pivots=int(net["pivots"]),
+                core_min_members=int(net["core_min_members"]),
+            )
+            state[cid] = {
+                "period": w["period"],
+                "measures": meas,
+                "ranked": nw.rank_champions(by_comm.get(cid, []), meas, m),
+            }
+    if len(_NETWORK_CACHE) >= 4:
+        _NETWORK_CACHE.pop(next(iter(_NETWORK_CACHE)))
+    _NETWORK_CACHE[key] = state
+    return state
+
+
+def _units(ws: Workspace, ids: list[str]) -> dict[str, str | None]:
+    if not ids:
+        return {}
+    u = member_units(ws)
+    want = ibis.memtable({"_want": list(ids)})
+    u = u.join(want, u.member_id == want._want)
+    return {r["member_id"]: r["org_unit"] for r in _rows(u.select("member_id", "org_unit"))}
+
+
+def champions(
+    ws: Workspace, *, community: str | None = None, period: str | None = None, limit: int = 10
+) -> dict[str, list[dict[str, Any]]]:
+    """Per community: the top ``limit`` champions of the window, best first, each with the numbers
+    behind the score and one sentence of evidence (labels follow the workspace's privacy settings)."""
+    from covalue import privacy
+    from covalue.metrics import network as nw
+
+    days = int(model(ws)["window"]["days"])
+    state = _network_state(ws, community, period)
+    chosen = {cid: s["ranked"][:limit] for cid, s in state.items()}
+    ids = [r["member_id"] for rs in chosen.values() for r in rs]
+    labels = privacy.labels(ws, ids)
+    units = _units(ws, ids)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cid, rs in chosen.items():
+        out[cid] = [
+            {
+                "member_id": r["member_id"],
+                "label": labels.get(r["member_id"], privacy.pseudonym(r["member_id"])),
+                "rank": r["rank"],
+                "score": r["score"],
+                "helped_people": r["helped_people"],
+                "answers": r["answers"],
+                "accepted_or_thanked": r["accepted_or_thanked"],
+                "median_response_h": None
+                if r["median_response_h"] is None
+                else round(float(r["median_response_h"]), 2),
+                "bridging": r["bridging"],
+                "in_core": r["in_core"],
+                "org_unit": units.get(r["member_id"]),
+                "evidence": nw.champion_evidence(r, period=state[cid]["period"], days=days),
+            }
+            for r in rs
+        ]
+    return out
+
+
+def network(
+    ws: Workspace, *, community: str | None = None, period: str | None = None, max_nodes: int = 60
+) -> dict[str, dict[str, Any]]:
+    """Per community: a readable picture of the interaction network (the core group, the champions and
+    their strongest ties), its size, the core group, the top bridges, the core's reach into org units
+    (small groups merged, None when units are unknown) and the method used."""
+    import numpy as np
+
+    from covalue import privacy
+    from covalue.metrics import network as nw
+
+    net = model(ws)["network"]
+    state = _network_state(ws, community, period)
+    parts: dict[str, dict[str, Any]] = {}
+    for cid, s in state.items():
+        meas: nw.Measures = s["measures"]
+        g = meas.graph
+        champs = [r["member_id"] for r in s["ranked"][:10]]
+        picked, ties = nw.picture(
+            meas, must=champs, max_nodes=max_nodes, ties_per_node=int(net["ties_per_node"])
+        )
+        order = np.argsort(-meas.bridging, kind="stable")
+        parts[cid] = {
+            "picked": picked,
+            "ties": ties,
+            "champs": set(champs),
+            "bridges": [g.ids[k] for k in order[: int(net["bridges"])] if meas.bridging[k] > 0],
+            "core": [g.ids[k] for k in np.flatnonzero(meas.core)],
+        }
+    # one look-up of labels and org units for every community at once
+    shown = {s["measures"].graph.ids[k] for cid, s in state.items() for k in parts[cid]["picked"]}
+    labels = privacy.labels(ws, shown | {b for p in parts.values() for b in p["bridges"]})
+    units = _units(ws, sorted(shown | {m for p in parts.values() for m in p["core"]}))
+    out: dict[str, dict[str, Any]] = {}
+    for cid, s in state.items():
+        meas = s["measures"]
+        g, p = meas.graph, parts[cid]
+        counts: dict[str, int] = {}
+        for mid in p["core"]:
+            if units.get(mid):
+                counts[units[mid]] = counts.get(units[mid], 0) + 1
+        out[cid] = {
+            "period": s["period"],
+            "nodes": [
+                {
+                    "id": g.ids[k],
+                    "label": labels[g.ids[k]],
+                    "core_number": int(meas.core_number[k]),
+                    "degree": int(meas.degree[k]),
+                    "bridging": round(float(meas.bridging[k]), 3),
+                    "is_champion": g.ids[k] in p["champs"],
+                    "org_unit": units.get(g.ids[k]),
+                }
+                for k in p["picked"]
+            ],
+            "edges": [{"source": g.ids[a], "target": g.ids[b], "weight": w} for a, b, w in p["ties"]],
+            "n_members": g.n_nodes,
+            "n_edges": g.n_edges,
+            "core_k": meas.core_k,
+            "core_size": int(meas.core.sum()),
+            "bridges": [labels[b] for b in p["bridges"]],
+            "reach": privacy.suppress_counts(dict(sorted(counts.items(), key=lambda kv: -kv[1])), ws)
+            if counts
+            else None,
+            "method": meas.method,
+        }
+    return out
+
+
+def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> dict[str, dict[str, Any]]:
+    """Per community, over its whole history: the most viewed, replied and reacted content, the themes
+    of the questions asked and of those still unanswered, and the most attended events."""
+    from covalue.metrics import resonance as rs
+
+    rm = model(ws)["resonance"]
+    items = ws.table("items")
+    actions = ws.table("actions")
+    roles = analysis.derived(ws, "item_roles")
+    facts = analysis.derived(ws, "item_facts")
+    if community:
+        items = items.filter(items.community_id == community)
+        roles = roles.filter(roles.community_id == community)
+        facts = facts.filter(facts.community_id == community)
+    names = {"viewed": "top_viewed", "replied": "top_replied", "reacted": "top_reacted", "attended": "events"}
+    tops: dict[str, list[dict[str, Any]]] = {v: [] for v in names.values()}
+    found = rs.top_lists(rs.item_counts(items, actions, roles), top)
+    for r in _rows(found.order_by(["measure", "community_id", ibis.desc("n"), "item_id"])):
+        tops[names[r["measure"]]].append(r)
+    if community:
+        tops = {k: [r for r in v if r["community_id"] == community] for k, v in tops.items()}
+    ids = sorted({r["item_id"] for v in tops.values() for r in v})
+    shown = {}
+    if ids:
+        it = ws.table("items")
+        it = it.filter(it.item_id.isin(ids)).select("item_id", "title", text=it.text.substr(0, 400))
+        shown = {r["item_id"]: rs.title_or_excerpt(r["title"], r["text"]) for r in _rows(it)}
+
+    # questions that open a thread: a question asked in a reply is part of someone else's conversation
+    q = facts.filter(facts.is_question & facts.is_root & ~facts.author_is_bot)
+    q = q.mutate(
+        _r=ibis.row_number().over(group_by=q.community_id, order_by=[ibis.desc(q.created_at), q.item_id])
+    )
+    q = q.filter(q._r < int(rm["max_questions"]))
+    it = ws.table("items").select(
+        _iid="item_id", _title="title", _text=ws.table("items").text.substr(0, 2000)
+    )
+    q = q.join(it, q.item_id == it._iid).select("community_id", "item_id", "answered_ts", "_title", "_text")
+    qs: dict[str, list[dict[str, Any]]] = {}
+    for r in q.order_by(["community_id", "item_id"]).to_pyarrow().to_pylist():
+        qs.setdefault(r["community_id"], []).append(r)
+
+    cids = sorted({r["community_id"] for r in _rows(items.select("community_id").distinct())})
+    out: dict[str, dict[str, Any]] = {}
+    for cid in cids:
+        rows = qs.get(cid, [])
+        texts = []
+        for r in rows:
+            title = rs.plain(r["_title"])
+            texts.append(f"{title} {title} {rs.plain(r['_text'])}")  # the title counts twice
+        qids = [r["item_id"] for r in rows]
+        open_ = {r["item_id"] for r in rows if r["answered_ts"] is None}
+        asked, waiting = rs.themes_summary(
+            rs.find_themes(texts, rm),
+            qids,
+            lambda p, rows=rows: rs.title_or_excerpt(rows[p]["_title"], rows[p]["_text"]),
+            open_,
+            int(rm["examples"]),
+        )
+
+        def pick(name: str, key: str = "n", cid: str = cid) -> list[dict[str, Any]]:
+            return [
+                {
+                    "item_id": r["item_id"],
+                    "title_or_excerpt": shown.get(r["item_id"], "(no text)"),
+                    key: r["n"],
+                }
+                for r in tops[name]
+                if r["community_id"] == cid
+            ]
+
+        out[cid] = {
+            "top_viewed": pick("top_viewed"),
+            "top_replied": pick("top_replied"),
+            "top_reacted": pick("top_reacted"),
+            "question_themes": asked,
+            "unanswered_themes": waiting,
+            "events": pick("events", "attendees"),
+        }
+    return out
