@@ -75,9 +75,10 @@ def test_responsiveness_and_unanswered(org_ws) -> None:
     h = diagnosis.health(ws)
     healthy = h["healthy"]["responsiveness"]
     assert healthy["response_rate"] > 0.8
-    assert healthy["ttfr_median_h"] < h["broadcast"]["responsiveness"]["ttfr_median_h"] or (
-        h["broadcast"]["responsiveness"]["responded"] == 0
-    )
+    # the healthy community answers within hours; the broadcast gets no replies to time at all
+    assert healthy["ttfr_median_h"] < 24
+    broadcast = h["broadcast"]["responsiveness"]
+    assert broadcast["replied"] == 0 and broadcast["ttfr_median_h"] is None
     # unanswered questions are listed oldest first and are questions nobody else answered
     for cid, info in h.items():
         dates = [q["created_at"] for q in info["unanswered"]]

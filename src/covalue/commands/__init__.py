@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = ["synth", "identities", "maturity", "health"]
+MODULES: list[str] = ["synth", "identities", "maturity", "health", "report"]
 
 
 def register_all() -> None:

@@ -89,8 +89,16 @@ def synth(
 
 
 @app.command()
-def demo(workspace: WorkspaceOpt = None) -> None:
-    """Create a workspace from the default synthetic organisation (if it is not there yet) and show it."""
+def demo(
+    workspace: WorkspaceOpt = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Then serve the web app with a demo admin account")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address the web app listens on (with --serve)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web app (with --serve)")] = 8000,
+) -> None:
+    """Create a workspace from the default synthetic organisation (if it is not there yet), analyse it and
+    write its value report (report.html in the workspace); with --serve, then open the web app."""
     from covalue.cli import status
 
     path = workspace or default_path()
@@ -104,6 +112,15 @@ def demo(workspace: WorkspaceOpt = None) -> None:
             console.print(f"Demo organisation written to [bold]{ws.path}[/]")
         else:
             console.print(f"[bold]{ws.path}[/] already holds the demo organisation")
+        from covalue.report import build
+
+        with console.status("analysing the demo organisation and writing its report"):
+            result = build(ws, ws.path / "report.html")
     finally:
         ws.close()
     status(workspace=path, as_json=False)
+    console.print(f"Value report written to [bold]{result.path}[/]: open it in a browser (it works offline)")
+    if serve:
+        from covalue.commands.web import serve_demo
+
+        serve_demo(Path(path), host, port)

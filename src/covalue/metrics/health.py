@@ -36,7 +36,7 @@ def _hours(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingV
 def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     """Per community and period, over the trailing window, for threads started by people:
     ``originals``, ``responded`` (reply or reaction from someone else), ``replied`` (a reply or answer
-    from someone else), ``response_rate``, ``reply_rate``, time to first response in hours (median and
+    from someone else), ``response_rate``, ``reply_rate``, time to first reply in hours (median and
     90th percentile over the originals that got one), ``questions``, ``answered``, ``unanswered``."""
     replies = edges.filter(edges.kind.isin(("reply", "answer")) & edges.target_item_id.notnull())
     first_reply = replies.group_by(_rid=replies.target_item_id).aggregate(first_reply_ts=replies.ts.min())
@@ -46,7 +46,9 @@ def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: in
     responded = w.first_response_ts.notnull() & (w.first_response_ts < w.win_end)
     replied = w.first_reply_ts.notnull() & (w.first_reply_ts < w.win_end)
     answered = w.answered_ts.notnull() & (w.answered_ts < w.win_end)
-    ttfr = ibis.ifelse(responded, _hours(w.first_response_ts, w.created_at), ibis.null("float64"))
+    # time to first response is timed on replies (CHAOSS: first reply by someone else): exports often
+    # give a reaction no time of its own, only its message's, which would make every wait zero
+    ttfr = ibis.ifelse(replied, _hours(w.first_reply_ts, w.created_at), ibis.null("float64"))
     w = w.mutate(_resp=responded, _repl=replied, _ans=answered, _ttfr=ttfr)
     agg = w.group_by(*PERIOD_KEY).aggregate(
         originals=w.count(),

@@ -64,7 +64,8 @@ class Graph:
         summed, self ties are dropped."""
         a = pa.chunked_array([a]) if not isinstance(a, pa.ChunkedArray) else a
         b = pa.chunked_array([b]) if not isinstance(b, pa.ChunkedArray) else b
-        both = pa.chunked_array(a.chunks + b.chunks).combine_chunks()
+        # the type is given because a period without ties has no chunks to infer it from
+        both = pa.chunked_array(a.chunks + b.chunks, type=a.type).combine_chunks()
         enc = pc.dictionary_encode(both)
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         ids = enc.dictionary.to_pylist()

@@ -1,0 +1,199 @@
+"""Everything the report shows, gathered from a workspace into plain dicts (no HTML here).
+
+``gather(ws)`` runs the analysis when the workspace has none, then asks analysis and diagnosis for each
+community's numbers. The result is plain data so that templates, tests and benchmarks can use it
+without a workspace (tests plant structure in it directly).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+
+from covalue import analysis, diagnosis, privacy
+from covalue.metrics.maturity import STAGES
+from covalue.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+#: months between the two snapshots compared in the journey (Sankey) picture
+JOURNEY_SPAN = 3
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ", timespec="minutes")
+    return v
+
+
+def _rows(t: Any) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
+
+
+def _pidx(period: str) -> int:
+    y, m = period.split("-")
+    return int(y) * 12 + int(m) - 1
+
+
+def _label(pidx: int) -> str:
+    return f"{pidx // 12:04d}-{pidx % 12 + 1:02d}"
+
+
+def stage_history(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Stage mix per community and month (counts and shares), oldest first, up to ``until``."""
+    t = analysis.stage_mix(ws)
+    t = t.filter(t.community_id.isin(cids))
+    if until:
+        t = t.filter(t.period <= until)
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in cids}
+    for r in _rows(t.drop("analysis_id").order_by(["community_id", "pidx"])):
+        out[r["community_id"]].append(r)
+    return out
+
+
+def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -> dict[str, Any]:
+    """Members by (stage ``span`` months before ``end``, stage at ``end``); ``None`` on either side means
+    not active in that month's window (newcomer on the left, gone on the right)."""
+    start = _label(_pidx(end) - span)
+    ms = analysis.stages(ws, community=cid)
+    a = ms.filter(ms.period == start).select(m_a="member_id", s_a="stage")
+    b = ms.filter(ms.period == end).select(m_b="member_id", s_b="stage")
+    j = a.outer_join(b, a.m_a == b.m_b)
+    g = j.group_by(j.s_a, j.s_b).aggregate(members=j.count())
+    flows = [{"from": r["s_a"], "to": r["s_b"], "members": int(r["members"])} for r in _rows(g)]
+    flows.sort(key=lambda f: (_order(f["from"]), _order(f["to"])))
+    return {"start": start, "end": end, "flows": flows}
+
+
+def _order(stage: str | None) -> int:
+    return STAGES.index(stage) if stage in STAGES else -1
+
+
+def checks_at(ws: Workspace, cid: str, period: str) -> list[dict[str, Any]]:
+    t = analysis.checks(ws, community=cid, period=period)
+    return _rows(t.drop("analysis_id").order_by("ord"))
+
+
+def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Per community and month: threads started by people (bots left out), the share that got a response
+    from someone else, and the median hours to that first response."""
+    f = analysis.derived(ws, "item_facts")
+    f = f.filter(f.is_root & ~f.author_is_bot.fill_null(False) & f.community_id.isin(cids))
+    hours = (f.first_response_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
+    f = f.mutate(month=f.created_at.strftime("%Y-%m"), hours=hours)
+    if until:
+        f = f.filter(f.month <= until)
+    g = f.group_by("community_id", "month").aggregate(
+        threads=f.count(),
+        responded=f.first_response_ts.notnull().sum(),
+        median_h=f.hours.median(),
+    )
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in cids}
+    for r in _rows(g.order_by(["community_id", "month"])):
+        r["rate"] = r["responded"] / r["threads"] if r["threads"] else None
+        out[r["community_id"]].append(r)
+    return out
+
+
+def coverage(ws: Workspace) -> dict[str, Any]:
+    """What the report rests on: sources with their periods and counts, rejects, the analysis run."""
+    st = ws.status()
+    runs = []
+    if "analyses" in ws.con.list_tables():
+        a = ws.table("analyses")
+        runs = _rows(a.order_by(ibis.desc("finished_at")).limit(1).drop("rows"))
+    return {
+        "tables": st["tables"],
+        "sources": st["sources"],
+        "communities": st["communities"],
+        "rejects": st["rejects"],
+        "analysis": runs[0] if runs else None,
+    }
+
+
+def _optional(name: str, ws: Workspace, errors: list[str], **kw: Any) -> dict[str, Any] | None:
+    """``diagnosis.<name>(ws, **kw)``; None while that function does not exist, ``{}`` when it failed
+    (the failure is named in the report's appendix)."""
+    fn: Callable[..., dict[str, Any]] | None = getattr(diagnosis, name, None)
+    if not callable(fn):
+        return None
+    try:
+        return fn(ws, **kw) or {}
+    except Exception as e:  # one failing section must not cost the sponsor the whole report
+        log.warning("report: %s failed: %s", name, e)
+        errors.append(f"{name}: {type(e).__name__}: {e}")
+        return {}
+
+
+def gather(ws: Workspace, *, community: str | None = None, period: str | None = None) -> dict[str, Any]:
+    """The report's data for every community of ``ws`` (or one), at ``period`` (YYYY-MM) or each
+    community's latest month."""
+    if not analysis.has_results(ws):
+        analysis.analyze(ws)
+    health = diagnosis.health(ws, community=community, period=period)
+    if not health and not community:
+        raise LookupError(
+            f"{ws.path} holds no community activity yet: ingest an export first (covalue ingest)"
+        )
+    if community and community not in health:
+        known = sorted(diagnosis._names(ws))
+        raise LookupError(f"no community {community!r} with results in {ws.path}; known: {', '.join(known)}")
+    dyn = diagnosis.dynamics_of(ws, community=community)
+    cids = sorted(health)
+    history = stage_history(ws, cids, period)
+    response = monthly_response(ws, cids, period)
+    errors: list[str] = []
+    kw: dict[str, Any] = {"community": community, "period": period}
+    champions = _optional("champions", ws, errors, **kw)
+    network = _optional("network", ws, errors, **kw)
+    resonance = _optional("resonance", ws, errors, community=community)
+    authors = [q.get("author_member") for h in health.values() for q in h.get("unanswered") or []]
+    names = privacy.labels(ws, authors)
+    for h in health.values():
+        for q in h.get("unanswered") or []:
+            q["author"] = names.get(q.get("author_member") or "", "unknown")
+    maturity, _ = analysis.load_models(ws)
+    out = []
+    for cid in cids:
+        h = health[cid]
+        p = h["period"]
+        d = dyn.get(cid, {})
+        if period and d:
+            d = {**d, "monthly": [m for m in d["monthly"] if m["month"] <= period]}
+        mix_hist = history.get(cid, [])
+        now = next((m for m in reversed(mix_hist) if m["period"] == p), mix_hist[-1] if mix_hist else None)
+        out.append(
+            {
+                "id": cid,
+                "name": h["community"],
+                "period": p,
+                "window_days": h["window_days"],
+                "mix": now,
+                "mix_history": mix_hist,
+                "journey": journey_flows(ws, cid, p),
+                "checks": checks_at(ws, cid, p),
+                "health": h,
+                "response_monthly": response.get(cid, []),
+                "dynamics": d,
+                "champions": None if champions is None else champions.get(cid, []),
+                "network": None if network is None else network.get(cid),
+                "resonance": None if resonance is None else resonance.get(cid),
+            }
+        )
+    return {
+        "title": ws.settings.name,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "period": period,
+        "show_names": ws.settings.privacy.show_names,
+        "min_group_size": ws.settings.privacy.min_group_size,
+        "communities": out,
+        "coverage": coverage(ws),
+        "errors": errors,
+        "models": {"maturity": maturity, "health": diagnosis.model(ws)},
+    }

@@ -1,0 +1,31 @@
+// Charts are drawn when they come near the screen, so a report of many communities opens quickly;
+// printing draws them all first.
+(function () {
+  var specs = JSON.parse(document.getElementById("covalue-charts").textContent);
+  var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  var pending = [];
+  function draw(el) {
+    if (el.dataset.drawn) { return el._covalueDone || Promise.resolve(); }
+    el.dataset.drawn = "1";
+    var spec = specs[el.id];
+    if (!spec) { el.textContent = "Chart data missing."; return Promise.resolve(); }
+    el._covalueDone = Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
+      el.dataset.rendered = "1";
+    });
+    return el._covalueDone;
+  }
+  var charts = Array.prototype.slice.call(document.querySelectorAll(".chart"));
+  if ("IntersectionObserver" in window) {
+    var io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (e.isIntersecting) { io.unobserve(e.target); pending.push(draw(e.target)); }
+      });
+    }, { rootMargin: "400px 0px" });
+    charts.forEach(function (el) { io.observe(el); });
+  } else {
+    charts.forEach(draw);
+  }
+  window.covalueDrawAll = function () { return Promise.all(charts.map(draw)); };
+  window.covalueVisibleDrawn = function () { return Promise.all(pending); };
+  window.addEventListener("beforeprint", function () { charts.forEach(draw); });
+})();

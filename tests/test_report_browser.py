@@ -1,0 +1,138 @@
+"""The value report in headless Chromium (Debian's /usr/bin/chromium through Playwright): no console
+errors, no network requests, every chart drawn, a verdict and coaching for every community, for the real
+exports in ../shared/data and the synthetic organisation. Full-page screenshots go to
+``$COVALUE_REPORT_SHOTS`` when set (to look at them), else to the test's temporary folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+import covalue
+from covalue import synth
+from covalue.report import build
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def open_report(browser, path: Path) -> dict:
+    """Load the report, scroll every chart into view (charts draw lazily) and collect what happened."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.on("request", lambda r: requests.append(r.url))
+    t0 = time.perf_counter()
+    page.goto(path.as_uri(), wait_until="load")
+    page.evaluate("window.covalueVisibleDrawn()")
+    first = time.perf_counter() - t0
+    for el in page.query_selector_all(".chart"):
+        el.scroll_into_view_if_needed()
+        page.evaluate("(id) => document.getElementById(id)._covalueDone", el.get_attribute("id"))
+    page.evaluate("window.covalueDrawAll()")
+    info = page.evaluate(
+        """() => {
+        const charts = [...document.querySelectorAll('.chart')];
+        return {
+          charts: charts.length,
+          drawn: charts.filter(c => c.dataset.rendered === '1' && c.querySelector('svg.main-svg')
+                                     && c.getBoundingClientRect().height > 100).map(c => c.id),
+          labelled: charts.filter(c => (c.getAttribute('aria-label') || '').length > 20).length,
+          tables: charts.filter(c => c.closest('figure').querySelector('details.data table tbody tr')).length,
+          communities: [...document.querySelectorAll('section.community')].map(s => s.id),
+          verdicts: [...document.querySelectorAll('section.community p.verdict')].map(p => p.textContent.trim()),
+          coaching: [...document.querySelectorAll('section.community')].map(
+              s => s.querySelectorAll('section.coaching article.prompt').length),
+        };
+    }"""
+    )
+    shots = Path(os.environ.get("COVALUE_REPORT_SHOTS") or path.parent)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=True)
+    page.close()
+    return {**info, "errors": errors, "requests": requests, "first_seconds": first}
+
+
+def check(result: dict, path: Path, n_communities: int) -> None:
+    assert result["errors"] == []
+    # the only request is the report file itself
+    assert result["requests"] == [path.as_uri()]
+    assert result["charts"] > 0 and len(result["drawn"]) == result["charts"]
+    assert result["labelled"] == result["charts"] and result["tables"] == result["charts"]
+    assert len(result["communities"]) == n_communities
+    assert len(result["verdicts"]) == n_communities and all(len(v) > 80 for v in result["verdicts"])
+    assert all(n >= 1 for n in result["coaching"])
+
+
+def make(tmp_path_factory, name: str, exports: list[Path] | None = None) -> tuple[Path, covalue.Workspace]:
+    base = tmp_path_factory.mktemp(name)
+    ws = covalue.init(base / "ws")
+    if exports is None:
+        synth.generate(seed=7).write(ws)
+    else:
+        for r in ws.ingest(exports):
+            assert r.status == "ok", r.messages
+    path = base / f"report-{name}.html"
+    build(ws, path)
+    return path, ws
+
+
+def test_synthetic_organisation_report(browser, tmp_path_factory):
+    path, ws = make(tmp_path_factory, "synthetic")
+    ws.close()
+    result = open_report(browser, path)
+    check(result, path, 6)
+    html = path.read_text(encoding="utf-8")
+    assert 'id="portfolio"' in html and "chart-portfolio-mix" in result["drawn"]
+    assert result["first_seconds"] < 5
+
+
+def test_beer_stack_exchange_report(browser, tmp_path_factory, shared_data):
+    path, ws = make(tmp_path_factory, "beer", [shared_data / "stackexchange" / "beer.stackexchange.com.7z"])
+    ws.close()
+    result = open_report(browser, path)
+    check(result, path, 1)
+    html = path.read_text(encoding="utf-8")
+    # the appendix states the coverage: 3,471 posts + 3,509 comments, 18,564 votes, nothing rejected
+    row = re.search(r"<td>beer\.stackexchange\.com</td>.*?</tr>", html, re.S).group(0)
+    assert "<td>2014-01-21</td>" in row and "6,980" in row and "18,564" in row
+    assert "no rejects" in html
+    assert "beer.stackexchange.com works as a real community" in result["verdicts"][0]
+
+
+def test_houstondatavis_slack_report(browser, tmp_path_factory, shared_data):
+    path, ws = make(tmp_path_factory, "slack", [shared_data / "slack" / "houstondatavis-slack-export.zip"])
+    ws.close()
+    result = open_report(browser, path)
+    check(result, path, 1)
+    html = path.read_text(encoding="utf-8")
+    row = re.search(r"<td>houstondatavis</td>.*?</tr>", html, re.S).group(0)
+    assert "<td>2015-06-06</td>" in row and "<td>2016-07-27</td>" in row
+    assert '<td class="n">16</td>' in row  # 16 channels
