@@ -23,7 +23,7 @@ system:
 	@bash scripts/system-packages.sh
 
 demo: setup
-	$(BIN)/covalue demo -w $(WORKSPACE)
+	$(BIN)/covalue demo -w $(WORKSPACE) --serve
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

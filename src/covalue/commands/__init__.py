@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = ["synth", "identities", "maturity", "health", "report"]
+MODULES: list[str] = ["synth", "identities", "maturity", "health", "web", "report"]
 
 
 def register_all() -> None:

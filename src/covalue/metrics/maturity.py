@@ -215,7 +215,14 @@ def member_periods(
     )
     reach = days // 28 + 2  # months after the last activity that a window can still hold it, plus one
     grid = span.cross_join(periods.select("pidx", "period", "win_start", "win_end"))
-    grid = grid.filter((grid.pidx >= grid._first) & (grid.pidx <= grid._last + reach))
+    # periods stop at the community's own last month with activity: after an export ends, nobody is
+    # "no longer active", we simply do not know, and empty months would read as a dead community
+    comm = pres.group_by(_ccomm=pres.community_id).aggregate(_clast=month_index(pres.ts.max()))
+    grid = grid.join(comm, grid.community_id == comm._ccomm).drop("_ccomm")
+    grid = grid.filter(
+        (grid.pidx >= grid._first) & (grid.pidx <= grid._last + reach) & (grid.pidx <= grid._clast)
+    )
+    grid = grid.drop("_clast")
     grid = grid.mutate(is_first=grid.pidx == grid._first).drop("_last")
 
     # interactions counted toward the stage: items authored and reactions/votes given, added up per

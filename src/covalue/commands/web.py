@@ -1,0 +1,165 @@
+"""``covalue serve`` (the web app on a workspace) and ``covalue user`` (accounts: add, personal links)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from covalue.cli import app, console, err, open_ws
+from covalue.store import ROLES, Store
+from covalue.store import accounts as acc
+from covalue.web.site import Limits
+from covalue.workspace import default_path
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"
+    ),
+]
+user_app = typer.Typer(
+    help="Accounts of the web app: add them, give roles, make personal journey links.", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+
+
+def run_server(
+    path: Path, host: str, port: int, *, announce: list[str] | None = None, limits: Limits | None = None
+) -> None:
+    """Serve the web app on the workspace at ``path`` until interrupted."""
+    import uvicorn
+
+    from covalue.web.app import create_app
+
+    web = create_app(path, limits=limits)
+    base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    site = web.state.site
+    with site.store.session() as db:
+        first_run = acc.count_users(db) == 0
+    console.print(f"covalue is serving [bold]{path}[/] at [bold]{base}/[/] (Ctrl+C stops it)")
+    for line in announce or []:
+        console.print(line)
+    if first_run:
+        console.print(
+            f"No account yet: create the first administrator at [bold]{base}/setup?token={site.setup_token}[/]"
+        )
+    # proxy headers only from the local machine, so https behind a local reverse proxy gives Secure cookies
+    uvicorn.run(
+        web, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="warning"
+    )
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest export accepted by upload, in MB")] = 2000,
+) -> None:
+    """Serve the web app: dashboards of every community, uploads, people and members' own journeys."""
+    path = workspace or default_path()
+    ws = open_ws(path, create=True)
+    ws.close()
+    run_server(Path(path), host, port, limits=Limits(max_upload_bytes=max_upload_mb * 1_000_000))
+
+
+def _store(workspace: Path | None) -> Store:
+    path = workspace or default_path()
+    ws = open_ws(path)
+    ws.close()
+    return Store.open(path)
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Argument(help="The person's email (their sign-in name)")],
+    role: Annotated[str, typer.Option("--role", "-r", help=f"One of: {', '.join(ROLES)}")] = "member",
+    community: Annotated[
+        str | None, typer.Option("--community", "-c", help="Community id or name the role applies to [all]")
+    ] = None,
+    member: Annotated[
+        str | None, typer.Option("--member", help="Member id this account is (for members)")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="Password (asked for, or generated with --generate)")
+    ] = None,
+    generate: Annotated[bool, typer.Option("--generate", help="Generate a password and print it")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Add an account (or a role to an existing one)."""
+    path = workspace or default_path()
+    cid = community
+    if community is not None:
+        ws = open_ws(path)
+        try:
+            rows = ws.raw.execute("SELECT community_id, name FROM communities").fetchall()
+        finally:
+            ws.close()
+        match = [c for c, n in rows if community in (c, n)]
+        if not match:
+            known = ", ".join(sorted(c for c, _ in rows)) or "none yet"
+            err.print(f"[red]error:[/] no community {community!r} in {path} (known: {known})")
+            raise typer.Exit(2)
+        cid = match[0]
+    if generate:
+        password = secrets.token_urlsafe(12)
+    store = _store(workspace)
+    try:
+        with store.session() as db:
+            exists = acc.find_user(db, email) is not None
+            if password is None and not exists and role != "member":
+                password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+            user = acc.add_user(db, email, role, community=cid, password=password, member_id=member)
+            acc.audit(db, None, "account role added (cli)", community=cid, subject=f"{user.email}: {role}")
+            shown = user.email
+    except acc.AccountError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
+    where = f" of {cid}" if cid and role != "admin" else ""
+    console.print(f"{shown} is {role}{where}" + (f"; password: [bold]{password}[/]" if generate else ""))
+
+
+@user_app.command("link")
+def user_link(
+    email: Annotated[str, typer.Argument(help="A member's account email")],
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Where the app is served")
+    ] = "http://127.0.0.1:8000",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Make a personal link to a member's own journey (a new link replaces the old one)."""
+    store = _store(workspace)
+    try:
+        with store.session() as db:
+            user = acc.find_user(db, email)
+            if user is None or not user.member_id:
+                err.print(
+                    f"[red]error:[/] {email} is not an account linked to a member (use `user add --member`)"
+                )
+                raise typer.Exit(2)
+            token = acc.new_journey_link(db, user)
+    finally:
+        store.dispose()
+    console.print(f"{base_url.rstrip('/')}/j/{token}")
+
+
+DEMO_ADMIN = "demo@covalue.local"
+
+
+def serve_demo(path: Path, host: str, port: int) -> None:
+    """Serve the demo workspace with a demo admin whose new password is printed on the terminal."""
+    password = secrets.token_urlsafe(12)
+    store = Store.open(path)
+    try:
+        with store.session() as db:
+            acc.add_user(db, DEMO_ADMIN, "admin", password=password)
+    finally:
+        store.dispose()
+    run_server(
+        path, host, port, announce=[f"Demo admin: [bold]{DEMO_ADMIN}[/]  password: [bold]{password}[/]"]
+    )

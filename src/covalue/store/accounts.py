@@ -1,0 +1,243 @@
+"""Accounts on the store: argon2 password hashes, roles scoped per community, sessions, login throttling
+and the audit log. No web code here, so the CLI (``covalue user add``) and the app share it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session as DB
+
+from covalue.store.models import ROLES, AuditEvent, LoginAttempt, Role, Session, User, utcnow
+
+_HASHER = PasswordHasher()
+# verified against when the email is unknown, so a wrong email costs as long as a wrong password
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+#: what each role may do in the communities it is given (DESIGN §8)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"view", "content", "people", "names", "upload", "accounts"}),
+    "manager": frozenset({"view", "content", "people", "names", "upload"}),
+    "champion": frozenset({"view", "content", "people"}),
+    "sponsor": frozenset({"view", "content"}),
+    "member": frozenset(),
+}
+MIN_PASSWORD = 10
+SESSION_DAYS = 7
+#: failed sign-ins allowed per email (and, more loosely, per address) before a pause
+MAX_FAILURES_EMAIL = 5
+MAX_FAILURES_IP = 30
+THROTTLE_MINUTES = 15
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be honoured (unknown role, weak password, ...)."""
+
+
+class Throttled(Exception):
+    def __init__(self, minutes: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {minutes} minutes")
+        self.minutes = minutes
+
+
+def normalise_email(email: str) -> str:
+    e = email.strip().lower()
+    if "@" not in e or len(e) > 320 or any(c.isspace() for c in e):
+        raise AccountError(f"{email!r} is not an email address")
+    return e
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_user(
+    db: DB,
+    email: str,
+    role: str,
+    *,
+    community: str | None = None,
+    password: str | None = None,
+    member_id: str | None = None,
+) -> User:
+    """Create the account (or find it) and give it ``role`` in ``community`` (all communities when
+    None; admin is always workspace-wide). A password replaces the old one when given."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role == "admin":
+        community = None
+    addr = normalise_email(email)
+    user = db.scalar(select(User).where(User.email == addr))
+    if user is None:
+        user = User(email=addr, active=True)
+        db.add(user)
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if member_id is not None:
+        user.member_id = member_id
+    if not any(r.role == role and r.community_id == community for r in user.roles):
+        user.roles.append(Role(role=role, community_id=community))
+    db.flush()
+    return user
+
+
+def find_user(db: DB, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def new_journey_link(db: DB, user: User) -> str:
+    """A fresh personal link token for the user's journey page (only its hash is kept)."""
+    token = secrets.token_urlsafe(24)
+    user.journey_token_hash = token_hash(token)
+    db.flush()
+    return token
+
+
+def user_by_journey_token(db: DB, token: str) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    return db.scalar(select(User).where(User.journey_token_hash == token_hash(token), User.active))
+
+
+def count_users(db: DB) -> int:
+    return int(db.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def authenticate(db: DB, email: str, password: str, ip: str) -> User | None:
+    """The user when ``password`` is right; None otherwise. Raises :class:`Throttled` after too many
+    recent failures for this email or address (the attempt is then not even checked)."""
+    addr = email.strip().lower()[:320]
+    since = utcnow() - timedelta(minutes=THROTTLE_MINUTES)
+    fails_email = db.scalar(
+        select(func.count()).where(LoginAttempt.email == addr, LoginAttempt.at >= since, ~LoginAttempt.ok)
+    )
+    fails_ip = db.scalar(
+        select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since, ~LoginAttempt.ok)
+    )
+    if (fails_email or 0) >= MAX_FAILURES_EMAIL or (fails_ip or 0) >= MAX_FAILURES_IP:
+        raise Throttled(THROTTLE_MINUTES)
+    user = db.scalar(select(User).where(User.email == addr))
+    ok = False
+    try:
+        ok = _HASHER.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.active and user.password_hash is not None
+    db.add(LoginAttempt(email=addr, ip=ip[:64], ok=ok))
+    if not ok:
+        db.flush()
+        return None
+    assert user is not None
+    if _HASHER.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = _HASHER.hash(password)
+    user.last_login_at = utcnow()
+    db.flush()
+    return user
+
+
+def start_session(db: DB, user: User) -> Session:
+    s = Session(
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        csrf=secrets.token_urlsafe(32),
+        expires_at=utcnow() + timedelta(days=SESSION_DAYS),
+    )
+    db.add(s)
+    # old sessions are cleared as people come and go, so the table does not grow without end
+    db.execute(delete(Session).where(Session.expires_at < utcnow()))
+    db.flush()
+    return s
+
+
+def session_user(db: DB, sid: str) -> tuple[Session, User] | None:
+    s = db.get(Session, sid)
+    if s is None or s.expires_at < utcnow():
+        return None
+    user = db.get(User, s.user_id)
+    if user is None or not user.active:
+        return None
+    return s, user
+
+
+def end_session(db: DB, sid: str) -> None:
+    db.execute(delete(Session).where(Session.id == sid))
+
+
+def audit(
+    db: DB,
+    user: User | None,
+    action: str,
+    *,
+    community: str | None = None,
+    subject: str | None = None,
+    detail: str | None = None,
+) -> None:
+    db.add(
+        AuditEvent(
+            user_id=user.id if user else None,
+            email=user.email if user else None,
+            action=action,
+            community_id=community,
+            subject=subject,
+            detail=detail,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one user may do where: role grants per community, plus workspace-wide grants."""
+
+    user_id: int
+    email: str
+    member_id: str | None
+    everywhere: frozenset[str]
+    per_community: dict[str, frozenset[str]]
+    roles: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def of(cls, user: User) -> Access:
+        every: set[str] = set()
+        per: dict[str, set[str]] = {}
+        for r in user.roles:
+            perms = PERMISSIONS.get(r.role, frozenset())
+            if r.community_id is None:
+                every |= perms
+            else:
+                per.setdefault(r.community_id, set()).update(perms)
+        return cls(
+            user_id=user.id,
+            email=user.email,
+            member_id=user.member_id,
+            everywhere=frozenset(every),
+            per_community={k: frozenset(v) for k, v in per.items()},
+            roles=tuple(
+                sorted(((r.role, r.community_id) for r in user.roles), key=lambda x: (x[0], x[1] or ""))
+            ),
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return "accounts" in self.everywhere
+
+    def can(self, what: str, community: str | None = None) -> bool:
+        if what in self.everywhere:
+            return True
+        if community is None:
+            return any(what in p for p in self.per_community.values())
+        return what in self.per_community.get(community, frozenset())
+
+    def communities(self, known: list[str], what: str = "view") -> list[str]:
+        """The communities among ``known`` where this user may do ``what``."""
+        return [c for c in known if self.can(what, c)]

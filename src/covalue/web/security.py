@@ -1,0 +1,137 @@
+"""Sessions, CSRF and the signed-in context of a request.
+
+* The session cookie holds only a signed session id (itsdangerous, key derived from the workspace
+  secret); the session lives in the store, so signing out ends it on the server. Cookies are HttpOnly,
+  SameSite=Lax, and Secure whenever the request came over https (or when forced).
+* CSRF: a synchronizer token per session (or, before signing in, a signed token in its own cookie),
+  required on every state-changing request as the form field ``csrf_token`` or the header
+  ``X-CSRF-Token``, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from covalue.store import User
+from covalue.store import accounts as acc
+from covalue.web.site import Site
+
+SESSION_COOKIE = "covalue_session"
+CSRF_COOKIE = "covalue_csrf"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_MESSAGE = "the form's security token is missing or out of date; reload the page and try again"
+
+
+@dataclass
+class Ctx:
+    """Who is asking: the user and their access (None when not signed in), and the CSRF token the
+    response's forms must carry."""
+
+    site: Site
+    request: Request
+    user: User | None
+    access: acc.Access | None
+    session_id: str | None
+    csrf: str
+    new_csrf_cookie: str | None = None  # set on the response when the anonymous token is new
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user is not None
+
+
+def _serializer(site: Site, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(site.key, salt=salt)
+
+
+def secure(site: Site, request: Request) -> bool:
+    forced = site.limits.secure_cookies
+    return forced if forced is not None else request.url.scheme == "https"
+
+
+def load_ctx(site: Site, request: Request) -> Ctx:
+    user = access = sid = None
+    csrf = ""
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        try:
+            sid = _serializer(site, "session").loads(raw, max_age=acc.SESSION_DAYS * 86400)
+        except BadSignature:
+            sid = None
+    if sid:
+        with site.store.session() as db:
+            found = acc.session_user(db, sid)
+            if found:
+                sess, user = found
+                csrf = sess.csrf
+                access = acc.Access.of(user)
+                db.expunge(user)
+            else:
+                sid = None
+    new_cookie = None
+    if not csrf:
+        token = None
+        raw_csrf = request.cookies.get(CSRF_COOKIE)
+        if raw_csrf:
+            try:
+                token = _serializer(site, "csrf").loads(raw_csrf, max_age=86400)
+            except BadSignature:
+                token = None
+        if not token:
+            token = secrets.token_urlsafe(32)
+            new_cookie = _serializer(site, "csrf").dumps(token)
+        csrf = token
+    return Ctx(site, request, user, access, sid, csrf, new_csrf_cookie=new_cookie)
+
+
+def finish(ctx: Ctx, response: Response) -> Response:
+    """Set the anonymous CSRF cookie when it was made for this response."""
+    if ctx.new_csrf_cookie:
+        response.set_cookie(
+            CSRF_COOKIE,
+            ctx.new_csrf_cookie,
+            max_age=86400,
+            httponly=True,
+            samesite="lax",
+            secure=secure(ctx.site, ctx.request),
+            path="/",
+        )
+    return response
+
+
+def set_session(site: Site, request: Request, response: Response, session_id: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        _serializer(site, "session").dumps(session_id),
+        max_age=acc.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=secure(site, request),
+        path="/",
+    )
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+async def check_csrf(ctx: Ctx) -> None:
+    """Refuse a state-changing request without the right token (403)."""
+    req = ctx.request
+    if req.method in SAFE_METHODS:
+        return
+    sent = req.headers.get("x-csrf-token")
+    if not sent:
+        ctype = req.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await req.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not sent or not ctx.csrf or not hmac.compare_digest(sent, ctx.csrf):
+        raise HTTPException(403, CSRF_MESSAGE)

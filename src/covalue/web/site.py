@@ -1,0 +1,225 @@
+"""The server's shared state: the workspace, the store, a lock around DuckDB, the snapshot of results
+that pages are drawn from, and the background worker that ingests uploads and re-runs the analysis.
+
+DuckDB lets one process write a workspace file; the web server is that process. It keeps one
+workspace connection and serialises every use of it with ``lock`` (an ibis/duckdb connection is not
+safe to share between threads). Pages do not query DuckDB on each request: they read an in-memory
+snapshot of the analysis (``Snapshot``), rebuilt after each ingest, so browsing stays fast while a long
+ingest holds the lock. Person-level pages (people, a member's journey) query under the lock and wait
+for a running ingest to finish. Run no other writer (``covalue ingest``) on the workspace while serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import queue
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from covalue import analysis, privacy
+from covalue.report import charts, coaching
+from covalue.report.facts import gather
+from covalue.store import Job, Store, utcnow
+from covalue.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+#: parts of a community's facts that name or single out people; only roles with "people" see them
+PERSON_LEVEL_CHARTS = ("network",)
+
+
+@dataclass
+class Snapshot:
+    """The analysis results as the pages show them, per community id."""
+
+    communities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    built_at: float = 0.0
+    #: community id -> members at its latest period, filled when first asked for
+    people: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def build_snapshot(ws: Workspace) -> Snapshot:
+    """Gather the report's facts and add verdicts and charts (each guarded, so one failing chart
+    costs that chart, not the page)."""
+    snap = Snapshot(built_at=time.time())
+    names = dict(ws.raw.execute("SELECT community_id, name FROM communities ORDER BY 1").fetchall())
+    snap.names = {k: v or k for k, v in names.items()}
+    has_data = (
+        ws.raw.execute("SELECT count(*) FROM items").fetchone()[0]
+        or ws.raw.execute("SELECT count(*) FROM actions").fetchone()[0]
+    )
+    if not has_data:
+        return snap
+    facts = gather(ws)
+    snap.coverage = facts.get("coverage") or {}
+    snap.errors = list(facts.get("errors") or [])
+    min_size = int(facts.get("min_group_size") or 5)
+    for c in facts["communities"]:
+        c["verdict"] = _guard(snap, f"verdict of {c['name']}", lambda c=c: coaching.verdict(c))
+        c["failed"] = _guard(snap, f"checks of {c['name']}", lambda c=c: coaching.failed_checks(c)) or {}
+        made: dict[str, Any] = {}
+        for key, fn in charts.COMMUNITY_CHARTS.items():
+            made[key] = _guard(snap, f"chart {key} of {c['name']}", lambda fn=fn, c=c: fn(c))
+        made["retention"] = _guard(
+            snap, "retention chart", lambda c=c: charts.retention(c, min_size=min_size)
+        )
+        c["charts"] = {k: v for k, v in made.items() if v}
+        snap.communities[c["id"]] = c
+    return snap
+
+
+def _guard(snap: Snapshot, what: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as e:  # a chart that cannot be drawn is named on the page, the rest still shows
+        log.warning("web: %s failed: %s", what, e)
+        snap.errors.append(f"{what}: {type(e).__name__}: {e}")
+        return None
+
+
+@dataclass
+class Limits:
+    max_upload_bytes: int = 2_000_000_000
+    secure_cookies: bool | None = None  # None: Secure when the request came over https
+
+
+class Site:
+    """Everything a request handler needs, created once per app."""
+
+    def __init__(self, ws_path: Path, store: Store, limits: Limits | None = None) -> None:
+        self.ws_path = Path(ws_path)
+        self.ws = Workspace(self.ws_path)
+        self.ws.ensure_tables()
+        # the shared snapshot is built with pseudonyms only; names are put in per request, for the
+        # roles allowed to see them, when the workspace allows names at all
+        self.show_names = self.ws.settings.privacy.show_names
+        self.ws.settings.privacy.show_names = False
+        self.store = store
+        self.limits = limits or Limits()
+        self.lock = threading.RLock()
+        self._snapshot: Snapshot | None = None
+        self._snap_lock = threading.Lock()
+        self.key = hmac.new(self.ws.secret, b"covalue web cookies", hashlib.sha256).digest()
+        #: the one-time token of the first-run set-up page (only while there is no account)
+        self.setup_token = secrets.token_urlsafe(16)
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="covalue-jobs", daemon=True)
+        self._worker.start()
+
+    # -- snapshot ------------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is not None:
+            return snap
+        with self._snap_lock:
+            if self._snapshot is None:
+                self.refresh()
+            assert self._snapshot is not None
+            return self._snapshot
+
+    def refresh(self) -> Snapshot:
+        with self.lock:
+            try:
+                snap = build_snapshot(self.ws)
+            except Exception as e:  # the pages then say what failed instead of erroring
+                log.exception("web: building the results failed")
+                snap = Snapshot(
+                    built_at=time.time(), errors=[f"results could not be built: {type(e).__name__}: {e}"]
+                )
+                snap.names = dict(
+                    self.ws.raw.execute("SELECT community_id, name FROM communities").fetchall()
+                )
+        self._snapshot = snap
+        return snap
+
+    # -- person-level queries (under the lock) -------------------------------------------------------
+    def people(self, cid: str, *, names: bool) -> list[dict[str, Any]]:
+        """Members of a community at its latest period: stage, persona and activity, with labels
+        (kept with the snapshot once asked for, so a busy people page does not queue on the lock)."""
+        snap = self.snapshot()
+        c = snap.communities.get(cid)
+        if c is None:
+            return []
+        rows = snap.people.get(cid)
+        if rows is None:
+            with self.lock:
+                t = analysis.stages(self.ws, community=cid, period=c["period"])
+                rows = (
+                    t.select("member_id", "stage", "persona", "n_interactions", "n_items", "responders")
+                    .to_pyarrow()
+                    .to_pylist()
+                )
+            order = {s: i for i, s in enumerate(("innovate", "solve", "share", "connect", "observer"))}
+            rows.sort(
+                key=lambda r: (order.get(r["stage"], 9), -int(r["n_interactions"] or 0), r["member_id"])
+            )
+            snap.people[cid] = rows
+        labels = self.labels([r["member_id"] for r in rows], names=names)
+        return [{**r, "label": labels.get(r["member_id"], privacy.pseudonym(r["member_id"]))} for r in rows]
+
+    def explain(self, member_id: str, cid: str | None = None) -> dict[str, Any] | None:
+        with self.lock:
+            try:
+                return analysis.explain(self.ws, member_id, community=cid)
+            except LookupError:
+                return None
+
+    def labels(self, member_ids: list[str], *, names: bool) -> dict[str, str]:
+        """Labels to show: names only when ``names`` (the viewer's role) and the workspace allow."""
+        if not (names and self.show_names):
+            return {m: privacy.pseudonym(m) for m in member_ids if m}
+        with self.lock:
+            return privacy.labels(self.ws, member_ids, allow_names=True)
+
+    def label(self, member_id: str, *, names: bool) -> str:
+        return self.labels([member_id], names=names).get(member_id, privacy.pseudonym(member_id))
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return self.ws.status()
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    def submit(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                from covalue.web.uploads import run_job
+
+                run_job(self, job_id)
+            except Exception as e:  # the worker must survive one bad job
+                log.exception("web: job %s failed", job_id)
+                with self.store.session() as db:
+                    job = db.get(Job, job_id)
+                    if job is not None:
+                        job.state, job.error, job.finished_at = "failed", f"{type(e).__name__}: {e}", utcnow()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+        with self.lock:
+            self.ws.close()
+        self.store.dispose()
+
+    def upload_dir(self) -> Path:
+        d = self.ws_path / "uploads"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def discard_upload(self, job_id: str) -> None:
+        shutil.rmtree(self.upload_dir() / job_id, ignore_errors=True)
