@@ -11,6 +11,7 @@ Every result carries the numbers that decided it and the thresholds used (``mode
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -21,6 +22,10 @@ from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import activity_range, period_label, periods_table
 from covalue.workspace import Workspace
+
+
+def _month_start(pidx: int) -> datetime:
+    return datetime(pidx // 12, pidx % 12 + 1, 1)
 
 
 def model(ws: Workspace) -> dict[str, Any]:
@@ -94,7 +99,13 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     limit = int(m["responsiveness"]["unanswered_list"])
     for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
-        unanswered = _rows(hm.unanswered_questions(facts, ws.table("items"), community=cid).limit(limit))
+        until = _month_start(pidx + 1)
+        since = until - timedelta(days=int(m["responsiveness"]["unanswered_max_age_days"]))
+        unanswered = _rows(
+            hm.unanswered_questions(facts, ws.table("items"), community=cid, since=since, until=until).limit(
+                limit
+            )
+        )
         out[cid] = {
             "community": names.get(cid, cid),
             "period": period_label(pidx),

@@ -46,6 +46,11 @@ class IdentitySettings(_Section):
 class AnalysisSettings(_Section):
     period: str = "month"
     window_days: int = 90
+    memory_limit: str = Field("3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    """DuckDB's memory cap on the workspace connection: beyond it, joins and aggregates spill to disk
+    instead of growing (an analysis of 10 M actions otherwise peaks above 6 GB)."""
+    threads: int | None = None
+    """DuckDB worker threads (default: one per core)."""
 
 
 class TabularMapping(_Section):

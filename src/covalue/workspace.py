@@ -121,6 +121,11 @@ class Workspace:
         """The Ibis DuckDB connection (opened on first use)."""
         if self._con is None:
             self._con = ibis.duckdb.connect(str(self.path / DB_FILE), read_only=self._read_only)
+            # bound DuckDB's memory so large analyses spill to disk rather than exhaust the machine
+            an = self.settings.analysis
+            self._con.con.execute(f"SET memory_limit = '{an.memory_limit}'")
+            if an.threads:
+                self._con.con.execute(f"SET threads = {int(an.threads)}")
         return self._con
 
     @property

@@ -49,6 +49,41 @@ def text_roles(text: ir.StringValue, roles_model: dict[str, Any]) -> dict[str, i
     return out
 
 
+def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Table:
+    """In chat platforms without threads (older Slack, Discord, IRC ...), a message that follows
+    another person's message in the same channel within a few minutes answers it: give such messages
+    that message as parent. Threaded replies keep their own parent; bots are skipped.
+
+    Without this, every chat message would be a new thread nobody replied to.
+    """
+    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
+    platforms = list(conv.get("chat_platforms", []))
+    if minutes <= 0 or not platforms:
+        return it
+    src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
+    cand = it.join(src, it.item_id == src._sid)
+    cand = cand.filter(
+        cand._platform.isin(platforms)
+        & cand.parent_id.isnull()
+        & cand.kind.isin(list(conv.get("chat_kinds", ["post"])))
+        & ~cand.author_is_bot
+        & cand.created_at.notnull()
+        & cand.space_id.notnull()
+    )
+    w = ibis.window(group_by=cand.space_id, order_by=[cand.created_at, cand.item_id])
+    cand = cand.mutate(
+        _prev=cand.item_id.lag().over(w),
+        _prev_author=cand.author_member.lag().over(w),
+        _prev_ts=cand.created_at.lag().over(w),
+    )
+    gap = cand.created_at.epoch_seconds() - cand._prev_ts.epoch_seconds()
+    follows = cand.filter(
+        cand._prev.notnull() & (cand._prev_author != cand.author_member) & (gap <= minutes * 60)
+    ).select(_cid=cand.item_id, _inferred=cand._prev)
+    j = it.left_join(follows, it.item_id == follows._cid)
+    return j.mutate(parent_id=j.parent_id.coalesce(j._inferred)).drop("_cid", "_inferred")
+
+
 def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
     """One row per item with its member, its role flags and its primary role.
 
@@ -82,6 +117,7 @@ def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, An
         thread_id=it.thread_id.coalesce(it.item_id),
         _text=text,
     )
+    it = _chat_replies(it, items, roles_model.get("conversation", {}))
     roles = text_roles(it._text, roles_model)
     q_kind = it.kind.isin(st["question_kinds"])
     a_kind = it.kind.isin(st["answer_kinds"])

@@ -66,14 +66,26 @@ def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: in
     )
 
 
-def unanswered_questions(facts: ir.Table, items: ir.Table, *, community: str | None = None) -> ir.Table:
+def unanswered_questions(
+    facts: ir.Table,
+    items: ir.Table,
+    *,
+    community: str | None = None,
+    since: Any = None,
+    until: Any = None,
+) -> ir.Table:
     """Questions nobody else has answered yet, oldest first: item_id, community_id, created_at,
-    author_member, title, excerpt."""
+    author_member, title, excerpt. ``since``/``until`` bound when they were asked, so a list can hold
+    the needs still worth answering rather than years-old leftovers."""
     # only questions that open a thread: a comment ending in "?" under a post is part of a
     # conversation, not a need left unmet
     q = facts.filter(facts.is_question & facts.is_root & facts.answered_ts.isnull())
     if community is not None:
         q = q.filter(q.community_id == community)
+    if since is not None:
+        q = q.filter(q.created_at >= since)
+    if until is not None:
+        q = q.filter(q.created_at < until)
     it = items.select(_iid=items.item_id, title=items.title, _text=items.text)
     q = q.left_join(it, q.item_id == it._iid)
     return q.select(
@@ -243,6 +255,8 @@ def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
         f"{s['broadcast_max_reply_rate']:.0%} of what they publish gets a reply",
         "workgroup": f"a group of at most {s['workgroup_max_active']} with no newcomers who answer each other "
         f"(reciprocity at least {s['workgroup_min_reciprocity']:.0%})",
-        "community": "no single voice dominates, what is started gets replies, and it is not a small closed group",
+        "community": f"no single voice dominates (the most active wrote {share:.0%} of what was started), "
+        f"{row['starters']} people start conversations, so it is not a broadcast, and it is not a small closed "
+        "group",
     }[row["shape"]]
     return f"{row['shape'].capitalize()}: {why}. The numbers: {facts}."

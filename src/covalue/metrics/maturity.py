@@ -156,10 +156,14 @@ def member_activity(roles: ir.Table, actions: ir.Table, who: ir.Table, model: di
         actions.filter(actions.actor_id.notnull() & actions.ts.notnull()), "actor_id", who, "member_id"
     )
     acts = acts.filter(~acts.member_id_is_bot)
+    # only actions without a community need their item's: joining all of them (10 M rows against every
+    # item) was the costliest step of the analysis; item ids are unique, so the join adds no rows
     _vitems_comm = roles.view()
     items_comm = _vitems_comm.select(_iid=_vitems_comm.item_id, _icomm=_vitems_comm.community_id)
-    acts = acts.left_join(items_comm, acts.item_id == items_comm._iid)
-    acts = acts.mutate(community_id=acts.community_id.coalesce(acts._icomm))
+    orphans = acts.filter(acts.community_id.isnull())
+    orphans = orphans.left_join(items_comm, orphans.item_id == items_comm._iid)
+    orphans = orphans.mutate(community_id=orphans._icomm).drop("_iid", "_icomm")
+    acts = acts.filter(acts.community_id.notnull()).union(orphans, distinct=False)
     acts = acts.filter(acts.community_id.notnull())
     humans = roles.filter(~roles.author_is_bot & roles.created_at.notnull())
     authored = humans.select(
