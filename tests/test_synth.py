@@ -401,4 +401,4 @@ def test_cli_synth_and_demo(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "healthy" in r.output and "Communities" in r.output
     r = runner.invoke(app, ["demo", "-w", str(d)])
-    assert "already holds" in r.output
+    assert "already holds" in " ".join(r.output.split())  # Rich wraps long paths
