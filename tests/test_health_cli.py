@@ -42,8 +42,10 @@ def test_health_json_has_shape_network_and_unanswered(slack_ws: str) -> None:
     net = h["network"]
     assert net["n_members"] >= net["core_size"] >= 5 and net["n_edges"] > 0
     assert net["method"].startswith("Exact betweenness") and net["reach"] is None  # no HR units in Slack
-    # no Slack thread answers anything here, so every question of the window is still open
-    assert h["responsiveness"]["answered"] == 0 and h["unanswered"]
+    # this export has no threads: answers are replies inferred from who spoke next in the channel,
+    # so some questions of the window are answered and others are still open
+    r = h["responsiveness"]
+    assert 0 < r["answered"] < r["questions"] and h["unanswered"]
 
 
 def test_health_text_and_bad_period(slack_ws: str) -> None:

@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 from covalue import analysis, models
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
-from covalue.metrics.maturity import activity_range, period_label, periods_table
+from covalue.metrics.maturity import activity_range, period_index, period_label, periods_table
 from covalue.workspace import Workspace
 
 
@@ -61,8 +61,8 @@ def _names(ws: Workspace) -> dict[str, str]:
     return {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
 
 
-def health_table(ws: Workspace) -> ir.Table:
-    """Shape numbers and verdict for every community and period."""
+def health_table(ws: Workspace, periods: ir.Table | None = None) -> ir.Table:
+    """Shape numbers and verdict for every community and period (or only for ``periods``)."""
     m = model(ws)
     days = int(m["window"]["days"])
     return hm.shape(
@@ -70,7 +70,7 @@ def health_table(ws: Workspace) -> ir.Table:
         analysis.derived(ws, "item_facts"),
         analysis.derived(ws, "interactions"),
         member_units(ws),
-        _periods(ws, days),
+        _periods(ws, days) if periods is None else periods,
         m,
     )
 
@@ -81,9 +81,25 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     m = model(ws)
     days = int(m["window"]["days"])
     periods = _periods(ws, days)
+    # every number here is per period, so only the periods reported need their windows built: the
+    # requested one, or each community's latest month with active members (the rows the shape table
+    # would end with); on 10 M actions this skips ~25 windows of every interaction
+    if period:
+        try:
+            wanted = [period_index(period)]
+        except ValueError:  # not YYYY-MM: no period matches, as the filter below has always said
+            wanted = []
+    else:
+        act = analysis.derived(ws, "member_stages")
+        act = act.filter(act.n_interactions > 0)
+        if community:
+            act = act.filter(act.community_id == community)
+        latest = act.group_by("community_id").aggregate(p=act.pidx.max())
+        wanted = sorted({int(r["p"]) for r in _rows(latest)})
+    periods = periods.filter(periods.pidx.isin(wanted or [-1]))
     facts = analysis.derived(ws, "item_facts")
     edges = analysis.derived(ws, "interactions")
-    shape_t = health_table(ws)
+    shape_t = health_table(ws, periods)
     if community:
         shape_t = shape_t.filter(shape_t.community_id == community)
     if period:

@@ -94,7 +94,9 @@ def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
     Each row is paired with its own month and the few months after it (a small cross join with the
     offsets), then kept where the window starts before it: an equi-join, not a range join.
     """
-    offsets = ibis.memtable({"_off": list(range(days // 28 + 2))})
+    # a month is at least 28 days, so a window ending k months after the row's month holds it only
+    # when 28 * k < days: offsets 0..days // 28 are enough (one more only made rows the join dropped)
+    offsets = ibis.memtable({"_off": list(range(days // 28 + 1))})
     x = t.mutate(_m0=month_index(t[ts])).cross_join(offsets)
     x = x.mutate(_pk=x._m0 + x._off)
     x = x.join(periods, x._pk == periods.pidx)
