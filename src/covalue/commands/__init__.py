@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = ["synth", "identities", "maturity", "health", "web", "report"]
+MODULES: list[str] = ["synth", "identities", "maturity", "health", "web", "report", "canvas"]
 
 
 def register_all() -> None:

@@ -14,7 +14,7 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-MODELS = ("maturity", "roles", "health", "coaching")
+MODELS = ("maturity", "roles", "health", "coaching", "questions")
 
 
 class ModelError(ValueError):

@@ -18,6 +18,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+import covalue.store.collaboration  # registers the Collaboration canvas tables on Base.metadata
+import covalue.store.shared_value  # noqa: F401  (registers the Shared Value tables on Base.metadata)
 from covalue.store.models import ROLES, AuditEvent, Base, Job, LoginAttempt, Role, User, utcnow
 
 __all__ = [

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from covalue.store import Store
-from covalue.web import api, pages
+from covalue.web import api, collaboration, pages, shared_value
 from covalue.web.common import LoginRequired, get_ctx, render
 from covalue.web.site import Limits, Site
 
@@ -69,6 +69,8 @@ def create_app(
     app.state.site = site
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(shared_value.router)
+    app.include_router(collaboration.router)
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:

@@ -23,6 +23,8 @@ TABS = [
     ("health", "Health"),
     ("people", "People"),
     ("content", "Content"),
+    ("shared-value", "Shared value"),
+    ("canvas", "Canvas"),
 ]
 STATE_WORDS = {
     "queued": "Waiting",

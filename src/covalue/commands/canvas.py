@@ -1,0 +1,161 @@
+"""``covalue canvas ...``: the canvases the community team fills in (Shared Value, Collaboration),
+exported on their own. Commands register on ``canvas_app``; further canvases add theirs here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import covalue.canvas.shared_value_export  # noqa: F401  (registers the canvas section of `covalue report`)
+from covalue.cli import WorkspaceOpt, app, console, err, open_ws, print_json
+from covalue.web import collaboration as _collaboration  # noqa: F401  (its section in `covalue report`)
+
+canvas_app = typer.Typer(help="Canvases the community team fills in with evidence, exported as HTML or JSON.")
+app.add_typer(canvas_app, name="canvas")
+
+
+@canvas_app.command("export")
+def export(
+    community: Annotated[str, typer.Option("--community", "-c", help="The community (its id)")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file.html or file.json [default: JSON on stdout]")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="Matching: tfidf, or semantic with the `semantic` extra")
+    ] = "tfidf",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Export the Shared Value canvas of one community: needs, goals, sweet spot, gaps and decisions."""
+    from covalue.canvas import shared_value as sv
+    from covalue.canvas import shared_value_export as export_mod
+    from covalue.store import Store
+
+    if method not in sv.METHODS:
+        err.print(f"[red]error:[/] unknown method {method!r}; use one of {', '.join(sv.METHODS)}")
+        raise typer.Exit(2)
+    if method == "semantic" and not sv.semantic_available():
+        err.print(
+            "[red]error:[/] semantic matching needs the `semantic` extra: pip install 'covalue[semantic]'"
+        )
+        raise typer.Exit(2)
+    suffix = output.suffix.lower() if output else ".json"
+    if suffix not in (".html", ".htm", ".json"):
+        err.print(f"[red]error:[/] {output}: write to a .html or .json file")
+        raise typer.Exit(2)
+    ws = open_ws(workspace)
+    try:
+        names = dict(ws.raw.execute("SELECT community_id, name FROM communities").fetchall())
+        if community not in names:
+            known = ", ".join(sorted(names)) or "none"
+            err.print(f"[red]error:[/] no community {community!r} in this workspace (known: {known})")
+            raise typer.Exit(2)
+        store = Store.open(ws.path)
+        try:
+            data = export_mod.canvas_data(store, community, names[community] or community, method)
+        finally:
+            store.dispose()
+    finally:
+        ws.close()
+    body = export_mod.render_page(data).encode() if suffix in (".html", ".htm") else export_mod.to_json(data)
+    if output is None:
+        typer.echo(body.decode())
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(body)
+    cv = data["canvas"]
+    console.print(
+        f"Shared Value canvas of [bold]{community}[/]: {len(cv['sweet_spot'])} goals in the sweet spot, "
+        f"{len(cv['member_only'])} member-only needs, {len(cv['org_only'])} organisation-only goals, "
+        f"{len(data['decisions'])} decisions; written to [bold]{output}[/]"
+    )
+
+
+# -- the Collaboration canvas (issue 9): experiments and value stories -----------------------------------
+def _collab_rows(workspace: Path | None, community: str | None, what: str) -> tuple[list[dict], Path]:
+    """Experiments or stories from the workspace's store, one community or all."""
+    from sqlalchemy import select
+
+    from covalue.store import Store
+    from covalue.store import collaboration as cs
+    from covalue.web import collaboration as wc
+
+    ws = open_ws(workspace)
+    path = ws.path
+    ws.close()
+    store = Store.open(path)
+    try:
+        with store.session() as db:
+            model = cs.CcExperiment if what == "experiments" else cs.CcStory
+            q = select(model.community_id).distinct()
+            cids = [community] if community else sorted(db.scalars(q))
+            load = wc.load_experiments if what == "experiments" else wc.load_stories
+            rows = [r for cid in cids for r in load(db, cid)]
+    finally:
+        store.dispose()
+    return rows, path
+
+
+@app.command()
+def experiments(
+    community: Annotated[str | None, typer.Option("--community", "-c", help="One community (its id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="Write completed experiments' participants to the workspace (experiment_participants), "
+            "so the next `covalue analyze` counts them toward Innovate",
+        ),
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List the experiments of the Collaboration canvas: hypothesis, target, dates, participants, outcome."""
+    from covalue.store import Store
+    from covalue.store import collaboration as cs
+
+    rows, path = _collab_rows(workspace, community, "experiments")
+    written = None
+    if sync:
+        store = Store.open(path)
+        try:
+            with store.session() as db:
+                parts = cs.participant_rows(db)
+        finally:
+            store.dispose()
+        ws = open_ws(path)
+        try:
+            written = cs.write_participants(ws, parts)
+        finally:
+            ws.close()
+    if as_json:
+        print_json({"experiments": rows, "participants_written": written})
+        return
+    if not rows:
+        console.print("No experiment yet: start one on the Experiments page of `covalue serve`.")
+    for e in rows:
+        console.print(
+            f"[bold]{e['title']}[/] ({e['community_id']}, {e['status']}) "
+            f"{e['starts_on'] or '?'} → {e['ends_on'] or 'open'}; {len(e['participants'])} participant(s)"
+            + (f"; outcome: {e['outcome']}" if e["outcome"] else "")
+        )
+    if written is not None:
+        console.print(f"{written} participant row(s) written to the workspace; run `covalue analyze` next.")
+
+
+@app.command()
+def stories(
+    community: Annotated[str | None, typer.Option("--community", "-c", help="One community (its id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List the value-creation stories, with the cycles each reaches."""
+    rows, _ = _collab_rows(workspace, community, "stories")
+    if as_json:
+        print_json({"stories": rows})
+        return
+    if not rows:
+        console.print("No story yet: tell one on the Stories page of `covalue serve`.")
+    for s in rows:
+        console.print(f"[bold]{s['title']}[/] ({s['community_id']}): {', '.join(s['cycles'])}")

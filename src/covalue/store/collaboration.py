@@ -1,0 +1,304 @@
+"""Tables of the Collaboration canvas (issue 9): canvas entries, experiments and their participants,
+value stories, and the append-only revisions of all three.
+
+Concurrent editing: every canvas entry, experiment and story is its own row carrying a ``version``. A
+save names the version it started from; the row is updated only if that is still the current version
+(one conditional UPDATE), otherwise the change is merged field by field with whatever was saved in
+between (``covalue.canvas.collaboration.merge3``) and tried again. Every saved state is appended to
+``cc_revisions``, so nothing anyone typed is lost and the history can be read back.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from covalue.analysis import EXPERIMENTS_TABLE
+from covalue.canvas import collaboration as cc
+from covalue.canvas.collaboration import ENTRY_FIELDS, EXPERIMENT_FIELDS, STORY_FIELDS, merge3
+from covalue.store.models import Base, utcnow
+
+if TYPE_CHECKING:
+    from covalue.workspace import Workspace
+
+
+class CcEntry(Base):
+    """One item on a community's canvas for one period: a goal, an opportunity, an action, a skill, a
+    barrier, a role holder, or a strategic goal typed directly."""
+
+    __tablename__ = "cc_entries"
+    __table_args__ = (Index("ix_cc_entries_community_period", "community_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(7))
+    #: strategy, goals, opportunities, capability, roles
+    section: Mapped[str] = mapped_column(String(16))
+    #: per section, e.g. goal / opportunity / action / skill / barrier / leader / champion / core / sponsor
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    #: what this links to: "sv:<id>" (a Shared Value goal) or "cc:<id>" (a strategic goal entry)
+    link: Mapped[str] = mapped_column(String(32), default="")
+    #: a member id (roles) or the person who owns an action or clears a barrier (free text)
+    member_id: Mapped[str] = mapped_column(String(64), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CcExperiment(Base):
+    """An experiment: a hypothesis tried for a while with some members, then its outcome and lesson."""
+
+    __tablename__ = "cc_experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    hypothesis: Mapped[str] = mapped_column(Text, default="")
+    #: a stage (connect, share, solve, innovate) or a value driver (growth, effectiveness, ...)
+    target: Mapped[str] = mapped_column(String(16), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    measures: Mapped[str] = mapped_column(Text, default="")
+    #: planned, running, completed, dropped
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    lesson: Mapped[str] = mapped_column(Text, default="")
+    #: the canvas entry (opportunity or goal) it came from
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("cc_entries.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CcParticipant(Base):
+    """A member taking part in an experiment (pseudonymous member id)."""
+
+    __tablename__ = "cc_participants"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_by: Mapped[str | None] = mapped_column(String(320))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CcStory(Base):
+    """A value-creation story (Wenger, Trayner & de Laat): each cycle's step is optional."""
+
+    __tablename__ = "cc_stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    immediate: Mapped[str] = mapped_column(Text, default="")
+    potential: Mapped[str] = mapped_column(Text, default="")
+    applied: Mapped[str] = mapped_column(Text, default="")
+    realized: Mapped[str] = mapped_column(Text, default="")
+    reframing: Mapped[str] = mapped_column(Text, default="")
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("cc_experiments.id", ondelete="SET NULL"))
+    #: "sv:<id>" or "cc:<id>", the goal the story serves
+    goal_link: Mapped[str] = mapped_column(String(32), default="")
+    #: item ids and member ids the story is about
+    items: Mapped[list | None] = mapped_column(JSON)
+    members: Mapped[list | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CcRevision(Base):
+    """One saved state of an entry, experiment or story; never updated, never deleted."""
+
+    __tablename__ = "cc_revisions"
+    __table_args__ = (Index("ix_cc_revisions_object", "kind", "object_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: entry, experiment or story
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict] = mapped_column(JSON)
+    #: the fields where two people changed the same thing and both texts were kept
+    conflicts: Mapped[list | None] = mapped_column(JSON)
+    by_email: Mapped[str | None] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+KINDS: dict[str, tuple[type[Base], tuple[str, ...]]] = {
+    "entry": (CcEntry, ENTRY_FIELDS),
+    "experiment": (CcExperiment, EXPERIMENT_FIELDS),
+    "story": (CcStory, STORY_FIELDS),
+}
+
+
+class Conflict(LookupError):
+    """The object is gone (deleted or unknown)."""
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, date | datetime) else v
+
+
+def state(obj: Base, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: _jsonable(getattr(obj, f)) for f in fields}
+
+
+def _parse(fields_types: type[Base], name: str, value: Any) -> Any:
+    col = fields_types.__table__.columns[name]  # type: ignore[attr-defined]
+    if value in (None, "") and isinstance(col.type, Date):
+        return None
+    if isinstance(col.type, Date) and isinstance(value, str):
+        return date.fromisoformat(value)
+    return value
+
+
+def record(db: Session, kind: str, obj: Base, by: str | None, conflicts: list[str] | None = None) -> None:
+    """Append the object's current state to the history."""
+    _, fields = KINDS[kind]
+    db.add(
+        CcRevision(
+            kind=kind,
+            object_id=obj.id,  # type: ignore[attr-defined]
+            version=obj.version,  # type: ignore[attr-defined]
+            data=state(obj, fields),
+            conflicts=conflicts or None,
+            by_email=by,
+        )
+    )
+
+
+def create(db: Session, what: str, by: str | None, /, **values: Any) -> Base:
+    """A new ``what`` (entry, experiment or story) from its field values, with its first revision."""
+    model, _ = KINDS[what]
+    obj = model(**{k: _parse(model, k, v) for k, v in values.items()}, created_by=by, version=1)
+    db.add(obj)
+    db.flush()
+    record(db, what, obj, by)
+    return obj
+
+
+def revision(db: Session, kind: str, object_id: int, version: int) -> dict[str, Any] | None:
+    row = db.scalars(
+        select(CcRevision).where(
+            CcRevision.kind == kind, CcRevision.object_id == object_id, CcRevision.version == version
+        )
+    ).first()
+    return dict(row.data) if row else None
+
+
+def history(db: Session, kind: str, object_id: int) -> list[CcRevision]:
+    return list(
+        db.scalars(
+            select(CcRevision)
+            .where(CcRevision.kind == kind, CcRevision.object_id == object_id)
+            .order_by(CcRevision.version, CcRevision.id)
+        )
+    )
+
+
+def save(
+    db: Session, kind: str, object_id: int, base_version: int, changes: dict[str, Any], by: str | None
+) -> tuple[Base, list[str]]:
+    """Apply ``changes`` made on ``base_version``; when someone saved in between, merge field by field.
+    Returns the saved object and the fields where both texts had to be kept side by side."""
+    model, fields = KINDS[kind]
+    changes = {k: v for k, v in changes.items() if k in fields}
+    for _attempt in range(5):
+        obj = db.get(model, object_id, populate_existing=True)
+        if obj is None:
+            raise Conflict(f"there is no {kind} {object_id}")
+        current = state(obj, fields)
+        conflicts: list[str] = []
+        if obj.version == base_version:  # type: ignore[attr-defined]
+            merged = {**current, **{k: _jsonable(v) for k, v in changes.items()}}
+        else:
+            base = revision(db, kind, object_id, base_version) or current
+            mine = {**base, **{k: _jsonable(v) for k, v in changes.items()}}
+            merged, conflicts = merge3(base, current, mine)
+        new = {k: _parse(model, k, merged[k]) for k in fields if merged.get(k) != current.get(k)}
+        seen = obj.version  # type: ignore[attr-defined]
+        if not new:
+            return obj, conflicts
+        # the conditional update is the lock: it only lands on the version this merge was made against
+        res = db.execute(
+            update(model)
+            .where(model.id == object_id, model.version == seen)  # type: ignore[attr-defined]
+            .values(**new, version=seen + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:
+            obj = db.get(model, object_id, populate_existing=True)
+            assert obj is not None
+            record(db, kind, obj, by, conflicts)
+            db.flush()
+            return obj, conflicts
+    raise Conflict(f"{kind} {object_id} kept changing while saving; try again")
+
+
+# -- the bridge to the workspace: completed experiments' participants ---------------------------------
+PARTICIPANTS_SCHEMA = pa.schema(
+    [
+        ("member_id", pa.string()),
+        ("community_id", pa.string()),
+        ("completed_at", pa.timestamp("us")),
+        ("experiment_id", pa.int64()),
+    ]
+)
+
+
+def participant_rows(db: Session) -> list[dict[str, Any]]:
+    """Every completed experiment's participants, as ``experiment_participants`` rows."""
+    exps = [
+        {
+            "id": e.id,
+            "community_id": e.community_id,
+            "status": e.status,
+            "ends_on": e.ends_on,
+            "completed_at": e.completed_at,
+        }
+        for e in db.scalars(select(CcExperiment).where(CcExperiment.status == "completed"))
+    ]
+    parts: dict[int, list[str]] = {}
+    for p in db.scalars(select(CcParticipant)):
+        parts.setdefault(p.experiment_id, []).append(p.member_id)
+    return cc.participant_rows(exps, parts)
+
+
+def write_participants(ws: Workspace, rows: list[dict[str, Any]]) -> int:
+    """Replace the workspace's ``experiment_participants`` table with ``rows`` (the store is its
+    source: completing, reopening or dropping an experiment is reflected on the next write). The
+    caller holds the workspace's one writer (the web app's ``site.lock``). Returns the rows written."""
+    batch = pa.Table.from_pylist(rows, schema=PARTICIPANTS_SCHEMA)
+    ws.raw.register("_covalue_participants", batch)
+    try:
+        ws.raw.execute(f"CREATE OR REPLACE TABLE {EXPERIMENTS_TABLE} AS SELECT * FROM _covalue_participants")
+    finally:
+        ws.raw.unregister("_covalue_participants")
+    return batch.num_rows
