@@ -7,9 +7,6 @@ Screenshots go to the test's temporary folder (or ``COVALUE_SCREENSHOTS`` when s
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,20 +14,12 @@ from typing import Any
 import pytest
 
 import covalue
+from conftest import live_server
 from covalue import analysis, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-]
 PASSWORD = "browser test password"
 
 
@@ -38,9 +27,6 @@ PASSWORD = "browser test password"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The app on the analysed synthetic organisation with one manager of ``healthy``, served by
     uvicorn in a thread (as in test_web_browser.py); yields the base URL and the app."""
-    import socket
-
-    import uvicorn
 
     from covalue.web.app import create_app
 
@@ -53,39 +39,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     with store.session() as db:
         acc.add_user(db, "lead@example.org", "manager", community="healthy", password=PASSWORD)
     store.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(path)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    t.join(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    d = Path(os.environ["COVALUE_SCREENSHOTS"]) if os.environ.get("COVALUE_SCREENSHOTS") else tmp_path
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    with live_server(app) as base:
+        yield base, app
 
 
 def test_canvas_experiment_story_reanalysis_report(

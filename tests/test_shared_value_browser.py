@@ -7,32 +7,20 @@ Screenshots go to the test's temporary folder (or ``COVALUE_SCREENSHOTS`` when s
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import covalue
+from conftest import live_server
 from covalue import analysis, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-]
 PASSWORD = "browser test password"
 ANSWERS = [
     ("Worked examples of data pipelines we can reuse in the field", "Nobody answers my questions", "2"),
@@ -41,17 +29,9 @@ ANSWERS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The app on the synthetic organisation, with a manager of ``healthy``, served by uvicorn."""
-    import uvicorn
-
     from covalue.web.app import create_app
 
     path = tmp_path_factory.mktemp("svb") / "ws"
@@ -64,36 +44,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
         acc.add_user(db, "manager@example.org", "manager", community="healthy", password=PASSWORD)
     store.dispose()
     app = create_app(path)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    t.join(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    d = Path(os.environ["COVALUE_SCREENSHOTS"]) if os.environ.get("COVALUE_SCREENSHOTS") else tmp_path
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    with live_server(app) as base:
+        yield base, app
 
 
 def test_survey_goals_match_decision_report(

@@ -6,9 +6,6 @@ Screenshots go to the test's temporary folder (or ``COVALUE_SCREENSHOTS`` when s
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,33 +13,17 @@ from pathlib import Path
 import pytest
 
 import covalue
+from conftest import live_server
 from covalue.store import Store
 from covalue.store import accounts as acc
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-]
 PASSWORD = "browser test password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on an empty workspace with one admin, served by uvicorn in a thread."""
-    import uvicorn
-
     from covalue.web.app import create_app
 
     path = tmp_path_factory.mktemp("browser") / "ws"
@@ -51,37 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with store.session() as db:
         acc.add_user(db, "lead@example.org", "admin", password=PASSWORD)
     store.dispose()
-    port = _free_port()
-    config = uvicorn.Config(create_app(path), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    d = Path(os.environ["COVALUE_SCREENSHOTS"]) if os.environ.get("COVALUE_SCREENSHOTS") else tmp_path
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    with live_server(create_app(path)) as base:
+        yield base
 
 
 def test_sign_in_upload_watch_progress_see_verdict_sign_out(
