@@ -89,3 +89,60 @@ def live_server(app) -> Iterator[str]:
     finally:
         srv.should_exit = True
         t.join(timeout=30)
+
+
+# -- the store on both backends ---------------------------------------------------------------------
+PG_URL = __import__("os").environ.get("COVALUE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A freshly migrated store on SQLite, and on PostgreSQL when ``COVALUE_TEST_POSTGRES_URL`` names a
+    server (make test starts one); each PostgreSQL test gets a database of its own."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from covalue.store import Store
+
+    if request.param == "sqlite":
+        s = Store.open(url=f"sqlite:///{tmp_path / 'store.sqlite'}")
+        yield s
+        s.dispose()
+        return
+    if not PG_URL:
+        pytest.skip(
+            "COVALUE_TEST_POSTGRES_URL is not set: run under scripts/with-postgres.sh (make test) for PostgreSQL"
+        )
+    name = f"covalue_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(text(f'CREATE DATABASE "{name}"'))
+    s = Store.open(url=make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield s
+    finally:
+        s.dispose()
+        with admin.connect() as con:
+            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def synthetic_site(
+    path: Path, email: str, password: str, *, role: str = "manager", community: str = "healthy"
+) -> Path:
+    """A workspace holding the analysed default synthetic organisation and one account, for web tests."""
+    from covalue import analysis, synth
+    from covalue.store import Store
+    from covalue.store import accounts as acc
+
+    ws = covalue.init(path)
+    synth.generate().write(ws)
+    analysis.analyze(ws)
+    ws.close()
+    st = Store.open(path)
+    with st.session() as db:
+        acc.add_user(db, email, role, community=community, password=password)
+    st.dispose()
+    return path

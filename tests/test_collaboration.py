@@ -6,22 +6,18 @@ synthetic organisation through FastAPI's TestClient, and on the store alone (SQL
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -37,7 +33,6 @@ from covalue.store import collaboration as cs
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
-PG_URL = os.environ.get("COVALUE_TEST_POSTGRES_URL")
 SHAPES = ("community", "single voice", "broadcast", "workgroup", "dormant")
 ELEMENTS = ("alignment", "personal", "experiment", "learning", "discuss")
 
@@ -102,30 +97,6 @@ def test_merge3_never_loses_a_text(base: str, theirs: str, mine: str) -> None:
 
 
 # -- the store: versions, merge, history ---------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A migrated store on SQLite, and on PostgreSQL when ``COVALUE_TEST_POSTGRES_URL`` names a server."""
-    if request.param == "sqlite":
-        s = Store.open(url=f"sqlite:///{tmp_path / 'store.sqlite'}")
-        yield s
-        s.dispose()
-        return
-    if not PG_URL:
-        pytest.skip("COVALUE_TEST_POSTGRES_URL is not set: run under scripts/with-postgres.sh for PostgreSQL")
-    name = f"covalue_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'CREATE DATABASE "{name}"'))
-    s = Store.open(url=make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield s
-    finally:
-        s.dispose()
-        with admin.connect() as con:
-            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_migration_matches_the_models(store: Store) -> None:
     with store.engine.connect() as con:
         diff = [

@@ -13,11 +13,7 @@ from typing import Any
 
 import pytest
 
-import covalue
-from conftest import live_server
-from covalue import analysis, synth
-from covalue.store import Store
-from covalue.store import accounts as acc
+from conftest import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
@@ -30,15 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
 
     from covalue.web.app import create_app
 
-    path = tmp_path_factory.mktemp("collab-browser") / "ws"
-    ws = covalue.init(path)
-    synth.generate().write(ws)
-    analysis.analyze(ws)
-    ws.close()
-    store = Store.open(path)
-    with store.session() as db:
-        acc.add_user(db, "lead@example.org", "manager", community="healthy", password=PASSWORD)
-    store.dispose()
+    path = synthetic_site(tmp_path_factory.mktemp("collab-browser") / "ws", "lead@example.org", PASSWORD)
     app = create_app(path)
     with live_server(app) as base:
         yield base, app

@@ -5,11 +5,9 @@ roles), the report section and ``covalue canvas export``."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tomllib
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -34,7 +31,6 @@ from covalue.store import accounts as acc
 from covalue.store import shared_value as svs
 
 PAIRS = Path(__file__).parent / "data" / "shared_value_pairs.toml"
-PG_URL = os.environ.get("COVALUE_TEST_POSTGRES_URL")
 PASSWORD = "a long test password"
 
 
@@ -210,29 +206,6 @@ def test_csv_reading_never_crashes(data: bytes) -> None:
 
 
 # -- the store -------------------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(url=f"sqlite:///{tmp_path / 'store.sqlite'}")
-        yield s
-        s.dispose()
-        return
-    if not PG_URL:
-        pytest.skip("COVALUE_TEST_POSTGRES_URL is not set: run under scripts/with-postgres.sh for PostgreSQL")
-    name = f"covalue_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'CREATE DATABASE "{name}"'))
-    s = Store.open(url=make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield s
-    finally:
-        s.dispose()
-        with admin.connect() as con:
-            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_migration_creates_the_tables_the_models_describe(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from conftest import live_server
-from covalue import analysis, synth
-from covalue.store import Store
-from covalue.store import accounts as acc
+from conftest import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
@@ -34,15 +31,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     """The app on the synthetic organisation, with a manager of ``healthy``, served by uvicorn."""
     from covalue.web.app import create_app
 
-    path = tmp_path_factory.mktemp("svb") / "ws"
-    ws = covalue.init(path)
-    synth.generate().write(ws)
-    analysis.analyze(ws)
-    ws.close()
-    store = Store.open(path)
-    with store.session() as db:
-        acc.add_user(db, "manager@example.org", "manager", community="healthy", password=PASSWORD)
-    store.dispose()
+    path = synthetic_site(tmp_path_factory.mktemp("svb") / "ws", "manager@example.org", PASSWORD)
     app = create_app(path)
     with live_server(app) as base:
         yield base, app

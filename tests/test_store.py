@@ -6,9 +6,6 @@ through scripts/with-postgres.sh); each test gets its own throw-away database th
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,40 +13,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, select, text
 
 from covalue.store import AuditEvent, Base, Job, LoginAttempt, Store, alembic_config, database_url, utcnow
 from covalue.store import accounts as acc
 from covalue.store.models import Session as WebSession
-
-PG_URL = os.environ.get("COVALUE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A freshly migrated store on each backend."""
-    if request.param == "sqlite":
-        s = Store.open(url=f"sqlite:///{tmp_path / 'store.sqlite'}")
-        yield s
-        s.dispose()
-        return
-    if not PG_URL:
-        pytest.skip(
-            "COVALUE_TEST_POSTGRES_URL is not set: run under scripts/with-postgres.sh (make test) for PostgreSQL"
-        )
-    name = f"covalue_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'CREATE DATABASE "{name}"'))
-    s = Store.open(url=make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield s
-    finally:
-        s.dispose()
-        with admin.connect() as con:
-            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_migrations_create_every_table_and_match_the_models(store: Store) -> None:

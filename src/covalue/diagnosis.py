@@ -11,7 +11,7 @@ Every result carries the numbers that decided it and the thresholds used (``mode
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import ibis
@@ -20,12 +20,8 @@ import ibis.expr.types as ir
 from covalue import analysis, models
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
-from covalue.metrics.maturity import activity_range, period_index, period_label, periods_table
+from covalue.metrics.maturity import activity_range, month_start, period_index, period_label, periods_table
 from covalue.workspace import Workspace
-
-
-def _month_start(pidx: int) -> datetime:
-    return datetime(pidx // 12, pidx % 12 + 1, 1)
 
 
 def model(ws: Workspace) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     limit = int(m["responsiveness"]["unanswered_list"])
     for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
-        until = _month_start(pidx + 1)
+        until = month_start(pidx + 1)
         since = until - timedelta(days=int(m["responsiveness"]["unanswered_max_age_days"]))
         unanswered = _rows(
             hm.unanswered_questions(facts, ws.table("items"), community=cid, since=since, until=until).limit(
@@ -212,9 +208,6 @@ def _community_windows(
     ws: Workspace, community: str | None, period: str | None, days: int
 ) -> list[dict[str, Any]]:
     """One row per community: its period (the latest month with members, or ``period``) and window."""
-    from datetime import datetime, timedelta
-
-    from covalue.metrics.maturity import period_index
 
     mix = analysis.derived(ws, "stage_mix")
     if community:
@@ -227,7 +220,7 @@ def _community_windows(
     for r in rows:
         p = int(r["pidx"])
         nxt = p + 1
-        end = datetime(nxt // 12, nxt % 12 + 1, 1)
+        end = month_start(nxt)
         out.append(
             {
                 "community_id": r["community_id"],

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
+# one month key for the whole engine: dynamics and stages must agree on what a month is
+from covalue.metrics.maturity import month_index
+from covalue.metrics.maturity import period_label as month_label
+
+__all__ = ["ACTIVE_VERBS", "events", "month_index", "month_index_of", "month_label", "resolve"]
+
 #: verbs that count as taking part (a person giving attention to someone else's contribution)
 ACTIVE_VERBS = ("react", "vote", "accept", "attend", "share")
-
-
-def month_index(ts: ibis.Value) -> ibis.Value:
-    """Months since year 0 (``year*12 + month-1``): an integer that makes month arithmetic portable."""
-    return ts.year() * 12 + ts.month() - 1
 
 
 def resolve(identities: ibis.Table) -> ibis.Table:
@@ -47,8 +48,3 @@ def events(items: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> ib
 def month_index_of(year: int, month: int) -> int:
     """The month index of a calendar month (see :func:`month_index`)."""
     return year * 12 + month - 1
-
-
-def month_label(index: int) -> str:
-    """'YYYY-MM' for a month index."""
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"

@@ -33,7 +33,7 @@ def month_index(ts: ir.TimestampValue) -> ir.IntegerValue:
     return (ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1).name("pidx")
 
 
-def _month_start(pidx: int) -> datetime:
+def month_start(pidx: int) -> datetime:
     return datetime(pidx // 12, pidx % 12 + 1, 1)
 
 
@@ -52,12 +52,12 @@ def periods_table(first: int, last: int, days: int) -> pa.Table:
     ``win_start <= ts < win_end``, where ``win_end`` is the first instant of the next month."""
     rows = []
     for p in range(first, last + 1):
-        end = _month_start(p + 1)
+        end = month_start(p + 1)
         rows.append(
             {
                 "pidx": p,
                 "period": period_label(p),
-                "period_start": _month_start(p),
+                "period_start": month_start(p),
                 "win_start": end - timedelta(days=days),
                 "win_end": end,
             }
