@@ -2,8 +2,9 @@
 
 One community (``t:club``) in March–April 2025. Planted at period 2025-03:
 alice share, bob solve (asked, answered by dave), carol solve (helper), dave solve (helped bob and carol),
-erin innovate (idea supported by 3 others), frank connect (reactions only), gina observer (2 reactions),
-a bot whose posts and reactions never count. At 2025-06 everyone but frank has nothing in the window.
+erin innovate (idea supported by 3 others), frank connect (reactions only), gina connect (2 reactions:
+an occasional participant, persona Observer), ivy observer (joined and read the guide, nothing others can
+see), a bot whose posts and reactions never count. At 2025-06 everyone but frank has nothing in the window.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 SRC = "t:club"
 COMM = "t:club"
-PEOPLE = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "botty")
+PEOPLE = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivy", "botty")
 
 
 def mid(name: str) -> str:
@@ -115,7 +116,8 @@ def rows() -> dict[str, list[dict[str, Any]]]:
         )
 
     for p in PEOPLE:
-        act(p, "join", 2)
+        if p != "ivy":  # ivy's only doing is reading (below), added last to keep the other ids stable
+            act(p, "join", 2)
     guide = item("alice", 5, "Sharing a guide to our expense tool: https://wiki.example/guide")
     q_bob = item("bob", 6, "How do I get the VPN working on the new laptops? Does anyone know?")
     q_carol = item("carol", 6, "Any advice on closing the quarter faster? I am wondering what others do.")
@@ -164,6 +166,7 @@ def rows() -> dict[str, list[dict[str, Any]]]:
     for d in range(5, 11):
         act("frank", "react", d, guide, month=4)
     act("gina", "leave", 20, month=4)
+    act("ivy", "view", 12, guide)
     communities = [{"community_id": COMM, "name": "Club"}]
     spaces = [
         {
@@ -191,8 +194,9 @@ PLANTED_MARCH = {
     "dave": "solve",
     "erin": "innovate",
     "frank": "connect",
-    "gina": "observer",
+    "gina": "connect",
     "henry": "connect",
+    "ivy": "observer",
 }
 
 

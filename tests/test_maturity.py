@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -52,6 +54,9 @@ def test_planted_stages_flags_and_bots(club):
     # henry's two accounts are one member (identities.member_id), and views do not count
     assert ms.loc[mf.mid("henry")].n_interactions == 6
     assert ms.loc[mf.mid("gina")].n_interactions == 2
+    # ivy only joined and read: present, not active, an Observer; reading is counted beside the mix
+    ivy = ms.loc[mf.mid("ivy")]
+    assert (ivy.n_interactions, ivy.n_views, bool(ivy.active), bool(ivy.present)) == (0, 1, False, True)
     # a reaction to an item that is not in the export reaches its author through target_id
     frank_to_alice = edges[(edges.actor == mf.mid("frank")) & (edges.target == mf.mid("alice"))]
     assert frank_to_alice.target_item_id.isna().sum() == 0 or len(frank_to_alice) >= 8
@@ -70,7 +75,7 @@ def test_evidence_points_at_existing_items(club):
 def test_journeys_and_leavers(club):
     jn = club.journeys().to_pandas()
     march = jn[jn.period == "2025-03"]
-    assert set(march.transition) == {"new"} and len(march) == 8
+    assert set(march.transition) == {"new"} and len(march) == 8  # ivy, never active, has no journey
     april = jn[jn.period == "2025-04"].set_index("member_id")
     assert april.loc[mf.mid("gina"), "transition"] == "left"  # a leave action this month
     assert april.loc[mf.mid("alice"), "transition"] == "stayed"
@@ -78,25 +83,34 @@ def test_journeys_and_leavers(club):
 
 def test_mix_personas_and_checks(club):
     mix = analysis.stage_mix(club, period="2025-03").to_pandas().iloc[0]
-    assert (mix.active, mix.observer, mix.connect, mix.share, mix.solve, mix.innovate) == (8, 1, 2, 1, 3, 1)
+    assert (mix.active, mix.observer, mix.connect, mix.share, mix.solve, mix.innovate) == (8, 1, 3, 1, 3, 1)
+    assert (mix.members, mix.readers, mix.regular) == (9, 2, 7)  # gina and ivy viewed; gina is occasional
     assert mix.solve_share == pytest.approx(3 / 8)
     ms = club.stages(period="2025-03").to_pandas().set_index("member_id")
     assert ms.loc[mf.mid("gina"), "persona"] == "Observer"
     assert ms.loc[mf.mid("frank"), "persona"] == "Responder"  # gives 9, receives nothing
     assert ms.loc[mf.mid("alice"), "persona"] == "Catalyst"  # her guide drew 22 responses
     chk = analysis.checks(club, period="2025-03").to_pandas().set_index("measure")
-    assert chk.loc["questions asked this month", "value"] == 2
+    assert chk.loc["questions asked in the window (threads opened)", "value"] == 2
+    assert chk.loc["questions asked in the window (threads opened)", "window"] == "90 days to 2025-03-31"
     assert chk.loc["share of questions answered by another member", "value"] == 1.0
     assert chk.loc["members who answered someone else in the window", "value"] == 2  # dave and carol
     assert bool(chk.loc["ideas with enough supporters in the window", "passed"])
-    assert not bool(chk.loc["new posts (not questions) this month", "passed"])  # 2 < 3
+    # shared this month: alice's guide, erin's idea and the three answers (dave x2, carol), each with a
+    # response from someone else
+    shared = "contributions shared this month (posts, answers, resources; not questions)"
+    assert chk.loc[shared, "value"] == 5 and chk.loc[shared, "window"] == "2025-03"
+    # no check can pass with a threshold of 0
+    assert (chk.threshold > 0).all() or set(chk[chk.threshold == 0].op) == {"<="}
 
 
 def test_explain(club):
     out = club.explain(mf.mid("dave"), period="2025-03")
     c = out["communities"][0]
     assert c["stage"] == "solve"
-    assert "answered 2 question(s) from 2 other member(s)" in c["reasons"]["solve"]
+    assert (
+        "wrote 2 answer(s) to questions of other members (2 known person(s) helped)" in c["reasons"]["solve"]
+    )
     assert {e["item_id"] for e in c["evidence"]["solve"]} == {"t:club:i13", "t:club:i14"}
     with pytest.raises(LookupError):
         club.explain("m_nobody")
@@ -107,13 +121,40 @@ def test_model_overrides_and_experiments(tmp_path):
     (ws.path / "covalue.toml").write_text("[model.maturity.stages]\nmin_interactions = 9\n")
     ws = covalue.open(ws.path)
     mf.load(ws)
-    parts = [{"member_id": mf.mid("frank"), "community_id": mf.COMM, "completed_at": datetime(2025, 3, 20)}]
-    ws.analyze(experiments=parts)
-    st = _stage_map(ws, "2025-03")
-    assert st[mf.mid("alice")] == "observer"  # 8 interactions < 9
-    assert st[mf.mid("frank")] == "innovate"  # 9 interactions and an experiment
+    # frank (Connect: reactions only) and alice (Share) are listed in a completed experiment; alice
+    # linked her guide to it, frank contributed nothing
+    when = datetime(2025, 3, 20)
+    parts = [
+        {"member_id": mf.mid(p), "community_id": mf.COMM, "completed_at": when, "experiment_id": 1}
+        for p in ("frank", "alice")
+    ]
+    linked = [{"experiment_id": 1, "item_id": "t:club:i10"}]  # the guide
+    ws.analyze(experiments=parts, experiment_items=linked)
+    ms = ws.stages(period="2025-03").to_pandas().set_index("member_id")
+    # the frequency override changes the persona, never the stage
+    assert ms.loc[mf.mid("alice"), "persona"] == "Observer"  # 8 interactions < 9
+    frank, alice = ms.loc[mf.mid("frank")], ms.loc[mf.mid("alice")]
+    assert (frank.stage, frank.experiments, frank.experiment_contributions) == ("connect", 1, 0)
+    assert (alice.stage, alice.experiments, alice.experiment_contributions) == ("innovate", 1, 1)
+    reasons = ws.explain(mf.mid("frank"), period="2025-03")["communities"][0]["reasons"]
+    assert "being listed alone does not count" in reasons["experiments"]
+    # no check with a threshold of 0: "members in experiments >= 0" used to pass always
+    chk = analysis.checks(ws, period="2025-03").to_pandas()
+    assert not chk.measure.str.contains("experiment").any()
+    assert not ((chk.op == ">=") & (chk.threshold <= 0)).any()
+    ws.close()
+
+    # the same contribution does not count when the model says experiments do not
+    ws = covalue.open(tmp_path / "w")
+    (ws.path / "covalue.toml").write_text("[model.maturity.stages]\nexperiment_contributions_count = false\n")
+    ws = covalue.open(ws.path)
+    ws.analyze(experiments=parts, experiment_items=linked)
+    assert _stage_map(ws, "2025-03")[mf.mid("alice")] == "share"
+    (ws.path / "covalue.toml").write_text("[model.maturity.checks]\ninnovate_min_participants = 1\n")
+    ws = covalue.open(ws.path)
+    ws.analyze(experiments=parts, experiment_items=linked)
     chk = analysis.checks(ws, period="2025-03").to_pandas().set_index("measure")
-    assert chk.loc["members in experiments in the window", "value"] == 1
+    assert chk.loc["members who contributed to an experiment in the window", "value"] == 1
     with pytest.raises(models.ModelError):
         models.load("maturity", {"maturity": {"stages": {"min_interactoins": 3}}})
     ws.close()
@@ -137,10 +178,10 @@ def test_cli(club):
     club.close()
     res = r.invoke(app, ["analyze", "-w", w, "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["rows"]["member_stages"] == 16
+    assert json.loads(res.output)["rows"]["member_stages"] == 18  # ivy, who only read, has rows too
     res = r.invoke(app, ["stages", "-w", w, "--period", "2025-03", "--members", "--json"])
     data = json.loads(res.output)
-    assert data["stage_mix"][0]["solve"] == 3 and len(data["members"]) == 8
+    assert data["stage_mix"][0]["solve"] == 3 and len(data["members"]) == 9  # ivy, observing, is listed
     res = r.invoke(app, ["stages", "-w", w, "--period", "2025-3x"])
     assert res.exit_code == 2
     res = r.invoke(app, ["stages", "-w", w])
@@ -188,6 +229,9 @@ def test_synth_planted_journeys(synth_ws):
     for group, members in truth.journeys.items():
         kind, _, move = group.partition(":")
         for m in members:
+            if group == "stayer:observer":  # readers only: never active, so no journey to tell
+                assert m not in jn.index
+                continue
             row = jn.loc[m]
             if kind == "riser":
                 frm, to = move.split("->")
@@ -234,6 +278,169 @@ def test_beer_roles_and_evidence(beer):
     # a Q&A site: members either observe or solve; a handful only connect
     assert {"observer", "connect", "solve"} <= set(ms.stage)
     assert (ms.stage == "solve").sum() > 500
+
+
+@pytest.fixture(scope="module")
+def beer_raw(tmp_path_factory, shared_data: Path) -> dict[str, Any]:
+    """Posts and up-votes read straight from the dump's XML, independently of covalue's reader."""
+    import py7zr
+    from lxml import etree
+
+    dest = tmp_path_factory.mktemp("beer-raw")
+    with py7zr.SevenZipFile(shared_data / "stackexchange" / "beer.stackexchange.com.7z", mode="r") as arc:
+        arc.extract(dest, targets=["Posts.xml", "Votes.xml"])
+    posts, upvotes = {}, {}
+    for _, el in etree.iterparse(str(dest / "Posts.xml"), tag="row", resolve_entities=False):
+        a = el.attrib
+        posts[a["Id"]] = {
+            "type": a["PostTypeId"],
+            "parent": a.get("ParentId"),
+            "owner": a.get("OwnerUserId"),
+            "at": datetime.fromisoformat(a["CreationDate"]),
+        }
+        el.clear()
+    for _, el in etree.iterparse(str(dest / "Votes.xml"), tag="row", resolve_entities=False):
+        if el.get("VoteTypeId") == "2":
+            upvotes.setdefault(el.get("PostId"), []).append(datetime.fromisoformat(el.get("CreationDate")))
+        el.clear()
+    return {"posts": posts, "upvotes": upvotes}
+
+
+def test_beer_solve_is_who_answered_or_was_answered(beer, beer_raw):
+    """2020-05: members at Solve or beyond are exactly the people who, in the 90-day window, answered
+    someone else's question or had their own answered by someone else (deleted askers included)."""
+    posts = beer_raw["posts"]
+    end = datetime(2020, 6, 1)
+    start = end - timedelta(days=90)
+    answers = [p for p in posts.values() if p["type"] == "2"]
+    helpers = {
+        a["owner"]
+        for a in answers
+        if a["owner"]
+        and start <= a["at"] < end
+        and a["parent"] in posts
+        # a question whose owner was deleted is still someone else's question
+        and posts[a["parent"]]["owner"] != a["owner"]
+    }
+    by_question: dict[str, list[dict]] = {}
+    for a in answers:
+        by_question.setdefault(a["parent"], []).append(a)
+    seekers = {
+        q["owner"]
+        for qid, q in posts.items()
+        if q["type"] == "1"
+        and q["owner"]
+        and start <= q["at"] < end
+        and any(a["owner"] != q["owner"] and a["at"] < end for a in by_question.get(qid, []))
+    }
+    ms = beer.stages(period="2020-05").to_pandas()
+    active = ms[ms.active]
+    at_solve = active.stage.isin(["solve", "innovate"]).sum()
+    assert len(helpers | seekers) == 29 and at_solve == 29
+    assert active.solve.sum() == at_solve
+    # nowhere is a member with the Solve flag shown below Solve (stage is the highest flag)
+    everyone = beer.table("member_stages")
+    below = everyone.filter(everyone.solve & (everyone.stage_rank < 3)).count().execute()
+    assert below == 0
+    # the stage checks count the same helpers
+    chk = analysis.checks(beer, period="2020-05").to_pandas().set_index("measure")
+    assert chk.loc["members who answered someone else in the window", "value"] == len(helpers)
+
+
+def test_checks_and_health_agree_on_questions_answered(beer):
+    """One definition (thread-opening questions) and one window (90 days) in both places."""
+    from covalue import diagnosis
+
+    chk = analysis.checks(beer).to_pandas()
+    asked = chk[chk.measure == "questions asked in the window (threads opened)"].set_index("period")
+    rate = chk[chk.measure == "share of questions answered by another member"].set_index("period")
+    for period in ("2016-03", "2018-11", "2020-05"):
+        [h] = diagnosis.health(beer, period=period).values()
+        r = h["responsiveness"]
+        assert asked.loc[period, "value"] == r["questions"]
+        assert rate.loc[period, "value"] == pytest.approx(r["answered"] / r["questions"])
+
+
+def test_beer_answers_are_sharing(beer, beer_raw):
+    """On a Q&A site an answer that others voted on is sharing; the "still sharing?" check follows
+    the votes: in months where most answers were up-voted within the month, it passes."""
+    ms = beer.table("member_stages")
+    assert ms.filter(ms.share).count().execute() > 1000
+    posts, up = beer_raw["posts"], beer_raw["upvotes"]
+    months: dict[str, list[int]] = {}
+    for pid, p in posts.items():
+        if p["type"] != "2":
+            continue
+        at = p["at"]
+        month_end = datetime(at.year + (at.month == 12), at.month % 12 + 1, 1)
+        n = months.setdefault(at.strftime("%Y-%m"), [0, 0])
+        n[0] += 1
+        n[1] += any(v < month_end for v in up.get(pid, []))
+    chk = analysis.checks(beer).to_pandas()
+    rate = chk[chk.measure == "share of those contributions with a response"].set_index("period")
+    voted = [m for m, (n, v) in months.items() if n >= 3 and v / n >= 0.75 and m in rate.index]
+    assert len(voted) >= 10
+    assert all(bool(rate.loc[m, "passed"]) for m in voted)
+    # and overall the check agrees with the votes in the great majority of months
+    judged = [(m, v / n >= 0.5) for m, (n, v) in months.items() if n >= 3 and m in rate.index]
+    agree = sum(bool(rate.loc[m, "passed"]) == most for m, most in judged)
+    assert agree / len(judged) >= 0.9
+
+
+def _slack_visible(zip_path: Path) -> dict[str, list[datetime]]:
+    """When each person of a Slack export did something others could see: wrote a message (files and
+    file comments included) or reacted to one. Read with the standard library, not covalue's reader."""
+    import zipfile
+
+    seen: dict[str, list[datetime]] = {}
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in zf.namelist():
+            if not re.fullmatch(r"[^/]+/\d{4}-\d{2}-\d{2}\.json", name):
+                continue
+            for m in json.loads(zf.read(name)):
+                at = datetime.fromtimestamp(float(m["ts"]), UTC).replace(tzinfo=None)
+                sub = m.get("subtype")
+                author = None
+                if sub in (None, "thread_broadcast", "me_message", "file_share"):
+                    author = m.get("user")
+                elif sub == "file_comment":
+                    author = (m.get("comment") or {}).get("user") or m.get("user")
+                if author:
+                    seen.setdefault(author, []).append(at)
+                for r in m.get("reactions") or []:
+                    for u in r.get("users") or []:
+                        seen.setdefault(u, []).append(at)
+    return seen
+
+
+def test_slack_journey_counts_people_not_rows(tmp_path, shared_data: Path):
+    """houstondatavis: "became active" and "no longer active" between two months are the people with
+    nothing visible in one window and something in the other, counted from the raw export."""
+    from covalue.report.facts import JOURNEY_SPAN, journey_flows
+
+    path = shared_data / "slack" / "houstondatavis-slack-export.zip"
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([path])
+    ws.analyze()
+    [cid] = ws.table("communities").community_id.to_pandas().tolist()
+    seen = _slack_visible(path)
+
+    def active_in(period: str) -> set[str]:
+        end = period_index(period) + 1
+        win_end = datetime(end // 12, end % 12 + 1, 1)
+        return {u for u, ts in seen.items() if any(win_end - timedelta(days=90) <= t < win_end for t in ts)}
+
+    checked = 0
+    for end in ("2015-12", "2016-03", "2016-06"):
+        start = period_label(period_index(end) - JOURNEY_SPAN)
+        flows = journey_flows(ws, cid, end)["flows"]
+        became = sum(f["members"] for f in flows if f["from"] is None)
+        gone = sum(f["members"] for f in flows if f["to"] is None)
+        a, b = active_in(start), active_in(end)
+        assert (became, gone) == (len(b - a), len(a - b)), end
+        checked += len(b - a) + len(a - b)
+    assert checked > 20
+    ws.close()
 
 
 def test_empty_workspace_and_bad_experiments(ws):

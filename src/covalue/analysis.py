@@ -43,6 +43,8 @@ DERIVED = (
 )
 #: a table of experiment participants (Collaboration canvas) picked up when the workspace has one
 EXPERIMENTS_TABLE = "experiment_participants"
+#: items people linked to an experiment as their contribution (``experiment_id, community_id, item_id``)
+EXPERIMENT_ITEMS_TABLE = "experiment_items"
 ANALYSES = pa.schema(
     [
         ("analysis_id", pa.string()),
@@ -101,24 +103,46 @@ def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
             f"experiment participants need columns member_id, community_id, completed_at; "
             f"missing: {', '.join(sorted(missing))}"
         )
+    cols = experiments.columns
     return experiments.select(
         member_id=experiments.member_id.cast("string"),
         community_id=experiments.community_id.cast("string"),
         completed_at=experiments.completed_at.cast("timestamp"),
+        experiment_id=(
+            experiments.experiment_id.cast("int64") if "experiment_id" in cols else ibis.null("int64")
+        ),
+        started_at=experiments.started_at.cast("timestamp")
+        if "started_at" in cols
+        else ibis.null("timestamp"),
+        space_id=experiments.space_id.cast("string") if "space_id" in cols else ibis.null("string"),
     )
+
+
+def _experiment_items(ws: Workspace, items: Any) -> ir.Table | None:
+    if items is None:
+        if EXPERIMENT_ITEMS_TABLE not in ws.con.list_tables():
+            return None
+        items = ws.table(EXPERIMENT_ITEMS_TABLE)
+    if not isinstance(items, ir.Table):
+        items = ibis.memtable(items)
+    return items.select(experiment_id=items.experiment_id.cast("int64"), item_id=items.item_id.cast("string"))
 
 
 def analyze(
     ws: Workspace,
     *,
     experiments: Any = None,
+    experiment_items: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AnalysisResult:
     """Compute every derived table of the Value Maturity model and write it into the workspace.
 
     ``experiments`` (an Ibis table, Arrow table or DataFrame with ``member_id, community_id,
-    completed_at``) adds Innovate participation; by default the workspace's ``experiment_participants``
-    table is used when there is one. ``progress(step, done, total)`` is called after each step.
+    completed_at`` and optionally ``experiment_id, started_at, space_id``) lists experiment
+    participants and ``experiment_items`` (``experiment_id, item_id``) the items linked to them; by
+    default the workspace's ``experiment_participants`` and ``experiment_items`` tables are used. Being
+    listed is shown next to the stage; only contributing (a linked item, or writing in the
+    experiment's space during it) can count toward Innovate. ``progress(step, done, total)`` is called after each step.
     """
     ws.ensure_tables()
     maturity, roles = load_models(ws)
@@ -147,7 +171,15 @@ def analyze(
     # writes alone took ~50 s)
     ws.raw.execute("SET preserve_insertion_order = false")
     try:
-        mt.compute(tables, maturity, roles, experiments=_experiments(ws, experiments), materialize=keep)
+        ex = _experiments(ws, experiments)
+        mt.compute(
+            tables,
+            maturity,
+            roles,
+            experiments=ex,
+            experiment_items=_experiment_items(ws, experiment_items) if ex is not None else None,
+            materialize=keep,
+        )
     finally:
         ws.raw.execute("RESET preserve_insertion_order")
     run.total_seconds = time.perf_counter() - t_all
@@ -247,10 +279,10 @@ def checks(ws: Workspace, *, community: str | None = None, period: str | None = 
 
 # -- explain -----------------------------------------------------------------------------------------
 _NEXT = {
-    "observer": "take part at least {min} times in 90 days (post, reply, react or vote)",
-    "connect": "post something useful (not a question) that another member responds to",
+    "observer": "take part where others can see it: post, reply, react or vote",
+    "connect": "share something useful (a post, an answer, a resource) that another member responds to",
     "share": "answer another member's question, or ask one that another member answers",
-    "solve": "propose an idea that at least {k} other members support, or take part in an experiment",
+    "solve": "propose an idea that at least {k} other members support, or contribute to an experiment",
     "innovate": "keep it up: help others bring their ideas to life",
 }
 
@@ -322,6 +354,7 @@ def explain(
                 "stage": r["stage"],
                 "persona": r["persona"],
                 "flags": {f: bool(r[f]) for f in ("connect", "share", "solve", "innovate")},
+                "active": bool(r.get("active")),
                 "counts": {
                     k: int(r[k])
                     for k in (
@@ -339,6 +372,9 @@ def explain(
                         "answered_questions",
                         "supported_ideas",
                         "experiments",
+                        "experiment_contributions",
+                        "n_passive",
+                        "n_views",
                     )
                 },
                 "reasons": reasons,
@@ -355,26 +391,36 @@ def explain(
 
 def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]:
     n, need = r["n_interactions"], st["min_interactions"]
+    rhythm = (
+        f"at least {need} in {days} days: a regular participant (persona {r['persona']})"
+        if n >= need
+        else f"fewer than {need} in {days} days: an occasional participant (persona {r['persona']}); "
+        "frequency sets the persona, never the stage"
+    )
     out = {
         "activity": (
-            f"{n} interactions in the {days} days to the end of {r['period']} "
-            f"({r['n_items']} contributions, {r['n_given']} reactions or votes given); "
-            f"{need} are needed to be more than an Observer."
+            f"{n} interactions others could see in the {days} days to the end of {r['period']} "
+            f"({r['n_items']} contributions, {r['n_given']} reactions or votes given); {rhythm}."
+        ),
+        "observer": (
+            f"nothing others could see in the window ({r.get('n_passive', 0)} joins, views or follows only)."
         ),
         "connect": "took part at least once in the window."
         if r["connect"]
         else "no interaction in the window.",
         "share": (
-            f"{r['shared_items']} of their posts (not questions) got a response from another member."
+            f"{r['shared_items']} of their contributions (posts, answers or resources, not questions) "
+            "got a response from another member."
             if r["share"]
-            else "none of their posts in the window got a response from another member yet."
+            else "none of their contributions in the window got a response from another member yet."
         ),
     }
     if r["solve"]:
         parts = []
         if r["helped_items"]:
             parts.append(
-                f"answered {r['helped_items']} question(s) from {r['helped_people']} other member(s)"
+                f"wrote {r['helped_items']} answer(s) to questions of other members "
+                f"({r['helped_people']} known person(s) helped)"
             )
         if r["answered_questions"]:
             parts.append(f"asked {r['answered_questions']} question(s) that another member answered")
@@ -383,6 +429,8 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
         out["solve"] = (
             "did not answer another member's question, nor get an answer to their own, in the window."
         )
+    listed = int(r.get("experiments") or 0)
+    contributed = int(r.get("experiment_contributions") or 0)
     if r["innovate"]:
         parts = []
         if r["supported_ideas"]:
@@ -390,12 +438,15 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
                 f"proposed {r['supported_ideas']} idea(s) that at least "
                 f"{st['innovate_min_supporters']} other members supported"
             )
-        if r["experiments"]:
-            parts.append(f"took part in {r['experiments']} experiment(s)")
+        if contributed:
+            parts.append(f"contributed to {contributed} experiment(s)")
         out["innovate"] = "; ".join(parts) + "."
     else:
-        out["innovate"] = (
-            f"no idea of theirs has {st['innovate_min_supporters']} supporters yet, and no experiment logged."
+        out["innovate"] = f"no idea of theirs has {st['innovate_min_supporters']} supporters yet."
+    if listed:
+        out["experiments"] = (
+            f"listed in {listed} completed experiment(s), contributed to {contributed} "
+            "(an item linked to it, or written in its space during it); being listed alone does not count."
         )
     return out
 
@@ -403,7 +454,7 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
 def _summary(r: dict[str, Any], reasons: dict[str, str], days: int) -> str:
     stage = r["stage"]
     if stage == "observer":
-        return f"Observer in {r['period']}: " + reasons["activity"]
+        return f"Observer in {r['period']}: " + reasons["observer"]
     return f"{stage.title()} in {r['period']}: {reasons[stage]} ({r['n_interactions']} interactions in {days} days)"
 
 

@@ -648,9 +648,8 @@ def _planted_month(
     Everything (the member's items, the responses to them) happens inside month ``m``, so the 90-day
     window ending at the end of month P sees exactly months P-2..P."""
     targets = [i for i in pool if c.author(i) != mid]
-    if stage == "observer":  # one reaction a month: 1-4 interactions in any 90-day window
-        c.react(mid, o.pick(targets), o.late(m))
-        for i in o.pick(targets, 4):
+    if stage == "observer":  # reads only: views, nothing the others can see (DESIGN §5)
+        for i in o.pick(targets, 5):
             c.view(mid, i, o.late(m))
         return
     n_react = {"connect": 4, "share": 4, "solve": 4, "innovate": 5}[stage]

@@ -3,7 +3,8 @@
 A reply points at its parent's author, an answer at the asker, a reaction, vote or accept at the
 author of the item (or at ``target_id`` when the item is not in the workspace), a mention at the person
 mentioned. Accounts are resolved to members through ``identities.member_id`` so that merges across
-sources apply, and bots and self-interactions are left out.
+sources apply, and bots and self-interactions are left out. Replies to posts by deleted or unknown
+accounts keep a null ``target``: the post was answered even though nobody can be named.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def build_interactions(
         _tbot=r._pbot,
     )
 
-    acts = actions.filter(actions.verb.isin(verbs) & actions.actor_id.notnull())
+    # a down-vote or a moderation vote (close, spam, ...) is not a response to what someone shared
+    positive = (actions.verb != "vote") | actions.value.isnull() | (actions.value > 0)
+    acts = actions.filter(actions.verb.isin(verbs) & actions.actor_id.notnull() & positive)
     acts = resolve(acts, "actor_id", who, "actor")
     acts = resolve(acts, "target_id", who, "tmember")
     _vitems = roles.view()
@@ -96,11 +99,15 @@ def build_interactions(
         _tbot=target_bot.fill_null(False),
     )
     edges = replies.union(given)
+    # a reply or answer to a post whose author is unknown (a deleted account) is still a response to
+    # that post: it keeps a null target, so thread measures count it while measures of people (who
+    # responded to whom) leave it out
+    to_unknown = edges.kind.isin(("reply", "answer")) & edges.target.isnull() & edges.target_item_id.notnull()
     edges = edges.filter(
         edges.actor.notnull()
-        & edges.target.notnull()
+        & (edges.target.notnull() | to_unknown)
         & edges.ts.notnull()
-        & (edges.actor != edges.target)
+        & ((edges.actor != edges.target) | edges.target.isnull())
         & ~edges._abot
         & ~edges._tbot
     )

@@ -23,7 +23,7 @@ from covalue.metrics.interactions import resolve
 
 STAGES = ("observer", "connect", "share", "solve", "innovate")
 PERSONAS = ("Observer", "Engager", "Catalyst", "Responder", "Broadcaster")
-TRANSITIONS = ("new", "moved up", "stayed", "dropped", "left")
+TRANSITIONS = ("new", "returned", "moved up", "stayed", "dropped", "left")
 KEY = ("member_id", "community_id", "pidx")
 
 
@@ -105,30 +105,59 @@ def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
 
 
 # -- item facts --------------------------------------------------------------------------------------
-def item_facts(roles: ir.Table, edges: ir.Table, model: dict[str, Any]) -> ir.Table:
+def anonymous_responses(actions: ir.Table, model: dict[str, Any]) -> ir.Table:
+    """Positive responses whose giver the export does not name (``_iid, _who, _ts``): Stack Exchange
+    dumps keep up-votes without their voter. Nobody can vote on their own post there, so each is a
+    response from someone else, and one voter per row (one vote per person and post)."""
+    verbs = list(
+        dict.fromkeys([*model["interactions"]["response_verbs"], *model["interactions"]["support_verbs"]])
+    )
+    a = actions.filter(
+        actions.actor_id.isnull()
+        & actions.item_id.notnull()
+        & actions.ts.notnull()
+        & actions.verb.isin(verbs)
+        & (actions.value.isnull() | (actions.value > 0))
+    )
+    return a.select(_iid=a.item_id, _who=ibis.literal("anonymous:").concat(a.action_id), _ts=a.ts)
+
+
+def item_facts(
+    roles: ir.Table, edges: ir.Table, model: dict[str, Any], actions: ir.Table | None = None
+) -> ir.Table:
     """Per item by a human author: its roles and when the community responded to it.
 
     ``first_response_ts``: the first response by another member; ``answered_ts`` (questions): the
-    first answer by another member; ``seeker`` (answers): the other member whose question it answers;
+    first answer by another member; ``helps_other`` (answers): it answers someone else's question, and
+    ``seeker`` is that person when known (null for a deleted account);
     ``support_ts`` (ideas): when the k-th distinct other member supported it (k from the model).
     """
     k = int(model["stages"]["innovate_min_supporters"])
     support_kinds = ["reply", "answer", *model["interactions"]["support_verbs"]]
+    anon = anonymous_responses(actions, model) if actions is not None else None
     first = edges.view()
-    first = first.filter(first.target_item_id.notnull())
-    first = first.group_by(_fid=first.target_item_id).aggregate(first_response_ts=first.ts.min())
+    first = first.filter(first.target_item_id.notnull()).select(_iid=first.target_item_id, _ts=first.ts)
+    if anon is not None:
+        first = first.union(anon.select("_iid", "_ts"), distinct=False)
+    first = first.group_by(_fid=first._iid).aggregate(first_response_ts=first._ts.min())
 
     humans = roles.filter(~roles.author_is_bot)
     _vq = humans.view()
     q = _vq.select(_qid=_vq.item_id, _qauthor=_vq.author_member)
     ans = humans.filter(humans.answers_item.notnull())
     ans = ans.join(q, ans.answers_item == q._qid)
-    ans = ans.filter(ans._qauthor != ans.author_member)
+    # a question by a deleted or unknown account (no author) is someone else's question too
+    ans = ans.filter(ans._qauthor.isnull() | (ans._qauthor != ans.author_member))
     answered = ans.group_by(_aid=ans.answers_item).aggregate(answered_ts=ans.created_at.min())
-    seekers = ans.select(_sid=ans.item_id, seeker=ans._qauthor)
+    seekers = ans.select(_sid=ans.item_id, seeker=ans._qauthor, helps_other=ibis.literal(True))
 
-    sup = edges.filter(edges.kind.isin(support_kinds) & edges.target_item_id.notnull())
-    sup = sup.group_by(_iid=sup.target_item_id, _who=sup.actor).aggregate(_ts=sup.ts.min())
+    sup = edges.filter(
+        edges.kind.isin(support_kinds) & edges.target_item_id.notnull() & edges.actor.notnull()
+    )
+    sup = sup.select(_iid=sup.target_item_id, _who=sup.actor, _ts=sup.ts)
+    if anon is not None:
+        sup = sup.union(anon, distinct=False)
+    sup = sup.group_by("_iid", "_who").aggregate(_ts=sup._ts.min())
     sup = sup.mutate(_n=ibis.row_number().over(group_by=sup._iid, order_by=[sup._ts, sup._who]) + 1)
     supported = sup.filter(sup._n == k).select(_sup_id=sup._iid, support_ts=sup._ts)
 
@@ -137,6 +166,7 @@ def item_facts(roles: ir.Table, edges: ir.Table, model: dict[str, Any]) -> ir.Ta
     f = f.left_join(seekers, f.item_id == seekers._sid)
     f = f.left_join(supported, f.item_id == supported._sup_id)
     f = f.drop("_fid", "_aid", "_sid", "_sup_id")
+    f = f.mutate(helps_other=f.helps_other.fill_null(False))
     # information shared: an item that is neither a question nor small talk, opening a thread or
     # carrying a resource or an answer
     share_ok = (
@@ -148,11 +178,47 @@ def item_facts(roles: ir.Table, edges: ir.Table, model: dict[str, Any]) -> ir.Ta
     return f.mutate(share_eligible=share_ok)
 
 
+# -- experiments -------------------------------------------------------------------------------------
+def experiment_contributions(ex: ir.Table, roles: ir.Table, experiment_items: ir.Table | None) -> ir.Table:
+    """One row per participant and completed experiment they contributed to (``member_id,
+    community_id, ts``, ``ts`` being the experiment's completion): they wrote an item linked to the
+    experiment, or wrote in the experiment's space between its start and its end. Being listed alone
+    is not a contribution, so clicking in the canvas cannot move anyone's stage."""
+    for col, typ in (("experiment_id", "int64"), ("started_at", "timestamp"), ("space_id", "string")):
+        if col not in ex.columns:
+            ex = ex.mutate(**{col: ibis.null(typ)})
+    _vr = roles.view()
+    authored = _vr.filter(~_vr.author_is_bot & _vr.author_member.notnull()).select(
+        _iid=_vr.item_id, _author=_vr.author_member, _space=_vr.space_id, _at=_vr.created_at
+    )
+    keys = ("member_id", "community_id", "experiment_id", "ts")
+    in_space = ex.filter(ex.space_id.notnull()).join(
+        authored, (ex.space_id == authored._space) & (ex.member_id == authored._author)
+    )
+    started = in_space.started_at.cast(in_space._at.type())
+    in_space = in_space.filter(
+        (started.isnull() | (in_space._at >= started))
+        & (in_space._at <= in_space.ts.cast(in_space._at.type()))
+    ).select(*keys)
+    hits = in_space
+    if experiment_items is not None:
+        li = experiment_items.select(
+            _eid=experiment_items.experiment_id.cast("int64"), _liid=experiment_items.item_id
+        )
+        linked = ex.join(li, ex.experiment_id == li._eid)
+        linked = linked.join(
+            authored, (linked._liid == authored._iid) & (linked.member_id == authored._author)
+        )
+        hits = hits.union(linked.select(*keys), distinct=False)
+    return hits.distinct().select("member_id", "community_id", "ts")
+
+
 # -- members -----------------------------------------------------------------------------------------
 def member_activity(roles: ir.Table, actions: ir.Table, who: ir.Table, model: dict[str, Any]) -> ir.Table:
     """Everything people (not bots) did, one row each: items they authored and actions they took, with
-    the member, community, time, item, ``authored`` and ``counted`` (whether it counts toward the
-    stage: authored items and the verbs in ``interactions.given_verbs``; views and joins do not)."""
+    the member, community, time, item, ``verb`` (``author`` for items), ``authored`` and ``counted``
+    (whether others can see it: authored items and the verbs in ``interactions.given_verbs``; views,
+    joins and follows make presence only)."""
     given_verbs = list(model["interactions"]["given_verbs"])
     acts = resolve(
         actions.filter(actions.actor_id.notnull() & actions.ts.notnull()), "actor_id", who, "member_id"
@@ -167,12 +233,13 @@ def member_activity(roles: ir.Table, actions: ir.Table, who: ir.Table, model: di
     orphans = orphans.mutate(community_id=orphans._icomm).drop("_iid", "_icomm")
     acts = acts.filter(acts.community_id.notnull()).union(orphans, distinct=False)
     acts = acts.filter(acts.community_id.notnull())
-    humans = roles.filter(~roles.author_is_bot & roles.created_at.notnull())
+    humans = roles.filter(~roles.author_is_bot & roles.created_at.notnull() & roles.author_member.notnull())
     authored = humans.select(
         member_id=humans.author_member,
         community_id=humans.community_id,
         ts=humans.created_at,
         item_id=humans.item_id,
+        verb=ibis.literal("author"),
         authored=ibis.literal(True),
         counted=ibis.literal(True),
     )
@@ -181,6 +248,7 @@ def member_activity(roles: ir.Table, actions: ir.Table, who: ir.Table, model: di
         "community_id",
         "ts",
         "item_id",
+        "verb",
         authored=ibis.literal(False),
         counted=acts.verb.isin(given_verbs),
     )
@@ -196,6 +264,7 @@ def member_periods(
     model: dict[str, Any],
     experiments: ir.Table | None = None,
     *,
+    experiment_items: ir.Table | None = None,
     facts: ir.Table | None = None,
     activity: ir.Table | None = None,
 ) -> tuple[ir.Table, ir.Table, ir.Table]:
@@ -205,7 +274,7 @@ def member_periods(
     days = int(model["window"]["days"])
     st = model["stages"]
     if facts is None:
-        facts = item_facts(roles, edges, model)
+        facts = item_facts(roles, edges, model, actions)
 
     if activity is None:
         activity = member_activity(roles, actions, who, model)
@@ -242,10 +311,17 @@ def member_periods(
     ev = in_windows(daily, "day", periods, days)
     counts = ev.group_by(*KEY).aggregate(n_interactions=ev._n.sum(), n_items=ev._ni.sum())
     counts = counts.mutate(n_given=counts.n_interactions - counts.n_items)
+    # presence nobody else can see (joins, views, follows): it makes an Observer, never a stage
+    quiet = activity.filter(~activity.counted)
+    qdaily = quiet.group_by("member_id", "community_id", day=quiet.ts.truncate("D")).aggregate(
+        _n=quiet.count(), _nv=(quiet.verb == "view").ifelse(1, 0).sum()
+    )
+    qw = in_windows(qdaily, "day", periods, days)
+    passive = qw.group_by(*KEY).aggregate(n_passive=qw._n.sum(), n_views=qw._nv.sum())
 
     fw = in_windows(facts.rename(member_id="author_member"), "created_at", periods, days)
     share_hit = fw.share_eligible & fw.first_response_ts.notnull() & (fw.first_response_ts < fw.win_end)
-    help_hit = fw.is_answer & fw.seeker.notnull()
+    help_hit = fw.is_answer & fw.helps_other
     seek_hit = fw.is_question & fw.answered_ts.notnull() & (fw.answered_ts < fw.win_end)
     idea_hit = fw.is_idea & fw.support_ts.notnull() & (fw.support_ts < fw.win_end)
     fw = fw.mutate(_share=share_hit, _help=help_hit, _seek=seek_hit, _idea=idea_hit)
@@ -293,12 +369,15 @@ def member_periods(
     hw = hw.filter(hw._next.isnull() | (hw.pidx < hw._next))
     helped = hw.group_by(*KEY).aggregate(helped_people=hw.count())
 
-    parts = [counts, made, got, who_resp, helped]
+    parts = [counts, passive, made, got, who_resp, helped]
     if experiments is not None:
         ex = experiments.filter(experiments.completed_at.notnull())
-        ex = ex.select("member_id", "community_id", ts=ex.completed_at.cast(pres.ts.type()))
-        exw = in_windows(ex, "ts", periods, days)
+        ex = ex.mutate(ts=ex.completed_at.cast(pres.ts.type()))
+        exw = in_windows(ex.select("member_id", "community_id", "ts"), "ts", periods, days)
         parts.append(exw.group_by(*KEY).aggregate(experiments=exw.count()))
+        done = experiment_contributions(ex, roles, experiment_items)
+        dw = in_windows(done, "ts", periods, days)
+        parts.append(dw.group_by(*KEY).aggregate(experiment_contributions=dw.count()))
 
     ms = grid
     for p in parts:
@@ -319,26 +398,33 @@ def member_periods(
             "supported_ideas",
             "responders",
             "experiments",
+            "experiment_contributions",
         )
     ]
     ms = ms.mutate(**{c: ms[c].fill_null(0).cast("int64") for c in zero_fill})
-    if "experiments" not in ms.columns:
-        ms = ms.mutate(experiments=ibis.literal(0, "int64"))
+    for col in ("experiments", "experiment_contributions"):
+        if col not in ms.columns:
+            ms = ms.mutate(**{col: ibis.literal(0, "int64")})
+    # active: did something others can see in the window; present: did anything, joins and views included
+    ms = ms.mutate(active=ms.n_interactions > 0, present=(ms.n_interactions + ms.n_passive) > 0)
 
+    # the stage is the highest flag earned (DESIGN §5): value evidence decides it, never volume
     connect = ms.n_interactions >= 1
-    share = ms.shared_items >= int(st["share_min_items"])
-    solve = (ms.helped_items >= int(st["solve_min_items"])) | (
-        ms.answered_questions >= int(st["solve_min_items"])
+    share = ms.shared_items >= max(1, int(st["share_min_items"]))
+    solve = (ms.helped_items >= max(1, int(st["solve_min_items"]))) | (
+        ms.answered_questions >= max(1, int(st["solve_min_items"]))
     )
-    innovate = (ms.supported_ideas >= 1) | (ms.experiments >= 1)
+    innovate = ms.supported_ideas >= 1
+    if bool(st.get("experiment_contributions_count", True)):
+        # being listed in an experiment is shown next to the stage; only contributing to it counts
+        innovate = innovate | (ms.experiment_contributions >= 1)
     ms = ms.mutate(connect=connect, share=share, solve=solve, innovate=innovate)
-    enough = ms.n_interactions >= int(st["min_interactions"])
     stage = ibis.cases(
-        (~enough, "observer"),
         (ms.innovate, "innovate"),
         (ms.solve, "solve"),
         (ms.share, "share"),
-        else_="connect",
+        (ms.connect, "connect"),
+        else_="observer",
     )
     ms = ms.mutate(stage=stage)
     ms = ms.mutate(stage_rank=ms.stage.cases(*[(s, i) for i, s in enumerate(STAGES)], else_=0).cast("int64"))
@@ -365,6 +451,11 @@ def member_periods(
         "answered_questions",
         "supported_ideas",
         "experiments",
+        "experiment_contributions",
+        "n_passive",
+        "n_views",
+        "active",
+        "present",
         "connect",
         "share",
         "solve",
@@ -432,42 +523,71 @@ def _evidence(
 
 
 # -- community ---------------------------------------------------------------------------------------
-def stage_mix(ms: ir.Table) -> ir.Table:
-    """Per community and period: members present, active (any interaction) and at each stage, with each
-    stage's share of the active members."""
-    active = ms.n_interactions > 0
-    agg = {"members": ms.count(), "active": active.ifelse(1, 0).sum()}
-    for s in STAGES:
-        agg[s] = ((ms.stage == s) & active).ifelse(1, 0).sum()
+def stage_mix(ms: ir.Table, model: dict[str, Any] | None = None) -> ir.Table:
+    """Per community and period: ``members`` present in the window (joins and views included),
+    ``active`` (did something others can see), members at each stage from Connect up (active members
+    only), ``observer`` (present but not active: joined, viewed or followed only), ``readers``
+    (members seen viewing, where the source records views), and ``regular`` (active at least as often
+    as SWOOP's frequency rule asks: that is the persona, shown beside the stages, never inside them).
+
+    ``<stage>_share`` is the share of the active members at that stage; ``observer_share`` is the
+    share of the members present who were only observing."""
+    regular_min = int((model or {}).get("stages", {}).get("min_interactions", 6))
+    agg = {
+        "members": ms.present.ifelse(1, 0).sum(),
+        "active": ms.active.ifelse(1, 0).sum(),
+        "observer": (ms.present & ~ms.active).ifelse(1, 0).sum(),
+        "readers": (ms.n_views > 0).ifelse(1, 0).sum(),
+        "regular": (ms.n_interactions >= regular_min).ifelse(1, 0).sum(),
+    }
+    for s in STAGES[1:]:
+        agg[s] = ((ms.stage == s) & ms.active).ifelse(1, 0).sum()
     mix = ms.group_by("community_id", "period", "pidx").aggregate(**agg)
     denom = ibis.greatest(mix.active, 1).cast("float64")
-    return mix.mutate(**{f"{s}_share": mix[s].cast("float64") / denom for s in STAGES})
+    shares = {f"{s}_share": mix[s].cast("float64") / denom for s in STAGES[1:]}
+    shares["observer_share"] = mix.observer.cast("float64") / ibis.greatest(mix.members, 1).cast("float64")
+    return mix.mutate(**shares)
 
 
 def journeys(ms: ir.Table, actions: ir.Table, who: ir.Table) -> ir.Table:
-    """Each member's move between consecutive periods: new, moved up, stayed, dropped or left.
+    """Each member's move between consecutive periods, judged on what others could see (``active``).
 
-    Left: active in the previous window and nothing in this one, or a leave action this month.
-    Rows where the member did nothing in either window are left out (nothing happened).
+    ``prev_stage``/``stage`` are null when the member was not active in that window. Transitions:
+    new (active for the first time), returned (active again after a pause), moved up, stayed, dropped,
+    and left (active before and not now, or a leave action this month). Months in which the member was
+    not active on either side are left out: nothing happened.
     """
     w = ibis.window(group_by=[ms.member_id, ms.community_id], order_by=ms.pidx)
-    j = ms.mutate(prev_stage=ms.stage.lag().over(w), _prev_n=ms.n_interactions.lag().over(w))
+    j = ms.mutate(
+        _prev_active=ms.active.lag().over(w).fill_null(False),
+        _prev_stage=ms.stage.lag().over(w),
+        _prev_rank=ms.stage_rank.lag().over(w),
+        _prev_n=ms.n_interactions.lag().over(w),
+        _first_active=ibis.ifelse(ms.active, ms.pidx, ibis.null("int64"))
+        .min()
+        .over(group_by=[ms.member_id, ms.community_id]),
+    )
     leaves = resolve(actions.filter(actions.verb == "leave"), "actor_id", who, "_lm")
     leaves = leaves.select(_lm=leaves._lm, _lc=leaves.community_id, _lp=month_index(leaves.ts)).distinct()
     j = j.left_join(
         leaves, (j.member_id == leaves._lm) & (j.community_id == leaves._lc) & (j.pidx == leaves._lp)
     )
-    prev_rank = j.prev_stage.cases(*[(s, i) for i, s in enumerate(STAGES)], else_=0)
-    prev_n = j._prev_n.fill_null(0)
+    left = j._lm.notnull() | (j._prev_active & ~j.active)
     transition = ibis.cases(
-        (j.is_first, "new"),
-        (j._lm.notnull() | ((prev_n > 0) & (j.n_interactions == 0)), "left"),
-        (j.stage_rank > prev_rank, "moved up"),
-        (j.stage_rank < prev_rank, "dropped"),
+        (left, "left"),
+        (~j._prev_active & (j.pidx == j._first_active), "new"),
+        (~j._prev_active, "returned"),
+        (j.stage_rank > j._prev_rank, "moved up"),
+        (j.stage_rank < j._prev_rank, "dropped"),
         else_="stayed",
     )
-    j = j.mutate(transition=transition, prev_interactions=prev_n.cast("int64"))
-    j = j.filter(j.is_first | (j.prev_interactions > 0) | (j.n_interactions > 0) | j._lm.notnull())
+    j = j.mutate(
+        transition=transition,
+        prev_stage=ibis.ifelse(j._prev_active, j._prev_stage, ibis.null("string")),
+        stage=ibis.ifelse(j.active, j.stage, ibis.null("string")),
+        prev_interactions=j._prev_n.fill_null(0).cast("int64"),
+    )
+    j = j.filter(j.active | j._prev_active | j._lm.notnull())
     return j.select(
         "member_id",
         "community_id",
@@ -483,7 +603,7 @@ def journeys(ms: ir.Table, actions: ir.Table, who: ir.Table) -> ir.Table:
 
 def persona_mix(ms: ir.Table) -> ir.Table:
     """Members per persona, community and period (members with no activity in the window left out)."""
-    a = ms.filter(ms.n_interactions > 0)
+    a = ms.filter(ms.active)
     return a.group_by("community_id", "period", "pidx", "persona").aggregate(members=a.count())
 
 
@@ -497,64 +617,85 @@ def stage_checks(
     with_experiments: bool = False,
 ) -> ir.Table:
     """Terry's questions per community and period, one row per measure: its value, threshold,
-    direction and whether it passes. A stage passes when all its measures pass."""
+    direction, whether it passes and the ``window`` it was measured over ("2020-05" for the month,
+    "90 days to 2020-05-31" for the trailing window). A stage passes when all its measures pass.
+
+    Questions are thread-opening questions and are counted over the trailing window, as health counts
+    them, so the two never disagree. A measure whose threshold is 0 asks nothing and is left out (it
+    could not fail). Where the community has no idea signal at all, the Innovate measures are
+    ``measurable = false`` (value and pass left empty): "not measurable from this export", not 0.
+    """
     c = model["checks"]
     days = int(model["window"]["days"])
     hours = float(c["solve_timely_hours"])
 
     mix = ms.group_by("community_id", "pidx").aggregate(
-        active=(ms.n_interactions > 0).ifelse(1, 0).sum(),
-        helpers=ibis.ifelse(ms.helped_items > 0, ms.member_id, ibis.null("string")).nunique(),
-        participants=(ms.experiments > 0).ifelse(1, 0).sum(),
+        active=ms.active.ifelse(1, 0).sum(),
+        helpers=(ms.helped_items > 0).ifelse(1, 0).sum(),
+        contributors_x=(ms.experiment_contributions > 0).ifelse(1, 0).sum(),
     )
     # retention: of last period's active members, the share still active (not left)
-    ret = jn.filter(jn.prev_interactions > 0)
+    ret = jn.filter(jn.prev_stage.notnull())
     ret = ret.group_by("community_id", "pidx").aggregate(
         _was_active=ret.count(),
         _kept=(ret.transition != "left").ifelse(1, 0).sum(),
     )
 
+    # shared contributions of the month: posts, answers and resources (not questions)
     f = facts.mutate(_pm=month_index(facts.created_at))
     f = f.join(periods.select("pidx", "win_end"), f._pm == periods.pidx)
-    posts = f.is_root & ~f.is_question
+    shared = f.share_eligible
     got = f.first_response_ts.notnull() & (f.first_response_ts < f.win_end)
-    answered = f.answered_ts.notnull() & (f.answered_ts < f.win_end)
-    timely = answered & ((f.answered_ts.epoch_seconds() - f.created_at.epoch_seconds()) <= hours * 3600)
     month = f.group_by("community_id", "pidx").aggregate(
-        new_posts=posts.ifelse(1, 0).sum(),
-        answered_posts=(posts & got).ifelse(1, 0).sum(),
-        questions=f.is_question.ifelse(1, 0).sum(),
-        answered_q=(f.is_question & answered).ifelse(1, 0).sum(),
-        timely_q=(f.is_question & timely).ifelse(1, 0).sum(),
+        new_posts=shared.ifelse(1, 0).sum(),
+        answered_posts=(shared & got).ifelse(1, 0).sum(),
     )
 
-    fw = in_windows(facts.filter(facts.is_root), "created_at", periods, days)
+    roots = facts.filter(facts.is_root)
+    fw = in_windows(roots, "created_at", periods, days)
     by_author = fw.group_by("community_id", "pidx", "author_member").aggregate(_n=fw.count())
-    roots = by_author.group_by("community_id", "pidx").aggregate(
+    by_author = by_author.filter(by_author.author_member.notnull())
+    authors = by_author.group_by("community_id", "pidx").aggregate(
         contributors=by_author.count(), _top=by_author._n.max(), _roots=by_author._n.sum()
+    )
+    answered = fw.answered_ts.notnull() & (fw.answered_ts < fw.win_end)
+    timely = answered & ((fw.answered_ts.epoch_seconds() - fw.created_at.epoch_seconds()) <= hours * 3600)
+    asked = fw.group_by("community_id", "pidx").aggregate(
+        questions=fw.is_question.ifelse(1, 0).sum(),
+        answered_q=(fw.is_question & answered).ifelse(1, 0).sum(),
+        timely_q=(fw.is_question & timely).ifelse(1, 0).sum(),
     )
     iw = in_windows(facts.filter(facts.is_idea), "created_at", periods, days)
     ideas = iw.group_by("community_id", "pidx").aggregate(
         ideas=iw.count(),
         supported=(iw.support_ts.notnull() & (iw.support_ts < iw.win_end)).ifelse(1, 0).sum(),
     )
+    # a community whose export never shows an idea cannot say whether it innovates
+    any_idea = facts.group_by(_ic=facts.community_id).aggregate(_has_ideas=facts.is_idea.any())
 
-    base = mix.join(periods.select("pidx", "period"), "pidx")
-    for p in (ret, month, roots, ideas):
+    base = mix.join(periods.select("pidx", "period", "win_start", "win_end"), "pidx")
+    for p in (ret, month, authors, asked, ideas):
         pk = p.rename(_kc="community_id", _kp="pidx")
         base = base.left_join(pk, (base.community_id == pk._kc) & (base.pidx == pk._kp)).drop("_kc", "_kp")
+    base = base.left_join(any_idea, base.community_id == any_idea._ic).drop("_ic")
+    base = base.mutate(_has_ideas=base._has_ideas.fill_null(False))
 
     def rate(num: ir.Value, den: ir.Value) -> ir.FloatingValue:
         return ibis.ifelse(
             den.fill_null(0) > 0, num.fill_null(0).cast("float64") / den.cast("float64"), ibis.null("float64")
         )
 
+    def count(v: ir.Value) -> ir.FloatingValue:
+        return v.fill_null(0).cast("float64")
+
+    window = f"{days} days"
     measures = [
         (
             "connect",
             "still a group?",
             "active members",
-            base.active.cast("float64"),
+            window,
+            count(base.active),
             c["connect_min_active"],
             ">=",
         ),
@@ -562,6 +703,7 @@ def stage_checks(
             "connect",
             "still a group?",
             "members kept from last period",
+            "month",
             rate(base._kept, base._was_active),
             c["connect_min_retention"],
             ">=",
@@ -569,15 +711,17 @@ def stage_checks(
         (
             "share",
             "still sharing?",
-            "new posts (not questions) this month",
-            base.new_posts.fill_null(0).cast("float64"),
+            "contributions shared this month (posts, answers, resources; not questions)",
+            "month",
+            count(base.new_posts),
             c["share_min_new_posts"],
             ">=",
         ),
         (
             "share",
             "still sharing?",
-            "share of new posts with a response",
+            "share of those contributions with a response",
+            "month",
             rate(base.answered_posts, base.new_posts),
             c["share_min_response_rate"],
             ">=",
@@ -585,15 +729,17 @@ def stage_checks(
         (
             "share",
             "still sharing?",
-            "distinct authors of posts in the window",
-            base.contributors.fill_null(0).cast("float64"),
+            "distinct people who started threads in the window",
+            window,
+            count(base.contributors),
             c["share_min_contributors"],
             ">=",
         ),
         (
             "share",
             "still sharing?",
-            "top author's share of posts in the window",
+            "top author's share of threads started in the window",
+            window,
             rate(base._top, base._roots),
             c["share_max_top_author_share"],
             "<=",
@@ -601,8 +747,9 @@ def stage_checks(
         (
             "solve",
             "doing work?",
-            "questions asked this month",
-            base.questions.fill_null(0).cast("float64"),
+            "questions asked in the window (threads opened)",
+            window,
+            count(base.questions),
             c["solve_min_questions"],
             ">=",
         ),
@@ -610,6 +757,7 @@ def stage_checks(
             "solve",
             "doing work?",
             "share of questions answered by another member",
+            window,
             rate(base.answered_q, base.questions),
             c["solve_min_answered_rate"],
             ">=",
@@ -618,6 +766,7 @@ def stage_checks(
             "solve",
             "doing work?",
             f"share of questions answered within {hours:g} hours",
+            window,
             rate(base.timely_q, base.questions),
             c["solve_min_timely_rate"],
             ">=",
@@ -626,7 +775,8 @@ def stage_checks(
             "solve",
             "doing work?",
             "members who answered someone else in the window",
-            base.helpers.cast("float64"),
+            window,
+            count(base.helpers),
             c["solve_min_helpers"],
             ">=",
         ),
@@ -634,7 +784,8 @@ def stage_checks(
             "innovate",
             "innovating?",
             "ideas proposed in the window",
-            base.ideas.fill_null(0).cast("float64"),
+            window,
+            count(base.ideas),
             c["innovate_min_ideas"],
             ">=",
         ),
@@ -642,7 +793,8 @@ def stage_checks(
             "innovate",
             "innovating?",
             "ideas with enough supporters in the window",
-            base.supported.fill_null(0).cast("float64"),
+            window,
+            count(base.supported),
             c["innovate_min_supported"],
             ">=",
         ),
@@ -652,17 +804,23 @@ def stage_checks(
             (
                 "innovate",
                 "innovating?",
-                "members in experiments in the window",
-                base.participants.cast("float64"),
+                "members who contributed to an experiment in the window",
+                window,
+                count(base.contributors_x),
                 c["innovate_min_participants"],
                 ">=",
             )
         )
+    month_end = (base.win_end - ibis.interval(days=1)).date().cast("string")
     out = None
-    for order, (stage, question, measure, value, threshold, op) in enumerate(measures):
+    order = 0
+    for stage, question, measure, span, value, threshold, op in measures:
         th = float(threshold)
-        # a rate with nothing to measure (no posts, no questions) cannot pass
+        if op == ">=" and th <= 0:
+            continue  # asks nothing: a check that cannot fail is not a check
+        measurable = base._has_ideas if stage == "innovate" else ibis.literal(True)
         passed = (value >= th) if op == ">=" else (value <= th)
+        label = base.period if span == "month" else ibis.literal(f"{span} to ").concat(month_end)
         row = base.select(
             "community_id",
             "period",
@@ -671,11 +829,15 @@ def stage_checks(
             question=ibis.literal(question),
             measure=ibis.literal(measure),
             ord=ibis.literal(order, "int64"),
-            value=value,
+            window=label,
+            measurable=measurable,
+            value=ibis.ifelse(measurable, value, ibis.null("float64")),
             threshold=ibis.literal(th, "float64"),
             op=ibis.literal(op),
-            passed=passed.fill_null(False),
+            # a rate with nothing to measure (no posts, no questions) cannot pass
+            passed=ibis.ifelse(measurable, passed.fill_null(False), ibis.null("boolean")),
         )
+        order += 1
         out = row if out is None else out.union(row)
     return out
 
@@ -686,14 +848,16 @@ def compute(
     roles_model: dict[str, Any],
     *,
     experiments: ir.Table | None = None,
+    experiment_items: ir.Table | None = None,
     periods: ir.Table | None = None,
     materialize: Callable[[str, ir.Table], ir.Table] | None = None,
 ) -> dict[str, ir.Table]:
     """The whole Value Maturity computation over canonical tables (``items``, ``actions``,
     ``identities``, ``members``) as lazy Ibis expressions, one per derived table.
 
-    ``experiments`` (``member_id, community_id, completed_at``) adds Innovate participation from the
-    Collaboration canvas. ``periods`` defaults to every month with activity. ``materialize(name,
+    ``experiments`` (``member_id, community_id, completed_at`` and optionally ``experiment_id,
+    started_at, space_id``) lists the Collaboration canvas's participants; with ``experiment_items``
+    (``experiment_id, item_id``) it shows who contributed, which the model may count toward Innovate. ``periods`` defaults to every month with activity. ``materialize(name,
     expr)`` may store a step's result and return a table reading it back (the workspace does, so each
     step is computed once); without it everything stays lazy.
     """
@@ -714,13 +878,22 @@ def compute(
     )
     # kept lazy: writing every action once more costs more than resolving it twice
     activity = member_activity(roles, actions, who, maturity_model)
-    out["item_facts"] = facts = keep("item_facts", item_facts(roles, edges, maturity_model))
+    out["item_facts"] = facts = keep("item_facts", item_facts(roles, edges, maturity_model, actions))
     ms, evidence, _ = member_periods(
-        roles, edges, actions, who, periods, maturity_model, experiments, facts=facts, activity=activity
+        roles,
+        edges,
+        actions,
+        who,
+        periods,
+        maturity_model,
+        experiments,
+        experiment_items=experiment_items,
+        facts=facts,
+        activity=activity,
     )
     out["member_stages"] = ms = keep("member_stages", ms)
     out["stage_evidence"] = keep("stage_evidence", evidence)
-    out["stage_mix"] = keep("stage_mix", stage_mix(ms))
+    out["stage_mix"] = keep("stage_mix", stage_mix(ms, maturity_model))
     out["journeys"] = jn = keep("journeys", journeys(ms, actions, who))
     out["personas"] = keep("personas", persona_mix(ms))
     out["stage_checks"] = keep(

@@ -4,6 +4,7 @@ views of a community's results that each role may see."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import orjson
@@ -154,9 +155,7 @@ def _check(v: Any, measure: str) -> str:
     if v is None:
         return "–"
     return (
-        pct(v)
-        if "share" in measure or "kept" in measure or "rate" in measure
-        else _num(v, 0 if float(v).is_integer() else 1)
+        pct(v) if re.search(r"\b(share|kept|rate)\b", measure) else _num(v, 0 if float(v).is_integer() else 1)
     )
 
 
