@@ -103,7 +103,14 @@ def test_migration_matches_the_models(store: Store) -> None:
             d for d in compare_metadata(MigrationContext.configure(con), Base.metadata) if "cc_" in str(d)
         ]
         names = set(inspect(con).get_table_names())
-    assert {"cc_entries", "cc_experiments", "cc_participants", "cc_stories", "cc_revisions"} <= names
+    assert {
+        "cc_entries",
+        "cc_experiments",
+        "cc_participants",
+        "cc_experiment_items",
+        "cc_stories",
+        "cc_revisions",
+    } <= names
     assert diff == [], diff
 
 
@@ -194,6 +201,154 @@ def test_participant_rows_count_only_completed_experiments() -> None:
     ]
     assert rows[0]["completed_at"] == datetime(2025, 12, 31, 23, 59, 59)  # credited to the window it ran in
     assert rows[2]["completed_at"] == done
+
+
+def test_participant_rows_carry_the_window_and_space_and_items_their_experiment() -> None:
+    entered = datetime(2025, 11, 20, 15, 30)
+    exps = [
+        {
+            "id": 1,
+            "community_id": "c",
+            "status": "completed",
+            "starts_on": date(2025, 12, 1),
+            "ends_on": date(2025, 12, 31),
+            "created_at": entered,
+            "completed_at": datetime(2026, 1, 10, 9),
+            "space_id": "s:questions",
+        },
+        {
+            "id": 2,
+            "community_id": "c",
+            "status": "completed",
+            "starts_on": None,
+            "ends_on": None,
+            "created_at": entered,
+            "completed_at": datetime(2025, 12, 5),
+            "space_id": "",
+        },
+        {"id": 3, "community_id": "c", "status": "running", "created_at": entered, "completed_at": None},
+    ]
+    rows = cc.participant_rows(exps, {1: ["m1"], 2: ["m2"], 3: ["m3"]})
+    assert [(r["member_id"], r["started_at"], r["space_id"]) for r in rows] == [
+        ("m1", datetime(2025, 12, 1), "s:questions"),
+        ("m2", entered, None),  # no start date: from when it was entered; no space
+    ]
+    items = cc.item_rows(exps, {1: ["i2", "i1", "i1"], 3: ["i9"]})
+    assert items == [
+        {"experiment_id": 1, "community_id": "c", "item_id": "i1"},
+        {"experiment_id": 1, "community_id": "c", "item_id": "i2"},
+    ]  # the running experiment's links wait until it is completed
+    assert cc.window(exps[0]) == (datetime(2025, 12, 1), datetime(2025, 12, 31, 23, 59, 59))
+    assert cc.window(exps[2], now=datetime(2026, 1, 1)) == (entered, datetime(2026, 1, 1))
+
+
+def test_measures_to_watch_are_read_in_the_order_written() -> None:
+    from covalue.web.collaboration import watched
+
+    assert watched("Time to first response on newcomers' questions, then active members") == [
+        "ttfr",
+        "active",
+    ]
+    # "first answer" is the wait, not "questions answered"; a stage named counts too
+    assert watched("more members at Solve; time to first answer; questions answered") == [
+        "stage:solve",
+        "ttfr",
+        "answered",
+    ]
+    assert watched("response rate and how many reach Solve or beyond") == ["response_rate", "solve_plus"]
+    assert (
+        watched("we want people to share what they learn and connect teams") == []
+    )  # ordinary words, not stages
+    assert watched("how people feel about it") == [] and watched("") == []
+
+
+def test_experiment_space_and_items_are_stored_and_written_to_the_workspace(
+    store: Store, ws: covalue.Workspace
+) -> None:
+    with store.session() as db:
+        exp = cs.create(
+            db,
+            "experiment",
+            "a@x.org",
+            community_id="c",
+            title="Office hours in #questions",
+            status="running",
+            starts_on="2025-12-01",
+            ends_on="2025-12-31",
+            space_id="s:questions",
+        )
+        xid = exp.id  # type: ignore[attr-defined]
+        for m in ("m2", "m1"):
+            db.add(cs.CcParticipant(experiment_id=xid, member_id=m, added_by="a@x.org"))
+        assert cs.link_items(db, xid, ["i2", "i1"], "a@x.org") == ["i1", "i2"]
+        assert cs.link_items(db, xid, ["i1", "i3"], "b@x.org") == ["i3"]  # a link is kept once
+    with store.session() as db:
+        assert cs.participant_rows(db) == [] and cs.item_rows(db) == []  # not completed yet
+        cs.save(db, "experiment", xid, 1, {"status": "completed"}, "a@x.org")
+        db.get(cs.CcExperiment, xid).completed_at = datetime(2026, 1, 5, 8)
+    with store.session() as db:
+        assert cs.linked_items(db) == {xid: ["i1", "i2", "i3"]}
+        assert db.get(cs.CcExperiment, xid).space_id == "s:questions"
+        written = cs.sync(db, ws)
+    assert written == {"participants_written": 2, "items_written": 3}
+    parts = ws.raw.execute("SELECT * FROM experiment_participants ORDER BY member_id").fetch_arrow_table()
+    assert parts.schema.names == [
+        "member_id",
+        "community_id",
+        "completed_at",
+        "experiment_id",
+        "started_at",
+        "space_id",
+    ]
+    assert parts.to_pylist()[0] == {
+        "member_id": "m1",
+        "community_id": "c",
+        "completed_at": datetime(2025, 12, 31, 23, 59, 59),
+        "experiment_id": xid,
+        "started_at": datetime(2025, 12, 1),
+        "space_id": "s:questions",
+    }
+    items = ws.raw.execute("SELECT * FROM experiment_items ORDER BY item_id").fetchall()
+    assert items == [(xid, "c", "i1"), (xid, "c", "i2"), (xid, "c", "i3")]
+    # an old caller writing participants only: the new columns are null, the linked items stay
+    cs.write_participants(
+        ws, [{"member_id": "m9", "community_id": "c", "completed_at": datetime(2026, 1, 1)}]
+    )
+    assert ws.raw.execute("SELECT started_at, space_id FROM experiment_participants").fetchall() == [
+        (None, None)
+    ]
+    assert ws.raw.execute("SELECT count(*) FROM experiment_items").fetchone()[0] == 3
+
+
+def test_migration_0004_keeps_existing_experiments(store: Store) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from covalue.store import alembic_config
+
+    def to(rev: str, down: bool = False) -> None:
+        cfg = alembic_config(store.engine)
+        with store.engine.begin() as con:
+            cfg.attributes["connection"] = con
+            (command.downgrade if down else command.upgrade)(cfg, rev)
+
+    to("0003_collaboration", down=True)
+    with store.engine.begin() as con:
+        assert "space_id" not in {c["name"] for c in inspect(con).get_columns("cc_experiments")}
+        assert "cc_experiment_items" not in inspect(con).get_table_names()
+        con.execute(
+            text(
+                "INSERT INTO cc_experiments (id, community_id, title, hypothesis, target, owner, measures, "
+                "status, outcome, lesson, version, created_at, updated_at) VALUES (7, 'c', 'Old one', '', '', "
+                "'', '', 'completed', '', '', 1, :t, :t)"
+            ),
+            {"t": datetime(2025, 6, 1)},
+        )
+    to("head")
+    with store.session() as db:
+        old = db.get(cs.CcExperiment, 7)
+        assert old is not None and old.title == "Old one" and old.space_id is None
+        assert cs.link_items(db, 7, ["i1"], None) == ["i1"]
 
 
 def test_stories_matrix_and_cycles() -> None:
@@ -412,3 +567,174 @@ def test_organisation_goals_come_from_the_shared_value_canvas(client: TestClient
     page = client.get("/c/healthy/canvas").text
     assert "Organisation goals from the Shared Value canvas" in page and "Reduce repeat incidents" in page
     assert "Not this community" not in page
+
+
+def test_experiments_are_evidence_listed_or_contributed_and_remeasure_splits_the_groups(
+    client: TestClient,
+) -> None:
+    """Three members listed in a completed experiment: one posted in its space within its dates, one
+    wrote an item linked to it, one only appears on the list. The workspace gets the window, space and
+    links; the page says who contributed; re-measure shows participants beside everyone else, the
+    experiment's own measure first."""
+    h = {"X-CSRF-Token": _login(client, "manager@example.org")}
+    site = client.app.state.site  # type: ignore[attr-defined]
+    t = site.ws
+    period = client.get("/api/c/healthy/canvas").json()["period"]
+    first = date.fromisoformat(period + "-01")
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1).toordinal() - 1
+    space = "synth:healthy:questions"
+    authored = (
+        "SELECT coalesce(i.member_id, it.author_id) AS m, it.item_id, it.space_id, it.created_at "
+        "FROM items it LEFT JOIN identities i ON i.identity_id = it.author_id "
+        "WHERE it.community_id = 'healthy'"
+    )
+    with site.lock:
+        known = {
+            r[0]
+            for r in t.raw.execute(
+                "SELECT member_id FROM member_stages WHERE community_id = 'healthy' AND period = ?", [period]
+            ).fetchall()
+        }
+        in_space = {
+            r[0]
+            for r in t.raw.execute(
+                f"SELECT m FROM ({authored}) WHERE space_id = ? AND created_at >= ? AND created_at < ?",
+                [space, first, date.fromordinal(last + 1)],
+            ).fetchall()
+        }
+        poster = sorted(in_space & known)[0]
+        linker, item = next(
+            (m, i)
+            for m, i in t.raw.execute(
+                f"SELECT m, item_id FROM ({authored}) WHERE space_id <> ? ORDER BY item_id", [space]
+            ).fetchall()
+            if m in known and m not in in_space
+        )
+        authors = {
+            r[0]
+            for r in t.raw.execute(
+                f"SELECT DISTINCT m FROM ({authored}) WHERE item_id = ?", [item]
+            ).fetchall()
+        }
+        listed_only = sorted(known - in_space - authors - {linker})[0]
+    spaces = client.get("/c/healthy/experiments").text
+    assert f'<option value="{space}">' in spaces
+    assert f'name="starts_on" type="date" value="{date.today().isoformat()}"' in spaces  # today on
+
+    body = {
+        "title": "Office hours in the questions forum",
+        "hypothesis": "an hour a week of experts on call shortens the wait for an answer",
+        "target": "solve",
+        "starts_on": first.isoformat(),
+        "ends_on": date.fromordinal(last).isoformat(),
+        "measures": "Time to first response on questions; active members",
+        "participants": [poster, linker, listed_only],
+        "space_id": space,
+        "items": [item],
+    }
+    for bad, word in (
+        ({"items": [item, "synth:healthy:nope"]}, "synth:healthy:nope"),
+        ({"space_id": "x"}, "x"),
+    ):
+        r = client.post("/api/c/healthy/experiments", json={**body, **bad}, headers=h)
+        assert r.status_code == 400 and word in r.json()["detail"]
+    exp = client.post("/api/c/healthy/experiments", json=body, headers=h).json()
+    assert exp["space_id"] == space and exp["items"] == [item]
+    undated = client.post("/api/c/healthy/experiments", json={"title": "Later"}, headers=h).json()
+    assert undated["starts_on"] == date.today().isoformat()
+    client.post(f"/api/c/healthy/experiments/{undated['id']}", json={"action": "drop"}, headers=h)
+
+    done = client.post(f"/api/c/healthy/experiments/{exp['id']}", json={"action": "complete"}, headers=h)
+    assert done.json()["status"] == "completed"
+    with site.lock:
+        rows = t.raw.execute(
+            "SELECT member_id, started_at, completed_at, space_id FROM experiment_participants "
+            "WHERE experiment_id = ? ORDER BY member_id",
+            [exp["id"]],
+        ).fetchall()
+        links = t.raw.execute(
+            "SELECT experiment_id, community_id, item_id FROM experiment_items WHERE experiment_id = ?",
+            [exp["id"]],
+        ).fetchall()
+    assert rows == [
+        (
+            m,
+            datetime.combine(first, datetime.min.time()),
+            datetime.combine(date.fromordinal(last), datetime.max.time()).replace(microsecond=0),
+            space,
+        )
+        for m in sorted([poster, linker, listed_only])
+    ]
+    assert links == [(exp["id"], "healthy", item)]
+
+    page = client.get("/c/healthy/experiments").text
+    card = page[page.index(f'id="exp-{exp["id"]}"') :]
+    card = card[: card.index("</article>")]
+    took = dict(re.findall(r'data-member="([^"]+)" data-took-part="(\w+)"', card))
+    assert took == {poster: "contributed", linker: "contributed", listed_only: "listed"}
+    assert "2 contributed, 1 listed only" in card and "questions" in card
+
+    # linking one more item later is checked the same way, and written at once for a completed one
+    more = client.post(
+        f"/api/c/healthy/experiments/{exp['id']}/items", json={"items": ["synth:healthy:nope"]}, headers=h
+    )
+    assert more.status_code == 400 and "synth:healthy:nope" in more.json()["detail"]
+
+    re_rows = {r["experiment"]["id"]: r for r in client.get("/api/c/healthy/remeasure").json()["experiments"]}
+    r = re_rows[exp["id"]]
+    assert r["watched"] == ["ttfr", "active"]
+    assert [m["key"] for m in r["measures"][:2]] == ["ttfr", "active"] and r["measures"][0]["watched"]
+    by_key = {m["key"]: m for m in r["measures"]}
+    assert {"solve_plus", "response_rate", "answered", "stage:innovate"} <= set(by_key)
+    active = by_key["active"]
+    assert active["participants"]["after"]["value"] <= 3 < active["others"]["after"]["value"]
+    assert active["participants"]["after"]["text"].endswith("of 3 listed")
+    html = client.get("/c/healthy/remeasure").text
+    assert "Participants and everyone else" in html and "not what it caused" in html
+    assert 'data-measure="ttfr" class="watched"' in html
+
+    # a sponsor sees the community figures, not those of three people
+    _login(client, "sponsor@example.org")
+    r = {x["experiment"]["id"]: x for x in client.get("/api/c/healthy/remeasure").json()["experiments"]}
+    assert r[exp["id"]]["measures"] == [] and "Fewer than" in r[exp["id"]]["group_note"]
+    assert r[exp["id"]]["experiment"]["participants"] == 3
+
+
+def test_cli_links_items_to_an_experiment_and_writes_both_tables(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from covalue.cli import app
+
+    path = tmp_path / "ws"
+    ws = covalue.init(path)
+    ws.raw.execute(
+        "INSERT INTO items (item_id, community_id, space_id, created_at) VALUES "
+        "('i1', 'c', 's1', TIMESTAMP '2025-12-03 10:00'), ('i2', 'other', 's9', TIMESTAMP '2025-12-03 10:00')"
+    )
+    ws.close()
+    store = Store.open(path)
+    with store.session() as db:
+        exp = cs.create(
+            db, "experiment", None, community_id="c", title="T", status="completed", space_id="s1"
+        )
+        exp.completed_at = datetime(2025, 12, 20)  # type: ignore[attr-defined]
+        db.add(cs.CcParticipant(experiment_id=exp.id, member_id="m1"))  # type: ignore[attr-defined]
+        xid = exp.id  # type: ignore[attr-defined]
+    store.dispose()
+    run = CliRunner().invoke
+    bad = run(app, ["experiments", "-w", str(path), "--link", str(xid), "--item", "i1", "--item", "i2"])
+    assert bad.exit_code == 2 and "i2" in bad.output  # an item of another community is refused
+    ok = run(app, ["experiments", "-w", str(path), "--link", str(xid), "--item", "i1"])
+    assert ok.exit_code == 0, ok.output
+    assert "1 participant row(s) and 1 linked item(s) written" in " ".join(ok.output.split())
+    out = json.loads(run(app, ["experiments", "-w", str(path), "--json", "--sync"]).output)
+    assert out["experiments"][0]["items"] == ["i1"] and out["experiments"][0]["space_id"] == "s1"
+    assert out["items_written"] == 1
+    ws = covalue.open(path)
+    try:
+        assert ws.raw.execute("SELECT * FROM experiment_items").fetchall() == [(xid, "c", "i1")]
+        assert ws.raw.execute("SELECT space_id FROM experiment_participants").fetchall() == [("s1",)]
+    finally:
+        ws.close()

@@ -8,6 +8,7 @@ Screenshots go to the test's temporary folder (or ``COVALUE_SCREENSHOTS`` when s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,12 @@ def test_canvas_experiment_story_reanalysis_report(
     page.fill("#x-hyp", "a buddy gets newcomers to their first answer within a day")
     page.select_option("#x-target", "solve")
     page.select_option("#x-entry", label="Pair each newcomer with a buddy who answers their first questions")
+    # a new experiment starts today; this one is logged for the month the data covers, in one space
+    assert page.input_value("#x-start") == date.today().isoformat()
+    page.fill("#x-start", "2025-12-01")
+    page.fill("#x-end", "2025-12-31")
+    page.select_option("#x-space", label="questions (forum)")
+    page.fill("#x-measures", "time to first response for newcomers")
     solvers = page.eval_on_selector_all(
         "#x-people option",
         "os => os.filter(o => o.textContent.trim().endsWith('Solve')).slice(0, 3).map(o => o.value)",
@@ -105,6 +112,10 @@ def test_canvas_experiment_story_reanalysis_report(
         card.locator(".participants li").evaluate_all("ls => ls.map(l => l.dataset.member)")
     ) == sorted(solvers)
     assert card.locator(".stage-now").all_inner_texts() == ["Solve"] * 3
+    assert "questions" in card.locator(".exp-space").inner_text()
+    took = card.locator(".participants li").evaluate_all("ls => ls.map(l => l.dataset.tookPart)")
+    assert len(took) == 3 and set(took) <= {"contributed", "listed"}
+    assert card.locator(".took-part").all_inner_texts() == took  # said in words next to the stage
 
     # 3. complete it with its outcome
     card.locator("textarea[name=outcome]").fill("9 of 10 newcomers had an answer within a day")
@@ -142,6 +153,9 @@ def test_canvas_experiment_story_reanalysis_report(
 
     page.click("nav.cc-sub >> text=Re-measure")
     assert "not what it caused" in page.inner_text("main")
+    groups = page.locator("table.groups").first
+    assert "Everyone else" in groups.inner_text()
+    assert groups.locator("tbody tr").first.get_attribute("data-measure") == "ttfr"  # what it watches, first
     page.screenshot(path=str(shots / "cc-5-remeasure.png"), full_page=True)
     page.click("nav.cc-sub >> text=Sponsor page")
     assert "Buddies cut the first wait" in page.inner_text("main")

@@ -1,6 +1,7 @@
 """The Collaboration canvas as plain data: its sections, the three-way merge that keeps two people's
 simultaneous edits, the evidence each section is prefilled with, role suggestions from the network
-analysis, and the experiment participants the maturity model counts toward Innovate.
+analysis, and the experiment rows the maturity model reads as evidence (participants with their
+experiment's window and space, and the items linked to it).
 
 Everything here is a pure function of its arguments (no store, no workspace), so the web app, the CLI
 and the report share it and the tests can plant exactly what they check.
@@ -25,6 +26,7 @@ EXPERIMENT_FIELDS = (
     "outcome",
     "lesson",
     "entry_id",
+    "space_id",
 )
 STORY_FIELDS = (
     "title",
@@ -208,6 +210,10 @@ def role_suggestions(c: dict[str, Any] | None, *, limit: int = 5) -> list[dict[s
     return out
 
 
+#: the workspace tables the store writes for the analysis (the participants' name lives in analysis)
+EXPERIMENT_ITEMS_TABLE = "experiment_items"
+
+
 def completion_time(ends_on: date | None, completed_at: datetime) -> datetime:
     """When an experiment's participation counts: the end of its last day when it has an end date
     (so the window it ran in is the one credited), else the moment it was marked complete."""
@@ -216,16 +222,53 @@ def completion_time(ends_on: date | None, completed_at: datetime) -> datetime:
     return min(datetime.combine(ends_on, time(23, 59, 59)), completed_at)
 
 
+def start_time(starts_on: date | None, created_at: datetime | None) -> datetime | None:
+    """When an experiment began: its start date at midnight, else when it was entered (an experiment
+    without dates still has a moment before which nothing done counts as a contribution)."""
+    if starts_on is not None:
+        return datetime.combine(starts_on, time())
+    return created_at
+
+
+def window(e: dict[str, Any], now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """The span in which posting in the experiment's space counts as contributing: from its start to
+    its completion (completed), else to the end of its last day, else open (``None``)."""
+    start = start_time(_day(e.get("starts_on")), _moment(e.get("created_at")))
+    ends_on = _day(e.get("ends_on"))
+    done = _moment(e.get("completed_at"))
+    if e.get("status") == "completed" and done is not None:
+        end: datetime | None = completion_time(ends_on, done)
+    elif ends_on is not None:
+        end = datetime.combine(ends_on, time(23, 59, 59))
+    else:
+        end = now
+    return start, end
+
+
+def _day(v: Any) -> date | None:
+    if isinstance(v, str):
+        return date.fromisoformat(v) if v else None
+    if isinstance(v, datetime):
+        return v.date()
+    return v
+
+
+def _moment(v: Any) -> datetime | None:
+    return datetime.fromisoformat(v) if isinstance(v, str) and v else v or None
+
+
 def participant_rows(
     experiments: list[dict[str, Any]], participants: dict[int, list[str]]
 ) -> list[dict[str, Any]]:
-    """``experiment_participants`` rows (member_id, community_id, completed_at, experiment_id) for
-    the completed experiments; the maturity model counts them toward Innovate."""
+    """``experiment_participants`` rows for the completed experiments: member_id, community_id,
+    completed_at, experiment_id, and the evidence window's start (``started_at``) and the space it ran
+    in (``space_id``), so the analysis can tell a member who contributed from one who was listed."""
     rows = []
     for e in experiments:
         if e.get("status") != "completed" or e.get("completed_at") is None:
             continue
-        at = completion_time(e.get("ends_on"), e["completed_at"])
+        at = completion_time(_day(e.get("ends_on")), _moment(e["completed_at"]))  # type: ignore[arg-type]
+        started = start_time(_day(e.get("starts_on")), _moment(e.get("created_at")))
         for m in sorted(set(participants.get(e["id"], []))):
             rows.append(
                 {
@@ -233,6 +276,20 @@ def participant_rows(
                     "community_id": e["community_id"],
                     "completed_at": at,
                     "experiment_id": int(e["id"]),
+                    "started_at": started,
+                    "space_id": e.get("space_id") or None,
                 }
             )
+    return rows
+
+
+def item_rows(experiments: list[dict[str, Any]], items: dict[int, list[str]]) -> list[dict[str, Any]]:
+    """``experiment_items`` rows (experiment_id, community_id, item_id): the items people linked to a
+    completed experiment as its contributions (the same experiments as :func:`participant_rows`)."""
+    rows = []
+    for e in experiments:
+        if e.get("status") != "completed" or e.get("completed_at") is None:
+            continue
+        for i in sorted(set(items.get(e["id"], []))):
+            rows.append({"experiment_id": int(e["id"]), "community_id": e["community_id"], "item_id": i})
     return rows

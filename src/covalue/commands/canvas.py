@@ -105,43 +105,91 @@ def experiments(
         bool,
         typer.Option(
             "--sync",
-            help="Write completed experiments' participants to the workspace (experiment_participants), "
-            "so the next `covalue analyze` counts them toward Innovate",
+            help="Write completed experiments to the workspace (experiment_participants with their dates "
+            "and space, experiment_items with their linked items), for the next `covalue analyze`",
         ),
     ] = False,
+    link: Annotated[
+        int | None,
+        typer.Option(
+            "--link", help="Link the --item ids to this experiment (its number) as its contributions"
+        ),
+    ] = None,
+    item: Annotated[
+        list[str] | None, typer.Option("--item", help="An item id of the experiment's community (repeat)")
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """List the experiments of the Collaboration canvas: hypothesis, target, dates, participants, outcome."""
+    """List the experiments of the Collaboration canvas: hypothesis, target, dates, space, participants,
+    linked items, outcome. Being listed is evidence only for members who contributed (see --link)."""
     from covalue.store import Store
     from covalue.store import collaboration as cs
 
+    if link is not None:
+        _link_items(workspace, link, item or [])
+    elif item:
+        err.print("[red]error:[/] --item needs --link EXPERIMENT (the experiment's number)")
+        raise typer.Exit(2)
     rows, path = _collab_rows(workspace, community, "experiments")
     written = None
-    if sync:
+    if sync or link is not None:
         store = Store.open(path)
-        try:
-            with store.session() as db:
-                parts = cs.participant_rows(db)
-        finally:
-            store.dispose()
         ws = open_ws(path)
         try:
-            written = cs.write_participants(ws, parts)
+            with store.session() as db:
+                written = cs.sync(db, ws)
         finally:
             ws.close()
+            store.dispose()
     if as_json:
-        print_json({"experiments": rows, "participants_written": written})
+        print_json({"experiments": rows, **(written or {"participants_written": None})})
         return
     if not rows:
         console.print("No experiment yet: start one on the Experiments page of `covalue serve`.")
     for e in rows:
         console.print(
-            f"[bold]{e['title']}[/] ({e['community_id']}, {e['status']}) "
-            f"{e['starts_on'] or '?'} → {e['ends_on'] or 'open'}; {len(e['participants'])} participant(s)"
+            f"[bold]#{e['id']} {e['title']}[/] ({e['community_id']}, {e['status']}) "
+            f"{e['starts_on'] or '?'} → {e['ends_on'] or 'open'}"
+            + (f" in {e['space_id']}" if e.get("space_id") else "")
+            + f"; {len(e['participants'])} participant(s), {len(e['items'])} linked item(s)"
             + (f"; outcome: {e['outcome']}" if e["outcome"] else "")
         )
     if written is not None:
-        console.print(f"{written} participant row(s) written to the workspace; run `covalue analyze` next.")
+        console.print(
+            f"{written['participants_written']} participant row(s) and {written['items_written']} linked "
+            "item(s) written to the workspace; run `covalue analyze` next."
+        )
+
+
+def _link_items(workspace: Path | None, xid: int, items: list[str]) -> None:
+    """Link items to an experiment after checking they are items of its community."""
+    from covalue.store import Store
+    from covalue.store import collaboration as cs
+
+    ids = sorted({i.strip() for i in items if i.strip()})
+    if not ids:
+        err.print("[red]error:[/] give the items to link with --item ID (repeat for several)")
+        raise typer.Exit(2)
+    ws = open_ws(workspace)
+    path = ws.path
+    store = Store.open(path)
+    try:
+        with store.session() as db:
+            exp = db.get(cs.CcExperiment, xid)
+            if exp is None:
+                err.print(f"[red]error:[/] there is no experiment #{xid}")
+                raise typer.Exit(2)
+            unknown = cs.unknown_items(ws, exp.community_id, ids)
+            if unknown:
+                err.print(
+                    f"[red]error:[/] no such post or thread in {exp.community_id}: {', '.join(unknown[:5])}"
+                )
+                raise typer.Exit(2)
+            new = cs.link_items(db, xid, ids, None)
+    finally:
+        store.dispose()
+        ws.close()
+    console.print(f"{len(new)} item(s) linked to experiment #{xid} ({len(ids) - len(new)} already were).")
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""Tables of the Collaboration canvas (issue 9): canvas entries, experiments and their participants,
-value stories, and the append-only revisions of all three.
+"""Tables of the Collaboration canvas (issue 9): canvas entries, experiments with their participants
+and linked items, value stories, and the append-only revisions of all three.
 
 Concurrent editing: every canvas entry, experiment and story is its own row carrying a ``version``. A
 save names the version it started from; the row is updated only if that is still the current version
@@ -88,6 +88,9 @@ class CcExperiment(Base):
     lesson: Mapped[str] = mapped_column(Text, default="")
     #: the canvas entry (opportunity or goal) it came from
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("cc_entries.id", ondelete="SET NULL"))
+    #: the workspace space (channel, category, site) it runs in: posting there within its dates is
+    #: evidence of taking part
+    space_id: Mapped[str | None] = mapped_column(String(300))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -104,6 +107,20 @@ class CcParticipant(Base):
         ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True
     )
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_by: Mapped[str | None] = mapped_column(String(320))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CcExperimentItem(Base):
+    """An item of the workspace (post, answer, thread) someone linked to an experiment as what it
+    produced: its author contributed to the experiment, not only appeared on its list."""
+
+    __tablename__ = "cc_experiment_items"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     added_by: Mapped[str | None] = mapped_column(String(320))
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -262,43 +279,118 @@ def save(
     raise Conflict(f"{kind} {object_id} kept changing while saving; try again")
 
 
-# -- the bridge to the workspace: completed experiments' participants ---------------------------------
+# -- the bridge to the workspace: completed experiments' participants and linked items --------------
 PARTICIPANTS_SCHEMA = pa.schema(
     [
         ("member_id", pa.string()),
         ("community_id", pa.string()),
         ("completed_at", pa.timestamp("us")),
         ("experiment_id", pa.int64()),
+        ("started_at", pa.timestamp("us")),
+        ("space_id", pa.string()),
     ]
 )
+ITEMS_SCHEMA = pa.schema(
+    [("experiment_id", pa.int64()), ("community_id", pa.string()), ("item_id", pa.string())]
+)
+ITEMS_TABLE = cc.EXPERIMENT_ITEMS_TABLE
 
 
-def participant_rows(db: Session) -> list[dict[str, Any]]:
-    """Every completed experiment's participants, as ``experiment_participants`` rows."""
-    exps = [
+def _completed(db: Session) -> list[dict[str, Any]]:
+    return [
         {
             "id": e.id,
             "community_id": e.community_id,
             "status": e.status,
+            "starts_on": e.starts_on,
             "ends_on": e.ends_on,
+            "created_at": e.created_at,
             "completed_at": e.completed_at,
+            "space_id": e.space_id,
         }
         for e in db.scalars(select(CcExperiment).where(CcExperiment.status == "completed"))
     ]
+
+
+def linked_items(db: Session, experiment_ids: list[int] | None = None) -> dict[int, list[str]]:
+    """Item ids linked to each experiment (all experiments, or only ``experiment_ids``), sorted."""
+    q = select(CcExperimentItem).order_by(CcExperimentItem.experiment_id, CcExperimentItem.item_id)
+    if experiment_ids is not None:
+        q = q.where(CcExperimentItem.experiment_id.in_(experiment_ids or [-1]))
+    out: dict[int, list[str]] = {}
+    for r in db.scalars(q):
+        out.setdefault(r.experiment_id, []).append(r.item_id)
+    return out
+
+
+def link_items(db: Session, experiment_id: int, item_ids: list[str], by: str | None) -> list[str]:
+    """Link items to an experiment (ids already checked against the workspace); returns the ones new."""
+    have = set(linked_items(db, [experiment_id]).get(experiment_id, []))
+    new = sorted({i for i in item_ids if i and i not in have})
+    for i in new:
+        db.add(CcExperimentItem(experiment_id=experiment_id, item_id=i, added_by=by))
+    db.flush()
+    return new
+
+
+def unknown_items(ws: Workspace, community_id: str, item_ids: list[str]) -> list[str]:
+    """The ids among ``item_ids`` that are not items of the community in the workspace (a typo would
+    link nothing and credit nobody, so callers refuse them by name)."""
+    if not item_ids:
+        return []
+    marks = ",".join("?" * len(item_ids))
+    found = {
+        r[0]
+        for r in ws.raw.execute(
+            f"SELECT item_id FROM items WHERE community_id = ? AND item_id IN ({marks})",
+            [community_id, *item_ids],
+        ).fetchall()
+    }
+    return [i for i in item_ids if i not in found]
+
+
+def participant_rows(db: Session) -> list[dict[str, Any]]:
+    """Every completed experiment's participants, as ``experiment_participants`` rows."""
     parts: dict[int, list[str]] = {}
     for p in db.scalars(select(CcParticipant)):
         parts.setdefault(p.experiment_id, []).append(p.member_id)
-    return cc.participant_rows(exps, parts)
+    return cc.participant_rows(_completed(db), parts)
 
 
-def write_participants(ws: Workspace, rows: list[dict[str, Any]]) -> int:
-    """Replace the workspace's ``experiment_participants`` table with ``rows`` (the store is its
-    source: completing, reopening or dropping an experiment is reflected on the next write). The
-    caller holds the workspace's one writer (the web app's ``site.lock``). Returns the rows written."""
-    batch = pa.Table.from_pylist(rows, schema=PARTICIPANTS_SCHEMA)
-    ws.raw.register("_covalue_participants", batch)
+def item_rows(db: Session) -> list[dict[str, Any]]:
+    """Every completed experiment's linked items, as ``experiment_items`` rows."""
+    return cc.item_rows(_completed(db), linked_items(db))
+
+
+def _replace(ws: Workspace, table: str, batch: pa.Table) -> None:
+    name = f"_covalue_{table}"
+    ws.raw.register(name, batch)
     try:
-        ws.raw.execute(f"CREATE OR REPLACE TABLE {EXPERIMENTS_TABLE} AS SELECT * FROM _covalue_participants")
+        ws.raw.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {name}")
     finally:
-        ws.raw.unregister("_covalue_participants")
+        ws.raw.unregister(name)
+
+
+def write_participants(
+    ws: Workspace, rows: list[dict[str, Any]], items: list[dict[str, Any]] | None = None
+) -> int:
+    """Replace the workspace's ``experiment_participants`` table with ``rows`` and, when given, its
+    ``experiment_items`` table with ``items`` (the store is their source: completing, reopening or
+    dropping an experiment is reflected on the next write). Without ``items`` an existing
+    ``experiment_items`` is kept and a missing one is created empty, so the analysis can always read
+    it. Rows written by older callers (no ``started_at``/``space_id``) get nulls there. The caller
+    holds the workspace's one writer (the web app's ``site.lock``). Returns the participant rows."""
+    full = [{k: r.get(k) for k in PARTICIPANTS_SCHEMA.names} for r in rows]
+    batch = pa.Table.from_pylist(full, schema=PARTICIPANTS_SCHEMA)
+    _replace(ws, EXPERIMENTS_TABLE, batch)
+    if items is not None:
+        _replace(ws, ITEMS_TABLE, pa.Table.from_pylist(items, schema=ITEMS_SCHEMA))
+    elif ITEMS_TABLE not in {r[0] for r in ws.raw.execute("SHOW TABLES").fetchall()}:
+        _replace(ws, ITEMS_TABLE, ITEMS_SCHEMA.empty_table())
     return batch.num_rows
+
+
+def sync(db: Session, ws: Workspace) -> dict[str, int]:
+    """Write both workspace tables from the store; returns how many rows of each were written."""
+    parts, items = participant_rows(db), item_rows(db)
+    return {"participants_written": write_participants(ws, parts, items), "items_written": len(items)}

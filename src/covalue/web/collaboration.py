@@ -1,6 +1,7 @@
 """The Collaboration canvas in the web app (issue 9): the canvas per community and period, experiments
-(whose completed participants count toward Innovate), value stories and their matrix, the re-measure
-view and the sponsor's one-pager, as pages and under ``/api/c/{cid}/...``.
+(with the space they run in and the items linked to them, so the analysis can tell a participant who
+contributed from one who was only listed), value stories and their matrix, the re-measure view
+(participants beside everyone else) and the sponsor's one-pager, as pages and under ``/api/c/{cid}/...``.
 
 Who may do what: every role that sees a community's pages reads its canvas, experiments and stories;
 roles that may see people (admin, manager, champion) edit them and pick experiment participants.
@@ -12,10 +13,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from datetime import date
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import ibis
+import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -26,7 +30,10 @@ from sqlalchemy.orm import Session
 from covalue import analysis, diagnosis, privacy
 from covalue.canvas import coaching, stories
 from covalue.canvas import collaboration as cc
+from covalue.metrics import health as hm
+from covalue.metrics.maturity import STAGES, period_index, periods_table
 from covalue.report.build import Section, register_section
+from covalue.report.coaching import hours, pct
 from covalue.store import ENV_URL, STORE_FILE, Store, utcnow
 from covalue.store import collaboration as cs
 from covalue.web.common import CtxDep, community, render
@@ -113,14 +120,16 @@ def _entry_dict(e: cs.CcEntry) -> dict[str, Any]:
     }
 
 
-def _exp_dict(e: cs.CcExperiment, members: list[str]) -> dict[str, Any]:
+def _exp_dict(e: cs.CcExperiment, members: list[str], items: list[str] | None = None) -> dict[str, Any]:
     return {
         "id": e.id,
         "community_id": e.community_id,
         "version": e.version,
         **cs.state(e, cc.EXPERIMENT_FIELDS),
         "participants": members,
+        "items": list(items or []),
         "completed_at": e.completed_at.isoformat(timespec="seconds") if e.completed_at else None,
+        "created_at": e.created_at.isoformat(timespec="seconds") if e.created_at else None,
         "created_by": e.created_by,
     }
 
@@ -157,7 +166,8 @@ def load_experiments(db: Session, cid: str) -> list[dict[str, Any]]:
             .order_by(cs.CcParticipant.member_id)
         ):
             parts.setdefault(p.experiment_id, []).append(p.member_id)
-    return [_exp_dict(e, parts.get(e.id, [])) for e in exps]
+    items = cs.linked_items(db, ids)
+    return [_exp_dict(e, parts.get(e.id, []), items.get(e.id, [])) for e in exps]
 
 
 def load_stories(db: Session, cid: str) -> list[dict[str, Any]]:
@@ -178,13 +188,14 @@ def goal_options(db: Session, cid: str) -> list[dict[str, Any]]:
 
 # -- the workspace side --------------------------------------------------------------------------------
 def sync_and_analyse(site: Any, *, rerun: bool) -> dict[str, Any]:
-    """Write completed experiments' participants to the workspace and, when ``rerun``, analyse again
-    and rebuild the pages' snapshot. Runs under the site's workspace lock (DuckDB's one writer)."""
+    """Write completed experiments' participants and linked items to the workspace and, when
+    ``rerun``, analyse again and rebuild the pages' snapshot. Runs under the site's workspace lock
+    (DuckDB's one writer)."""
     with site.store.session() as db:
-        rows = cs.participant_rows(db)
+        rows, items = cs.participant_rows(db), cs.item_rows(db)
     with site.lock:
-        n = cs.write_participants(site.ws, rows)
-        out: dict[str, Any] = {"participants_written": n}
+        n = cs.write_participants(site.ws, rows, items)
+        out: dict[str, Any] = {"participants_written": n, "items_written": len(items)}
         if rerun:
             res = analysis.analyze(site.ws)
             out["analysis_id"] = res.analysis_id
@@ -199,15 +210,78 @@ def member_stages(site: Any, cid: str) -> dict[str, str]:
     return {r["member_id"]: r["stage"] for r in site.people(cid, names=False)}
 
 
-def remeasure(site: Any, cid: str, c: dict[str, Any], exps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per experiment with dates: the stage mix, health and shape of the month before it started and
-    of the month it ended (or the latest month measured), side by side."""
+#: figures re-measure shows for both groups, in their default order: key, label, how it reads
+MEASURES: list[tuple[str, str]] = [
+    ("active", "Active members"),
+    ("solve_plus", "At Solve or beyond (share of the active)"),
+    *[(f"stage:{st}", f"At {st.title()} (share of the active)") for st in STAGES],
+    ("response_rate", "Threads they opened that got a response"),
+    ("ttfr", "Median time to first reply on their threads"),
+    ("answered", "Their questions answered by another member"),
+]
+_LABELS = dict(MEASURES)
+#: what an experiment's own "measures to watch" may name, most specific first (a phrase matched is
+#: blanked out, so "time to first answer" does not also read as "questions answered")
+WATCH_WORDS: list[tuple[str, str]] = [
+    (
+        "ttfr",
+        r"time\s+to\s+(?:the\s+)?first\s+(?:response|reply|answer)|first[- ]response\s+time|"
+        r"response\s+times?|reply\s+times?|\bttfr\b|\bwait(?:ing)?\b|d[ée]lai",
+    ),
+    (
+        "response_rate",
+        r"response\s+rate|reply\s+rate|\bresponded\b|got\s+a\s+(?:response|reply)|taux\s+de\s+r[ée]ponse",
+    ),
+    ("answered", r"questions?\s+answered|\bunanswered\b|\banswered\b|answer\s+rate|r[ée]solu"),
+    ("active", r"active\s+members?|\bactive\b|\bparticipation\b|membres\s+actifs"),
+    ("solve_plus", r"solve\s+or\s+beyond|solve\s*\+"),
+    # a stage by name only where it reads as one ("at Solve", "reach Innovate", "the Share stage"):
+    # "share" and "connect" are ordinary words too
+    *[
+        (f"stage:{st}", rf"\b(?:at|reach\w*|into|stage)\s+{st}\b|\b{st}\s+(?:stage|level)\b")
+        for st in ("innovate", "solve", "share", "connect", "observer")
+    ],
+]
+
+
+def watched(text: str) -> list[str]:
+    """The figures an experiment's "measures to watch" names, in the order the text names them."""
+    low = (text or "").lower()
+    found: list[tuple[int, str]] = []
+    for key, pattern in WATCH_WORDS:
+        for m in re.finditer(pattern, low):
+            found.append((m.start(), key))
+            low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
+    seen: dict[str, None] = {}
+    for _pos, key in sorted(found):
+        seen.setdefault(key, None)
+    return list(seen)
+
+
+def remeasure(
+    site: Any, cid: str, c: dict[str, Any], exps: list[dict[str, Any]], *, see_people: bool = False
+) -> list[dict[str, Any]]:
+    """Per experiment with dates: the month before it started and the month it ended (or the first
+    measured since), the community as a whole (stage mix, shape, response rate) and its participants
+    beside everyone else, with the figures its own "measures to watch" names first. A group of
+    participants too small to hide a person is shown only to ``see_people`` viewers."""
     hist = {m["period"]: m for m in c.get("mix_history") or []}
     periods = sorted(hist)
     out = []
     for e in exps:
         start, end = e.get("starts_on"), e.get("ends_on")
-        row: dict[str, Any] = {"experiment": e, "before": None, "after": None, "note": None}
+        watch = watched(e.get("measures") or "")
+        row: dict[str, Any] = {
+            "experiment": e,
+            "before": None,
+            "after": None,
+            "note": None,
+            "watched": watch,
+            "unread": bool((e.get("measures") or "").strip()) and not watch,
+            "measures": [],
+            "group_note": None,
+            "window_days": None,
+        }
         if not start or not periods:
             row["note"] = "Give the experiment a start date to compare before and after."
             out.append(row)
@@ -220,12 +294,126 @@ def remeasure(site: Any, cid: str, c: dict[str, Any], exps: list[dict[str, Any]]
             row["note"] = "No month was measured before this experiment started."
         if not after:
             row["note"] = "No month has been measured since this experiment ended; upload newer data."
-        for key, p in (("before", before[-1] if before else None), ("after", after[0] if after else None)):
+        sides = {"before": before[-1] if before else None, "after": after[0] if after else None}
+        for key, p in sides.items():
             if p is None:
                 continue
             row[key] = {"period": p, "mix": hist[p], **_health_at(site, cid, p)}
+        members = e.get("participants")
+        if isinstance(members, list) and members and not see_people and privacy.small(len(members), site.ws):
+            row["group_note"] = (
+                f"Fewer than {site.ws.settings.privacy.min_group_size} participants: their own figures "
+                "are shown only to people who may see members."
+            )
+        elif isinstance(members, list) and any(sides.values()):
+            figs = _group_figures(site, cid, [p for p in sides.values() if p], set(members))
+            row["window_days"] = figs.pop("window_days", None)
+            if figs:
+                row["measures"] = _measure_rows(figs, sides, watch, len(members))
         out.append(row)
     return out
+
+
+def _group_figures(site: Any, cid: str, periods: list[str], members: set[str]) -> dict[str, Any]:
+    """For each period and group (``participants``, ``others``): members present, active, at each
+    stage, and the threads they opened in the window: how many, how many got a response or a reply,
+    the median hours to the first reply, questions and questions answered (health's definitions)."""
+    out: dict[str, Any] = {}
+    wanted = sorted({period_index(p) for p in periods})
+    try:
+        with site.lock:
+            ws = site.ws
+            days = int(diagnosis.model(ws)["window"]["days"])
+            out["window_days"] = days
+            ms = analysis.derived(ws, "member_stages", run_if_missing=False)
+            ms = ms.filter((ms.community_id == cid) & ms.period.isin(periods))
+            people = ms.select("member_id", "period", "stage", "n_interactions").to_pyarrow().to_pylist()
+            pt = pa.concat_tables([periods_table(p, p, days) for p in wanted])
+            facts = analysis.derived(ws, "item_facts", run_if_missing=False)
+            facts = facts.filter(facts.community_id == cid)
+            edges = analysis.derived(ws, "interactions", run_if_missing=False)
+            ids = sorted(members) or ["\x00"]
+            threads = {}
+            for group, sel in (
+                ("participants", facts.author_member.isin(ids)),
+                ("others", ~facts.author_member.isin(ids)),
+            ):
+                r = hm.responsiveness(facts.filter(sel), edges, ibis.memtable(pt), days)
+                threads[group] = {x["pidx"]: x for x in r.to_pyarrow().to_pylist()}
+    except Exception as e:  # a workspace without results: the groups are left out, said in the log
+        log.warning("collaboration: participants/others of %s unreadable: %s", cid, e)
+        return {}
+    for p in periods:
+        pidx = period_index(p)
+        for group in ("participants", "others"):
+            rows = [
+                r
+                for r in people
+                if r["period"] == p and (r["member_id"] in members) == (group == "participants")
+            ]
+            active = [r for r in rows if (r["n_interactions"] or 0) > 0]
+            f: dict[str, Any] = {
+                "present": len(members) if group == "participants" else len(rows),
+                "active": len(active),
+                **{st: sum(1 for r in active if r["stage"] == st) for st in STAGES},
+            }
+            f["solve_plus"] = f["solve"] + f["innovate"]
+            t = threads[group].get(pidx) or {}
+            for k in ("originals", "responded", "questions", "answered", "ttfr_median_h"):
+                f[k] = t.get(k)
+            out.setdefault(p, {})[group] = f
+    return out
+
+
+def _pct(num: Any, den: Any) -> tuple[float | None, str]:
+    if not den:
+        return None, "–"
+    v = float(num or 0) / float(den)
+    return v, f"{pct(v)} ({int(num or 0)} of {int(den)})"
+
+
+def _measure_value(key: str, f: dict[str, Any] | None, listed: int) -> dict[str, Any]:
+    """One figure of one group in one month, as a number (for the API) and as text (for the page)."""
+    if not f:
+        return {"value": None, "text": "–"}
+    if key == "active":
+        of = f" of {listed} listed" if listed else ""
+        return {"value": f["active"], "text": f"{f['active']}{of}" if of else str(f["active"])}
+    if key == "solve_plus" or key.startswith("stage:"):
+        st = key.split(":", 1)[1] if ":" in key else "solve_plus"
+        v, text = _pct(f[st], f["active"])
+        return {"value": v, "count": f[st], "text": text}
+    if key == "response_rate":
+        v, text = _pct(f["responded"], f["originals"])
+        return {"value": v, "text": text}
+    if key == "answered":
+        v, text = _pct(f["answered"], f["questions"])
+        return {"value": v, "text": text}
+    if key == "ttfr":
+        h = f.get("ttfr_median_h")
+        return {"value": h, "text": hours(h)}
+    raise KeyError(key)
+
+
+def _measure_rows(
+    figs: dict[str, Any], sides: dict[str, str | None], watch: list[str], listed: int
+) -> list[dict[str, Any]]:
+    """The figures in the order to show them: the ones the experiment watches first, then the rest."""
+    order = [*watch, *[k for k, _ in MEASURES if k not in watch]]
+    rows = []
+    for key in order:
+        row: dict[str, Any] = {"key": key, "label": _LABELS[key], "watched": key in watch}
+        for group in ("participants", "others"):
+            row[group] = {
+                side: _measure_value(
+                    key,
+                    (figs.get(p) or {}).get(group) if p else None,
+                    listed if group == "participants" else 0,
+                )
+                for side, p in sides.items()
+            }
+        rows.append(row)
+    return rows
 
 
 def _health_at(site: Any, cid: str, period: str) -> dict[str, Any]:
@@ -427,7 +615,7 @@ def entry_history(cid: str, eid: int, ctx: Ctx = CtxDep) -> Response:
 
 @pages.get("/c/{cid}/experiments")
 def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -> Response:
-    c = community(ctx, cid)
+    community(ctx, cid)
     with ctx.site.store.session() as db:
         exps = load_experiments(db, cid)
         entries = [e for e in load_entries(db, cid, None) if e["kind"] in ("opportunity", "action", "goal")]
@@ -435,15 +623,16 @@ def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -
     people: list[dict[str, Any]] = []
     stage_now: dict[str, str] = {}
     labels: dict[str, str] = {}
+    contributed: dict[int, list[str]] = {}
     if can_edit:
         names = ctx.access is not None and ctx.access.can("names", cid)
         people = [p for p in ctx.site.people(cid, names=names) if p["stage"] != "observer"]
         stage_now = member_stages(ctx.site, cid)
         ids = sorted({m for e in exps for m in e["participants"]})
         labels = _labels(ctx, cid, ids)
-    month = c["period"]
-    first = date.fromisoformat(month + "-01")
-    last = (date(first.year + first.month // 12, first.month % 12 + 1, 1)).toordinal() - 1
+        contributed = {k: sorted(v) for k, v in contributors(ctx.site, cid, exps).items()}
+    spaces = community_spaces(ctx.site, cid)
+    start, end = default_dates()
     return _page(
         ctx,
         cid,
@@ -454,11 +643,81 @@ def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -
         people=people,
         stage_now=stage_now,
         labels=labels,
+        contributed=contributed,
+        spaces=spaces,
+        space_name={sp["space_id"]: sp["name"] for sp in spaces},
         targets=cc.TARGETS,
-        default_start=first.isoformat(),
-        default_end=date.fromordinal(last).isoformat(),
+        default_start=start.isoformat(),
+        default_end=end.isoformat(),
         analysed=analysed,
     )
+
+
+def default_dates(today: date | None = None) -> tuple[date, date]:
+    """A new experiment runs from today for 30 days: it is something to try next, and an experiment
+    dated in the past would credit what members had already done (past dates stay allowed)."""
+    today = today or utcnow().date()
+    return today, today + timedelta(days=30)
+
+
+def community_spaces(site: Any, cid: str) -> list[dict[str, Any]]:
+    """The community's spaces (channels, categories, sites) an experiment may run in."""
+    with site.lock:
+        rows = site.ws.raw.execute(
+            "SELECT space_id, coalesce(name, space_id), kind FROM spaces WHERE community_id = ? "
+            "ORDER BY lower(coalesce(name, space_id)), space_id",
+            [cid],
+        ).fetchall()
+    return [{"space_id": r[0], "name": r[1], "kind": r[2]} for r in rows]
+
+
+def contributors(site: Any, cid: str, exps: list[dict[str, Any]]) -> dict[int, set[str]]:
+    """Per experiment, the participants who contributed to it: the author of an item linked to it, or
+    of an item posted in its space within its dates (the same rule the analysis applies to completed
+    experiments; a running one is read up to now). Everyone else on its list was only listed."""
+    now = utcnow()
+    windows, links = [], []
+    for e in exps:
+        if not e["participants"]:
+            continue
+        start, end = cc.window(e, now)
+        if e.get("space_id") and start is not None:
+            windows.append({"eid": e["id"], "space_id": e["space_id"], "ws": start, "we": end})
+        links += [{"eid": e["id"], "item_id": i} for i in e.get("items") or []]
+    if not windows and not links:
+        return {}
+    ts = pa.timestamp("us")
+    win = pa.Table.from_pylist(
+        windows, schema=pa.schema([("eid", pa.int64()), ("space_id", pa.string()), ("ws", ts), ("we", ts)])
+    )
+    lnk = pa.Table.from_pylist(links, schema=pa.schema([("eid", pa.int64()), ("item_id", pa.string())]))
+    sql = """
+        WITH authored AS (
+            SELECT it.item_id, it.space_id, it.created_at,
+                   coalesce(idn.member_id, it.author_id) AS member_id
+            FROM items it LEFT JOIN identities idn ON idn.identity_id = it.author_id
+            WHERE it.community_id = ? AND it.author_id IS NOT NULL
+        )
+        SELECT l.eid, a.member_id FROM _cc_links l JOIN authored a ON a.item_id = l.item_id
+        UNION
+        SELECT w.eid, a.member_id FROM _cc_windows w JOIN authored a
+            ON a.space_id = w.space_id AND a.created_at >= w.ws AND (w.we IS NULL OR a.created_at <= w.we)
+    """
+    with site.lock:
+        raw = site.ws.raw
+        raw.register("_cc_windows", win)
+        raw.register("_cc_links", lnk)
+        try:
+            found = raw.execute(sql, [cid]).fetchall()
+        finally:
+            raw.unregister("_cc_windows")
+            raw.unregister("_cc_links")
+    listed = {e["id"]: set(e["participants"]) for e in exps}
+    out: dict[int, set[str]] = {}
+    for eid, member in found:
+        if member in listed.get(eid, ()):
+            out.setdefault(int(eid), set()).add(member)
+    return out
 
 
 def _exp_values(f: dict[str, Any]) -> dict[str, Any]:
@@ -479,19 +738,28 @@ def _exp_values(f: dict[str, Any]) -> dict[str, Any]:
     return vals
 
 
+def _item_ids(raw: Any) -> list[str]:
+    """Item ids from a form or JSON field: a list, or text with one id per line (commas allowed)."""
+    parts = raw if isinstance(raw, list) else [raw or ""]
+    return sorted({p.strip() for x in parts for p in str(x).replace(",", "\n").splitlines() if p.strip()})
+
+
+def _known_space(ctx: Ctx, cid: str, space: str) -> str | None:
+    """The space id when it is one of this community's spaces; an unknown one is refused by name."""
+    space = space.strip()
+    if not space:
+        return None
+    if space not in {sp["space_id"] for sp in community_spaces(ctx.site, cid)}:
+        raise HTTPException(400, f"no such space in this community: {space}")
+    return space
+
+
 def _known_items(ctx: Ctx, cid: str, ids: list[str]) -> None:
     """Refuse item ids that are not contributions of this community (a typo would link nothing)."""
     if not ids:
         return
     with ctx.site.lock:
-        found = {
-            r[0]
-            for r in ctx.site.ws.raw.execute(
-                f"SELECT item_id FROM items WHERE community_id = ? AND item_id IN ({','.join('?' * len(ids))})",
-                [cid, *ids],
-            ).fetchall()
-        }
-    unknown = [i for i in ids if i not in found]
+        unknown = cs.unknown_items(ctx.site.ws, cid, ids)
     if unknown:
         raise HTTPException(400, f"no such post or thread in this community: {', '.join(unknown[:5])}")
 
@@ -504,17 +772,22 @@ def _known_members(ctx: Ctx, cid: str, ids: list[str]) -> list[str]:
     return sorted(set(ids))
 
 
-@pages.post("/c/{cid}/experiments")
-async def add_experiment(cid: str, request: Request, ctx: Ctx = CtxDep) -> Response:
-    await check_csrf(ctx)
-    _need_edit(ctx, cid)
-    f = await _form(request)
+def new_experiment(ctx: Ctx, cid: str, f: dict[str, Any]) -> dict[str, Any]:
+    """Create an experiment from a form or JSON body: checked fields, its participants and linked
+    items. Without a start date it starts today (dates in the past stay allowed)."""
     vals = _exp_values(f)
     if not vals["title"]:
         raise HTTPException(400, "an experiment needs a title")
+    if not vals["starts_on"]:
+        vals["starts_on"] = default_dates()[0].isoformat()
+        if vals["ends_on"] and vals["ends_on"] < vals["starts_on"]:
+            raise HTTPException(400, "the experiment cannot end before it starts (it starts today)")
+    vals["space_id"] = _known_space(ctx, cid, str(f.get("space_id") or ""))
     members = _known_members(ctx, cid, [str(m) for m in f.get("participants") or [] if m])
-    by = ctx.user.email if ctx.user else None
+    items = _item_ids(f.get("items"))
+    _known_items(ctx, cid, items)
     entry = str(f.get("entry_id") or "")
+    by = ctx.user.email if ctx.user else None
     with ctx.site.store.session() as db:
         exp = cs.create(
             db,
@@ -527,7 +800,43 @@ async def add_experiment(cid: str, request: Request, ctx: Ctx = CtxDep) -> Respo
         )
         for m in members:
             db.add(cs.CcParticipant(experiment_id=exp.id, member_id=m, added_by=by))  # type: ignore[attr-defined]
-    return _back(ctx, f"/c/{cid}/experiments#exp-{exp.id}")  # type: ignore[attr-defined]
+        cs.link_items(db, exp.id, items, by)  # type: ignore[attr-defined]
+        return _exp_dict(exp, members, items)  # type: ignore[arg-type]
+
+
+@pages.post("/c/{cid}/experiments")
+async def add_experiment(cid: str, request: Request, ctx: Ctx = CtxDep) -> Response:
+    await check_csrf(ctx)
+    _need_edit(ctx, cid)
+    exp = new_experiment(ctx, cid, await _form(request))
+    return _back(ctx, f"/c/{cid}/experiments#exp-{exp['id']}")
+
+
+def add_items(ctx: Ctx, cid: str, xid: int, raw: Any) -> dict[str, Any]:
+    """Link more items to an experiment (what it produced, found after it started); a completed
+    experiment's links are written to the workspace at once."""
+    items = _item_ids(raw)
+    if not items:
+        raise HTTPException(400, "give at least one item id (one per line)")
+    _known_items(ctx, cid, items)
+    with ctx.site.store.session() as db:
+        exp = db.get(cs.CcExperiment, xid)
+        if exp is None or exp.community_id != cid:
+            raise HTTPException(404, "There is no such experiment in this community.")
+        new = cs.link_items(db, xid, items, ctx.user.email if ctx.user else None)
+        status = exp.status
+        linked = cs.linked_items(db, [xid]).get(xid, [])
+    if new and status == "completed":
+        sync_and_analyse(ctx.site, rerun=False)
+    return {"experiment_id": xid, "added": new, "items": linked}
+
+
+@pages.post("/c/{cid}/experiments/{xid}/items")
+async def add_experiment_items(cid: str, xid: int, request: Request, ctx: Ctx = CtxDep) -> Response:
+    await check_csrf(ctx)
+    _need_edit(ctx, cid)
+    add_items(ctx, cid, xid, (await _form(request)).get("items"))
+    return _back(ctx, f"/c/{cid}/experiments#exp-{xid}")
 
 
 @pages.post("/c/{cid}/experiments/{xid}")
@@ -544,6 +853,8 @@ def complete_experiment(ctx: Ctx, cid: str, xid: int, f: dict[str, Any]) -> dict
     drop, save); completing writes its participants to the workspace at once."""
     action = str(f.get("action") or "save")
     changes: dict[str, Any] = {k: str(f[k] or "").strip() for k in ("outcome", "lesson") if k in f}
+    if "space_id" in f:
+        changes["space_id"] = _known_space(ctx, cid, str(f["space_id"] or ""))
     status = {"complete": "completed", "reopen": "running", "drop": "dropped"}.get(action)
     if status:
         changes["status"] = status
@@ -559,8 +870,8 @@ def complete_experiment(ctx: Ctx, cid: str, xid: int, f: dict[str, Any]) -> dict
             exp.completed_at = utcnow()
         elif status in ("running", "dropped"):
             exp.completed_at = None
-        out = _exp_dict(exp, [])
-    if status:
+        out = _exp_dict(exp, [], cs.linked_items(db, [xid]).get(xid, []))
+    if status or "space_id" in changes:
         sync_and_analyse(ctx.site, rerun=False)
     return out
 
@@ -641,7 +952,12 @@ def remeasure_page(cid: str, ctx: Ctx = CtxDep) -> Response:
     with ctx.site.store.session() as db:
         exps = load_experiments(db, cid)
     return _page(
-        ctx, cid, "remeasure", "cc_remeasure.html.j2", rows=remeasure(ctx.site, cid, c, exps), calm=CALM
+        ctx,
+        cid,
+        "remeasure",
+        "cc_remeasure.html.j2",
+        rows=remeasure(ctx.site, cid, c, exps, see_people=_can_edit(ctx, cid)),
+        calm=CALM,
     )
 
 
@@ -679,13 +995,21 @@ class ExperimentIn(BaseModel):
     ends_on: str = ""
     measures: str = ""
     participants: list[str] = []
+    space_id: str = ""
+    items: list[str] = []
+    entry_id: int | None = None
 
 
 class ExperimentAction(BaseModel):
     action: str = "complete"
     outcome: str | None = None
     lesson: str | None = None
+    space_id: str | None = None
     version: int | None = None
+
+
+class ItemsIn(BaseModel):
+    items: list[str]
 
 
 class StoryIn(BaseModel):
@@ -803,17 +1127,14 @@ def api_experiments(cid: str, ctx: Ctx = CtxDep) -> list[dict[str, Any]]:
 async def api_add_experiment(cid: str, body: ExperimentIn, ctx: Ctx = CtxDep) -> dict[str, Any]:
     await check_csrf(ctx)
     _need_edit(ctx, cid)
-    vals = _exp_values(body.model_dump())
-    if not vals["title"]:
-        raise HTTPException(400, "an experiment needs a title")
-    members = _known_members(ctx, cid, body.participants)
-    by = ctx.user.email if ctx.user else None
-    with ctx.site.store.session() as db:
-        exp = cs.create(db, "experiment", by, community_id=cid, status="running", **vals)
-        for m in members:
-            db.add(cs.CcParticipant(experiment_id=exp.id, member_id=m, added_by=by))  # type: ignore[attr-defined]
-        db.flush()
-        return _exp_dict(exp, members)  # type: ignore[arg-type]
+    return new_experiment(ctx, cid, body.model_dump())
+
+
+@api.post("/{cid}/experiments/{xid}/items")
+async def api_experiment_items(cid: str, xid: int, body: ItemsIn, ctx: Ctx = CtxDep) -> dict[str, Any]:
+    await check_csrf(ctx)
+    _need_edit(ctx, cid)
+    return add_items(ctx, cid, xid, body.items)
 
 
 @api.post("/{cid}/experiments/{xid}")
@@ -869,9 +1190,10 @@ def api_remeasure(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     c = community(ctx, cid)
     with ctx.site.store.session() as db:
         exps = load_experiments(db, cid)
-    for e in exps:
+    rows = remeasure(ctx.site, cid, c, exps, see_people=_can_edit(ctx, cid))
+    for e in exps:  # the groups are measured from the list; the answer carries only its size
         e["participants"] = len(e["participants"])
-    return {"note": CALM, "experiments": remeasure(ctx.site, cid, c, exps)}
+    return {"note": CALM, "experiments": rows}
 
 
 @api.get("/{cid}/sponsor")
