@@ -116,6 +116,8 @@ def ingest(
                 t.add_row(k, f"{r.read.get(k, 0):,}", f"{r.added.get(k, 0):,}")
             t.add_row("rejects", f"{r.rejects:,}", f"{r.added.get('rejects', 0):,}")
             console.print(t)
+            if r.senders_recovered:
+                console.print(f"  senders recovered from list-rewritten From: {r.senders_recovered:,}")
             for m in r.messages:
                 console.print(f"  [yellow]•[/] {m}")
         if hr:
@@ -153,6 +155,11 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         console.print(
             f"[bold]{src}[/]: {info['members']:,} members ({info['bots']} bots); items: {items}; actions: {acts}"
         )
+        if info.get("senders_recovered"):
+            console.print(
+                f"  {info['senders_recovered']:,} of them recovered from X-Original-From, Reply-To or the "
+                "name before 'via', where the list had rewritten From to its own address"
+            )
     t = Table(title="Communities", box=None)
     for c in ("community", "spaces", "items", "actions", "authors", "from", "to"):
         t.add_column(c)

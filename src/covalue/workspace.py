@@ -56,6 +56,14 @@ class IngestResult:
     messages: list[str] = field(default_factory=list)
     status: str = "ok"
     seconds: float = 0.0
+    #: per source, the pseudonymous ids of people recovered because the platform put someone else in
+    #: the author field (a mailing list that rewrote From to its own address)
+    recovered: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def senders_recovered(self) -> int:
+        """How many senders this ingest recovered from list-rewritten From headers."""
+        return sum(len(ids) for ids in self.recovered.values())
 
     @property
     def nothing_read(self) -> bool:
@@ -73,6 +81,7 @@ class IngestResult:
             "messages": self.messages,
             "status": self.status,
             "seconds": round(self.seconds, 3),
+            "senders_recovered": self.senders_recovered,
         }
 
 
@@ -238,6 +247,9 @@ class Workspace:
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
+        result.recovered = {
+            name: sorted(s.recovered_senders) for name, s in sink.sources.items() if s.recovered_senders
+        }
         result.messages.extend(sink.messages)
         result.added = dict(added)
         try:  # accounts of one person across sources become one member (covalue.merge)
@@ -275,7 +287,12 @@ class Workspace:
             "paths": json.dumps(r.paths),
             "sources": json.dumps(r.sources),
             "community": community,
-            "read_counts": json.dumps(r.read),
+            # the recovered ids are kept so that `status` can count distinct people over many ingests
+            "read_counts": json.dumps(
+                {**r.read, "senders_recovered": r.senders_recovered, "recovered_ids": r.recovered}
+                if r.recovered
+                else r.read
+            ),
             "added_counts": json.dumps(r.added),
             "n_rejects": r.rejects,
             "status": r.status,
@@ -316,6 +333,7 @@ class Workspace:
         out: dict[str, Any] = {"workspace": str(self.path), "tables": {}}
         for t in schema.TABLES:
             out["tables"][t] = one(f'SELECT count(*) FROM "{t}"')
+        recovered = self._recovered_senders()
         out["sources"] = {}
         for (src,) in rows(
             "SELECT DISTINCT source FROM identities UNION SELECT DISTINCT source FROM items "
@@ -332,6 +350,7 @@ class Workspace:
                     rows("SELECT verb, count(*) FROM actions WHERE source = ? GROUP BY 1 ORDER BY 1", src)
                 ),
                 "bots": one("SELECT count(*) FROM identities WHERE source = ? AND is_bot", src),
+                "senders_recovered": len(recovered.get(src, ())),
             }
         out["communities"] = {}
         for cid, name in rows("SELECT community_id, name FROM communities ORDER BY 1"):
@@ -357,6 +376,21 @@ class Workspace:
                 "SELECT source, reason, count(*), min(location) FROM rejects GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
             )
         ]
+        return out
+
+    def _recovered_senders(self) -> dict[str, set[str]]:
+        """Per source, the distinct people that any ingest recovered from a list-rewritten From (an
+        export read twice, or two months of the same list, count each person once)."""
+        out: dict[str, set[str]] = {}
+        for (counts,) in self.raw.execute(
+            "SELECT read_counts FROM ingests WHERE read_counts LIKE '%recovered_ids%'"
+        ).fetchall():
+            try:
+                by_source = json.loads(counts).get("recovered_ids") or {}
+            except (ValueError, AttributeError):
+                continue
+            for src, ids in by_source.items():
+                out.setdefault(src, set()).update(ids)
         return out
 
     # -- housekeeping ----------------------------------------------------------------------------

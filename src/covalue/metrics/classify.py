@@ -14,14 +14,17 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from covalue.quoting import strip_quoted
+
 TEXT_ROLES = ("question", "answer", "idea", "resource", "gratitude", "social")
 #: the primary role is the first of these an item has (an idea phrased as a question is an idea)
 ROLE_PRIORITY = ("idea", "question", "answer", "resource", "gratitude", "social")
 
 
 def clean_text(text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
-    """Lower-cased text without HTML tags and with runs of white space collapsed, cut at ``max_chars``."""
-    t = text.fill_null("").substr(0, max_chars).lower()
+    """Lower-cased text without quoted text (mail quotes, attributions, signatures: see
+    :mod:`covalue.quoting`), HTML tags and runs of white space, cut at ``max_chars``."""
+    t = strip_quoted(text.fill_null("").substr(0, max_chars).lower())
     t = t.re_replace(r"<[^>]*>", " ")
     t = t.re_replace(r"&(nbsp|#160);", " ").re_replace(r"&quot;", '"').re_replace(r"&(#39|apos);", "'")
     t = t.re_replace(r"&amp;", "&").re_replace(r"&lt;", "<").re_replace(r"&gt;", ">")

@@ -112,6 +112,9 @@ class SourceSink:
     ingest_id: str
     _people: dict[str, str] = field(default_factory=dict)
     _spaces: dict[str, str] = field(default_factory=dict)
+    #: people a reader found somewhere else than the usual author field, because the platform put
+    #: someone else there (a mailing list that rewrote From): counted so that the ingest can say so
+    recovered_senders: set[str] = field(default_factory=set)
 
     # -- ids -------------------------------------------------------------------------------------
     def item_ref(self, native_id: Any) -> str:
@@ -215,14 +218,17 @@ class SourceSink:
         views: int | None = None,
         score: int | None = None,
         n_links: int | None = None,
+        own_text: str | None = None,
     ) -> str:
         """Record a contribution. ``author_id``, ``thread_id`` and ``parent_id`` are canonical ids
         (from :meth:`person`, :meth:`item_ref`). ``n_links`` overrides the count found in ``text``
-        (for readers that strip HTML, where the links are counted before the markup goes)."""
+        (for readers that strip HTML, where the links are counted before the markup goes).
+        ``own_text`` is the part of ``text`` the author wrote (a mail reply without the message it
+        quotes): words and links are counted in it, while ``text`` is stored whole."""
         if kind not in schema.ITEM_KINDS:
             raise ValueError(f"unknown item kind {kind!r}")
         iid = self.item_ref(native_id)
-        words, links = text_stats(text)
+        words, links = text_stats(text if own_text is None else own_text)
         if n_links is not None:
             links = n_links
         if title:

@@ -45,6 +45,7 @@ from lxml import html as lxml_html
 
 from covalue.identity import looks_like_bot
 from covalue.sources.base import Reader, Sink, SourceSink, iter_files, to_utc
+from covalue.sources.naming import discourse_site, is_generic
 
 _SUPPORT = re.compile(r"support|help|question|q\s*&\s*a|troubleshoot|how[\s-]?to|\bask\b|problem", re.I)
 _BLOCKS = {
@@ -225,8 +226,8 @@ class DiscourseReader(Reader):
 
     def read(self, path: Path, sink: Sink) -> None:
         files = iter_files(path, [".json"])
-        instance = path.name if path.is_dir() else (path.parent.name or path.stem)
-        src = sink.source("discourse", instance)
+        site, community = _forum_name(path, files)
+        src = sink.source("discourse", site, community=community)
         state = _State(src, sink, path)
         sink.set_total(len(files))
         # Pass 1 sorts the files by kind and learns category names, so that in pass 2 every topic
@@ -258,6 +259,60 @@ class DiscourseReader(Reader):
                         handlers[kind](f, doc)
                 sink.advance(1)
         state.finish()
+
+
+def _category_names(doc: dict[str, Any]) -> dict[int, str]:
+    """Category id -> name, subcategories included, from a category list document."""
+    cats = (
+        (doc.get("category_list") or {}).get("categories")
+        if "category_list" in doc
+        else doc.get("categories")
+    )
+    names: dict[int, str] = {}
+    stack = list(cats or [])
+    while stack:
+        c = stack.pop()
+        if not isinstance(c, dict):
+            continue
+        cid = _int(c.get("id"))
+        if cid is not None and c.get("name"):
+            names[cid] = str(c["name"])
+        stack.extend(c.get("subcategory_list") or [])
+    return names
+
+
+#: files read up front to learn the forum's name (the rest of a large crawl names the same forum)
+_NAME_SCAN_FILES = 50
+
+
+def _forum_name(path: Path, files: list[Path]) -> tuple[str, str]:
+    """(source instance, community name) of a crawl: the forum's host, from its own internal links and
+    avatars (:func:`covalue.sources.naming.discourse_site`); else the one category all its topics are
+    in; else the folder's name, or its parent's when that name is generic (``json``)."""
+    docs = []
+    for f in files[:_NAME_SCAN_FILES]:
+        try:
+            docs.append(orjson.loads(f.read_bytes()))
+        except (OSError, orjson.JSONDecodeError):
+            continue
+    host = discourse_site(docs)
+    if host:
+        return host, host
+    folder = path if path.is_dir() else path.parent
+    instance = folder.resolve().name or path.stem
+    if is_generic(instance) and folder.resolve().parent.name and not is_generic(folder.resolve().parent.name):
+        instance = folder.resolve().parent.name
+    names: dict[int, str] = {}
+    used: set[int | None] = set()
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        if _kind(doc) == "categories":
+            names.update(_category_names(doc))
+        elif isinstance(doc.get("post_stream"), dict):
+            used.add(_int(doc.get("category_id")))
+    only = next(iter(used)) if len(used) == 1 else None
+    return instance, names.get(only, instance) if only is not None else instance
 
 
 def _excerpt(doc: Any) -> str:
@@ -304,20 +359,7 @@ class _State:
 
     # -- categories ------------------------------------------------------------------------------
     def learn_categories(self, doc: dict[str, Any]) -> None:
-        cats = (
-            (doc.get("category_list") or {}).get("categories")
-            if "category_list" in doc
-            else doc.get("categories")
-        )
-        stack = list(cats or [])
-        while stack:
-            c = stack.pop()
-            if not isinstance(c, dict):
-                continue
-            cid = _int(c.get("id"))
-            if cid is not None and c.get("name"):
-                self.categories[cid] = str(c["name"])
-            stack.extend(c.get("subcategory_list") or [])
+        self.categories.update(_category_names(doc))
 
     def space(self, category_id: Any) -> str | None:
         cid = _int(category_id)

@@ -16,11 +16,17 @@ items, the rest ``reply`` items (whether a post asks a question is decided later
 thread maps hold one entry per message id for the whole read: about 200 bytes a message.
 
 People are keyed by their lower-cased address (pipermail's ``jane at example.org`` is turned back into
-an address); the address itself is only kept as a keyed hash. The list (``List-Id``, else the file or
-folder name) is a space. Text: ``text/plain`` is preferred, else HTML turned into text; other parts are
+an address); the address itself is only kept as a keyed hash. Lists with DMARC mitigation (Mailman 3,
+groups.io, Google Groups) rewrite ``From`` to ``"Jane Doe via Some-List" <some-list@lists.example.org>``;
+when ``From`` is the list's own address (its ``List-Post`` or ``List-Id``) or has that "via" form, the
+person is read from ``X-Original-From`` or ``Reply-To``, else keyed by the name before " via " within
+that list (see :func:`original_sender`), and the ingest says how many senders were recovered so. The
+list (``List-Id``, else the file or folder name) is a space, and its ``List-Id`` names the community. Text: ``text/plain`` is preferred, else HTML turned into text; other parts are
 counted as attachments. Any charset is read: a wrong or unknown declared charset falls back to UTF-8,
 then Windows-1252, and the ingest says how many messages needed it. A message with no ``From``, no usable
-``Date`` or headers that cannot be parsed becomes a reject row naming its file and position.
+``Date`` or headers that cannot be parsed becomes a reject row naming its file and position. The text is
+stored whole; its words and links are counted without the quoted message, attribution and signature
+(:mod:`covalue.quoting`), so that a one-line reply under a long quote is a short message.
 """
 
 from __future__ import annotations
@@ -38,12 +44,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import decode_header
 from email.message import EmailMessage
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
 from covalue.identity import looks_like_bot
+from covalue.quoting import own_text
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, iter_files, to_utc
 from covalue.sources.discourse import html_text
@@ -61,6 +68,11 @@ _REPLY_PREFIX = re.compile(
 )
 _IS_REPLY = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:", re.I)
 _LIST_ID = re.compile(r"^\s*(.*?)\s*<([^<>]+)>\s*$")
+#: ``Jane Doe via Some-List`` (Mailman 3, groups.io) or ``'Jane Doe' via group`` (Google Groups)
+_VIA = re.compile(r"^\s*[\"']?(.+?)[\"']?\s+via\s+(\S.*?)\s*$", re.I)
+_MAILTO = re.compile(r"mailto:([^>?,\s]+)", re.I)
+#: where a list that rewrote From keeps the person, most explicit first
+_ORIGINAL_SENDER = ("x-original-from", "reply-to", "x-original-sender")
 _GENERIC_STEMS = {"messages", "mbox", "inbox", "archive", "mail", "cur", "new"}
 _ARCHIVE_SUFFIXES = (".mbox.gz", ".txt.gz", ".mbox", ".mbx", ".txt", ".eml", ".gz", ".zip", ".mail")
 _POLICY = email.policy.default
@@ -235,6 +247,52 @@ def parse_from(value: str) -> tuple[str | None, str | None]:
     return addr, name or None
 
 
+def _list_identity(headers: dict[str, str]) -> tuple[set[str], str | None]:
+    """The list's own posting addresses (``List-Post``) and its ``List-Id`` identifier, lower-cased."""
+    posts = {m.lower() for m in _MAILTO.findall(_clean(headers.get("list-post") or ""))}
+    ident = _split_list_id(headers["list-id"])[0].lower() or None if headers.get("list-id") else None
+    return posts, ident
+
+
+def original_sender(
+    headers: dict[str, str], addr: str | None, name: str | None
+) -> tuple[str, str | None, str | None] | None:
+    """``(key, display name, address)`` of the person behind a From that a list rewrote, or None when
+    From is a person's own (or the list's and nobody else can be found).
+
+    From is the list's when its address is a ``List-Post`` address, when it is the ``List-Id`` with
+    ``@`` for its first dot (``some-list@lists.example.org`` for ``<some-list.lists.example.org>``), or
+    when its display name reads "Jane Doe via Some-List". The person is then the first address in
+    ``X-Original-From``, ``Reply-To`` or ``X-Original-Sender`` that is not the list's; failing that,
+    the name before " via ", keyed within the list so that two people of the same list never merge
+    and the same name on two lists stays two accounts.
+    """
+    posts, ident = _list_identity(headers)
+    via = _VIA.match(name) if name else None
+    own = bool(addr) and (addr in posts or (ident is not None and addr.replace("@", ".", 1) == ident))
+    if not own and via is None:
+        return None
+    lists = posts | ({addr} if addr else set())
+    for header in _ORIGINAL_SENDER:
+        value = headers.get(header)
+        if not value:
+            continue
+        try:
+            found = getaddresses([_clean(value)])
+        except (ValueError, TypeError, IndexError):
+            continue
+        for other_name, other in found:
+            other = other.strip().lower()
+            if "@" in other and other not in lists and (ident is None or other.replace("@", ".", 1) != ident):
+                display = _decode_words(other_name).strip() if other_name else ""
+                return other, display or (via.group(1).strip() if via else None), other
+    if via is None:
+        return None
+    person = via.group(1).strip()
+    where = ident or addr or via.group(2).strip().lower()
+    return f"via:{where}:{person.casefold()}", person, None
+
+
 def decode_payload(payload: bytes, charset: str | None) -> tuple[str, bool]:
     """Text from a part's bytes and whether the declared charset had to be abandoned (or was missing on
     non-ASCII text)."""
@@ -322,6 +380,19 @@ def message_body(msg: EmailMessage) -> tuple[str, int, bool]:
     return (plain or "").strip(), attachments, fallback
 
 
+def _split_list_id(value: str) -> tuple[str, str]:
+    """(identifier, label) of a ``List-Id`` such as ``Some List <some-list.lists.example.org>``."""
+    value = _decode_words(value)
+    m = _LIST_ID.match(value)
+    return (m.group(2).strip(), m.group(1).strip('" ')) if m else (value.strip(), "")
+
+
+def _list_label(value: str) -> str | None:
+    """What a ``List-Id`` calls the list: its label, else its identifier."""
+    ident, label = _split_list_id(value)
+    return label or ident or None
+
+
 def normalise_subject(subject: str) -> str:
     """A subject without reply/forward prefixes and list tags, lower-cased and with spaces collapsed."""
     return " ".join(_REPLY_PREFIX.sub("", subject).split()).lower()
@@ -373,7 +444,7 @@ class MailReader(Reader):
             raise ReaderError(
                 f"{path}: not a mail archive (no mbox 'From ' line, mail headers, gzip or zip of mail)"
             )
-        run = _MailRun(sink, sink.source("mbox", _instance(path)), path)
+        run = _MailRun(sink, path)
         # a maildir's tmp/ holds messages still being delivered: they show up in new/ once complete
         files = [f for f in iter_files(path) if not _maildir_tmp(f)]
         sink.set_total(len(files))
@@ -401,15 +472,24 @@ class MailReader(Reader):
 class _MailRun:
     """Thread maps, counters and row writing for one read."""
 
-    def __init__(self, sink: Sink, src: SourceSink, root: Path) -> None:
+    def __init__(self, sink: Sink, root: Path) -> None:
         self.sink = sink
-        self.src = src
         self.root = root
         self.default_space = _instance(root)
+        self._src: SourceSink | None = None
+        self._list_name: str | None = None  # the first List-Id read: the community's name
         self.thread_of: dict[str, str] = {}  # message native id -> thread root native id
         self.by_subject: dict[str, str] = {}  # normalised subject -> earliest root native id
         self.duplicates = 0
         self.charset_fallbacks = 0
+
+    @property
+    def src(self) -> SourceSink:
+        """The source, made on first use so that the first ``List-Id`` read can name the community
+        (the file or folder name names it only when no message says which list it came from)."""
+        if self._src is None:
+            self._src = self.sink.source("mbox", self.default_space, community=self._list_name)
+        return self._src
 
     def loc(self, f: Path) -> str:
         if self.root.is_dir():
@@ -503,6 +583,8 @@ class _MailRun:
             self.src.reject(where, "no mail headers found", excerpt)
             return
         headers = raw_headers(msg)
+        if self._src is None and self._list_name is None and headers.get("list-id"):
+            self._list_name = _list_label(headers["list-id"])
         from_value = headers.get("from")
         if not from_value or not from_value.strip():
             self.src.reject(where, "message has no From header", excerpt)
@@ -559,12 +641,18 @@ class _MailRun:
             if norm:
                 self.by_subject.setdefault(norm, native)
         self.thread_of[native] = root
+        key = addr or f"name:{name}"
+        recovered = original_sender(headers, addr, name)
+        if recovered is not None:
+            key, name, addr = recovered
         author = self.src.person(
-            addr or f"name:{name}",
+            key,
             display_name=name,
             email=addr,
             is_bot=looks_like_bot(name) or looks_like_bot((addr or "").split("@")[0]),
         )
+        if recovered is not None:
+            self.src.recovered_senders.add(author)
         space = self._space(headers.get("list-id"), headers.get("newsgroups"))
         text, attachments, fallback = message_body(msg)
         self.charset_fallbacks += fallback
@@ -578,6 +666,7 @@ class _MailRun:
             parent_id=self.src.item_ref(parent) if parent else None,
             title=subject or None,
             text=text,
+            own_text=own_text(text),
             n_attachments=attachments,
         )
 
@@ -586,14 +675,18 @@ class _MailRun:
             group = newsgroups.split(",")[0].strip()
             return self.src.space(f"list:{group.lower()}", group, "list")
         if list_id:
-            value = _decode_words(list_id)
-            m = _LIST_ID.match(value)
-            ident, label = (m.group(2), m.group(1).strip('" ')) if m else (value.strip(), "")
+            ident, label = _split_list_id(list_id)
             if ident:
                 return self.src.space(f"list:{ident.lower()}", label or ident, "list")
         return self.src.space(f"list:{self.default_space.lower()}", self.default_space, "list")
 
     def finish(self) -> None:
+        recovered = len(self._src.recovered_senders) if self._src is not None else 0
+        if recovered:
+            self.sink.warn(
+                f"mbox: the list rewrote From on some messages; {recovered} senders were recovered "
+                "from X-Original-From, Reply-To or the name before 'via'"
+            )
         if self.duplicates:
             self.sink.warn(
                 f"mbox: {self.duplicates} messages appeared more than once (same Message-ID); each "

@@ -38,7 +38,9 @@ from urllib.parse import urlparse
 import orjson
 
 from covalue import identity
+from covalue.quoting import own_text
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
+from covalue.sources.mbox import original_sender
 
 #: Perceval backends this reader maps (chat, forum and mail); others are rejected with their name.
 BACKENDS = (
@@ -822,6 +824,10 @@ class _Headers:
         return self._d.get(name.lower())
 
 
+#: the headers :func:`covalue.sources.mbox.original_sender` reads
+_LIST_SENDER_HEADERS = ("list-id", "list-post", "x-original-from", "reply-to", "x-original-sender")
+
+
 def mail_message(
     ctx: _Ctx, h: _Headers, body: str | None, loc: str, space_hint: str | None, n_att: int = 0
 ) -> None:
@@ -831,11 +837,18 @@ def mail_message(
         return
     name, addr = email.utils.parseaddr(str(h.get("From") or ""))
     addr = addr.strip().lower()
+    # a list that rewrote From to its own address keeps the person elsewhere (see covalue.sources.mbox)
+    lower = {k: str(v) for k in _LIST_SENDER_HEADERS if (v := h.get(k)) is not None}
+    recovered = original_sender(lower, addr or None, name or None)
+    if recovered is not None:
+        key, name, addr = recovered[0], recovered[1] or "", recovered[2] or ""
     author = ctx.person(
-        addr or name or None,
+        (key if recovered is not None else None) or addr or name or None,
         display_name=_name(name, addr.split("@")[0] if addr else None),
         email=addr or None,
     )
+    if recovered is not None and author is not None:
+        ctx.ss.recovered_senders.add(author)
     date = h.get("Date") or h.get("NNTP-Posting-Date")
     when = None
     if date:
@@ -861,6 +874,7 @@ def mail_message(
         parent_id=ctx.ss.item_ref(parent) if parent else None,
         title=str(h.get("Subject") or "") or None,
         text=body,
+        own_text=own_text(body),
         n_attachments=n_att,
     )
 
@@ -1069,6 +1083,11 @@ class PercevalReader(Reader):
             resolve_pending(ctx)
             for what, n in sorted(ctx.skipped.items()):
                 sink.warn(f"{ctx.ss.source}: {n} × {what} ({_WHY.get(what, 'not community content')})")
+            if ctx.ss.recovered_senders:
+                sink.warn(
+                    f"{ctx.ss.source}: the list rewrote From on some messages; {len(ctx.ss.recovered_senders)} "
+                    "senders were recovered from X-Original-From, Reply-To or the name before 'via'"
+                )
 
     # -- Perceval items -----------------------------------------------------------------------------
     def _ctx_for(self, sink: Sink, backend: str, instance: str) -> _Ctx:

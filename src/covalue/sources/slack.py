@@ -18,7 +18,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -27,7 +27,8 @@ from typing import Any, ClassVar
 import orjson
 
 from covalue.sources.archive import DEFAULT_MAX_RATIO, DEFAULT_MAX_UNPACKED, Refused, ZipArchive
-from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
+from covalue.sources.base import Reader, ReaderError, Sink, to_utc
+from covalue.sources.naming import slack_workspace
 
 #: conversation lists in an export, and the space kind each one gives
 CONVERSATION_FILES = {
@@ -152,17 +153,35 @@ class _Files:
         return self._read(name)
 
 
-def _open_zip(path: Path, settings: Any, src: SourceSink) -> tuple[_Files, ZipArchive]:
+def _open_zip(path: Path, settings: Any) -> tuple[_Files, ZipArchive, list[tuple[str, str]]]:
+    """The zip's files, the open archive, and (location, reason) of the entries it refused."""
     ing = getattr(settings, "ingest", None)
     arc = ZipArchive(
         path,
         max_unpacked=getattr(ing, "max_unpacked_bytes", DEFAULT_MAX_UNPACKED),
         max_ratio=getattr(ing, "max_ratio", DEFAULT_MAX_RATIO),
     )
-    for r in arc.refused:
-        src.reject(f"{path.name}:{r.name}", r.reason)
+    refused = [(f"{path.name}:{r.name}", r.reason) for r in arc.refused]
     names = {n: arc.size(n) for n in arc.names()}
-    return _Files(path.name, names, arc.read), arc
+    return _Files(path.name, names, arc.read), arc, refused
+
+
+#: day files read up front to find the workspace's subdomain in permalinks
+_NAME_SCAN_FILES = 200
+
+
+def _workspace_name(files: _Files) -> str | None:
+    """The workspace's subdomain from the permalinks in its first day files, or None."""
+
+    def texts() -> Iterator[bytes]:
+        days = sorted(n for n in files.sizes if _DAY.match(PurePosixPath(n).name))
+        for name in days[:_NAME_SCAN_FILES]:
+            try:
+                yield files.read(name)
+            except (Refused, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError):
+                continue
+
+    return slack_workspace(texts())
 
 
 def _open_dir(path: Path) -> _Files:
@@ -244,12 +263,17 @@ class SlackReader(Reader):
         if not path.exists():
             raise ReaderError(f"{path}: no such file or folder")
         self.sink = sink
-        self.src = sink.source("slack", instance_name(path))
         arc: ZipArchive | None = None
+        refused: list[tuple[str, str]] = []
         if path.is_dir():
             files = _open_dir(path)
         else:
-            files, arc = _open_zip(path, self.settings, self.src)
+            files, arc, refused = _open_zip(path, self.settings)
+        # the workspace's own subdomain names the community; the file or folder name only when no
+        # permalink does (the source keeps the file's name, as its ids always have)
+        self.src = sink.source("slack", instance_name(path), community=_workspace_name(files))
+        for where, reason in refused:
+            self.src.reject(where, reason)
         try:
             self._read_export(files)
         finally:

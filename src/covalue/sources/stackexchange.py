@@ -29,6 +29,7 @@ from lxml import html as lhtml
 
 from covalue.sources.archive import DEFAULT_MAX_UNPACKED, extract_7z
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink
+from covalue.sources.naming import is_se_site, se_site_from_path, se_site_from_posts
 
 #: the tables that become canonical rows, by root element name
 CANONICAL = ("users", "posts", "comments", "votes")
@@ -370,7 +371,10 @@ class StackExchangeReader(Reader):
             if path.name.lower().endswith(".7z"):
                 return [_Site(_site_name(path), archives=[path])]
             table = _table_of(path)
-            site = _Site(path.resolve().parent.name or "stackexchange", emit={table or "posts"})
+            site = _Site(
+                se_site_from_path(path.parent) or path.resolve().parent.name or "stackexchange",
+                emit={table or "posts"},
+            )
             site.xml[table or "posts"] = path
             # siblings of a single file answer its lookups (authors, questions), without being written
             for sib in path.parent.glob("*.xml"):
@@ -380,7 +384,7 @@ class StackExchangeReader(Reader):
             return [site]
         if not path.is_dir():
             raise ReaderError(f"{path}: no such file or folder")
-        direct = _Site(path.resolve().name)
+        direct = _Site(se_site_from_path(path) or path.resolve().name)
         for p in sorted(path.glob("*.xml")):
             t = _table_of(p)
             if t in ROOTS and t not in direct.xml:
@@ -421,15 +425,14 @@ class StackExchangeReader(Reader):
 
     def _read_site(self, site: _Site, sink: Sink, problems: _Problems) -> None:
         with tempfile.TemporaryDirectory(prefix="covalue-stackexchange-") as tmp:
-            src = sink.source("stackexchange", site.name)
             limit = getattr(getattr(self.settings, "ingest", None), "max_unpacked_bytes", None)
+            refusals: list[tuple[str, str]] = []
             for i, arc in enumerate(site.archives):
                 files, refused = extract_7z(
                     arc, Path(tmp) / str(i), max_unpacked=limit or DEFAULT_MAX_UNPACKED
                 )
                 sink.advance(_size(arc))
-                for r in refused:
-                    problems(src, f"{arc.name}:{r.name}", r.reason)
+                refusals += [(f"{arc.name}:{r.name}", r.reason) for r in refused]
                 for f in files:
                     t = _table_of(f)
                     if t in ROOTS and t not in site.xml:
@@ -438,6 +441,13 @@ class StackExchangeReader(Reader):
                         sink.warn(f"{arc.name}: a second {_FILE_NAMES[t]} ({f.name}); only the first is read")
                     else:
                         sink.warn(f"{arc.name}: {f.name} is not a Stack Exchange table; not read")
+            # a dump not named after its site (a folder called "data", "dump.7z") is named from its own
+            # links to itself; the file or folder name stays only when it has none
+            if not is_se_site(site.name) and "posts" in site.xml:
+                site.name = se_site_from_posts(site.xml["posts"]) or site.name
+            src = sink.source("stackexchange", site.name)
+            for where, reason in refusals:
+                problems(src, where, reason)
             if not any(t in site.xml for t in CANONICAL):
                 raise ReaderError(
                     f"{site.name}: the dump has none of Users.xml, Posts.xml, Comments.xml, Votes.xml"
