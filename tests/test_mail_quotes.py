@@ -34,18 +34,23 @@ QUOTED = {
     "outlook separator": f"{ANSWER}\n\n-----Original Message-----\nFrom: Ann Lee\nSent: Monday\n\n{QUESTION}",
     "outlook header block": f"{ANSWER}\n\n________________________________\nFrom: Ann Lee <ann@example.com>\n"
     f"Sent: Monday, January 1, 2024 10:00 AM\nTo: dev@lists.example.org\nSubject: Build fails\n\n{QUESTION}",
+    # an HTML-only reply as Gmail writes it: the quote is a <blockquote>, its lines get "> " as text
+    "gmail html": f'<div dir="ltr">{ANSWER}<br></div><br><div class="gmail_quote"><div class="gmail_attr">'
+    "On Mon, Jan 1, 2024 at 10:00 AM Ann Lee &lt;ann@example.com&gt; wrote:<br></div>"
+    f'<blockquote class="gmail_quote">{"<br>".join(QUESTION.splitlines())}</blockquote></div>',
     "signature then quote": f"{ANSWER}\n-- \nBob Ray, build team\nHow do I reach you? Call me.\n\n{QUESTION}",
 }
 
 
 def _mail(n: int, sender: str, body: str, reply: bool) -> str:
+    html = body.lstrip().startswith("<")
     lines = [
         f"From {sender}  Mon Jan  {n} 10:00:00 2024",
         f"From: {sender}",
         f"Date: {format_datetime(datetime(2024, 1, n, 10, tzinfo=UTC))}",
         f"Subject: {'Re: ' if reply else ''}Build fails",
         f"Message-ID: <q{n}@example.org>",
-        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Type: text/{'html' if html else 'plain'}; charset=utf-8",
     ]
     if reply:
         lines.append("In-Reply-To: <q1@example.org>")

@@ -49,6 +49,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
+from lxml import etree
+from lxml import html as lxml_html
+
 from covalue.identity import looks_like_bot
 from covalue.quoting import own_text
 from covalue.sources.archive import Refused, ZipArchive
@@ -78,6 +81,7 @@ _ARCHIVE_SUFFIXES = (".mbox.gz", ".txt.gz", ".mbox", ".mbx", ".txt", ".eml", ".g
 _POLICY = email.policy.default
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _READ_ERRORS = (EOFError, OSError, zlib.error, Refused)
+_HTML_PARSER = lxml_html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
 
 
 # -- splitting -------------------------------------------------------------------------------------------
@@ -376,7 +380,7 @@ def message_body(msg: EmailMessage) -> tuple[str, int, bool]:
     if plain is not None and plain.strip():
         return plain.strip(), attachments, fallback
     if html is not None:
-        return html_text(html)[0], attachments, fallback
+        return html_text(quote_marked(html))[0], attachments, fallback
     return (plain or "").strip(), attachments, fallback
 
 
@@ -391,6 +395,25 @@ def _list_label(value: str) -> str | None:
     """What a ``List-Id`` calls the list: its label, else its identifier."""
     ident, label = _split_list_id(value)
     return label or ident or None
+
+
+def quote_marked(html: str) -> str:
+    """HTML mail with each outermost ``<blockquote>`` replaced by its text, every line marked ``> ``, as
+    a plain-text mail client shows a quote: the text then says which lines are quoted, and the word
+    counts and roles leave them out (:mod:`covalue.quoting`) as they do for plain-text mail."""
+    if "<blockquote" not in html.lower():
+        return html
+    try:
+        root = lxml_html.fragment_fromstring(html, create_parent="div", parser=_HTML_PARSER)
+    except (etree.ParserError, ValueError):
+        return html
+    for quote in root.xpath("//blockquote[not(ancestor::blockquote)]"):
+        inner = html_text(etree.tostring(quote, encoding="unicode", with_tail=False))[0]
+        marked = lxml_html.Element("div")
+        marked.text = "\n" + "\n".join("> " + line for line in inner.split("\n")) + "\n"
+        marked.tail = quote.tail
+        quote.getparent().replace(quote, marked)
+    return etree.tostring(root, encoding="unicode")
 
 
 def normalise_subject(subject: str) -> str:
