@@ -210,10 +210,6 @@ def role_suggestions(c: dict[str, Any] | None, *, limit: int = 5) -> list[dict[s
     return out
 
 
-#: the workspace tables the store writes for the analysis (the participants' name lives in analysis)
-EXPERIMENT_ITEMS_TABLE = "experiment_items"
-
-
 def completion_time(ends_on: date | None, completed_at: datetime) -> datetime:
     """When an experiment's participation counts: the end of its last day when it has an end date
     (so the window it ran in is the one credited), else the moment it was marked complete."""

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from covalue.analysis import EXPERIMENTS_TABLE
+from covalue.analysis import EXPERIMENT_ITEMS_TABLE, EXPERIMENTS_TABLE
 from covalue.canvas import collaboration as cc
 from covalue.canvas.collaboration import ENTRY_FIELDS, EXPERIMENT_FIELDS, STORY_FIELDS, merge3
 from covalue.store.models import Base, utcnow
@@ -293,7 +293,7 @@ PARTICIPANTS_SCHEMA = pa.schema(
 ITEMS_SCHEMA = pa.schema(
     [("experiment_id", pa.int64()), ("community_id", pa.string()), ("item_id", pa.string())]
 )
-ITEMS_TABLE = cc.EXPERIMENT_ITEMS_TABLE
+ITEMS_TABLE = EXPERIMENT_ITEMS_TABLE
 
 
 def _completed(db: Session) -> list[dict[str, Any]]:
