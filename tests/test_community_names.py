@@ -123,3 +123,19 @@ def test_slack_export_of_any_file_name_is_named_after_its_workspace(
     renamed.symlink_to(shared_data / "slack" / "houstondatavis-slack-export.zip")
     # its file shares link to houstondatavis.slack.com
     assert names(SlackReader(), renamed)[0] == ["houstondatavis"]
+
+
+def test_zulip_archive_folder_called_zulip_json_is_named_after_the_archive(tmp_path: Path) -> None:
+    from covalue.sources.zulip import ZulipReader
+
+    folder = tmp_path / "ncar-zulip" / "zulip_json"
+    stream = folder / "5-general"
+    stream.mkdir(parents=True)
+    msg = {
+        "content": "<p>How do I start?</p>",
+        "id": 1,
+        "sender_full_name": "Ann Lee",
+        "timestamp": 1700000000,
+    }
+    (stream / "hello.json").write_text(json.dumps([msg]))
+    assert names(ZulipReader(), folder) == (["ncar-zulip"], ["zulip:ncar-zulip"])

@@ -37,6 +37,7 @@ SE_SCAN_BYTES = 32 * 1024 * 1024
 GENERIC_NAMES = frozenset(
     {"data", "dump", "export", "exports", "json", "xml", "files", "archive", "backup", "tmp", "out", "raw"}
     | {"posts", "topics", "t", "latest", "download", "downloads", "discourse", "slack", "zulip", "mail"}
+    | {"zulip_json", "export_json", "messages"}
 )
 
 

@@ -36,6 +36,7 @@ from covalue.identity import looks_like_bot
 from covalue.sources.archive import iter_tar
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, iter_files, to_utc
 from covalue.sources.discourse import parse_html
+from covalue.sources.naming import is_generic
 
 _ENCODED = re.compile(r"(?:\.[0-9A-Fa-f]{2})+")
 _STREAM_DIR = re.compile(r"^(\d+)-(.*)$")
@@ -105,13 +106,18 @@ class ZulipReader(Reader):
     def _read_dir(self, path: Path, sink: Sink) -> None:
         files = iter_files(path, [".json"])
         realm = [f for f in files if f.name == "realm.json"]
+        # realm.json names an organisation export; an archive folder is named after itself, or after
+        # the folder holding it when its own name says nothing (``zulip_json``)
+        name = path.resolve().name
+        if is_generic(name) and path.resolve().parent.name:
+            name = path.resolve().parent.name
         if realm:
-            export = _RealmExport(sink, path.name)
+            export = _RealmExport(sink, name)
             for f in realm + [f for f in files if _MESSAGES_FILE.search(f.name)]:
                 export.feed(str(f.relative_to(path)), _read_bytes(f))
             export.finish()
             return
-        src = sink.source("zulip", path.name)
+        src = sink.source("zulip", name)
         archive = _Archive(src, sink)
         sink.set_total(len(files))
         for f in files:
