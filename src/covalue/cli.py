@@ -116,8 +116,6 @@ def ingest(
                 t.add_row(k, f"{r.read.get(k, 0):,}", f"{r.added.get(k, 0):,}")
             t.add_row("rejects", f"{r.rejects:,}", f"{r.added.get('rejects', 0):,}")
             console.print(t)
-            if r.senders_recovered:
-                console.print(f"  senders recovered from list-rewritten From: {r.senders_recovered:,}")
             for m in r.messages:
                 console.print(f"  [yellow]•[/] {m}")
         if hr:
