@@ -390,7 +390,9 @@ def _login(c: TestClient, email: str) -> str:
     return c.get("/api/me").json()["csrf_token"]
 
 
-def test_the_loop_moves_participants_to_innovate_and_the_story_reaches_the_report(client: TestClient) -> None:
+def test_the_loop_counts_contributions_not_listings_and_the_story_reaches_the_report(
+    client: TestClient,
+) -> None:
     h = {"X-CSRF-Token": _login(client, "manager@example.org")}
     canvas = client.get("/api/c/healthy/canvas").json()
     assert [s["key"] for s in canvas["sections"]] == ["goals", "opportunities", "capability", "roles"]
@@ -468,17 +470,33 @@ def test_the_loop_moves_participants_to_innovate_and_the_story_reaches_the_repor
 
     res = client.post("/api/c/healthy/analyse", headers=h).json()
     assert res["participants_written"] == 3
+
+    def stages_now() -> dict[str, str]:
+        with client.app.state.site.lock:  # type: ignore[attr-defined]
+            return dict(
+                t.raw.execute(
+                    "SELECT member_id, stage FROM member_stages WHERE community_id='healthy' "
+                    f"AND period='2025-12' AND member_id IN ({','.join('?' * 3)})",
+                    solvers,
+                ).fetchall()
+            )
+
+    # being listed moves nobody: clicking in the canvas cannot raise the headline
+    assert stages_now() == dict.fromkeys(solvers, "solve")
+    # the first participant links a post of theirs from the experiment's month: only they contributed
     with client.app.state.site.lock:  # type: ignore[attr-defined]
-        after = dict(
-            t.raw.execute(
-                "SELECT member_id, stage FROM member_stages WHERE community_id='healthy' AND period='2025-12' "
-                f"AND member_id IN ({','.join('?' * 3)})",
-                solvers,
-            ).fetchall()
-        )
-    assert after == dict.fromkeys(solvers, "innovate")
+        own = t.raw.execute(
+            "SELECT min(item_id) FROM item_roles WHERE community_id='healthy' AND author_member=? "
+            "AND created_at >= '2025-12-01'",
+            [solvers[0]],
+        ).fetchone()[0]
+    assert own
+    linked = client.post(f"/api/c/healthy/experiments/{exp['id']}/items", json={"items": [own]}, headers=h)
+    assert linked.status_code == 200, linked.text
+    client.post("/api/c/healthy/analyse", headers=h)
+    assert stages_now() == {solvers[0]: "innovate", solvers[1]: "solve", solvers[2]: "solve"}
     page = client.get("/c/healthy/experiments").text
-    assert page.count('now at <b class="stage-now">Innovate</b>') == 3
+    assert page.count('now at <b class="stage-now">Innovate</b>') == 1
 
     re_rows = client.get("/api/c/healthy/remeasure").json()["experiments"]
     assert re_rows[0]["before"]["period"] == "2025-11" and re_rows[0]["after"]["period"] == "2025-12"

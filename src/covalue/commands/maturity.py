@@ -3,6 +3,7 @@ on the command line, in plain words or as JSON."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -113,41 +114,44 @@ def stages(
         raise typer.Exit(1)
     for r in mix_rows:
         console.print(
-            f"\n[bold]{r['community_id']}[/] — {r['period']}: {r['active']:,} active of "
-            f"{r['members']:,} members"
+            f"\n[bold]{r['community_id']}[/] — {r['period']}: {r['active']:,} members did something others "
+            f"could see in the window ({r['members']:,} present)"
         )
+        measurable = {
+            c["community_id"]: c.get("measurable", True)
+            for c in chk_rows
+            if c["stage"] == "innovate" and c["community_id"] == r["community_id"]
+        }
         t = Table(box=None)
         t.add_column("stage")
         t.add_column("members", justify="right")
-        t.add_column("share", justify="right")
-        for s in STAGES:
+        t.add_column("share of active", justify="right")
+        for s in STAGES[1:]:
+            if s == "innovate" and measurable.get(r["community_id"]) is False:
+                t.add_row(s, "–", "not measurable from this export")
+                continue
             t.add_row(s, f"{r[s]:,}", f"{r[s + '_share']:.0%}")
         console.print(t)
+        console.print(
+            f"Beside the journey: {r['observer']:,} observed only (joined, viewed or followed); "
+            f"{r.get('readers', 0):,} seen reading; {r.get('regular', 0):,} took part at least every two weeks "
+            "(the frequency sets the persona, not the stage)."
+        )
         t = Table(title="Stage checks", box=None, title_justify="left")
-        for c in ("stage", "question", "measure", "value", "needed", "result"):
+        for c in ("stage", "question", "measure", "over", "value", "needed", "result"):
             t.add_column(c)
         for c in chk_rows:
             if c["community_id"] != r["community_id"]:
                 continue
+            ratio = re.search(r"\b(share|kept|rate)\b", c["measure"]) is not None
             v = c["value"]
-            value = (
-                "n/a"
-                if v is None
-                else (f"{v:.0%}" if "share" in c["measure"] or "kept" in c["measure"] else f"{v:g}")
-            )
-            need = (
-                f"{c['op']} {c['threshold']:.0%}"
-                if ("share" in c["measure"] or "kept" in c["measure"])
-                else f"{c['op']} {c['threshold']:g}"
-            )
-            t.add_row(
-                c["stage"],
-                c["question"],
-                c["measure"],
-                value,
-                need,
-                "[green]pass[/]" if c["passed"] else "[red]not yet[/]",
-            )
+            value = "–" if v is None else (f"{v:.0%}" if ratio else f"{v:g}")
+            need = f"{c['op']} {c['threshold']:.0%}" if ratio else f"{c['op']} {c['threshold']:g}"
+            if c.get("measurable") is False:
+                result = "not measurable from this export"
+            else:
+                result = "[green]pass[/]" if c["passed"] else "[red]not yet[/]"
+            t.add_row(c["stage"], c["question"], c["measure"], c.get("window") or "", value, need, result)
         console.print(t)
     if members:
         t = Table(title="Members", box=None, title_justify="left")
