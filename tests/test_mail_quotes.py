@@ -3,6 +3,7 @@ length is its own; the stored body stays whole; the engine and Python strip the 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import covalue
 from covalue import models
 from covalue.metrics.classify import classify_items, clean_text
-from covalue.quoting import own_text, strip_quoted
+from covalue.quoting import ANY_MARK, own_text, strip_quoted
 
 ROLES = models.load("roles")
 QUESTION = "How do I fix the build when configure fails with a missing zlib header?\nIt stops at line 40."
@@ -121,6 +122,8 @@ def test_the_engine_strips_what_python_strips() -> None:
     t = ibis.memtable({"i": list(range(len(texts))), "text": texts})
     got = t.select("i", s=strip_quoted(t.text.lower())).order_by("i").to_pyarrow().to_pylist()
     assert [r["s"].strip() for r in got] == [own_text(x.lower()) for x in texts]
+    # the engine skips texts without any mark a rule needs: every text a rule changes has one
+    assert all(re.search(ANY_MARK, x.lower()) for x in texts if own_text(x.lower()) != x.lower().strip())
     cleaned = t.select("i", c=clean_text(t.text)).order_by("i").to_pyarrow().to_pylist()
     assert "zlib header" not in cleaned[1]["c"] and "install the zlib" in cleaned[1]["c"]
 

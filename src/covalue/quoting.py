@@ -55,18 +55,29 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         r"(?:^|\n)[ \t]*"
         + _OPENER
-        + r"\b[^\n]{0,300}(?:\d[^\n]{0,300}\r?\n[^\n]{0,300})?\b"
+        + r"\b[^\n]*(?:\d[^\n]*\r?\n[^\n]*)?\b"
         + _ATTRIBUTED
         + r"[ \t\xa0]*:[ \t\r]*(?:\n|$)",
         "\n",
     ),
     # any other line ending in "wrote:" right before quoted lines introduces them
-    (r"(?:^|\n)[^\n]{0,300}\b" + _ATTRIBUTED + r"[ \t\xa0]*:[ \t\r]*\n(?:[ \t\r]*\n)*[ \t]*>", "\n>"),
+    (r"(?:^|\n)[^\n]*\b" + _ATTRIBUTED + r"[ \t\xa0]*:[ \t\r]*\n(?:[ \t\r]*\n)*[ \t]*>", "\n>"),
     # quoted lines
     (r"(?:^|\n)[ \t]*>[^\n]*", ""),
 )
 
 _COMPILED = tuple((re.compile(p, re.I), r) for p, r in RULES)
+
+#: what any rule needs somewhere in the text: most messages have none of it and are spared the rules
+#: (one search instead of six replacements)
+ANY_MARK = (
+    r"(?:^|\n)[ \t]*>|(?:^|\n)--|"
+    + _ATTRIBUTED
+    + r"|"
+    + _SENT
+    + r"|-{2,}[ \t]*(?:original|ursprüngliche|message d|mensaje"
+    r"|messaggio|oorspronkelijk|mensagem)"
+)
 
 
 def own_text(text: str | None) -> str:
@@ -81,6 +92,7 @@ def own_text(text: str | None) -> str:
 
 def strip_quoted(text: ir.StringValue) -> ir.StringValue:
     """:func:`own_text` as an engine expression, for text that is already lower-cased."""
+    stripped = text
     for pattern, repl in RULES:
-        text = text.re_replace(pattern, repl)
-    return text
+        stripped = stripped.re_replace(pattern, repl)
+    return text.re_search(ANY_MARK).ifelse(stripped, text)
