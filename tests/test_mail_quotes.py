@@ -157,3 +157,14 @@ def test_spark_strips_what_duckdb_strips(tmp_path: Path) -> None:
         assert [r["s"].strip() for r in got] == [own_text(x.lower()) for x in texts]
     finally:
         session.stop()
+
+
+def test_a_long_line_costs_one_pass() -> None:
+    """A 200 kB line that starts like an attribution and is full of digits (a pasted log) is read in
+    linear time: with a backtracking search for the wrapped attribution it took minutes."""
+    import time
+
+    text = "On " + "1 " * 100_000 + "\nthe next line wrote nothing"
+    started = time.perf_counter()
+    assert own_text(text) == text
+    assert time.perf_counter() - started < 3.0

@@ -51,11 +51,12 @@ RULES: tuple[tuple[str, str], ...] = (
     # a signature: everything after a line that is "-- " (or "--")
     (r"(?:^|\n)--[ \t]?\r?(?:\n(?s:.*))?$", ""),
     # "On <date>, <name> wrote:", even with the quote unmarked below; wrapped onto a second line only
-    # when the first holds a digit (a date), so that "On my machine ..." is never taken with it
+    # when the first holds a digit (a date), so that "On my machine ..." is never taken with it (the
+    # first digit is found without backtracking: no line, however long, costs more than one pass)
     (
         r"(?:^|\n)[ \t]*"
         + _OPENER
-        + r"\b[^\n]*(?:\d[^\n]*\r?\n[^\n]*)?\b"
+        + r"\b(?:[^\n]*|[^\n\d]*\d[^\n]*\r?\n[^\n]*)\b"
         + _ATTRIBUTED
         + r"[ \t\xa0]*:[ \t\r]*(?:\n|$)",
         "\n",
