@@ -161,7 +161,11 @@ def test_beer_7z_exact_counts_and_reingest(beer_ws: Any, shared_data: Path) -> N
     c = beer_counts(ws)
     assert c["items"] == {"question": QUESTIONS, "answer": ANSWERS, "comment": COMMENTS, "page": PAGES}
     assert c["members"] == MEMBERS and c["bots"] == 1
-    assert sum(c["actions"].values()) == VOTES
+    # votes, plus one system action per (question, tag): every question carries 1 to 5 tags
+    assert sum(n for verb, n in c["actions"].items() if verb != "system") == VOTES
+    tagged = q(ws, "SELECT count(DISTINCT a.item_id), min(i.kind), max(i.kind) FROM actions a "
+                   "JOIN items i ON a.item_id = i.item_id WHERE a.detail = 'tag'")[0]  # fmt: skip
+    assert tagged == (QUESTIONS, "question", "question")
     assert c["accepted"] == ACCEPTED
     assert q(ws, "SELECT count(*) FROM spaces WHERE kind = 'site'")[0][0] == 1
     # every accepted item is an answer, and each question accepted at most one

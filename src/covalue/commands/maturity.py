@@ -4,6 +4,7 @@ on the command line, in plain words or as JSON."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -245,22 +246,69 @@ def explain(
 
 
 @app.command()
-def evaluate(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Precision, recall and F1 of question detection from text alone.
+def evaluate(
+    workspace: WorkspaceOpt = None,
+    idea_sample: Annotated[
+        Path | None,
+        typer.Option("--idea-sample", help="Human-read sample of ideas (TOML, see tests/data/idea_sample.toml)"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How well roles are detected: questions and ideas from text alone, and idea precision.
 
-    Scored against items whose platform says question or answer (a Stack Exchange dump, for one).
+    Questions are scored against items whose platform says question or answer (a Stack Exchange dump,
+    for one). Ideas: recall of the text rules (structure off) on the thread openers members tagged as
+    requests (a meta site's feature-request), per source; with --idea-sample, precision on a sample
+    a person read and labelled.
     """
     ws = open_ws(workspace)
     q = analysis.question_quality(ws)
+    ideas = analysis.idea_quality(ws)
+    sample = analysis.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
     ws.close()
     if as_json:
-        print_json(q)
+        out: dict[str, Any] = {**q, "ideas": {"recall_by_source": ideas}}
+        if sample is not None:
+            out["ideas"]["sample"] = sample
+        print_json(out)
         return
-    if not q["items"]:
-        console.print("No question or answer items to score against (ingest a Stack Exchange dump, for one).")
+    if not q["items"] and not ideas and sample is None:
+        console.print(
+            "Nothing to score against: no question/answer items and no tagged requests "
+            "(ingest a Stack Exchange dump, for one), and no --idea-sample."
+        )
         raise typer.Exit(1)
-    console.print(
-        f"Question detection from text alone on {q['items']:,} question/answer items "
-        f"({q['questions']:,} questions):"
-    )
-    console.print(f"  precision {q['precision']:.3f}   recall {q['recall']:.3f}   [bold]F1 {q['f1']:.3f}[/]")
+    if q["items"]:
+        console.print(
+            f"Question detection from text alone on {q['items']:,} question/answer items "
+            f"({q['questions']:,} questions):"
+        )
+        console.print(f"  precision {q['precision']:.3f}   recall {q['recall']:.3f}   [bold]F1 {q['f1']:.3f}[/]")
+    if ideas:
+        console.print("Idea detection from title and text alone, against openers tagged as requests:")
+        t = Table(box=None)
+        for c in ("source", "tagged", "found", "recall", "text ideas", "openers"):
+            t.add_column(c, justify="left" if c == "source" else "right")
+        for r in ideas:
+            t.add_row(
+                r["source"],
+                f"{r['requests']:,}",
+                f"{r['found']:,}",
+                f"[bold]{r['recall']:.0%}[/]",
+                f"{r['text_ideas']:,}",
+                f"{r['openers']:,}",
+            )
+        console.print(t)
+    if sample is not None:
+        console.print(
+            f"Idea precision on a human-read sample: [bold]{sample['precision']:.0%}[/] "
+            f"({sample['proposals']} of {sample['items']} are proposals)"
+        )
+        for src, b in sample["by_source"].items():
+            console.print(f"  {src}: {b['proposals']} of {b['items']} ({b['precision']:.0%})")
+        if "in_workspace" in sample:
+            still = sample.get("still_ideas")
+            console.print(
+                f"  this workspace holds {sample['in_workspace']} of the sampled items"
+                + (f"; the last analysis calls {still} of them ideas" if still is not None else "")
+            )

@@ -31,6 +31,57 @@ def clean_text(text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
     return t.re_replace(r"\s+", " ").strip()
 
 
+def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
+    """``title ¶ text``, cleaned, as the idea rules read a thread opener: a proposal is often stated in
+    the title alone ("Feature request: ...", "Should we add a tag for ...?"). The mark lets a rule tell
+    the title's start (``^``) from a chat message's (``¶``), which has no title."""
+    return clean_text(title.fill_null("").concat(" ¶ ", text.fill_null("")), max_chars)
+
+
+def idea_structure(
+    items: ir.Table, spaces: ir.Table | None, actions: ir.Table | None, structure: dict[str, Any]
+) -> ir.Table | None:
+    """The items with an idea signal from structure: ``_isid``, ``_itag`` (an idea tag ties it to a space
+    of kind tag through a ``system`` action with ``detail = "tag"``, as the Stack Exchange and Discourse
+    readers write them) and ``_ispace`` (its space, a channel, stream or category, is named for ideas).
+
+    Whether the item opens a thread is checked by the caller. None when there is nothing to read.
+    """
+    if spaces is None:
+        return None
+    names = spaces.select(_sp=spaces.space_id, _name=spaces.name.fill_null("").lower())
+    parts = []
+    space_pat = structure.get("idea_spaces")
+    if space_pat:
+        named = names.filter(names._name.re_search(space_pat))
+        j = items.join(named, items.space_id == named._sp)
+        parts.append(j.select(_isid=j.item_id, _itag=ibis.literal(False), _ispace=ibis.literal(True)))
+    tag_pat = structure.get("idea_tags")
+    if tag_pat and actions is not None:
+        tags = actions.filter((actions.verb == "system") & (actions.detail == "tag") & actions.item_id.notnull())
+        idea_tags = names.filter(names._name.re_search(tag_pat))
+        j = tags.join(idea_tags, tags.space_id == idea_tags._sp)
+        parts.append(j.select(_isid=j.item_id, _itag=ibis.literal(True), _ispace=ibis.literal(False)))
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part)
+    return out.group_by("_isid").aggregate(_itag=out._itag.max(), _ispace=out._ispace.max())
+
+
+def _opens_thread(items: ir.Table) -> ir.Table:
+    """``_oid`` of the items the export itself shows opening a thread: with a title (a topic, a subject)
+    or with a reply that names them as parent or thread. A chat message that merely starts after a
+    pause is not among them."""
+    titled = items.filter(items.title.notnull() & (items.title.strip() != "")).select(_oid=items.item_id)
+    parents = items.filter(items.parent_id.notnull()).select(_oid=items.parent_id)
+    threads = items.filter(items.thread_id.notnull() & (items.thread_id != items.item_id)).select(
+        _oid=items.thread_id
+    )
+    return titled.union(parents).union(threads).distinct()
+
+
 def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.FloatingValue:
     """The sum of the weights of the rules whose pattern occurs in ``text`` (already cleaned)."""
     # typed literals: Spark would otherwise read 2.5 as a decimal and add exactly where DuckDB rounds
@@ -93,8 +144,18 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
     return j.mutate(parent_id=j.parent_id.coalesce(j._inferred)).drop("_cid", "_inferred")
 
 
-def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
+def classify_items(
+    items: ir.Table,
+    authors: ir.Table,
+    roles_model: dict[str, Any],
+    spaces: ir.Table | None = None,
+    actions: ir.Table | None = None,
+) -> ir.Table:
     """One row per item with its member, its role flags and its primary role.
+
+    ``spaces`` and ``actions`` (optional) let thread openers be ideas by structure: posted in a space
+    named for ideas, or tagged as a feature request (:func:`idea_structure`). Without them only the
+    ``idea`` kind and the text rules find ideas. Ideas from text are thread openers only.
 
     ``authors`` maps identity ids to members (``identity_id, member_id, is_bot``; see
     :func:`covalue.metrics.interactions.people`) so that merged identities count as one member.
@@ -125,9 +186,33 @@ def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, An
         ),
         thread_id=it.thread_id.coalesce(it.item_id),
         _text=text,
+        _itext=idea_text(it.title, it.text, int(st.get("max_chars", 20000))),
     )
     it = _chat_replies(it, items, roles_model.get("conversation", {}))
     roles = text_roles(it._text, roles_model)
+    ispec = roles_model["roles"]["idea"]
+    by_structure = idea_structure(items, spaces, actions, st)
+    idea_score = role_score(it._itext, ispec["rules"])
+    opens = _opens_thread(items)
+    it = it.left_join(opens, it.item_id == opens._oid)
+    it = it.mutate(_opens=it._oid.notnull()).drop("_oid")
+    if by_structure is not None:
+        it = it.left_join(by_structure, it.item_id == by_structure._isid)
+        # a tag is the author's own label; an idea space says less about a chat message whose thread
+        # is only inferred, so it lowers the bar the text must clear instead of clearing it
+        in_space = it._ispace.fill_null(False) & (
+            it._opens | (idea_score >= float(st.get("idea_space_chat_threshold", 0.5)))
+        )
+        it = it.mutate(_idea_struct=it._itag.fill_null(False) | in_space).drop("_isid", "_itag", "_ispace")
+    else:
+        it = it.mutate(_idea_struct=ibis.literal(False))
+    # a chat message that opens a conversation only by following a pause must say more to be an idea
+    # than a titled post or a thread the export shows
+    idea_bar = ibis.ifelse(
+        it._opens,
+        ibis.literal(float(ispec["threshold"]), "float64"),
+        ibis.literal(float(ispec.get("chat_threshold", ispec["threshold"])), "float64"),
+    )
     q_kind = it.kind.isin(st["question_kinds"])
     a_kind = it.kind.isin(st["answer_kinds"])
     idea_kind = it.kind.isin(st["idea_kinds"])
@@ -138,13 +223,19 @@ def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, An
         question_score=role_score(it._text, qspec["rules"]).round(4),
         _q_kind=q_kind,
         _a_kind=a_kind | it.accepted.fill_null(False),
-        is_idea=idea_kind | (roles["idea"] & ~q_kind & ~a_kind),
+        # ideas: by kind; a thread opener in an idea space or with an idea tag; or a thread opener
+        # (never a reply or an answer) whose title and text read as a proposal
+        # (bots propose nothing)
+        _idea_struct=idea_kind | (it._idea_struct & is_root & ~it.author_is_bot),
+        is_idea=idea_kind
+        | (it._idea_struct & is_root & ~it.author_is_bot)
+        | (is_root & ~a_kind & ~it.author_is_bot & (idea_score >= idea_bar)),
         _q_text=roles["question"],
         _a_text=roles["answer"],
         is_resource=(roles["resource"] | (it.n_links.fill_null(0) > 0)),
         is_gratitude=roles["gratitude"],
         is_social=roles["social"],
-    ).drop("_text")
+    ).drop("_text", "_itext")
     # a structural answer is never a question; an idea is not a question unless its kind says so
     base = base.mutate(
         is_question=base._q_kind | (~base._a_kind & ~base.is_idea & base._q_text),
@@ -184,8 +275,9 @@ def classify_items(items: ir.Table, authors: ir.Table, roles_model: dict[str, An
     role = ibis.cases(
         *[(j[f"is_{r}"], r) for r in ROLE_PRIORITY], else_=ibis.ifelse(j.is_root, "information", "comment")
     )
-    structural = (
-        (j._q_kind & j.is_question) | (j._a_kind & j.is_answer) | (j.kind.isin(st["idea_kinds"]) & j.is_idea)
+    # an idea's source is how it became an idea (a question kind that reads as a proposal is one by text)
+    structural = ibis.ifelse(
+        j.is_idea, j._idea_struct, (j._q_kind & j.is_question) | (j._a_kind & j.is_answer)
     )
     j = j.mutate(role=role, role_source=ibis.ifelse(structural, "structure", "text"))
     return j.select(
@@ -248,3 +340,40 @@ def question_quality(items: ir.Table, roles_model: dict[str, Any]) -> dict[str, 
         "recall": recall,
         "f1": f1,
     }
+
+
+def idea_quality(
+    items: ir.Table, actions: ir.Table, spaces: ir.Table, roles_model: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Recall of text-only idea detection, per source, against the thread openers that members
+    tagged as requests (``[evaluation] idea_truth_tags``, e.g. a meta site's ``feature-request``).
+
+    Structure is off: the rules read only the title and text, as they must on exports without tags.
+    Precision is not scored against the tags (an untagged opener can still be a proposal); it comes
+    from a human-read sample instead (:func:`covalue.analysis.idea_sample_precision`).
+    """
+    st = roles_model["structure"]
+    pat = roles_model.get("evaluation", {}).get("idea_truth_tags")
+    if not pat:
+        return []
+    names = spaces.filter(spaces.kind == "tag")
+    names = names.filter(names.name.fill_null("").lower().re_search(pat)).select(_sp=names.space_id)
+    tags = actions.filter((actions.verb == "system") & (actions.detail == "tag"))
+    tagged = tags.join(names, tags.space_id == names._sp).select(_tid=tags.item_id).distinct()
+    root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
+    roots = items.filter(items.parent_id.isnull() & items.kind.isin(root_kinds))
+    spec = roles_model["roles"]["idea"]
+    text = idea_text(roots.title, roots.text, int(st.get("max_chars", 20000)))
+    roots = roots.mutate(_pred=role_score(text, spec["rules"]) >= float(spec["threshold"]))
+    j = roots.left_join(tagged, roots.item_id == tagged._tid)
+    truth = j._tid.notnull()
+    agg = j.group_by(j.source).aggregate(
+        openers=j.count(),
+        requests=truth.ifelse(1, 0).sum(),
+        found=(truth & j._pred).ifelse(1, 0).sum(),
+        text_ideas=j._pred.ifelse(1, 0).sum(),
+    )
+    rows = agg.filter(agg.requests > 0).order_by("source").to_pyarrow().to_pylist()
+    for r in rows:
+        r["recall"] = r["found"] / r["requests"]
+    return rows

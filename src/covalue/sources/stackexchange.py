@@ -105,6 +105,8 @@ _XML_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.-]*)")
 _MARKUP = re.compile(rb"<(\?|!--|!|[A-Za-z_])")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+#: a question's tags: ``<a><b>`` in older dumps, ``|a|b|`` in newer ones
+_TAG_NAMES = re.compile(r"<([^<>]+)>|\|?([^|<>]+)\|?")
 _BAD_CHARS = re.compile("[\udc80-\udcff]+")  # undecodable bytes, as surrogateescape leaves them
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed anywhere in XML 1.0
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
@@ -713,6 +715,20 @@ class _SiteRun:
             views=views,
             score=score,
         )
+        # tags name what a question is about or for (feature-request, support...): like Discourse tags,
+        # each becomes a space of kind tag tied to the question by a system action, so that roles can
+        # be read from them (the item itself has one space, the site)
+        for tag in _tags(a.get("Tags")) if ptype == 1 else ():
+            self.src.action(
+                f"tag:{pid}:{tag}",
+                verb="system",
+                ts=created,
+                actor_id=self._user_ref(owner),
+                space_id=self.src.space(f"tag:{tag}", tag, "tag"),
+                item_id=self.src.item_ref(pid),
+                target_id=self._user_ref(owner),
+                detail="tag",
+            )
         for n in notes:
             self.src.reject(where, n, f"Id={pid}")
 
@@ -795,6 +811,12 @@ def _id(a: Any) -> int:
         return int(v)
     except (TypeError, ValueError):
         raise ValueError(f"Id {v!r} is missing or not a number; row not read") from None
+
+
+def _tags(value: str | None) -> list[str]:
+    """The distinct tag names of a post's ``Tags`` attribute, in order."""
+    names = (m.group(1) or m.group(2) for m in _TAG_NAMES.finditer(value or ""))
+    return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
 
 def _opt_int(a: Any, key: str) -> int | None:

@@ -1,0 +1,276 @@
+"""Idea detection: structure first (idea tags, spaces named for ideas), text second (proposal phrases in
+English and French, thread openers only), measured on real exports.
+
+Figures (see docs/maturity.md): the idea rules were tuned on the History Stack Exchange meta site and
+measured on the French Language one; precision comes from a human-read sample of 100 ideas
+(tests/data/idea_sample.toml).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import ibis
+import py7zr
+import pytest
+
+import covalue
+from covalue import analysis, models
+from covalue.metrics.classify import classify_items, idea_quality, idea_text, role_score
+
+ROLES = models.load("roles")
+SAMPLE = Path(__file__).parent / "data" / "idea_sample.toml"
+META = {
+    "french": ("meta.french.stackexchange.com", "stackexchange:meta-french-stackexchange-com"),
+    "history": ("meta.history.stackexchange.com", "stackexchange:meta-history-stackexchange-com"),
+}
+
+
+def _score(text: str, title: str | None = None) -> float:
+    t = ibis.memtable({"title": [title], "text": [text]}, schema={"title": "string", "text": "string"})
+    rules = ROLES["roles"]["idea"]["rules"]
+    return float(t.select(s=role_score(idea_text(t.title, t.text), rules)).execute().s[0])
+
+
+TITLED = float(ROLES["roles"]["idea"]["threshold"])
+CHAT = float(ROLES["roles"]["idea"]["chat_threshold"])
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("Feature request: dark mode", "It would be nice to have a dark theme for the site."),
+        ("Should we add a tag for medieval trade?", "There are a dozen questions on it already."),
+        (None, "I propose that we hold the meetup online once a month."),
+        (None, "Idea: a shared glossary of the jargon newcomers keep asking about."),
+        ("Could we merge the two duplicate tags?", "Both mean the same thing."),
+        ("Faut-il une étiquette pour les régionalismes ?", "Plusieurs questions en parlent."),
+        (None, "Je propose qu'on organise un atelier de lecture chaque mois."),
+        ("Proposition : un concours d'écriture", "Il serait bien de réunir les participants sur méta."),
+        (None, "Et si on créait un canal pour les débutants ? Ce serait utile."),
+    ],
+)
+def test_proposals_in_english_and_french_read_as_ideas(title, text):
+    bar = TITLED if title else CHAT
+    assert _score(text, title) >= bar, (title, text)
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("How do I export my data?", "I tried the button but nothing happens. Any ideas why?"),
+        ("Is it possible to add electrolytes to beer?", "I was wondering how one would do it."),
+        ("Can it be made at home?", "I am curious how the brewing works."),
+        (None, "If you have a lot of funds I suggest a cold wallet."),
+        (None, "I think it should work now, try again."),
+        (None, "Could we get an update on the release?"),
+        ("Where is my question?", "I cannot find it, pourrait-on m'aider ?"),
+        (None, "We need to make sure the node is synced first."),
+    ],
+)
+def test_help_requests_and_advice_are_not_ideas(title, text):
+    bar = TITLED if title else CHAT
+    assert _score(text, title) < bar, (title, text)
+
+
+ITEM_SCHEMA = {
+    "item_id": "string",
+    "source": "string",
+    "space_id": "string",
+    "community_id": "string",
+    "thread_id": "string",
+    "parent_id": "string",
+    "author_id": "string",
+    "created_at": "timestamp",
+    "kind": "string",
+    "title": "string",
+    "text": "string",
+    "n_links": "int32",
+    "accepted": "boolean",
+}
+
+
+def _classify(
+    items: list[dict], spaces: list[dict], actions: list[dict], *, structure: bool = True
+) -> dict[str, dict]:
+    t0 = datetime(2025, 3, 1, 9, 0)
+    rows = []
+    for i, it in enumerate(items):
+        rows.append(
+            {
+                "item_id": it["id"],
+                "source": "slack:acme",
+                "space_id": it["space"],
+                "community_id": "acme",
+                "thread_id": it.get("thread"),
+                "parent_id": it.get("parent"),
+                "author_id": it.get("author", f"a{i}"),
+                "created_at": t0 + timedelta(hours=3 * i),  # far apart: no reply is inferred from timing
+                "kind": it.get("kind", "post"),
+                "title": it.get("title"),
+                "text": it["text"],
+                "n_links": 0,
+                "accepted": False,
+            }
+        )
+    items_t = ibis.memtable(rows, schema=ITEM_SCHEMA)
+    who = ibis.memtable(
+        {
+            "identity_id": ["a0", "a1", "a2", "a3", "a4", "a5", "a6", "bot"],
+            "member_id": ["a0", "a1", "a2", "a3", "a4", "a5", "a6", "bot"],
+            "is_bot": [False] * 7 + [True],
+        }
+    )
+    spaces_t = ibis.memtable(spaces)
+    actions_t = ibis.memtable(
+        actions,
+        schema={
+            "action_id": "string",
+            "verb": "string",
+            "detail": "string",
+            "space_id": "string",
+            "item_id": "string",
+        },
+    )
+    if structure:
+        r = classify_items(items_t, who, ROLES, spaces=spaces_t, actions=actions_t).execute()
+    else:
+        r = classify_items(items_t, who, ROLES).execute()
+    return {row.item_id: row for row in r.itertuples()}
+
+
+def test_idea_structure_tags_and_spaces_thread_openers_only():
+    spaces = [
+        {"space_id": "s:ideas", "name": "ideas", "kind": "channel"},
+        {"space_id": "s:fr", "name": "Feature Requests", "kind": "category"},
+        {"space_id": "s:fb", "name": "community/discord-feedback", "kind": "channel"},
+        {"space_id": "s:getfb", "name": "get_feedback", "kind": "channel"},
+        {"space_id": "s:gen", "name": "general", "kind": "channel"},
+        {"space_id": "t:fr", "name": "feature-request", "kind": "tag"},
+        {"space_id": "t:done", "name": "status-completed", "kind": "tag"},
+        {"space_id": "t:bug", "name": "bug", "kind": "tag"},
+    ]
+    items = [
+        {"id": "root", "space": "s:ideas", "text": "A book club for new members."},
+        {
+            "id": "reply",
+            "space": "s:ideas",
+            "parent": "root",
+            "thread": "root",
+            "text": "Yes, and on Fridays.",
+        },
+        {"id": "topic", "space": "s:fr", "title": "Export to CSV", "text": "From the report page."},
+        {"id": "chat", "space": "s:fb", "text": "ok thanks"},
+        {"id": "chat_idea", "space": "s:fb", "text": "what if we had a channel for bot commands"},
+        {"id": "critique", "space": "s:getfb", "title": "My chart", "text": "Thoughts on the colours?"},
+        {"id": "tagged", "space": "s:gen", "kind": "question", "title": "Dark mode", "text": "For the site."},
+        {"id": "done", "space": "s:gen", "kind": "question", "title": "Wider boxes", "text": "Done now."},
+        {"id": "bug", "space": "s:gen", "kind": "question", "title": "Login fails", "text": "Since Monday."},
+        {"id": "botpost", "space": "s:ideas", "author": "bot", "text": "Reminder: standup at ten."},
+        {"id": "plain", "space": "s:gen", "text": "Lunch anyone?"},
+    ]
+    actions = [
+        {"action_id": f"tag:{i}:{t}", "verb": "system", "detail": "tag", "space_id": t, "item_id": i}
+        for i, t in [("tagged", "t:fr"), ("done", "t:done"), ("bug", "t:bug")]
+    ]
+    r = _classify(items, spaces, actions)
+    ideas = {i for i, row in r.items() if row.is_idea}
+    assert ideas == {"root", "topic", "chat_idea", "tagged", "done"}
+    assert r["reply"].role != "idea" and not r["reply"].is_idea  # a reply in an idea space is a reply
+    assert r["root"].role_source == "structure" and r["tagged"].role_source == "structure"
+    assert r["tagged"].role == "idea" and r["tagged"].is_question  # still a question by kind
+    # without spaces and actions only text and the idea kind can find ideas
+    r = _classify(items[:1], spaces, actions, structure=False)
+    assert not r["root"].is_idea
+
+
+# -- the two Stack Exchange meta sites ---------------------------------------------------------------
+def _tagged_questions(path: Path, tmp: Path) -> dict[str, set[str]]:
+    """Question ids by tag, read from the raw Posts.xml with a regular expression (not the reader)."""
+    with py7zr.SevenZipFile(path) as z:
+        z.extract(path=tmp, targets=["Posts.xml"])
+    posts = (tmp / "Posts.xml").read_text(encoding="utf-8-sig")
+    out: dict[str, set[str]] = {"feature-request": set(), "status-completed": set()}
+    for row in re.finditer(r"<row [^>]*>", posts):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', row.group(0)))
+        if attrs.get("PostTypeId") != "1":
+            continue
+        tags = set(re.findall(r"&lt;([^&]+)&gt;", attrs.get("Tags", ""))) | {
+            t for t in attrs.get("Tags", "").split("|") if t
+        }
+        for t in out:
+            if t in tags:
+                out[t].add(attrs["Id"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def metas(tmp_path_factory, shared_data: Path):
+    ws = covalue.init(tmp_path_factory.mktemp("metas") / "ws")
+    ws.ingest([shared_data / "stackexchange" / f"{META[k][0]}.7z" for k in META])
+    ws.ingest([shared_data / "zulip" / "ncar-zulip-archive.tar.gz"])
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def meta_roles(metas):
+    from covalue.metrics.interactions import people
+
+    who = people(metas.table("identities"), metas.table("members"))
+    r = classify_items(
+        metas.table("items"), who, ROLES, spaces=metas.table("spaces"), actions=metas.table("actions")
+    )
+    return r.select("item_id", "kind", "is_idea", "role", "role_source").to_pandas()
+
+
+@pytest.mark.parametrize(
+    ("site", "n_fr", "n_done", "n_both"), [("french", 26, 22, 3), ("history", 36, 21, 2)]
+)
+def test_meta_site_requests_are_ideas_by_structure(
+    metas, meta_roles, shared_data, tmp_path, site, n_fr, n_done, n_both
+):
+    name, source = META[site]
+    tags = _tagged_questions(shared_data / "stackexchange" / f"{name}.7z", tmp_path)
+    fr, done = tags["feature-request"], tags["status-completed"]
+    assert (len(fr), len(done), len(fr & done)) == (n_fr, n_done, n_both)
+    want = {f"{source}:{i}" for i in fr | done}
+    assert len(want) == n_fr + n_done - n_both  # 45 on meta.french, 55 on meta.history
+    r = meta_roles[meta_roles.item_id.str.startswith(source + ":")]
+    by_structure = set(r[r.is_idea & (r.role_source == "structure")].item_id)
+    assert by_structure == want
+    # answers and comments in those threads are not ideas
+    assert not r[r.kind.isin(["answer", "comment"])].is_idea.any()
+
+
+def test_text_only_idea_recall_on_the_meta_sites(metas):
+    """Structure off: how many tagged feature requests the title and text rules find. Tuned on
+    meta.history; meta.french is the held-out site. The goal of 60 % is not reached yet (see
+    docs/maturity.md); these floors keep the figures from sliding back."""
+    got = {
+        r["source"]: r
+        for r in idea_quality(metas.table("items"), metas.table("actions"), metas.table("spaces"), ROLES)
+    }
+    fr, hi = got[META["french"][1]], got[META["history"][1]]
+    print(f"\ntext-only idea recall: meta.french {fr['found']}/{fr['requests']} = {fr['recall']:.0%} (held out), "
+          f"meta.history {hi['found']}/{hi['requests']} = {hi['recall']:.0%} (tuned on)")  # fmt: skip
+    assert (fr["requests"], hi["requests"]) == (26, 36)
+    assert fr["recall"] >= 0.30 and hi["recall"] >= 0.45
+
+
+def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
+    """A person read 100 items covalue calls ideas across six real exports; at least 80 % must be
+    proposals. The sampled items of the sources ingested here must still be ideas under these rules."""
+    sample = tomllib.loads(SAMPLE.read_text(encoding="utf-8"))["item"]
+    assert len(sample) == 100 and len({s["item_id"] for s in sample}) == 100
+    assert all(len(s["excerpt"]) <= 100 and s["reason"] for s in sample)
+    p = analysis.idea_sample_precision(SAMPLE)
+    print(f"\nidea precision on the human-read sample: {p['precision']:.0%} ({p['proposals']}/{p['items']})")
+    assert p["precision"] >= 0.80
+    here = {s["item_id"] for s in sample if s["source"] in {META["french"][1], META["history"][1]}}
+    here |= {s["item_id"] for s in sample if s["source"].startswith("zulip:")}
+    ideas = set(meta_roles[meta_roles.is_idea].item_id)
+    assert here and here <= ideas, sorted(here - ideas)
