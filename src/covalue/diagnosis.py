@@ -57,6 +57,37 @@ def _names(ws: Workspace) -> dict[str, str]:
     return {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
 
 
+def last_months(ws: Workspace, community: str | None = None) -> dict[str, dynamics.LastMonth]:
+    """Each community's last month of data and whether the export ended before that month did."""
+    pm = model(ws)["partial"]
+    ev = activity.events(ws.table("items"), ws.table("actions"), ws.table("identities"))
+    if community:
+        ev = ev.filter(ev.community_id == community)
+    return dynamics.last_month(
+        ev,
+        min_quiet_days=float(pm["min_quiet_days"]),
+        pace_days=int(pm["pace_days"]),
+    )
+
+
+def default_pidx(latest: int, first: int, last: dynamics.LastMonth | None) -> int:
+    """The default period of a community: its latest month, or the one before when the latest is a
+    partial last month (a half month reads as a decline and fails every check). A community with
+    nothing before its partial month keeps it."""
+    if last is not None and last.partial and period_label(latest) == last.month and latest - 1 >= first:
+        return latest - 1
+    return latest
+
+
+def period_note(pidx: int, last: dynamics.LastMonth | None) -> str | None:
+    """One sentence on the period shown when the export's last month is partial, else None."""
+    if last is None or not last.partial:
+        return None
+    if period_label(pidx) == last.month:
+        return f"{last.explanation}; its numbers cover only part of the month."
+    return f"{last.explanation}, so {period_label(pidx)}, the last complete month, is shown."
+
+
 def health_table(ws: Workspace, periods: ir.Table | None = None) -> ir.Table:
     """Shape numbers and verdict for every community and period (or only for ``periods``)."""
     m = model(ws)
@@ -73,7 +104,7 @@ def health_table(ws: Workspace, periods: ir.Table | None = None) -> ir.Table:
 
 def health(ws: Workspace, *, community: str | None = None, period: str | None = None) -> dict[str, Any]:
     """Per community: shape (with explanation), responsiveness, concentration and the oldest
-    unanswered questions, for ``period`` (YYYY-MM) or each community's latest month."""
+    unanswered questions, for ``period`` (YYYY-MM) or each community's last complete month."""
     m = model(ws)
     days = int(m["window"]["days"])
     periods = _periods(ws, days)
@@ -90,8 +121,13 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         act = act.filter(act.n_interactions > 0)
         if community:
             act = act.filter(act.community_id == community)
-        latest = act.group_by("community_id").aggregate(p=act.pidx.max())
-        wanted = sorted({int(r["p"]) for r in _rows(latest)})
+        latest = act.group_by("community_id").aggregate(p=act.pidx.max(), p0=act.pidx.min())
+        lasts = last_months(ws, community)
+        chosen = {
+            r["community_id"]: default_pidx(int(r["p"]), int(r["p0"]), lasts.get(r["community_id"]))
+            for r in _rows(latest)
+        }
+        wanted = sorted(set(chosen.values()))
     periods = periods.filter(periods.pidx.isin(wanted or [-1]))
     facts = analysis.derived(ws, "item_facts")
     edges = analysis.derived(ws, "interactions")
@@ -100,8 +136,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         shape_t = shape_t.filter(shape_t.community_id == community)
     if period:
         shape_t = shape_t.filter(shape_t.period == period)
-    else:
-        shape_t = shape_t.filter(shape_t.pidx == shape_t.pidx.max().over(group_by=shape_t.community_id))
+        lasts = last_months(ws, community)
     resp = hm.responsiveness(facts, edges, periods, days)
     conc = hm.concentration(facts, member_units(ws), periods, days, float(m["concentration"]["share"]))
     resp_rows = {(r["community_id"], r["pidx"]): r for r in _rows(resp)}
@@ -111,6 +146,8 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     limit = int(m["responsiveness"]["unanswered_list"])
     for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
+        if not period and pidx != chosen.get(cid):
+            continue  # another community's period
         until = month_start(pidx + 1)
         since = until - timedelta(days=int(m["responsiveness"]["unanswered_max_age_days"]))
         unanswered = _rows(
@@ -122,6 +159,8 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
             "community": names.get(cid, cid),
             "period": period_label(pidx),
             "window_days": days,
+            "partial_month": lasts[cid].to_dict() if cid in lasts and lasts[cid].partial else None,
+            "period_note": period_note(pidx, lasts.get(cid)),
             "shape": {**row, "explanation": hm.explain_shape(row, m), "thresholds": m["shape"]},
             "responsiveness": resp_rows.get((cid, pidx), {}),
             "concentration": conc_rows.get((cid, pidx), {}),
@@ -145,11 +184,23 @@ def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any
         return {}
     end = int(months.month.max())
     lapse = dynamics.lapsed(ev, end_month=end, lapse_months=int(g["lapse_months"]))
+    # a partial last month is neither a decline nor a spike: growth and spikes stop before it
+    lasts = last_months(ws, community)
+    cut = {cid: period_index(lm.month) for cid, lm in lasts.items() if lm.partial}
+    whole = months[[m < cut.get(c, m + 1) for c, m in zip(months.community_id, months.month, strict=True)]]
     found = dynamics.spikes(
-        ev, months, factor=float(sp["factor"]), min_acts=int(sp["min_acts"]), follow=int(sp["follow_months"])
+        ev,
+        whole,
+        factor=float(sp["factor"]),
+        min_acts=int(sp["min_acts"]),
+        follow=int(sp["follow_months"]),
+        baseline_months=int(sp["baseline_months"]),
+        min_history=int(sp["min_history"]),
+        min_newcomer_share=float(sp["min_newcomer_share"]),
+        min_fall=float(sp["min_fall"]),
     )
     verdicts = dynamics.growth(
-        months,
+        whole,
         lapse,
         window=int(g["window_months"]),
         threshold=float(g["threshold"]),
@@ -173,14 +224,24 @@ def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any
                 "lapsed": None
                 if r.month not in lp.index or lp[r.month] is None or str(lp[r.month]) == "<NA>"
                 else int(lp[r.month]),
+                "partial": cut.get(cid) == r.month,
             }
             for r in rows.itertuples()
         ]
+        gr = next((v.to_dict() for v in verdicts if v.community_id == cid), None)
+        if gr is None:  # only a partial month of data
+            gr = dynamics.Growth(cid, "too little data", 0.0, 0.0, None, 0, None).to_dict()
+        if cid in cut:
+            gr["explanation"] = (
+                f"{gr['explanation']}; {lasts[cid].month} left out: the export's last activity is on "
+                f"{lasts[cid].last_activity:%Y-%m-%d}, before the month ended"
+            )
         cr = ret[ret.community_id == cid]
         out[cid] = {
             "community": names.get(cid, cid),
             "monthly": monthly,
-            "growth": next(v.to_dict() for v in verdicts if v.community_id == cid),
+            "growth": gr,
+            "last_month": lasts[cid].to_dict() if cid in lasts else None,
             "spikes": [s.to_dict() for s in found if s.community_id == cid],
             "retention": [
                 {
@@ -207,7 +268,8 @@ _NETWORK_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
 def _community_windows(
     ws: Workspace, community: str | None, period: str | None, days: int
 ) -> list[dict[str, Any]]:
-    """One row per community: its period (the latest month with members, or ``period``) and window."""
+    """One row per community: its period (the last complete month with members, or ``period``) and
+    window."""
 
     mix = analysis.derived(ws, "stage_mix")
     if community:
@@ -215,10 +277,19 @@ def _community_windows(
     if period:
         p = period_index(period)
         mix = mix.filter(mix.pidx == p)
-    rows = _rows(mix.group_by("community_id").aggregate(pidx=mix.pidx.max()).order_by("community_id"))
+    rows = _rows(
+        mix.group_by("community_id")
+        .aggregate(pidx=mix.pidx.max(), p0=mix.pidx.min())
+        .order_by("community_id")
+    )
+    lasts = {} if period else last_months(ws, community)
     out = []
     for r in rows:
-        p = int(r["pidx"])
+        p = (
+            int(r["pidx"])
+            if period
+            else default_pidx(int(r["pidx"]), int(r["p0"]), lasts.get(r["community_id"]))
+        )
         nxt = p + 1
         end = month_start(nxt)
         out.append(
@@ -333,7 +404,9 @@ def champions(
                 "rank": r["rank"],
                 "score": r["score"],
                 "helped_people": r["helped_people"],
+                "people_helped": r["people_helped"],
                 "answers": r["answers"],
+                "questions_answered": r["questions_answered"],
                 "accepted_or_thanked": r["accepted_or_thanked"],
                 "median_response_h": None
                 if r["median_response_h"] is None

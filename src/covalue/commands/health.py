@@ -68,6 +68,8 @@ def health(
         console.print(
             f"\n[bold]{h['community']}[/] — {h['period']} ({h['window_days']} days): [bold]{s['shape']}[/]"
         )
+        if h.get("period_note"):
+            console.print(f"  [yellow]{h['period_note']}[/]")
         console.print(f"  {s['explanation']}")
         if r:
             console.print(
@@ -125,7 +127,7 @@ def dynamics(
             t.add_column(col, justify="left" if col == "month" else "right")
         for m in d["monthly"][-months:]:
             t.add_row(
-                m["month"],
+                m["month"] + (" (partial)" if m.get("partial") else ""),
                 *(
                     f"{m[k]:,}" if m[k] is not None else "n/a"
                     for k in ("active", "newcomers", "joined", "left", "lapsed", "acts")
@@ -158,7 +160,7 @@ def champions(
     for cid, rows in out.items():
         console.print(f"\n[bold]{cid}[/]: {len(rows)} champion(s)")
         if not rows:
-            console.print("  Nobody helped or responded to at least two other members in the window.")
+            console.print("  Nobody answered or replied to at least two different members in the window.")
             continue
         t = Table(box=None)
         for col in (

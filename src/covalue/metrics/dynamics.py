@@ -14,11 +14,15 @@ Definitions (thresholds come from ``models/health.toml``):
 - *joined* / *left*: explicit join and leave actions from the platform, where it records them.
 - *retention*: of the members first active in month *c* (a cohort), the share active again in month
   *c + k*.
+- *partial month*: exports end mid-month; the last month is partial when the silence from the last
+  activity to the month's end is longer than any the community kept before (:func:`last_month`). A half
+  month is neither a decline nor a spike, so growth and spikes stop at the last complete month.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import ibis
@@ -26,6 +30,7 @@ import pandas as pd
 from ibis import _
 
 from covalue.metrics.activity import month_index, month_label
+from covalue.metrics.maturity import month_start
 
 
 def member_months(ev: ibis.Table) -> ibis.Table:
@@ -201,9 +206,7 @@ def growth(
         if lapsed_recent is not None:
             explanation += f", {lapsed_recent} members went quiet"
         if skipped:
-            explanation += (
-                "; campaign months " + ", ".join(month_label(m) for m in sorted(skipped)) + " set aside"
-            )
+            explanation += "; " + set_aside_text(sorted(skipped))
         out.append(
             Growth(
                 cid,
@@ -217,6 +220,104 @@ def growth(
                 threshold,
                 explanation,
             )
+        )
+    return out
+
+
+def set_aside_text(months: list[int], most: int = 3) -> str:
+    """Set-aside campaign months in a few words: each month while there are few (``most`` + 1), else
+    runs of consecutive months (``2020-02 to 2020-05``), at most ``most`` of them and a count of the rest:
+    a reader wants the gist, not fifty month labels."""
+    if len(months) <= most + 1:
+        return "campaign months " + ", ".join(month_label(m) for m in months) + " set aside"
+    runs: list[tuple[int, int]] = []
+    for m in months:
+        if runs and m == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], m)
+        else:
+            runs.append((m, m))
+    shown = [month_label(a) if a == b else f"{month_label(a)} to {month_label(b)}" for a, b in runs[:most]]
+    rest = sum(b - a + 1 for a, b in runs[most:])
+    tail = f" and {rest} more month{'s' * (rest != 1)}" if rest else ""
+    return f"{len(months)} campaign months set aside ({', '.join(shown)}{tail})"
+
+
+@dataclass
+class LastMonth:
+    """Whether a community's last month of data is complete, with the numbers that decided it."""
+
+    community_id: str
+    month: str
+    last_activity: datetime
+    quiet_days: float  # from the last activity to the end of its month
+    active_days: int  # days with activity in the ``pace_days`` before the last activity
+    longest_gap_days: float  # the longest wait for the next activity in those days
+    pace_days: int
+    partial: bool
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def last_month(ev: ibis.Table, *, min_quiet_days: float = 2.0, pace_days: int = 90) -> dict[str, LastMonth]:
+    """Per community: is its last month of activity complete, or did the export end before the month did?
+
+    We never know when an export was taken, only when its last activity was. A month is partial when the
+    silence from that last activity to the month's end is at least ``min_quiet_days`` long and longer
+    than any wait for the next activity in the ``pace_days`` before. Measured on the community's own
+    gaps, so a busy chat quiet for five days has stopped being exported, while a forum that meets once a
+    week, or a team busy one week a month, has not. When in doubt the month counts as complete: that is
+    how it was read before.
+    """
+    last = ev.group_by("community_id").aggregate(last_ts=_.ts.max()).to_pandas()
+    if last.empty:
+        return {}
+    ends, quiets = [], []
+    for t in last.last_ts:
+        ts = pd.Timestamp(t).to_pydatetime().replace(tzinfo=None)
+        ends.append(ts)
+        quiets.append((month_start(ts.year * 12 + ts.month) - ts).total_seconds() / 86400.0)
+    lt = ibis.memtable(pd.DataFrame({"_lc": last.community_id, "_last": ends}))
+    j = ev.select("community_id", "ts").join(lt, ev.community_id == lt._lc)
+    start = j._last - ibis.interval(days=pace_days)
+    j = j.filter(j.ts > start).mutate(_start=start)
+    # each wait for the next activity, the first one from the start of the span
+    prev = j.ts.lag().over(group_by=j.community_id, order_by=j.ts)
+    j = j.mutate(_gap=j.ts.epoch_seconds() - prev.coalesce(j._start).epoch_seconds())
+    pace = (
+        j.group_by("community_id")
+        .aggregate(active_days=j.ts.date().nunique(), longest=j._gap.max().cast("float64") / 86400.0)
+        .to_pandas()
+        .set_index("community_id")
+    )
+    out: dict[str, LastMonth] = {}
+    for cid, ts, quiet in zip(last.community_id, ends, quiets, strict=True):
+        m = ts.year * 12 + ts.month - 1
+        longest = float(pace.loc[cid, "longest"])
+        partial = quiet >= min_quiet_days and quiet > longest
+        if partial:
+            why = (
+                f"{month_label(m)} is partial: the export's last activity is on {ts:%Y-%m-%d}, {quiet:.0f} "
+                f"days before the month ends, a longer silence than any in the {pace_days} days before "
+                f"(the longest was {longest:.1f} days)"
+            )
+        else:
+            why = (
+                f"{month_label(m)} counts as complete: the last activity is on {ts:%Y-%m-%d}, {quiet:.1f} "
+                f"days before the month ends, a silence the community has kept before (in the {pace_days} "
+                f"days before, the longest was {longest:.1f} days)"
+            )
+        out[cid] = LastMonth(
+            cid,
+            month_label(m),
+            ts,
+            quiet,
+            int(pace.loc[cid, "active_days"]),
+            longest,
+            pace_days,
+            partial,
+            why,
         )
     return out
 
@@ -245,32 +346,40 @@ def spikes(
     factor: float = 3.0,
     min_acts: int = 20,
     follow: int = 3,
-    baseline_months: int = 6,
+    baseline_months: int = 12,
     min_history: int = 2,
+    min_newcomer_share: float = 0.25,
+    min_fall: float = 0.5,
 ) -> list[Spike]:
-    """Months whose activity is at least ``factor`` times the community's everyday level before it
-    (the median of up to ``baseline_months`` earlier months, needing ``min_history`` of them), with
-    the share of the spike's newcomers still active 1..``follow`` months later.
+    """Campaign months: activity at least ``factor`` times the community's everyday level before it
+    (the median of up to ``baseline_months`` earlier months, needing ``min_history`` of them) and at
+    least ``min_newcomer_share`` of the month's active members new, after which activity falls back
+    (the next month gives back at least ``min_fall`` of the rise above the baseline); with the share of
+    the spike's newcomers still active 1..``follow`` months later.
 
     Only earlier months count as the baseline: a community that starts busy and then declines has no
-    spike, it has a decline. The ``follow`` months after a spike are its tail, not new spikes, and stay
-    out of later baselines.
+    spike, it has a decline. Every earlier month enters the baseline, the months after a spike too: left
+    out, a level that rose for good would be measured against stray early months for ever and every
+    later month would look like a spike. The ``follow`` months after a spike are its tail, not new
+    spikes. A campaign draws people in: a busy month of the regulars alone is not one. A rise that holds
+    the month after is growth, not a spike; the last month, with nothing after it, is not called a
+    spike either.
     """
     found: list[tuple[str, int, int, float]] = []
     for cid, g in month_rows.groupby("community_id", sort=True):
         g = g.sort_values("month")
         history: list[int] = []
         tail_until = -1
-        for row in g.itertuples():
+        rows = list(g.itertuples())
+        for i, row in enumerate(rows):
             month, acts = int(row.month), int(row.acts)
-            if month <= tail_until:
-                continue
-            if len(history) >= min_history:
+            if month > tail_until and len(history) >= min_history and i + 1 < len(rows):
                 base = float(pd.Series(history[-baseline_months:]).median())
-                if acts >= min_acts and acts >= factor * max(base, 1.0):
+                drew = int(row.newcomers) >= min_newcomer_share * max(int(row.active), 1)
+                fell = int(rows[i + 1].acts) <= acts - min_fall * (acts - base)
+                if acts >= min_acts and acts >= factor * max(base, 1.0) and drew and fell:
                     found.append((cid, month, acts, base))
                     tail_until = month + follow
-                    continue
             history.append(acts)
     if not found:
         return []
@@ -304,7 +413,7 @@ def spikes(
                 acts / max(base, 1.0),
                 n_new,
                 shares,
-                f"{acts} acts in {month_label(m)} against an everyday median of {base:.0f} "
+                f"{acts} acts in {month_label(m)} against a median of {base:.0f} in the months before "
                 f"({acts / max(base, 1.0):.1f}×); {n_new} newcomers that month"
                 + (f", still active: {kept}" if kept else ""),
             )

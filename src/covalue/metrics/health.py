@@ -7,6 +7,8 @@ are one row per community and period.
 Shapes (after Nick Milton's "what is not a community"), tried in order, first match wins:
 
 - **dormant**: almost nobody takes part any more;
+- **fading**: active members fell by more than half in six months (decline is news before structure);
+- **too little activity to judge**: too few threads or people for the shapes below to mean anything;
 - **single voice**: one person writes most of what is started (a blog with readers);
 - **broadcast**: a few people publish and hardly anyone replies (a newsletter);
 - **workgroup**: a small closed team answering each other, nobody new coming in;
@@ -23,6 +25,8 @@ import ibis.expr.types as ir
 from covalue.metrics.maturity import in_windows
 
 PERIOD_KEY = ("community_id", "pidx")
+#: the verdict when a window holds too few threads or people for any shape to mean something
+TOO_LITTLE = "too little activity to judge"
 
 
 def _rate(num: ir.Value, den: ir.Value) -> ir.FloatingValue:
@@ -195,6 +199,15 @@ def shape(
         return left.left_join(rr, (left.community_id == rr._c) & (left.pidx == rr._p)).drop("_c", "_p")
 
     t = attach(p, r, ["originals", "responded", "replied", "response_rate", "reply_rate", "ttfr_median_h"])
+    # the usual active members ``fading_months`` to twice that before: the median of those windows, so a
+    # campaign spike in one of them is not the level a community is said to have lost. people_numbers
+    # covers every period, so the earlier windows are there even when only the latest are reported
+    months = int(s["fading_months"])
+    now = p.select(_c=p.community_id, _p=p.pidx)
+    old = p.select(_oc=p.community_id, _op=p.pidx, _oa=p.active)
+    jo = now.join(old, (now._c == old._oc) & (old._op <= now._p - months) & (old._op >= now._p - 2 * months))
+    before = jo.group_by("_c", "_p").aggregate(active_before=jo._oa.quantile(0.5))
+    t = t.left_join(before, (t.community_id == before._c) & (t.pidx == before._p)).drop("_c", "_p")
     t = attach(t, rc, ["pairs", "mutual", "reciprocity"])
     t = t.mutate(
         originals=t.originals.fill_null(0),
@@ -206,6 +219,10 @@ def shape(
     dormant = (t.active <= s["dormant_max_active"]) | (
         (t.originals <= s["dormant_max_originals"]) & (t.responded == 0) & (t.pairs == 0)
     )
+    fading = t.active_before.notnull() & (
+        t.active.cast("float64") < t.active_before.cast("float64") * float(s["fading_max_share"])
+    )
+    too_little = (t.originals < s["judge_min_originals"]) | (t.active < s["judge_min_active"])
     single = (t.originals >= s["single_voice_min_originals"]) & (
         t.top_author_share.fill_null(0.0) >= s["single_voice_min_share"]
     )
@@ -223,6 +240,8 @@ def shape(
     )
     verdict = ibis.cases(
         (dormant, "dormant"),
+        (fading, "fading"),
+        (too_little, TOO_LITTLE),
         (single, "single voice"),
         (broadcast, "broadcast"),
         (workgroup, "workgroup"),
@@ -247,9 +266,19 @@ def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
     )
     if row.get("top_unit_share") is not None:
         facts += f"; the largest org unit holds {row['top_unit_share']:.0%} of active members"
+    before = row.get("active_before")
+    if before is not None:
+        facts += (
+            f"; usually {before:.0f} active members in the windows {s['fading_months']} to "
+            f"{2 * s['fading_months']} months earlier"
+        )
     why = {
         "dormant": f"at most {s['dormant_max_active']} people took part, or nothing new was started and "
         "nobody responded",
+        "fading": f"active members fell to {row['active']} from a usual {before or 0:.0f} {s['fading_months']} "
+        f"to {2 * s['fading_months']} months earlier (fading means under {s['fading_max_share']:.0%} of that)",
+        TOO_LITTLE: f"a verdict needs at least {s['judge_min_originals']} threads started and "
+        f"{s['judge_min_active']} active members in the window",
         "single voice": f"one person started at least {s['single_voice_min_share']:.0%} of the threads",
         "broadcast": f"at most {s['broadcast_max_publishers']} people publish and at most "
         f"{s['broadcast_max_reply_rate']:.0%} of what they publish gets a reply",

@@ -254,11 +254,13 @@ def picture(
 def helper_stats(
     facts: ir.Table, roles: ir.Table, edges: ir.Table, items: ir.Table, windows: ir.Table
 ) -> ir.Table:
-    """Per community and member, in the community's window: ``answers`` (to other members' questions),
-    ``helped_people`` (distinct members whose questions they answered), ``accepted_or_thanked`` (answers
-    accepted, or thanked by someone else in a reply), ``responses`` and ``people_responded`` (any
-    response to another member, and to how many distinct members), ``median_response_h`` (hours from a
-    post of the window until their reply or answer to it, median; None without one)."""
+    """Per community and member, in the community's window: ``answers`` (written to other members'
+    questions), ``questions_answered`` (distinct questions those answers went to), ``helped_people``
+    (distinct members whose questions they answered), ``people_helped`` (distinct members they answered
+    or replied to: the champions' floor), ``accepted_or_thanked`` (answers accepted, or thanked by
+    someone else in a reply), ``responses`` and ``people_responded`` (any response to another member,
+    and to how many distinct members), ``median_response_h`` (hours from a post of the window until
+    their reply or answer to it, median; None without one)."""
     w = windows.select(_wc=windows.community_id, _ws=windows.win_start, _we=windows.win_end)
 
     def inside(t: ir.Table, ts: str) -> ir.Table:
@@ -276,6 +278,7 @@ def helper_stats(
     ans = ans.left_join(good, ans.item_id == good._acc)
     helped = ans.group_by(ans.community_id, member_id=ans.author_member).aggregate(
         answers=ans.count(),
+        questions_answered=ans.answers_item.nunique(),
         helped_people=ans.seeker.nunique(),
         accepted_or_thanked=ans._acc.notnull().ifelse(1, 0).sum(),
     )
@@ -284,6 +287,19 @@ def helper_stats(
     anyr = inside(edges, "ts")
     responded = anyr.group_by(anyr.community_id, member_id=anyr.actor).aggregate(
         responses=anyr.count(), people_responded=anyr.target.nunique()
+    )
+    # the people they helped, each counted once whether answered, replied to or both: the floor must not
+    # add two counts of one person (reactions and votes are attention, not help)
+    said = anyr.filter(
+        anyr.kind.isin(("reply", "answer")) & anyr.target.notnull() & (anyr.actor != anyr.target)
+    )
+    pairs = said.select("community_id", _hm=said.actor, _hp=said.target).union(
+        ans.filter(ans.seeker != ans.author_member).select(
+            "community_id", _hm=ans.author_member, _hp=ans.seeker
+        )
+    )
+    supported = pairs.group_by(_pc=pairs.community_id, _pm=pairs._hm).aggregate(
+        people_helped=pairs._hp.nunique()
     )
     # speed: hours from a post of the window to their reply or answer (late answers to old threads would
     # say more about the archive than about the helper)
@@ -306,11 +322,27 @@ def helper_stats(
     rs = rs.drop("_sc", "_sm")
     h = helped.rename(_hc="community_id", _hm="member_id")
     j = rs.outer_join(h, (rs.community_id == h._hc) & (rs.member_id == h._hm))
-    return j.select(
+    j = j.select(
+        "answers",
+        "questions_answered",
+        "helped_people",
+        "accepted_or_thanked",
+        "responses",
+        "people_responded",
+        "median_response_h",
         community_id=j.community_id.coalesce(j._hc),
         member_id=j.member_id.coalesce(j._hm),
+    )
+    sup = supported.view()
+    j = j.view()
+    j = j.left_join(sup, [j.community_id == sup._pc, j.member_id == sup._pm])
+    return j.select(
+        "community_id",
+        "member_id",
         answers=j.answers.fill_null(0).cast("int64"),
+        questions_answered=j.questions_answered.fill_null(0).cast("int64"),
         helped_people=j.helped_people.fill_null(0).cast("int64"),
+        people_helped=j.people_helped.fill_null(0).cast("int64"),
         accepted_or_thanked=j.accepted_or_thanked.fill_null(0).cast("int64"),
         responses=j.responses.fill_null(0).cast("int64"),
         people_responded=j.people_responded.fill_null(0).cast("int64"),
@@ -326,7 +358,8 @@ def rank_champions(
     The score (0-100) is a weighted mean of: distinct people helped and people responded to, answers
     accepted or thanked (each as a share of the community's highest), response speed
     (``half / (half + median hours)``), bridging and being in the core group. Weights and the
-    eligibility floor are ``[champions]`` in models/health.toml. Rows gain ``score``, ``rank``,
+    eligibility floor (distinct people answered or replied to) are ``[champions]`` in
+    models/health.toml. Rows gain ``score``, ``rank``,
     ``bridging`` and ``in_core``; the ineligible are left out.
     """
     c = model["champions"]
@@ -335,7 +368,8 @@ def rank_champions(
     half = float(c["speed_half_hours"])
     floor = int(c["min_people"])
     idx = m.index() if m is not None else {}
-    pool = [r for r in rows if r["helped_people"] + r["people_responded"] >= floor]
+    # distinct people helped (answered or replied to), each person once
+    pool = [r for r in rows if r["people_helped"] >= floor]
     if not pool:
         return []
 
@@ -370,9 +404,10 @@ def champion_evidence(r: dict[str, Any], *, period: str, days: int) -> str:
     """One plain sentence with the numbers behind a champion's place."""
     parts = []
     if r["answers"]:
+        n, q, who = r["answers"], r.get("questions_answered") or r["answers"], r["helped_people"]
+        wrote = f"wrote {n} answer{'s' * (n != 1)} to " if n != q else "answered "
         parts.append(
-            f"answered {r['answers']} question{'s' * (r['answers'] != 1)} from "
-            f"{r['helped_people']} different member{'s' * (r['helped_people'] != 1)}"
+            f"{wrote}{q} question{'s' * (q != 1)} from {who} different member{'s' * (who != 1)}"
             f" ({r['accepted_or_thanked']} accepted or thanked)"
         )
     if r["people_responded"]:

@@ -22,6 +22,8 @@ SHAPE_WORDS = {
     "broadcast": "is a broadcast: a few people publish and the others mostly read",
     "workgroup": "works as a closed team: the same few people talk among themselves",
     "dormant": "is dormant: hardly anything happens any more",
+    "fading": "is fading: it has lost more than half of its active members in six months",
+    "too little activity to judge": "had too little activity to judge what kind of group it is",
 }
 
 
@@ -101,7 +103,8 @@ def findings(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
     }
     found: dict[str, dict[str, Any]] = {}
     kind = shape.get("shape")
-    if kind and kind != "community":
+    # too little activity: nothing to coach on yet; fading is the "shrinking" finding, told below
+    if kind and kind not in ("community", "fading", "too little activity to judge"):
         found["dormant" if kind == "dormant" else "shape_" + kind.replace(" ", "_")] = {
             "top_share": pct(shape.get("top_author_share")),
             "reply_rate": pct(shape.get("reply_rate")),
@@ -111,6 +114,14 @@ def findings(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
         found["shrinking"] = {
             "change": pct(abs(_n(growth.get("change")))),
             "growth": growth.get("explanation", ""),
+        }
+    elif kind == "fading" and _n(shape.get("active_before")):
+        # the window lost most of its people even where the monthly trend has not turned (yet)
+        before, now = _n(shape.get("active_before")), int(_n(shape.get("active")))
+        found["shrinking"] = {
+            "change": pct(1 - now / before),
+            "growth": f"{now} active members in the {c.get('window_days', 90)} days to the end of "
+            f"{c.get('period')} against a usual {before:.0f} six to twelve months before",
         }
     questions = _n(resp.get("questions"))
     unanswered = int(_n(resp.get("unanswered")))
