@@ -185,7 +185,7 @@ def test_cli(club):
     res = r.invoke(app, ["stages", "-w", w, "--period", "2025-3x"])
     assert res.exit_code == 2
     res = r.invoke(app, ["stages", "-w", w])
-    assert res.exit_code == 0 and "still a group?" in res.output
+    assert res.exit_code == 0 and "Stage checks" in res.output and "90 days to" in res.output
     res = r.invoke(app, ["journeys", "-w", w, "--json"])
     summary = json.loads(res.output)["summary"]
     assert {"period": "2025-04", "transition": "left", "members": 1, "community_id": mf.COMM} in summary

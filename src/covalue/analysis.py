@@ -221,12 +221,31 @@ def derived(ws: Workspace, name: str, *, run_if_missing: bool = True) -> ir.Tabl
     return ws.table(name)
 
 
-def latest_period(ws: Workspace, community: str | None = None) -> str | None:
+def default_periods(ws: Workspace, community: str | None = None) -> dict[str, str]:
+    """Each community's default month: its latest analysed month, or the one before when the export
+    ended part-way through the latest (a half month reads as a decline and fails every check)."""
+    from covalue import diagnosis  # diagnosis builds on this module
+
     ms = derived(ws, "stage_mix")
     if community:
         ms = ms.filter(ms.community_id == community)
-    v = ms.aggregate(p=ms.period.max()).to_pyarrow().to_pylist()[0]["p"]
-    return v
+    span = ms.group_by("community_id").aggregate(lo=ms.pidx.min(), hi=ms.pidx.max())
+    rows = span.to_pyarrow().to_pylist()
+    if not rows:
+        return {}
+    lasts = diagnosis.last_months(ws, community)
+    return {
+        r["community_id"]: mt.period_label(
+            diagnosis.default_pidx(r["hi"], r["lo"], lasts.get(r["community_id"]))
+        )
+        for r in rows
+    }
+
+
+def latest_period(ws: Workspace, community: str | None = None) -> str | None:
+    """The default month (see :func:`default_periods`); the latest of them across communities."""
+    found = default_periods(ws, community)
+    return max(found.values()) if found else None
 
 
 def stages(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
@@ -321,10 +340,14 @@ def explain(
         rows = rows.filter(rows.community_id == community)
     if period:
         rows = rows.filter(rows.period == period)
-    else:
-        rows = rows.mutate(_p=rows.pidx.max().over(group_by=rows.community_id))
-        rows = rows.filter(rows.pidx == rows._p).drop("_p")
-    recs = rows.order_by("community_id").to_pyarrow().to_pylist()
+    recs = rows.order_by(["community_id", "pidx"]).to_pyarrow().to_pylist()
+    if not period:  # each community's default month, or the member's last month there before it
+        defaults = default_periods(ws, community)
+        last: dict[str, dict[str, Any]] = {}
+        for r in recs:
+            if r["period"] <= defaults.get(r["community_id"], r["period"]):
+                last[r["community_id"]] = r
+        recs = [last[c] for c in sorted(last)]
     ev = ws.table("stage_evidence")
     ev = ev.filter(ev.member_id == mid)
     roles = ws.table("item_roles").select("item_id", "role", "created_at", "kind")
@@ -494,7 +517,9 @@ def idea_sample_precision(path: str | Path, ws: Workspace | None = None) -> dict
         "items": n,
         "proposals": yes,
         "precision": yes / n if n else 0.0,
-        "by_source": {s: {**b, "precision": b["proposals"] / b["items"]} for s, b in sorted(by_source.items())},
+        "by_source": {
+            s: {**b, "precision": b["proposals"] / b["items"]} for s, b in sorted(by_source.items())
+        },
     }
     if ws is not None:
         ids = [str(it["item_id"]) for it in items]

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
+import ibis
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -83,10 +84,10 @@ def stages(
     _check_period(period)
     ws = open_ws(workspace)
     mix = analysis.stage_mix(ws, community=community, period=period)
-    if period is None:  # each community's latest month
-        mix = mix.mutate(_last=mix.pidx.max().over(group_by=mix.community_id))
-        mix = mix.filter(mix.pidx == mix._last).drop("_last")
     mix_rows = _records(mix.drop("analysis_id").order_by("community_id"))
+    if period is None:  # each community's default month: its latest complete one
+        defaults = analysis.default_periods(ws, community)
+        mix_rows = [r for r in mix_rows if defaults.get(r["community_id"]) == r["period"]]
     chosen = {(r["community_id"], r["period"]) for r in mix_rows}
     chk = analysis.checks(ws, community=community, period=period)
     chk_rows = [
@@ -173,8 +174,12 @@ def journeys(
     ws = open_ws(workspace)
     summary = _records(analysis.journey_summary(ws, community=community))
     jn = analysis.journeys(ws, community=community)
-    last = jn.mutate(_last=jn.pidx.max().over(group_by=jn.community_id))
-    last = last.filter(last.pidx == last._last)
+    defaults = analysis.default_periods(ws, community)
+    last = jn.filter(
+        ibis.or_(*[(jn.community_id == c) & (jn.period == p) for c, p in defaults.items()])
+        if defaults
+        else ibis.literal(False)
+    )
     flows = last.group_by("community_id", "period", "prev_stage", "stage").aggregate(members=last.count())
     flow_rows = _records(flows.order_by(["community_id", "prev_stage", "stage"]))
     ws.close()
@@ -250,7 +255,9 @@ def evaluate(
     workspace: WorkspaceOpt = None,
     idea_sample: Annotated[
         Path | None,
-        typer.Option("--idea-sample", help="Human-read sample of ideas (TOML, see tests/data/idea_sample.toml)"),
+        typer.Option(
+            "--idea-sample", help="Human-read sample of ideas (TOML, see tests/data/idea_sample.toml)"
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -283,7 +290,9 @@ def evaluate(
             f"Question detection from text alone on {q['items']:,} question/answer items "
             f"({q['questions']:,} questions):"
         )
-        console.print(f"  precision {q['precision']:.3f}   recall {q['recall']:.3f}   [bold]F1 {q['f1']:.3f}[/]")
+        console.print(
+            f"  precision {q['precision']:.3f}   recall {q['recall']:.3f}   [bold]F1 {q['f1']:.3f}[/]"
+        )
     if ideas:
         console.print("Idea detection from title and text alone, against openers tagged as requests:")
         t = Table(box=None)
