@@ -17,7 +17,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import analysis, models
+from covalue import analysis, models, privacy
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import activity_range, month_start, period_index, period_label, periods_table
@@ -144,6 +144,9 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     names = _names(ws)
     out: dict[str, Any] = {}
     limit = int(m["responsiveness"]["unanswered_list"])
+    reply_minutes = float(
+        analysis.load_models(ws)[1].get("conversation", {}).get("chat_reply_minutes", 0) or 0
+    )
     for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
         if not period and pidx != chosen.get(cid):
@@ -151,10 +154,17 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         until = month_start(pidx + 1)
         since = until - timedelta(days=int(m["responsiveness"]["unanswered_max_age_days"]))
         unanswered = _rows(
-            hm.unanswered_questions(facts, ws.table("items"), community=cid, since=since, until=until).limit(
-                limit
-            )
+            hm.unanswered_questions(
+                facts,
+                ws.table("items"),
+                community=cid,
+                since=since,
+                until=until,
+                min_words=int(m["responsiveness"].get("unanswered_min_words", 0)),
+            ).limit(limit)
         )
+        if not ws.settings.privacy.show_names:
+            unanswered = privacy.redact_people(ws, unanswered, ("title", "excerpt"))
         out[cid] = {
             "community": names.get(cid, cid),
             "period": period_label(pidx),
@@ -162,9 +172,14 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
             "partial_month": lasts[cid].to_dict() if cid in lasts and lasts[cid].partial else None,
             "period_note": period_note(pidx, lasts.get(cid)),
             "shape": {**row, "explanation": hm.explain_shape(row, m), "thresholds": m["shape"]},
-            "responsiveness": resp_rows.get((cid, pidx), {}),
+            "responsiveness": hm.with_inferred_note(resp_rows.get((cid, pidx), {}), reply_minutes),
             "concentration": conc_rows.get((cid, pidx), {}),
             "unanswered": unanswered,
+            # the list holds questions asked in this range, not all months
+            "unanswered_range": {
+                "since": f"{since:%Y-%m-%d}",
+                "until": f"{until - timedelta(days=1):%Y-%m-%d}",
+            },
         }
     return out
 

@@ -3,6 +3,7 @@ allows, and no breakdown for groups smaller than the workspace's minimum (DESIGN
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,3 +59,39 @@ def suppress_counts(
     if rest and not small(rest, ws):
         keep[other] = rest
     return keep
+
+
+#: what names a person in a message's text: an e-mail address, Slack's raw ``<@U0ABC123>`` (with or
+#: without ``|name``), and any ``@handle`` (``@U061A5N1G``, ``@arnicas``)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_HANDLE = re.compile(r"<@[A-Za-z0-9]+(\|[^>]*)?>|(?<![\w@])@[\w][\w.-]*")
+REDACTED = "@someone"
+
+
+def redact_people(ws: Workspace, rows: list[dict[str, Any]], fields: Iterable[str]) -> list[dict[str, Any]]:
+    """``rows`` with mentions of people taken out of ``fields`` (text shown as excerpts), for
+    workspaces that show no names: the @handles, platform user ids and e-mail addresses, and the
+    display names of the people the items mention (``@Jane Doe`` on Zulip, Discourse), which a
+    pattern alone would cut in half."""
+    fields = list(fields)
+    ids = [r["item_id"] for r in rows if r.get("item_id")]
+    names: list[str] = []
+    if ids:
+        acts, who = ws.table("actions"), ws.table("identities")
+        m = acts.filter((acts.verb == "mention") & acts.item_id.isin(ids) & acts.target_id.notnull())
+        m = m.join(who, m.target_id == who.identity_id)
+        m = m.filter(m.display_name.notnull()).select("display_name").distinct()
+        found = {r["display_name"].strip() for r in m.to_pyarrow().to_pylist()}
+        names = sorted((n for n in found if n), key=len, reverse=True)  # "Ann Lee" before "Ann"
+    out = []
+    for r in rows:
+        r = dict(r)
+        for f in fields:
+            text = r.get(f)
+            if not isinstance(text, str):
+                continue
+            for n in names:
+                text = text.replace(f"@**{n}**", REDACTED).replace(f"@{n}", REDACTED)
+            r[f] = _HANDLE.sub(REDACTED, _EMAIL.sub("(e-mail)", text))
+        out.append(r)
+    return out

@@ -78,6 +78,8 @@ def health(
                 f"{_num(r.get('ttfr_median_h'))} h (median), {_num(r.get('ttfr_p90_h'))} h (90th percentile); "
                 f"{r.get('answered', 0):,} of {r.get('questions', 0):,} questions answered."
             )
+            if r.get("inferred_note"):
+                console.print(f"  ({r['inferred_note']}.)")
         if c:
             elephant = c.get("elephant_factor")
             console.print(
@@ -96,7 +98,9 @@ def health(
                     "  Core group by org unit: " + ", ".join(f"{k} {v}" for k, v in n["reach"].items())
                 )
         if h["unanswered"]:
-            console.print(f"  Oldest unanswered questions ({len(h['unanswered'])} shown):")
+            rng = h.get("unanswered_range") or {}
+            asked = f" asked {rng['since']} to {rng['until']}" if rng else ""
+            console.print(f"  Oldest unanswered questions{asked} ({len(h['unanswered'])} shown):")
             for q in h["unanswered"][:5]:
                 text = (q.get("title") or q.get("excerpt") or "").replace("\n", " ")[:90]
                 console.print(f"    • {str(q['created_at'])[:10]} {text}")

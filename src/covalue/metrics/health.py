@@ -37,13 +37,42 @@ def _hours(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingV
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / 3600.0
 
 
+def first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
+    """Per root item (``_rid``): ``first_reply_ts``, the first reply or answer by someone else created at
+    or after the root (a reply dated before its root, e.g. a post moved into a topic, would make a
+    negative wait), and ``first_reply_inferred``, whether that first reply's parent was only inferred
+    from chat timing (no real reply came as early)."""
+    replies = edges.filter(edges.kind.isin(("reply", "answer")) & edges.target_item_id.notnull())
+    roots = facts.filter(facts.is_root).select(_rid=facts.item_id, _rts=facts.created_at)
+    r = replies.join(roots, replies.target_item_id == roots._rid)
+    r = r.filter(r.ts >= r._rts)
+    if "parent_inferred" in facts.columns:
+        inf = facts.select(_fid=facts.item_id, _inf=facts.parent_inferred.fill_null(False))
+        r = r.left_join(inf, r.item_id == inf._fid)
+        inferred = r._inf.fill_null(False)
+    else:  # results analysed before replies were marked as inferred
+        inferred = ibis.literal(False)
+    r = r.mutate(_inferred=inferred)
+    g = r.group_by("_rid").aggregate(
+        first_reply_ts=r.ts.min(),
+        _real=r.ts.min(where=~r._inferred),
+        _guess=r.ts.min(where=r._inferred),
+    )
+    return g.select(
+        "_rid",
+        "first_reply_ts",
+        first_reply_inferred=g._guess.notnull() & (g._real.isnull() | (g._guess < g._real)),
+    )
+
+
 def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     """Per community and period, over the trailing window, for threads started by people:
     ``originals``, ``responded`` (reply or reaction from someone else), ``replied`` (a reply or answer
     from someone else), ``response_rate``, ``reply_rate``, time to first reply in hours (median and
-    90th percentile over the originals that got one), ``questions``, ``answered``, ``unanswered``."""
-    replies = edges.filter(edges.kind.isin(("reply", "answer")) & edges.target_item_id.notnull())
-    first_reply = replies.group_by(_rid=replies.target_item_id).aggregate(first_reply_ts=replies.ts.min())
+    90th percentile over the originals that got one, never negative), ``replied_inferred`` (how many of
+    those first replies were inferred: a chat message by someone else within minutes, in a channel
+    without threads), ``questions``, ``answered``, ``unanswered``."""
+    first_reply = first_replies(facts, edges)
     roots = facts.filter(facts.is_root)
     roots = roots.left_join(first_reply, roots.item_id == first_reply._rid).drop("_rid")
     w = in_windows(roots, "created_at", periods, days)
@@ -58,6 +87,7 @@ def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: in
         originals=w.count(),
         responded=w._resp.ifelse(1, 0).sum(),
         replied=w._repl.ifelse(1, 0).sum(),
+        replied_inferred=(w._repl & w.first_reply_inferred.fill_null(False)).ifelse(1, 0).sum(),
         ttfr_median_h=w._ttfr.quantile(0.5),
         ttfr_p90_h=w._ttfr.quantile(0.9),
         questions=w.is_question.ifelse(1, 0).sum(),
@@ -70,6 +100,26 @@ def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: in
     )
 
 
+def with_inferred_note(resp: dict[str, Any], minutes: float) -> dict[str, Any]:
+    """``resp`` (a responsiveness row) with ``inferred_note``: how many of the timed first replies were
+    only inferred in chat without threads, and by what rule, so that nobody reads those waits as
+    replies the platform recorded (None when none was inferred)."""
+    n = int(resp.get("replied_inferred") or 0)
+    note = None
+    if n:
+        note = (
+            f"{n:,} of {int(resp.get('replied') or 0):,} first replies inferred: a message by someone "
+            f"else within {minutes:g} minutes, in a channel without threads"
+        )
+    return {**resp, "inferred_note": note} if resp else resp
+
+
+#: messages to everyone in a channel ("@channel any volunteers ...") are logistics, not needs left unmet
+BROADCAST_MENTION = r"(^|[^\w@])@(channel|here|everyone|all)\b"
+#: the mark Zulip (and people copying it) put before a topic's name once it is resolved
+SOLVED_MARK = "✔"
+
+
 def unanswered_questions(
     facts: ir.Table,
     items: ir.Table,
@@ -77,10 +127,15 @@ def unanswered_questions(
     community: str | None = None,
     since: Any = None,
     until: Any = None,
+    min_words: int = 0,
 ) -> ir.Table:
     """Questions nobody else has answered yet, oldest first: item_id, community_id, created_at,
     author_member, title, excerpt. ``since``/``until`` bound when they were asked, so a list can hold
-    the needs still worth answering rather than years-old leftovers."""
+    the needs still worth answering rather than years-old leftovers.
+
+    It is a to-do list, so chatter is left out: chat lines without a title under ``min_words`` words
+    ("?", "How was it??"), calls to the whole channel (@channel, @here), and topics marked resolved
+    (a title starting with ✔, as Zulip marks them)."""
     # only questions that open a thread: a comment ending in "?" under a post is part of a
     # conversation, not a need left unmet
     q = facts.filter(facts.is_question & facts.is_root & facts.answered_ts.isnull())
@@ -92,6 +147,13 @@ def unanswered_questions(
         q = q.filter(q.created_at < until)
     it = items.select(_iid=items.item_id, title=items.title, _text=items.text)
     q = q.left_join(it, q.item_id == it._iid)
+    text = q._text.fill_null("")
+    title = q.title.fill_null("").strip()
+    # words: each run of non-blanks becomes one letter, the blanks go, the letters are counted
+    words = text.re_replace(r"\S+", "w").re_replace(r"\s+", "").length()
+    chatter = (title == "") & (words < min_words)
+    to_all = text.lower().re_search(BROADCAST_MENTION)
+    q = q.filter(~chatter & ~to_all & ~title.startswith(SOLVED_MARK))
     return q.select(
         "item_id",
         "community_id",
@@ -138,7 +200,8 @@ def _fewest(per: ir.Table, who: str, share: float) -> ir.Table:
 
 def reciprocity(edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     """Share of directed member pairs (a responded to b) in the window where b also responded to a."""
-    w = in_windows(edges.select("community_id", "ts", "actor", "target"), "ts", periods, days)
+    known = edges.filter(edges.target.notnull())  # pairs of people: replies to unknown authors left out
+    w = in_windows(known.select("community_id", "ts", "actor", "target"), "ts", periods, days)
     pairs = w.select(*PERIOD_KEY, "actor", "target").distinct()
     rev = pairs.rename(_c="community_id", _p="pidx", _a="actor", _t="target")
     j = pairs.left_join(

@@ -1,0 +1,118 @@
+"""The unanswered list is a to-do list: real questions only, resolved Zulip topics left out, nobody named
+in excerpts when names are off, and a label that says which months it covers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import covalue
+from covalue import analysis, diagnosis, privacy
+from covalue.metrics import health as hm
+
+HDV = "slack/houstondatavis-slack-export.zip"
+NCAR = "zulip/ncar-zulip-archive.tar.gz"
+#: what an excerpt must not show when names are off: an @handle, or Slack's raw <@U...> id
+NAMED = re.compile(r"(?<![\w@])@(?!someone\b)\w|<@U")
+
+
+def _ingested(path: Path, where: Path) -> covalue.Workspace:
+    w = covalue.init(where)
+    (res,) = w.ingest([path])
+    assert res.status == "ok", res.messages
+    w.analyze()
+    return w
+
+
+@pytest.fixture(scope="module")
+def hdv(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> covalue.Workspace:
+    w = _ingested(shared_data / HDV, tmp_path_factory.mktemp("hdv") / "ws")
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def ncar(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> covalue.Workspace:
+    w = _ingested(shared_data / NCAR, tmp_path_factory.mktemp("ncar") / "ws")
+    yield w
+    w.close()
+
+
+def _texts(rows: list[dict]) -> list[str]:
+    return [(r.get("title") or "") + " " + (r.get("excerpt") or "") for r in rows]
+
+
+def test_houstondatavis_list_holds_questions_not_chatter(hdv: covalue.Workspace) -> None:
+    (h,) = diagnosis.health(hdv, period="2016-07").values()
+    texts = _texts(h["unanswered"])
+    assert texts and len(texts) <= 20
+    # these were on the list: a bare "?", a four-word aside and a call for volunteers to the channel
+    for noise in ("How was it, Ju??", "any friendly volunteers to pick up bahn mi"):
+        assert not any(noise in t for t in texts), noise
+    assert not any(t.strip() in ("?", "") for t in texts)
+    assert not any(re.search(r"@(channel|here)\b", t) for t in texts)
+    # real questions stay
+    assert any("any advice for first timers?" in t for t in texts)
+    assert any("Anyone attending Houston Hackathon in May?" in t for t in texts)
+    # they were questions nobody answered: left out as chatter, not answered now
+    facts = analysis.derived(hdv, "item_facts")
+    items = hdv.table("items")
+    j = facts.join(items.select(_iid="item_id", _text="text"), facts.item_id == items.item_id)
+    j = j.filter(j.is_question & j.is_root & j.answered_ts.isnull())
+    raw = [r["_text"] for r in diagnosis._rows(j.select("_text"))]
+    assert "?" in raw and "How was it, Ju??" in raw
+    assert any(t.startswith("@channel any friendly volunteers") for t in raw)
+
+
+def test_excerpts_name_nobody_when_names_are_off(hdv: covalue.Workspace) -> None:
+    assert hdv.settings.privacy.show_names is False
+    (h,) = diagnosis.health(hdv, period="2016-07").values()
+    texts = _texts(h["unanswered"])
+    assert not [t for t in texts if NAMED.search(t)]
+    # the mentions were there: a Slack id and a handle, now "@someone"
+    assert any("@someone: have you seen this medical pathways database before?" in t for t in texts)
+    assert any("this post from @someone is quite good" in t for t in texts)
+    hdv.settings.privacy.show_names = True
+    try:
+        (shown,) = diagnosis.health(hdv, period="2016-07").values()
+    finally:
+        hdv.settings.privacy.show_names = False
+    assert any("this post from @arnicas is quite good" in t for t in _texts(shown["unanswered"]))
+
+
+def test_the_label_says_which_months_the_list_covers(hdv: covalue.Workspace) -> None:
+    (h,) = diagnosis.health(hdv, period="2016-07").values()
+    assert h["unanswered_range"] == {"since": "2015-08-02", "until": "2016-07-31"}
+    assert all("2015-08-02" <= str(q["created_at"])[:10] <= "2016-07-31" for q in h["unanswered"])
+
+
+def test_redaction_of_names_ids_and_addresses(ws: covalue.Workspace) -> None:
+    rows = [
+        {"item_id": "x", "excerpt": "<@U0ABC123> and <@U0ABC124|ann> asked @bob_k, mail ann.lee@example.org"},
+        {"item_id": "y", "title": "Help @U061A5N1G:", "excerpt": None},
+    ]
+    out = privacy.redact_people(ws, rows, ("title", "excerpt"))
+    assert out[0]["excerpt"] == "@someone and @someone asked @someone, mail (e-mail)"
+    assert out[1] == {"item_id": "y", "title": "Help @someone:", "excerpt": None}
+    assert rows[0]["excerpt"].startswith("<@U0ABC123>")  # the input is left as it was
+
+
+def test_zulip_resolved_topics_are_solved(ncar: covalue.Workspace) -> None:
+    facts = analysis.derived(ncar, "item_facts")
+    items = ncar.table("items")
+    # three resolved topics open with a question nobody in the archive answered
+    j = facts.join(items.select(_iid="item_id", _title="title"), facts.item_id == items.item_id)
+    j = j.filter(j.is_question & j.is_root & j.answered_ts.isnull() & j._title.startswith("✔"))
+    resolved = {r["item_id"] for r in diagnosis._rows(j.select("item_id"))}
+    assert len(resolved) == 3
+    listed = diagnosis._rows(hm.unanswered_questions(facts, items, min_words=5))
+    assert listed and not resolved & {r["item_id"] for r in listed}
+    assert not any((r["title"] or "").startswith("✔") for r in listed)
+    # nor in the list for April 2025, whose year holds one of them (2024-09-30)
+    (h,) = diagnosis.health(ncar, period="2025-04").values()
+    assert h["unanswered_range"] == {"since": "2024-05-01", "until": "2025-04-30"}
+    assert h["unanswered"] and not any("✔" in (q["title"] or "") for q in h["unanswered"])
+    # names are off: no Zulip mention of a person is left in the list
+    assert not [t for t in _texts(h["unanswered"]) if NAMED.search(t)]
