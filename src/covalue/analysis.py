@@ -166,7 +166,7 @@ def analyze(
             progress(table, done[0], len(DERIVED))
         return con.table(table).drop("analysis_id")
 
-    tables = {t: ws.table(t) for t in ("items", "actions", "identities", "members")}
+    tables = {t: ws.table(t) for t in ("items", "actions", "identities", "members", "spaces")}
     # every derived table ends in a join, aggregate or window, so its row order is arbitrary anyway;
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
     # writes alone took ~50 s)

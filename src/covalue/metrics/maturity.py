@@ -853,7 +853,8 @@ def compute(
     materialize: Callable[[str, ir.Table], ir.Table] | None = None,
 ) -> dict[str, ir.Table]:
     """The whole Value Maturity computation over canonical tables (``items``, ``actions``,
-    ``identities``, ``members``) as lazy Ibis expressions, one per derived table.
+    ``identities``, ``members`` and optionally ``spaces``) as lazy Ibis expressions, one per derived
+    table.
 
     ``experiments`` (``member_id, community_id, completed_at`` and optionally ``experiment_id,
     started_at, space_id``) lists the Collaboration canvas's participants; with ``experiment_items``
@@ -872,7 +873,9 @@ def compute(
     keep = materialize or (lambda _name, expr: expr)
     out: dict[str, ir.Table] = {}
     out["people"] = who = keep("people", who)
-    out["item_roles"] = roles = keep("item_roles", classify_items(items, who, roles_model))
+    # spaces and tags carry the structural idea signals (idea channels, feature-request tags)
+    roles_expr = classify_items(items, who, roles_model, spaces=tables.get("spaces"), actions=actions)
+    out["item_roles"] = roles = keep("item_roles", roles_expr)
     out["interactions"] = edges = keep(
         "interactions", build_interactions(roles, actions, who, maturity_model)
     )
