@@ -258,7 +258,7 @@ def test_text_only_idea_recall_on_the_meta_sites(metas):
     print(f"\ntext-only idea recall: meta.french {fr['found']}/{fr['requests']} = {fr['recall']:.0%} (held out), "
           f"meta.history {hi['found']}/{hi['requests']} = {hi['recall']:.0%} (tuned on)")  # fmt: skip
     assert (fr["requests"], hi["requests"]) == (26, 36)
-    assert fr["recall"] >= 0.30 and hi["recall"] >= 0.45
+    assert fr["recall"] >= 0.33 and hi["recall"] >= 0.50
 
 
 def test_idea_precision_on_the_human_read_sample(metas, meta_roles):

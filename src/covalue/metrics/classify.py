@@ -58,7 +58,9 @@ def idea_structure(
         parts.append(j.select(_isid=j.item_id, _itag=ibis.literal(False), _ispace=ibis.literal(True)))
     tag_pat = structure.get("idea_tags")
     if tag_pat and actions is not None:
-        tags = actions.filter((actions.verb == "system") & (actions.detail == "tag") & actions.item_id.notnull())
+        tags = actions.filter(
+            (actions.verb == "system") & (actions.detail == "tag") & actions.item_id.notnull()
+        )
         idea_tags = names.filter(names._name.re_search(tag_pat))
         j = tags.join(idea_tags, tags.space_id == idea_tags._sp)
         parts.append(j.select(_isid=j.item_id, _itag=ibis.literal(True), _ispace=ibis.literal(False)))
@@ -186,7 +188,9 @@ def classify_items(
         ),
         thread_id=it.thread_id.coalesce(it.item_id),
         _text=text,
-        _itext=idea_text(it.title, it.text, int(st.get("max_chars", 20000))),
+        _itext=idea_text(
+            it.title, it.text, int(roles_model["roles"]["idea"].get("max_chars", st.get("max_chars", 20000)))
+        ),
     )
     it = _chat_replies(it, items, roles_model.get("conversation", {}))
     roles = text_roles(it._text, roles_model)
@@ -363,7 +367,7 @@ def idea_quality(
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
     roots = items.filter(items.parent_id.isnull() & items.kind.isin(root_kinds))
     spec = roles_model["roles"]["idea"]
-    text = idea_text(roots.title, roots.text, int(st.get("max_chars", 20000)))
+    text = idea_text(roots.title, roots.text, int(spec.get("max_chars", st.get("max_chars", 20000))))
     roots = roots.mutate(_pred=role_score(text, spec["rules"]) >= float(spec["threshold"]))
     j = roots.left_join(tagged, roots.item_id == tagged._tid)
     truth = j._tid.notnull()
