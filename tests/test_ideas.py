@@ -274,3 +274,95 @@ def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
     here |= {s["item_id"] for s in sample if s["source"].startswith("zulip:")}
     ideas = set(meta_roles[meta_roles.is_idea].item_id)
     assert here and here <= ideas, sorted(here - ideas)
+
+
+# -- the same answers on Spark -----------------------------------------------------------------------
+@pytest.mark.spark
+def test_idea_rules_agree_on_duckdb_and_spark(tmp_path):
+    """Tags, idea spaces, the ¶ title mark, accents and apostrophes mean the same to Spark's Java regular
+    expressions as to DuckDB's RE2."""
+    pytest.importorskip("pyspark")
+    import shutil
+
+    if shutil.which("java") is None:  # pragma: no cover
+        pytest.skip("PySpark needs Java")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import SparkSession
+
+    t0 = datetime(2025, 3, 1, 9, 0)
+    texts = [
+        ("ideas", "Book club", "A book club for new members."),
+        ("gen", "Feature request: dark mode", "It would be nice to have a dark theme."),
+        ("gen", "Pourrait-on ajouter une étiquette ?", "Ce serait utile pour les débutants."),
+        ("gen", None, "I’d suggest that we rename the channel, what do you think?"),
+        ("gen", None, "idée : un atelier mensuel, et si on essayait ?"),
+        ("gen", "How do I export?", "It is not working, any ideas why?"),
+        ("fb", None, "ok thanks"),
+        ("gen", "Dark mode", "For the site."),
+    ]
+    items = pa.Table.from_pylist(
+        [
+            {
+                "item_id": f"i{k}",
+                "source": "slack:acme",
+                "space_id": f"s:{sp}",
+                "community_id": "acme",
+                "thread_id": None,
+                "parent_id": None,
+                "author_id": f"a{k}",
+                "created_at": t0 + timedelta(hours=3 * k),
+                "kind": "post",
+                "title": title,
+                "text": text,
+                "n_links": 0,
+                "accepted": False,
+            }
+            for k, (sp, title, text) in enumerate(texts)
+        ],
+        schema=pa.schema([(c, pa.from_numpy_dtype("M8[us]") if t == "timestamp" else
+                           {"string": pa.string(), "int32": pa.int32(), "boolean": pa.bool_()}[t])
+                          for c, t in ITEM_SCHEMA.items()]),
+    )  # fmt: skip
+    spaces = pa.Table.from_pylist(
+        [
+            {"space_id": "s:ideas", "name": "Ideas", "kind": "channel"},
+            {"space_id": "s:gen", "name": "general", "kind": "channel"},
+            {"space_id": "s:fb", "name": "discord-feedback", "kind": "channel"},
+            {"space_id": "t:fr", "name": "feature-request", "kind": "tag"},
+        ]
+    )
+    actions = pa.Table.from_pylist(
+        [{"action_id": "a1", "verb": "system", "detail": "tag", "space_id": "t:fr", "item_id": "i7"}]
+    )
+    who = pa.Table.from_pylist(
+        [{"identity_id": f"a{k}", "member_id": f"a{k}", "is_bot": False} for k in range(len(texts))]
+    )
+    for name, tab in {"items": items, "spaces": spaces, "actions": actions, "who": who}.items():
+        pq.write_table(tab, tmp_path / f"{name}.parquet")
+
+    def run(con) -> list[tuple]:
+        t = {
+            n: con.read_parquet(str(tmp_path / f"{n}.parquet"), table_name=f"x_{n}")
+            for n in ("items", "spaces", "actions", "who")
+        }
+        r = classify_items(t["items"], t["who"], ROLES, spaces=t["spaces"], actions=t["actions"])
+        df = r.select("item_id", "is_idea", "role_source").to_pandas().sort_values("item_id")
+        return [(a, bool(b), c) for a, b, c in df.itertuples(index=False)]  # fmt: skip
+
+    duck = run(ibis.duckdb.connect())
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("covalue-ideas")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    try:
+        sprk = run(ibis.pyspark.connect(session))
+    finally:
+        session.stop()
+    assert duck == sprk
+    assert [i for i, idea, _ in duck if idea] == ["i0", "i1", "i2", "i3", "i4", "i7"]
