@@ -30,12 +30,14 @@ def community(cid: str = "c1", **over) -> dict:
             "period": "2025-06",
             "active": 100,
             "observer": 10,
-            "connect": 10,
+            "readers": 0,
+            "regular": 70,
+            "connect": 20,
             "share": 20,
             "solve": 50,
             "innovate": 10,
-            "observer_share": 0.1,
-            "connect_share": 0.1,
+            "observer_share": 10 / 110,
+            "connect_share": 0.2,
             "share_share": 0.2,
             "solve_share": 0.5,
             "innovate_share": 0.1,
@@ -129,11 +131,11 @@ def test_a_healthy_community_is_celebrated():
 
 
 def test_many_at_connect_few_sharing_asks_for_sharing():
-    mix = {"active": 50, "observer": 20, "connect": 20, "share": 5, "solve": 5, "innovate": 0}
+    mix = {"active": 50, "observer": 20, "connect": 40, "share": 5, "solve": 5, "innovate": 0}
     c = community(mix=mix)
     assert keys(c) == ["connect_heavy"]
     (p,) = coaching.prompts(c, MODEL)
-    assert "80% of active members are at Observer or Connect; only 20% share" in p["saw"]
+    assert "80% of active members are at Connect; only 20% share" in p["saw"]
 
 
 def test_unanswered_questions_bring_a_response_rota_with_the_champions():
@@ -166,9 +168,9 @@ def test_failed_checks_shape_spike_shrinking_and_concentration_are_all_found_in_
 
 
 def test_a_workspace_can_change_the_thresholds():
-    mix = {"active": 50, "observer": 20, "connect": 10, "share": 10, "solve": 10, "innovate": 0}
+    mix = {"active": 50, "observer": 20, "connect": 30, "share": 10, "solve": 10, "innovate": 0}
     c = community(mix=mix)
-    assert "connect_heavy" not in keys(c)  # 60% low, but 40% sharing
+    assert "connect_heavy" not in keys(c)  # 60% at Connect, but 40% sharing
     looser = models.merge(MODEL, {"findings": {"connect_heavy_max_sharing": 0.5}})
     assert [f["key"] for f in coaching.findings(c, looser)] == ["connect_heavy"]
 
@@ -189,8 +191,8 @@ def test_the_verdict_says_it_in_plain_words():
     c["checks"][1].update(passed=False)
     text = coaching.verdict(c)
     assert text.startswith("In the 90 days to the end of 2025-06, Community c1 works as a real community")
-    assert "100 members took part; 90 of them (90%)" in text
-    assert "60 (60%) reached Solve or Innovate" in text
+    assert "100 members did something the others could see, and 60 of them (60%) reached Solve or Innovate" in text
+    assert "70 (70%) took part at least every two weeks" in text
     assert "typical wait for a first response was 3.0 hours" in text
     assert "active membership is holding steady (+2%)" in text
     assert "passes 1 of 2 stage checks; the ones missed concern Solve" in text
@@ -205,8 +207,8 @@ def test_the_verdict_says_it_in_plain_words():
 def test_stage_charts_carry_counts_titles_axes_and_text_alternatives():
     ch = charts.mix_now(community())
     bar = ch["figure"]["data"][0]
-    assert bar["x"] == [10, 10, 20, 50, 10] and bar["y"] == [
-        "Observer",
+    # observers did nothing others could see: they stand beside the journey, not on it
+    assert bar["x"] == [20, 20, 50, 10] and bar["y"] == [
         "Connect",
         "Share",
         "Solve",
@@ -214,7 +216,8 @@ def test_stage_charts_carry_counts_titles_axes_and_text_alternatives():
     ]
     lay = ch["figure"]["layout"]
     assert lay["title"]["text"] and lay["xaxis"]["title"]["text"] == "members (people)"
-    assert "50 at Solve" in ch["summary"] and ch["rows"][3] == ["Solve", "50", "50%"]
+    assert "50 at Solve" in ch["summary"] and ch["rows"][2] == ["Solve", "50", "50%"]
+    assert "10 observed only" in ch["summary"]
     assert set(bar["marker"]["color"]) <= {*charts.OKABE_ITO.values(), charts.GREY}
 
 

@@ -175,7 +175,7 @@ def portfolio(communities: list[dict[str, Any]]) -> dict[str, Any]:
                 "response_rate": resp.get("response_rate"),
                 "ttfr": resp.get("ttfr_median_h"),
                 "checks_passed": sum(1 for ch in checks if ch.get("passed")),
-                "checks": len(checks),
+                "checks": sum(1 for ch in checks if ch.get("measurable") is not False),
                 "first_prompt": c["prompts"][0]["title"] if c.get("prompts") else None,
             }
         )

@@ -7,6 +7,7 @@ the prompts quote those numbers, so the team sees why a prompt was chosen.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 STAGE_WORDS = {
@@ -53,7 +54,7 @@ def _n(v: Any) -> float:
 def failed_checks(c: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for ch in c.get("checks") or []:
-        if not ch.get("passed"):
+        if not ch.get("passed") and ch.get("measurable") is not False:
             out.setdefault(ch["stage"], []).append(ch)
     return out
 
@@ -65,7 +66,7 @@ def is_share(ch: dict[str, Any]) -> bool:
     """Whether a check measures a proportion (shown as a percentage): named so, or with a fractional
     threshold such as 0.5 for "members kept from last period"."""
     t = _n(ch.get("threshold"))
-    return "share" in ch["measure"] or (0 < t < 1)
+    return re.search(r"\bshare\b", ch["measure"]) is not None or (0 < t < 1)
 
 
 def check_number(v: Any, ch: dict[str, Any]) -> str:
@@ -139,7 +140,7 @@ def findings(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
     if ttfr is not None and _n(ttfr) > th["slow_response_hours"]:
         found["slow_response"] = {"ttfr": hours(ttfr)}
     if active:
-        low = (_n(mix.get("observer")) + _n(mix.get("connect"))) / active
+        low = _n(mix.get("connect")) / active
         sharing = (_n(mix.get("share")) + _n(mix.get("solve")) + _n(mix.get("innovate"))) / active
         if low >= th["connect_heavy_min"] and sharing <= th["connect_heavy_max_sharing"]:
             found["connect_heavy"] = {"connect_heavy": pct(low), "sharing": pct(sharing)}
@@ -217,12 +218,13 @@ def verdict(c: dict[str, Any]) -> str:
     else:
         parts.append(f"This is {name} in the {c.get('window_days', 90)} days to the end of {c['period']}.")
     if active:
-        engaged = active - int(_n(mix.get("observer")))
+        regular = int(_n(mix.get("regular")))
         solving = int(_n(mix.get("solve")) + _n(mix.get("innovate")))
         parts.append(
-            f"{active:,} members took part; {engaged:,} of them ({pct(engaged / active)}) did so regularly "
-            f"enough to count on the value journey, and {solving:,} ({pct(solving / active)}) reached Solve "
-            "or Innovate, helping to solve problems or bringing ideas that others supported."
+            f"{active:,} members did something the others could see, and {solving:,} of them "
+            f"({pct(solving / active)}) reached Solve or Innovate: they answered or got answers from other "
+            f"members, or brought ideas that others supported. {regular:,} ({pct(regular / active)}) took "
+            "part at least every two weeks; how often people take part is their persona, not their stage."
         )
     else:
         parts.append("Nobody took part in that window.")
@@ -244,7 +246,8 @@ def verdict(c: dict[str, Any]) -> str:
         parts.append(
             f"Compared with the months before, active membership {words} ({_signed(growth.get('change'))})."
         )
-    checks = c.get("checks") or []
+    # a check the export cannot measure (no idea signal at all) is neither passed nor missed
+    checks = [ch for ch in c.get("checks") or [] if ch.get("measurable") is not False]
     if checks:
         passed = sum(1 for ch in checks if ch.get("passed"))
         failed = sorted(

@@ -49,7 +49,11 @@ class Check(BaseModel):
     value: float | None
     threshold: float | None
     op: str
-    passed: bool
+    #: the span measured: "2020-05" (the month) or "90 days to 2020-05-31" (the trailing window)
+    window: str | None = None
+    #: false when the export cannot show this at all (no idea signal): value and passed are then empty
+    measurable: bool = True
+    passed: bool | None
 
 
 class CommunityDetail(CommunitySummary):
@@ -126,7 +130,11 @@ def community_detail(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     return {
         **summary_row(c),
         "stage_checks": [
-            {k: ch.get(k) for k in ("stage", "question", "measure", "value", "threshold", "op", "passed")}
+            {
+                k: ch.get(k)
+                for k in ("stage", "question", "measure", "value", "threshold", "op", "window", "passed")
+            }
+            | {"measurable": ch.get("measurable") is not False}
             for ch in c.get("checks") or []
         ],
         "shape_explanation": (h.get("shape") or {}).get("explanation"),
