@@ -63,6 +63,15 @@ def idea_structure(
         )
         idea_tags = names.filter(names._name.re_search(tag_pat))
         j = tags.join(idea_tags, tags.space_id == idea_tags._sp)
+        # a status tag (`status-completed`) says a request was carried out: on an item its members also
+        # tagged as a bug or a support request it marks a fix, not a proposal
+        status_pat, not_pat = structure.get("idea_status_tags"), structure.get("not_idea_tags")
+        if status_pat and not_pat:
+            not_named = names.filter(names._name.re_search(not_pat))
+            not_idea = tags.join(not_named, tags.space_id == not_named._sp).select(_nid=tags.item_id)
+            status = j.filter(j._name.re_search(status_pat))
+            status = status.anti_join(not_idea, status.item_id == not_idea._nid)
+            j = j.filter(~j._name.re_search(status_pat)).select("item_id").union(status.select("item_id"))
         parts.append(j.select(_isid=j.item_id, _itag=ibis.literal(True), _ispace=ibis.literal(False)))
     if not parts:
         return None
@@ -111,19 +120,41 @@ def text_roles(text: ir.StringValue, roles_model: dict[str, Any]) -> dict[str, i
     return out
 
 
-def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Table:
-    """In chat platforms without threads (older Slack, Discord, IRC ...), a message that follows
-    another person's message in the same channel within a few minutes answers it: give such messages
-    that message as parent. Threaded replies keep their own parent; bots are skipped.
+def _month(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Months since year 0: the period in which an export does or does not use threads."""
+    return ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1
 
-    Without this, every chat message would be a new thread nobody replied to.
+
+def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Table:
+    """In chat without threads (older Slack, Discord, IRC ...), a message that follows another person's
+    message in the same channel within a few minutes answers it: give such messages that message as
+    parent, and say so in ``parent_inferred``. Threaded replies keep their own parent; bots are skipped.
+
+    Without this, every chat message would be a new thread nobody replied to. But where people do use
+    threads, a top-level message is a new conversation: the rule then runs only in the channels and
+    months (``space_id`` and calendar month) with no threaded reply at all, and never moves a message
+    that has replies of its own, so a thread's real first reply keeps its time.
     """
     minutes = float(conv.get("chat_reply_minutes", 0) or 0)
     platforms = list(conv.get("chat_platforms", []))
+    no_inference = it.mutate(parent_inferred=ibis.literal(False))
     if minutes <= 0 or not platforms:
-        return it
+        return no_inference
     src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
     cand = it.join(src, it.item_id == src._sid)
+    # threads: replies of a thread kind, on platforms where such replies leave the channel's flow
+    thread_kinds = list(conv.get("thread_kinds", ["reply"]))
+    inline = list(conv.get("inline_reply_platforms", []))
+    threaded = cand.filter(
+        cand.kind.isin(thread_kinds)
+        & cand.parent_id.notnull()
+        & cand._platform.isin(platforms)
+        & ~cand._platform.isin(inline or ["\x00"])
+        & cand.created_at.notnull()
+        & cand.space_id.notnull()
+    )
+    months = threaded.select(_tspace=threaded.space_id, _tmonth=_month(threaded.created_at)).distinct()
+    with_thread = threaded.select(_has_thread=threaded.parent_id).distinct()
     cand = cand.filter(
         cand._platform.isin(platforms)
         & cand.parent_id.isnull()
@@ -137,13 +168,22 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
         _prev=cand.item_id.lag().over(w),
         _prev_author=cand.author_member.lag().over(w),
         _prev_ts=cand.created_at.lag().over(w),
+        _m=_month(cand.created_at),
     )
     gap = cand.created_at.epoch_seconds() - cand._prev_ts.epoch_seconds()
     follows = cand.filter(
         cand._prev.notnull() & (cand._prev_author != cand.author_member) & (gap <= minutes * 60)
-    ).select(_cid=cand.item_id, _inferred=cand._prev)
+    )
+    # not in a channel-month that uses threads, and not a message that opens a thread of its own
+    follows = follows.anti_join(
+        months, (follows.space_id == months._tspace) & (follows._m == months._tmonth)
+    ).anti_join(with_thread, follows.item_id == with_thread._has_thread)
+    follows = follows.select(_cid=follows.item_id, _inferred=follows._prev)
     j = it.left_join(follows, it.item_id == follows._cid)
-    return j.mutate(parent_id=j.parent_id.coalesce(j._inferred)).drop("_cid", "_inferred")
+    return j.mutate(
+        parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
+        parent_id=j.parent_id.coalesce(j._inferred),
+    ).drop("_cid", "_inferred")
 
 
 def classify_items(
@@ -163,7 +203,8 @@ def classify_items(
     :func:`covalue.metrics.interactions.people`) so that merged identities count as one member.
     Columns: item_id, community_id, space_id, thread_id, parent_id, author_member, author_is_bot,
     created_at, kind, is_root, question_score, the ``is_<role>`` flags, ``answers_item`` (the question an
-    answer answers), ``role`` and ``role_source`` (structure or text).
+    answer answers), ``role`` and ``role_source`` (structure or text), and ``parent_inferred``
+    (the parent was inferred from chat timing, not given by the export).
     """
     st = roles_model["structure"]
     qspec = roles_model["roles"]["question"]
@@ -220,7 +261,10 @@ def classify_items(
     q_kind = it.kind.isin(st["question_kinds"])
     a_kind = it.kind.isin(st["answer_kinds"])
     idea_kind = it.kind.isin(st["idea_kinds"])
-    is_root = it.parent_id.isnull()
+    # a thread starts at an item without a parent whose kind opens one: a Stack Exchange tag-wiki page
+    # (kind "page") has no parent either, but nobody starts a conversation with it
+    root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
+    is_root = it.parent_id.isnull() & it.kind.isin(root_kinds)
     base = it.mutate(
         is_root=is_root,
         # rounded so that engines adding the weights in another order report the same score
@@ -251,7 +295,9 @@ def classify_items(
         _pid=_vpar.item_id, _p_q=_vpar.is_question, _p_author=_vpar.author_member, _p_ans=_vpar._a_kind
     )
     _vroot = base.view()
-    root = _vroot.select(_rid=_vroot.item_id, _r_q=_vroot.is_question, _r_author=_vroot.author_member)
+    root = _vroot.select(
+        _rid=_vroot.item_id, _r_q=_vroot.is_question, _r_author=_vroot.author_member, _r_qkind=_vroot._q_kind
+    )
     j = base.left_join(par, base.parent_id == par._pid).left_join(root, base.thread_id == root._rid)
     via_root = (j.thread_id != j.item_id) & j._r_q.fill_null(False) & ~j._p_ans.fill_null(False)
     j = j.mutate(
@@ -268,16 +314,26 @@ def classify_items(
     )
     # an answer: structural, or a reply in someone else's question thread that is not itself a question
     # or a plain thank-you, or a reply whose text reads as advice
-    in_other_q = j._target_q.notnull() & (j._target_author != j.author_member)
+    # (a question by a deleted or unknown account is someone else's too)
+    in_other_q = j._target_q.notnull() & (
+        j._target_author.isnull() | (j._target_author != j.author_member)
+    )
     plain_thanks = j.is_gratitude & ~j._a_text
-    is_answer = (
-        j._a_kind
-        | (~j.is_question & ~j.is_idea & in_other_q & ~plain_thanks)
-        | (~j.is_root & ~j.is_question & j._a_text)
+    # where the platform itself marks questions (Stack Exchange), it marks answers too: a comment under
+    # such a question is part of the conversation, not an answer
+    answers_marked = j.kind.isin(st["answer_kinds"]).any().over(group_by=j.community_id)
+    by_structure = j._r_qkind.fill_null(False) & answers_marked.fill_null(False)
+    is_answer = j._a_kind | (
+        ~by_structure
+        & (
+            (~j.is_question & ~j.is_idea & in_other_q & ~plain_thanks)
+            | (j.parent_id.notnull() & ~j.is_question & j._a_text)
+        )
     )
     j = j.mutate(is_answer=is_answer, answers_item=ibis.ifelse(is_answer, j._target_q, ibis.null("string")))
     role = ibis.cases(
-        *[(j[f"is_{r}"], r) for r in ROLE_PRIORITY], else_=ibis.ifelse(j.is_root, "information", "comment")
+        *[(j[f"is_{r}"], r) for r in ROLE_PRIORITY],
+        else_=ibis.ifelse(j.parent_id.isnull(), "information", "comment"),
     )
     # an idea's source is how it became an idea (a question kind that reads as a proposal is one by text)
     structural = ibis.ifelse(
@@ -305,6 +361,7 @@ def classify_items(
         "answers_item",
         "role",
         "role_source",
+        "parent_inferred",
     )
 
 

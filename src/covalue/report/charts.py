@@ -86,13 +86,28 @@ def _cell(v: Any) -> str:
 
 
 # -- stage mix -----------------------------------------------------------------------------------------
+#: the stages of active members: Observers did nothing others could see, so they stand beside the mix
+JOURNEY = STAGES[1:]
+
+
+def innovate_measurable(c: dict[str, Any]) -> bool:
+    """False when the export shows no idea at all: Innovate then cannot be told from 0 %."""
+    rows = [ch for ch in c.get("checks") or [] if ch.get("stage") == "innovate"]
+    return not rows or any(ch.get("measurable", True) for ch in rows)
+
+
 def mix_now(c: dict[str, Any]) -> dict | None:
     mix = c.get("mix")
     if not mix or not mix.get("active"):
         return None
-    counts = [int(mix.get(s) or 0) for s in STAGES]
-    names = [STAGE_WORDS[s] for s in STAGES]
+    counts = [int(mix.get(s) or 0) for s in JOURNEY]
+    names = [STAGE_WORDS[s] for s in JOURNEY]
     active = int(mix["active"])
+    can_innovate = innovate_measurable(c)
+    labels = [f"{n:,} ({pct(n / active)})" for n in counts]
+    if not can_innovate:
+        labels[-1] = ""
+        names = [*names[:-1], "Innovate (not measurable)"]
     fig = {
         "data": [
             {
@@ -100,8 +115,8 @@ def mix_now(c: dict[str, Any]) -> dict | None:
                 "orientation": "h",
                 "x": counts,
                 "y": names,
-                "marker": {"color": [STAGE_COLOURS[s] for s in STAGES]},
-                "text": [f"{n:,} ({pct(n / active)})" for n in counts],
+                "marker": {"color": [STAGE_COLOURS[s] for s in JOURNEY]},
+                "text": labels,
                 "textposition": "auto",
                 "hovertemplate": "%{y}: %{x} members<extra></extra>",
             }
@@ -115,11 +130,25 @@ def mix_now(c: dict[str, Any]) -> dict | None:
             yaxis={"autorange": "reversed", "title": {"text": "stage"}, "automargin": True},
         ),
     }
-    top = max(range(len(STAGES)), key=lambda i: counts[i])
+    top = max(range(len(JOURNEY)), key=lambda i: counts[i])
+    observers, readers = int(mix.get("observer") or 0), int(mix.get("readers") or 0)
     summary = (
-        f"Of {active:,} members active in the {c.get('window_days', 90)} days to the end of {c['period']}, "
+        f"Of {active:,} members who did something others could see in the {c.get('window_days', 90)} days "
+        f"to the end of {c['period']}, "
         + ", ".join(f"{n:,} at {nm}" for n, nm in zip(counts, names, strict=True))
         + f"; the largest group is {names[top]}."
+        + (
+            " Innovate is not measurable from this export: it shows no ideas at all (no idea tags, "
+            "channels or proposals)."
+            if not can_innovate
+            else ""
+        )
+        + (
+            f" Beside them, {observers:,} observed only (joined, read or followed, nothing others could see)"
+            + (f"; {readers:,} members were seen reading." if readers else ".")
+            if observers
+            else ""
+        )
     )
     rows = [[nm, n, pct(n / active)] for nm, n in zip(names, counts, strict=True)]
     return chart(c["id"], "mix-now", fig, summary, ["stage", "members", "share"], rows)
@@ -142,7 +171,7 @@ def mix_over_time(c: dict[str, Any]) -> dict | None:
             "fillcolor": STAGE_COLOURS[s],
             "hovertemplate": f"{STAGE_WORDS[s]} %{{x}}: %{{y:.0f}}%<extra></extra>",
         }
-        for s in STAGES
+        for s in JOURNEY
     ]
     fig = {
         "data": data,
@@ -164,9 +193,9 @@ def mix_over_time(c: dict[str, Any]) -> dict | None:
         f"From {first['period']} to {last['period']} the share of active members at Solve or Innovate went "
         f"from {pct(up(first))} to {pct(up(last))}; active members from {first['active']:,} to {last['active']:,}."
     )
-    rows = [[m["period"], m["active"], *[int(m.get(s) or 0) for s in STAGES]] for m in hist]
+    rows = [[m["period"], m["active"], *[int(m.get(s) or 0) for s in JOURNEY]] for m in hist]
     return chart(
-        c["id"], "mix-time", fig, summary, ["month", "active", *[STAGE_WORDS[s] for s in STAGES]], rows
+        c["id"], "mix-time", fig, summary, ["month", "active", *[STAGE_WORDS[s] for s in JOURNEY]], rows
     )
 
 
@@ -338,15 +367,23 @@ def responsiveness(c: dict[str, Any]) -> dict | None:
         f"In {last['month']}, {last['responded']:,} of {last['threads']:,} new threads ({pct(last['rate'])}) got a "
         f"response from someone else{wait}."
     )
+    columns = ["month", "threads", "with a response", "share", "median hours"]
     table = [[r["month"], r["threads"], r["responded"], pct(r["rate"]), r["median_h"]] for r in rows]
-    return chart(
-        c["id"],
-        "response",
-        fig,
-        summary,
-        ["month", "threads", "with a response", "share", "median hours"],
-        table,
-    )
+    if any(r.get("inferred") for r in rows):
+        # chat without threads: say which waits rest on replies covalue inferred, not ones the export holds
+        n = sum(int(r.get("inferred") or 0) for r in rows)
+        summary += (
+            f" {n:,} of the waits shown rest on inferred replies (inferred: a message by someone else within "
+            f"{_reply_minutes(c):g} minutes, in a channel without threads)."
+        )
+        columns.append("first replies inferred")
+        table = [[*t, int(r.get("inferred") or 0)] for t, r in zip(table, rows, strict=True)]
+    return chart(c["id"], "response", fig, summary, columns, table)
+
+
+def _reply_minutes(c: dict[str, Any]) -> float:
+    """The chat-reply rule's minutes, as the community's facts carry them (30 by default)."""
+    return float(c.get("chat_reply_minutes") or 30)
 
 
 def membership(c: dict[str, Any]) -> dict | None:

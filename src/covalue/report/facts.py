@@ -15,6 +15,7 @@ from typing import Any
 import ibis
 
 from covalue import analysis, diagnosis, privacy
+from covalue.metrics import health as hm
 from covalue.metrics.maturity import STAGES
 from covalue.workspace import Workspace
 
@@ -62,8 +63,9 @@ def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -
     not active in that month's window (newcomer on the left, gone on the right)."""
     start = _label(_pidx(end) - span)
     ms = analysis.stages(ws, community=cid)
-    a = ms.filter(ms.period == start).select(m_a="member_id", s_a="stage")
-    b = ms.filter(ms.period == end).select(m_b="member_id", s_b="stage")
+    # only members who did something others could see are on the journey; everyone else is "not active"
+    a = ms.filter((ms.period == start) & ms.active).select(m_a="member_id", s_a="stage")
+    b = ms.filter((ms.period == end) & ms.active).select(m_b="member_id", s_b="stage")
     j = a.outer_join(b, a.m_a == b.m_b)
     g = j.group_by(j.s_a, j.s_b).aggregate(members=j.count())
     flows = [{"from": r["s_a"], "to": r["s_b"], "members": int(r["members"])} for r in _rows(g)]
@@ -82,10 +84,15 @@ def checks_at(ws: Workspace, cid: str, period: str) -> list[dict[str, Any]]:
 
 def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
     """Per community and month: threads started by people (bots left out), the share that got a response
-    from someone else, and the median hours to that first response."""
+    from someone else, and the median hours to the first reply or answer by someone else after the
+    thread started, as health times it (a reaction carries only its message's time, which would read as
+    an instant response); ``inferred``: how many of those first replies were inferred in chat without
+    threads."""
     f = analysis.derived(ws, "item_facts")
+    first = hm.first_replies(f, analysis.derived(ws, "interactions"))
     f = f.filter(f.is_root & ~f.author_is_bot.fill_null(False) & f.community_id.isin(cids))
-    hours = (f.first_response_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
+    f = f.left_join(first, f.item_id == first._rid)
+    hours = (f.first_reply_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
     f = f.mutate(month=f.created_at.strftime("%Y-%m"), hours=hours)
     if until:
         f = f.filter(f.month <= until)
@@ -93,6 +100,7 @@ def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[
         threads=f.count(),
         responded=f.first_response_ts.notnull().sum(),
         median_h=f.hours.median(),
+        inferred=f.first_reply_inferred.fill_null(False).sum(),
     )
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in cids}
     for r in _rows(g.order_by(["community_id", "month"])):
@@ -158,7 +166,8 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
     for h in health.values():
         for q in h.get("unanswered") or []:
             q["author"] = names.get(q.get("author_member") or "", "unknown")
-    maturity, _ = analysis.load_models(ws)
+    maturity, roles = analysis.load_models(ws)
+    reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
     out = []
     for cid in cids:
         h = health[cid]
@@ -180,6 +189,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
                 "checks": checks_at(ws, cid, p),
                 "health": h,
                 "response_monthly": response.get(cid, []),
+                "chat_reply_minutes": reply_minutes,
                 "dynamics": d,
                 "champions": None if champions is None else champions.get(cid, []),
                 "network": None if network is None else network.get(cid),
