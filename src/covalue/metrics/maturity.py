@@ -139,6 +139,13 @@ def item_facts(
     first = first.filter(first.target_item_id.notnull()).select(_iid=first.target_item_id, _ts=first.ts)
     if anon is not None:
         first = first.union(anon.select("_iid", "_ts"), distinct=False)
+    # a response comes after what it responds to: a reply moved under an older topic, or dated before
+    # it, is not a response in no time (votes carry only their day, so the day of the item counts)
+    _vborn = roles.view()
+    born = _vborn.select(_bid=_vborn.item_id, _born=_vborn.created_at)
+    first = first.join(born, first._iid == born._bid)
+    first = first.filter(first._ts >= first._born.truncate("D"))
+    first = first.mutate(_ts=ibis.greatest(first._ts, first._born))
     first = first.group_by(_fid=first._iid).aggregate(first_response_ts=first._ts.min())
 
     humans = roles.filter(~roles.author_is_bot)
@@ -148,7 +155,12 @@ def item_facts(
     ans = ans.join(q, ans.answers_item == q._qid)
     # a question by a deleted or unknown account (no author) is someone else's question too
     ans = ans.filter(ans._qauthor.isnull() | (ans._qauthor != ans.author_member))
+    # an answer older than its question (merged or moved posts) answers it from the question's birth
     answered = ans.group_by(_aid=ans.answers_item).aggregate(answered_ts=ans.created_at.min())
+    _vqt = humans.view()
+    asked = _vqt.select(_at_id=_vqt.item_id, _asked=_vqt.created_at)
+    answered = answered.join(asked, answered._aid == asked._at_id)
+    answered = answered.select("_aid", answered_ts=ibis.greatest(answered.answered_ts, answered._asked))
     seekers = ans.select(_sid=ans.item_id, seeker=ans._qauthor, helps_other=ibis.literal(True))
 
     sup = edges.filter(
@@ -327,7 +339,7 @@ def member_periods(
     fw = fw.mutate(_share=share_hit, _help=help_hit, _seek=seek_hit, _idea=idea_hit)
     made = fw.group_by(*KEY).aggregate(
         n_originals=fw.is_root.ifelse(1, 0).sum(),
-        n_replies=(~fw.is_root).ifelse(1, 0).sum(),
+        n_replies=fw.parent_id.notnull().ifelse(1, 0).sum(),
         n_questions=fw.is_question.ifelse(1, 0).sum(),
         n_answers=fw.is_answer.ifelse(1, 0).sum(),
         n_ideas=fw.is_idea.ifelse(1, 0).sum(),
