@@ -347,6 +347,29 @@ def test_beer_solve_is_who_answered_or_was_answered(beer, beer_raw):
     assert chk.loc["members who answered someone else in the window", "value"] == len(helpers)
 
 
+def test_beer_questions_of_deleted_accounts_are_answered_too(beer, beer_raw):
+    """Question 725 (its owner's account deleted) has 6 answers: it is answered, and no question that
+    someone else answered is on the unanswered list, checked against the raw XML."""
+    from covalue.metrics import health as hm
+
+    posts = beer_raw["posts"]
+    answered_raw = {
+        p["parent"]
+        for p in posts.values()
+        if p["type"] == "2" and p["parent"] in posts and p["owner"] != posts[p["parent"]]["owner"]
+    }
+    assert posts["725"]["owner"] is None and "725" in answered_raw
+    facts = beer.table("item_facts")
+    q725 = facts.filter(facts.item_id.endswith(":725")).to_pandas()
+    assert len(q725) == 1 and q725.answered_ts.notna().all() and q725.first_response_ts.notna().all()
+    listed = hm.unanswered_questions(facts, beer.table("items")).to_pandas()
+    listed_ids = {i.rsplit(":", 1)[1] for i in listed.item_id}
+    assert listed_ids and not listed_ids & answered_raw
+    # and every question nobody else answered is there (none lost either)
+    unanswered_raw = {i for i, p in posts.items() if p["type"] == "1" and i not in answered_raw}
+    assert listed_ids == unanswered_raw
+
+
 def test_checks_and_health_agree_on_questions_answered(beer):
     """One definition (thread-opening questions) and one window (90 days) in both places."""
     from covalue import diagnosis

@@ -139,6 +139,10 @@ def item_facts(
     first = first.filter(first.target_item_id.notnull()).select(_iid=first.target_item_id, _ts=first.ts)
     if anon is not None:
         first = first.union(anon.select("_iid", "_ts"), distinct=False)
+    # a reply whose author's account was deleted is still a reply from someone else
+    _vgone = roles.view()
+    gone = _vgone.filter(_vgone.author_member.isnull() & _vgone.parent_id.notnull() & ~_vgone.author_is_bot)
+    first = first.union(gone.select(_iid=gone.parent_id, _ts=gone.created_at), distinct=False)
     # a response comes after what it responds to: a reply moved under an older topic, or dated before
     # it, is not a response in no time (votes carry only their day, so the day of the item counts)
     _vborn = roles.view()
@@ -154,7 +158,8 @@ def item_facts(
     ans = humans.filter(humans.answers_item.notnull())
     ans = ans.join(q, ans.answers_item == q._qid)
     # a question by a deleted or unknown account (no author) is someone else's question too
-    ans = ans.filter(ans._qauthor.isnull() | (ans._qauthor != ans.author_member))
+    # ... and an answer by a deleted account is someone else's answer
+    ans = ans.filter(ans._qauthor.isnull() | ans.author_member.isnull() | (ans._qauthor != ans.author_member))
     # an answer older than its question (merged or moved posts) answers it from the question's birth
     answered = ans.group_by(_aid=ans.answers_item).aggregate(answered_ts=ans.created_at.min())
     _vqt = humans.view()
