@@ -99,9 +99,10 @@ def test_beer_stack_exchange_report(browser, tmp_path_factory, shared_data):
     result = open_report(browser, path)
     check(result, path, 1)
     html = path.read_text(encoding="utf-8")
-    # the appendix states the coverage: 3,471 posts + 3,509 comments, 18,564 votes, nothing rejected
+    # the appendix states the coverage: 3,471 posts + 3,509 comments; 18,564 votes, accepts and follows
+    # plus 2,027 question-tag links; nothing rejected
     row = re.search(r"<td>beer\.stackexchange\.com</td>.*?</tr>", html, re.S).group(0)
-    assert "<td>2014-01-21</td>" in row and "6,980" in row and "18,564" in row
+    assert "<td>2014-01-21</td>" in row and "6,980" in row and "20,591" in row
     assert "no rejects" in html
     assert "beer.stackexchange.com works as a real community" in result["verdicts"][0]
 

@@ -76,9 +76,9 @@ def test_sign_in_upload_watch_progress_see_verdict_sign_out(
     assert page.inner_text("#job-state") == "Finished"
     assert page.inner_text("#job-rejects") == "0"
     verdict = page.inner_text(".verdict")
-    assert "houstondatavis" in verdict and "members took part" in verdict
+    assert "houstondatavis" in verdict and "did something the others could see" in verdict
     mix = page.locator("figure.chart-box").first
-    assert "Of 20 members active" in mix.inner_text()
+    assert "Of 20 members who did something others could see" in mix.inner_text()
     assert page.locator("#chart-houstondatavis-mix-now .main-svg").count() >= 1
     page.screenshot(path=str(shots / "4-done.png"), full_page=True)
 

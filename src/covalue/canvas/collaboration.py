@@ -158,7 +158,8 @@ def evidence(c: dict[str, Any] | None) -> dict[str, list[str]]:
         )
         days = c.get("window_days") or 90
         out["goals"].append(
-            f"In the {days} days to the end of {period}, {active} members took part: {parts}."
+            f"In the {days} days to the end of {period}, {active} members took part where others "
+            f"could see it: {parts}."
         )
     if shape:
         why = (h.get("shape") or {}).get("explanation") or f"Shape: {shape} (the Health tab says why)."

@@ -166,7 +166,8 @@ class TeamsReader(Reader):
         chan, space_id = self._space(src, m)
         native = f"{chan}/{mid}"  # Graph message ids are unique within a channel only
         author = self._person(src, m.get("from"))
-        mtype = m.get("messageType") or "message"
+        # a value of another type (true, a number) is kept as text rather than breaking the batch
+        mtype = str(m.get("messageType") or "message")
         if mtype == "systemEventMessage":
             detail = m.get("eventDetail") or {}
             event = _short(detail.get("@odata.type")) if isinstance(detail, dict) else ""
