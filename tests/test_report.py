@@ -191,7 +191,10 @@ def test_the_verdict_says_it_in_plain_words():
     c["checks"][1].update(passed=False)
     text = coaching.verdict(c)
     assert text.startswith("In the 90 days to the end of 2025-06, Community c1 works as a real community")
-    assert "100 members did something the others could see, and 60 of them (60%) reached Solve or Innovate" in text
+    assert (
+        "100 members did something the others could see, and 60 of them (60%) reached Solve or Innovate"
+        in text
+    )
     assert "70 (70%) took part at least every two weeks" in text
     assert "typical wait for a first response was 3.0 hours" in text
     assert "active membership is holding steady (+2%)" in text

@@ -56,7 +56,9 @@ def indicators(c: dict[str, Any] | None) -> dict[str, list[str]]:
         out["applied"].append(f"{solve} members helped solve a problem")
     innovate = int(mix.get("innovate") or 0)
     if innovate:
-        out["realized"].append(f"{innovate} members at Innovate (supported ideas or contributions to experiments)")
+        out["realized"].append(
+            f"{innovate} members at Innovate (supported ideas or contributions to experiments)"
+        )
     return out
 
 

@@ -315,9 +315,7 @@ def classify_items(
     # an answer: structural, or a reply in someone else's question thread that is not itself a question
     # or a plain thank-you, or a reply whose text reads as advice
     # (a question by a deleted or unknown account is someone else's too)
-    in_other_q = j._target_q.notnull() & (
-        j._target_author.isnull() | (j._target_author != j.author_member)
-    )
+    in_other_q = j._target_q.notnull() & (j._target_author.isnull() | (j._target_author != j.author_member))
     plain_thanks = j.is_gratitude & ~j._a_text
     # where the platform itself marks questions (Stack Exchange), it marks answers too: a comment under
     # such a question is part of the conversation, not an answer
