@@ -42,6 +42,36 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (UTC, no UI) for every test that checks the engines agree; skipped where
+    PySpark or Java is missing."""
+    import shutil
+    import tempfile
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("PySpark needs Java")
+    from pyspark.sql import SparkSession
+
+    warehouse = tempfile.mkdtemp(prefix="covalue-spark-")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("covalue-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", warehouse)
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    shutil.rmtree(warehouse, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (Debian's, driven by Playwright; never a downloaded browser)."""

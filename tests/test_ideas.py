@@ -291,17 +291,11 @@ def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
 
 # -- the same answers on Spark -----------------------------------------------------------------------
 @pytest.mark.spark
-def test_idea_rules_agree_on_duckdb_and_spark(tmp_path):
+def test_idea_rules_agree_on_duckdb_and_spark(tmp_path, spark):
     """Tags, idea spaces, the ¶ title mark, accents and apostrophes mean the same to Spark's Java regular
     expressions as to DuckDB's RE2."""
-    pytest.importorskip("pyspark")
-    import shutil
-
-    if shutil.which("java") is None:  # pragma: no cover
-        pytest.skip("PySpark needs Java")
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from pyspark.sql import SparkSession
 
     t0 = datetime(2025, 3, 1, 9, 0)
     texts = [
@@ -364,18 +358,6 @@ def test_idea_rules_agree_on_duckdb_and_spark(tmp_path):
         return [(a, bool(b), c) for a, b, c in df.itertuples(index=False)]  # fmt: skip
 
     duck = run(ibis.duckdb.connect())
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("covalue-ideas")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    try:
-        sprk = run(ibis.pyspark.connect(session))
-    finally:
-        session.stop()
+    sprk = run(ibis.pyspark.connect(spark))
     assert duck == sprk
     assert [i for i, idea, _ in duck if idea] == ["i0", "i1", "i2", "i3", "i4", "i7"]

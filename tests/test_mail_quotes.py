@@ -129,34 +129,17 @@ def test_the_engine_strips_what_python_strips() -> None:
 
 
 @pytest.mark.spark
-def test_spark_strips_what_duckdb_strips(tmp_path: Path) -> None:
+def test_spark_strips_what_duckdb_strips(spark) -> None:
     """The rules are Java regular expressions too: Spark gives the same own text."""
-    import shutil
-
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("PySpark needs Java")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("covalue-quotes")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.warehouse.dir", str(tmp_path / "warehouse"))
-        .getOrCreate()
+    texts = [*QUOTED.values(), "a\n--\nsig", "x\r\n> q\r\ny", "Le 2 mai, Jo a écrit :\n> q\nréponse"]
+    con = ibis.pyspark.connect(spark)
+    t = con.create_table(
+        "quoted_texts",
+        ibis.memtable({"i": list(range(len(texts))), "text": texts}).to_pyarrow(),
+        overwrite=True,
     )
-    try:
-        texts = [*QUOTED.values(), "a\n--\nsig", "x\r\n> q\r\ny", "Le 2 mai, Jo a écrit :\n> q\nréponse"]
-        con = ibis.pyspark.connect(session)
-        t = con.create_table(
-            "quoted_texts", ibis.memtable({"i": list(range(len(texts))), "text": texts}).to_pyarrow()
-        )
-        got = t.select("i", s=strip_quoted(t.text.lower())).order_by("i").to_pyarrow().to_pylist()
-        assert [r["s"].strip() for r in got] == [own_text(x.lower()) for x in texts]
-    finally:
-        session.stop()
+    got = t.select("i", s=strip_quoted(t.text.lower())).order_by("i").to_pyarrow().to_pylist()
+    assert [r["s"].strip() for r in got] == [own_text(x.lower()) for x in texts]
 
 
 def test_a_long_line_costs_one_pass() -> None:

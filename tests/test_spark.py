@@ -31,28 +31,6 @@ TABLES = ("items", "actions", "identities", "members")
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    warehouse = tempfile.mkdtemp(prefix="covalue-spark-")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("covalue-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.warehouse.dir", warehouse)
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    shutil.rmtree(warehouse, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def parquet_dir():
     d = Path(tempfile.mkdtemp(prefix="covalue-parquet-"))
     rows = mf.rows()

@@ -91,13 +91,18 @@ def load_models(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
     return maturity, models.load("roles", overrides)
 
 
+def _given_or_stored(ws: Workspace, given: Any, name: str) -> ir.Table | None:
+    """``given`` as an Ibis table (Arrow tables and DataFrames are wrapped), else the workspace's table
+    ``name`` when it has one."""
+    if given is None:
+        return ws.table(name) if name in ws.con.list_tables() else None
+    return given if isinstance(given, ir.Table) else ibis.memtable(given)
+
+
 def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
+    experiments = _given_or_stored(ws, experiments, EXPERIMENTS_TABLE)
     if experiments is None:
-        if EXPERIMENTS_TABLE not in ws.con.list_tables():
-            return None
-        experiments = ws.table(EXPERIMENTS_TABLE)
-    if not isinstance(experiments, ir.Table):
-        experiments = ibis.memtable(experiments)
+        return None
     missing = {"member_id", "community_id", "completed_at"} - set(experiments.columns)
     if missing:
         raise ValueError(
@@ -120,12 +125,9 @@ def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
 
 
 def _experiment_items(ws: Workspace, items: Any) -> ir.Table | None:
+    items = _given_or_stored(ws, items, EXPERIMENT_ITEMS_TABLE)
     if items is None:
-        if EXPERIMENT_ITEMS_TABLE not in ws.con.list_tables():
-            return None
-        items = ws.table(EXPERIMENT_ITEMS_TABLE)
-    if not isinstance(items, ir.Table):
-        items = ibis.memtable(items)
+        return None
     return items.select(experiment_id=items.experiment_id.cast("int64"), item_id=items.item_id.cast("string"))
 
 

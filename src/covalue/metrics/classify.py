@@ -229,15 +229,30 @@ def classify_items(
         ),
         thread_id=it.thread_id.coalesce(it.item_id),
         _text=text,
-        _itext=idea_text(
-            it.title, it.text, int(roles_model["roles"]["idea"].get("max_chars", st.get("max_chars", 20000)))
-        ),
+        _title=it.title,
+        _raw=it.text,
     )
     it = _chat_replies(it, items, roles_model.get("conversation", {}))
     roles = text_roles(it._text, roles_model)
     ispec = roles_model["roles"]["idea"]
     by_structure = idea_structure(items, spaces, actions, st)
-    idea_score = role_score(it._itext, ispec["rules"])
+    root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
+    # only a thread opener by a person can be an idea: the idea rules (long alternations, on the title
+    # and text cleaned once more) are evaluated for those rows alone
+    may_propose = (
+        it.parent_id.isnull()
+        & it.kind.isin(root_kinds)
+        & ~it.kind.isin(st["answer_kinds"])
+        & ~it.author_is_bot
+    )
+    idea_max = int(ispec.get("max_chars", st.get("max_chars", 20000)))
+    # the text is a column of its own first: each rule refers to it, and an inline expression would
+    # be cleaned again for every rule
+    it = it.mutate(
+        _itext=ibis.ifelse(may_propose, idea_text(it._title, it._raw, idea_max), ibis.literal(""))
+    ).drop("_title", "_raw")
+    it = it.mutate(_iscore=role_score(it._itext, ispec["rules"])).drop("_itext")
+    idea_score = it._iscore
     opens = _opens_thread(items)
     it = it.left_join(opens, it.item_id == opens._oid)
     it = it.mutate(_opens=it._oid.notnull()).drop("_oid")
@@ -263,7 +278,6 @@ def classify_items(
     idea_kind = it.kind.isin(st["idea_kinds"])
     # a thread starts at an item without a parent whose kind opens one: a Stack Exchange tag-wiki page
     # (kind "page") has no parent either, but nobody starts a conversation with it
-    root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
     is_root = it.parent_id.isnull() & it.kind.isin(root_kinds)
     base = it.mutate(
         is_root=is_root,
@@ -283,7 +297,7 @@ def classify_items(
         is_resource=(roles["resource"] | (it.n_links.fill_null(0) > 0)),
         is_gratitude=roles["gratitude"],
         is_social=roles["social"],
-    ).drop("_text", "_itext")
+    ).drop("_text", "_iscore")
     # a structural answer is never a question; an idea is not a question unless its kind says so
     base = base.mutate(
         is_question=base._q_kind | (~base._a_kind & ~base.is_idea & base._q_text),
