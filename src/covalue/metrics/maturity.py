@@ -322,19 +322,19 @@ def member_periods(
     events = activity.filter(activity.counted).select(
         "member_id", "community_id", "ts", "item_id", "authored"
     )
-    daily = events.group_by("member_id", "community_id", day=events.ts.truncate("D")).aggregate(
-        _n=events.count(), _ni=events.authored.ifelse(1, 0).sum()
+    # one pass over everything people did, per member and day: what others can see counts toward the
+    # stage; joins, views and follows are presence only (an Observer), never a stage
+    daily = activity.group_by("member_id", "community_id", day=activity.ts.truncate("D")).aggregate(
+        _n=activity.counted.ifelse(1, 0).sum(),
+        _ni=(activity.counted & activity.authored).ifelse(1, 0).sum(),
+        _np=(~activity.counted).ifelse(1, 0).sum(),
+        _nv=(activity.verb == "view").ifelse(1, 0).sum(),
     )
     ev = in_windows(daily, "day", periods, days)
-    counts = ev.group_by(*KEY).aggregate(n_interactions=ev._n.sum(), n_items=ev._ni.sum())
-    counts = counts.mutate(n_given=counts.n_interactions - counts.n_items)
-    # presence nobody else can see (joins, views, follows): it makes an Observer, never a stage
-    quiet = activity.filter(~activity.counted)
-    qdaily = quiet.group_by("member_id", "community_id", day=quiet.ts.truncate("D")).aggregate(
-        _n=quiet.count(), _nv=(quiet.verb == "view").ifelse(1, 0).sum()
+    counts = ev.group_by(*KEY).aggregate(
+        n_interactions=ev._n.sum(), n_items=ev._ni.sum(), n_passive=ev._np.sum(), n_views=ev._nv.sum()
     )
-    qw = in_windows(qdaily, "day", periods, days)
-    passive = qw.group_by(*KEY).aggregate(n_passive=qw._n.sum(), n_views=qw._nv.sum())
+    counts = counts.mutate(n_given=counts.n_interactions - counts.n_items)
 
     fw = in_windows(facts.rename(member_id="author_member"), "created_at", periods, days)
     share_hit = fw.share_eligible & fw.first_response_ts.notnull() & (fw.first_response_ts < fw.win_end)
@@ -386,7 +386,7 @@ def member_periods(
     hw = hw.filter(hw._next.isnull() | (hw.pidx < hw._next))
     helped = hw.group_by(*KEY).aggregate(helped_people=hw.count())
 
-    parts = [counts, passive, made, got, who_resp, helped]
+    parts = [counts, made, got, who_resp, helped]
     if experiments is not None:
         ex = experiments.filter(experiments.completed_at.notnull())
         ex = ex.mutate(ts=ex.completed_at.cast(pres.ts.type()))
