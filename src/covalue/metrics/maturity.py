@@ -670,17 +670,23 @@ def stage_checks(
 
     roots = facts.filter(facts.is_root)
     fw = in_windows(roots, "created_at", periods, days)
-    by_author = fw.group_by("community_id", "pidx", "author_member").aggregate(_n=fw.count())
-    by_author = by_author.filter(by_author.author_member.notnull())
-    authors = by_author.group_by("community_id", "pidx").aggregate(
-        contributors=by_author.count(), _top=by_author._n.max(), _roots=by_author._n.sum()
-    )
     answered = fw.answered_ts.notnull() & (fw.answered_ts < fw.win_end)
     timely = answered & ((fw.answered_ts.epoch_seconds() - fw.created_at.epoch_seconds()) <= hours * 3600)
-    asked = fw.group_by("community_id", "pidx").aggregate(
-        questions=fw.is_question.ifelse(1, 0).sum(),
-        answered_q=(fw.is_question & answered).ifelse(1, 0).sum(),
-        timely_q=(fw.is_question & timely).ifelse(1, 0).sum(),
+    # one pass over the windowed threads: per author first (for the top author's share), then summed
+    by_author = fw.group_by("community_id", "pidx", "author_member").aggregate(
+        _n=fw.count(),
+        _q=fw.is_question.ifelse(1, 0).sum(),
+        _aq=(fw.is_question & answered).ifelse(1, 0).sum(),
+        _tq=(fw.is_question & timely).ifelse(1, 0).sum(),
+    )
+    known = by_author.author_member.notnull()  # threads of deleted accounts have no author to count
+    authors = by_author.group_by("community_id", "pidx").aggregate(
+        contributors=known.ifelse(1, 0).sum(),
+        _top=ibis.ifelse(known, by_author._n, ibis.null("int64")).max(),
+        _roots=ibis.ifelse(known, by_author._n, 0).sum(),
+        questions=by_author._q.sum(),
+        answered_q=by_author._aq.sum(),
+        timely_q=by_author._tq.sum(),
     )
     iw = in_windows(facts.filter(facts.is_idea), "created_at", periods, days)
     ideas = iw.group_by("community_id", "pidx").aggregate(
@@ -691,7 +697,7 @@ def stage_checks(
     any_idea = facts.group_by(_ic=facts.community_id).aggregate(_has_ideas=facts.is_idea.any())
 
     base = mix.join(periods.select("pidx", "period", "win_start", "win_end"), "pidx")
-    for p in (ret, month, authors, asked, ideas):
+    for p in (ret, month, authors, ideas):
         pk = p.rename(_kc="community_id", _kp="pidx")
         base = base.left_join(pk, (base.community_id == pk._kc) & (base.pidx == pk._kp)).drop("_kc", "_kp")
     base = base.left_join(any_idea, base.community_id == any_idea._ic).drop("_ic")
