@@ -349,17 +349,24 @@ def unknown_items(ws: Workspace, community_id: str, item_ids: list[str]) -> list
     return [i for i in item_ids if i not in found]
 
 
-def participant_rows(db: Session) -> list[dict[str, Any]]:
-    """Every completed experiment's participants, as ``experiment_participants`` rows."""
+def participant_rows(db: Session, completed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every completed experiment's participants, as ``experiment_participants`` rows (``completed``:
+    the completed experiments when the caller has already read them)."""
     parts: dict[int, list[str]] = {}
     for p in db.scalars(select(CcParticipant)):
         parts.setdefault(p.experiment_id, []).append(p.member_id)
-    return cc.participant_rows(_completed(db), parts)
+    return cc.participant_rows(_completed(db) if completed is None else completed, parts)
 
 
-def item_rows(db: Session) -> list[dict[str, Any]]:
+def item_rows(db: Session, completed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every completed experiment's linked items, as ``experiment_items`` rows."""
-    return cc.item_rows(_completed(db), linked_items(db))
+    return cc.item_rows(_completed(db) if completed is None else completed, linked_items(db))
+
+
+def workspace_rows(db: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(participant rows, item rows) of the completed experiments, read from the store once."""
+    completed = _completed(db)
+    return participant_rows(db, completed), item_rows(db, completed)
 
 
 def _replace(ws: Workspace, table: str, batch: pa.Table) -> None:
@@ -390,7 +397,11 @@ def write_participants(
     return batch.num_rows
 
 
+def write_rows(ws: Workspace, parts: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, int]:
+    """Write both workspace tables (:func:`workspace_rows`); returns how many rows of each were written."""
+    return {"participants_written": write_participants(ws, parts, items), "items_written": len(items)}
+
+
 def sync(db: Session, ws: Workspace) -> dict[str, int]:
     """Write both workspace tables from the store; returns how many rows of each were written."""
-    parts, items = participant_rows(db), item_rows(db)
-    return {"participants_written": write_participants(ws, parts, items), "items_written": len(items)}
+    return write_rows(ws, *workspace_rows(db))

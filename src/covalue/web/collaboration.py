@@ -192,10 +192,9 @@ def sync_and_analyse(site: Any, *, rerun: bool) -> dict[str, Any]:
     ``rerun``, analyse again and rebuild the pages' snapshot. Runs under the site's workspace lock
     (DuckDB's one writer)."""
     with site.store.session() as db:
-        rows, items = cs.participant_rows(db), cs.item_rows(db)
+        rows, items = cs.workspace_rows(db)
     with site.lock:
-        n = cs.write_participants(site.ws, rows, items)
-        out: dict[str, Any] = {"participants_written": n, "items_written": len(items)}
+        out: dict[str, Any] = dict(cs.write_rows(site.ws, rows, items))
         if rerun:
             res = analysis.analyze(site.ws)
             out["analysis_id"] = res.analysis_id
