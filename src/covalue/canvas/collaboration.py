@@ -9,6 +9,7 @@ and the report share it and the tests can plant exactly what they check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import Any
 
@@ -254,6 +255,11 @@ def _moment(v: Any) -> datetime | None:
     return datetime.fromisoformat(v) if isinstance(v, str) and v else v or None
 
 
+def _completed(experiments: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The experiments completed (with a completion time): the ones the workspace tables hold."""
+    return (e for e in experiments if e.get("status") == "completed" and e.get("completed_at") is not None)
+
+
 def participant_rows(
     experiments: list[dict[str, Any]], participants: dict[int, list[str]]
 ) -> list[dict[str, Any]]:
@@ -261,11 +267,8 @@ def participant_rows(
     completed_at, experiment_id, and the evidence window's start (``started_at``) and the space it ran
     in (``space_id``), so the analysis can tell a member who contributed from one who was listed."""
     rows = []
-    for e in experiments:
-        if e.get("status") != "completed" or e.get("completed_at") is None:
-            continue
-        at = completion_time(_day(e.get("ends_on")), _moment(e["completed_at"]))  # type: ignore[arg-type]
-        started = start_time(_day(e.get("starts_on")), _moment(e.get("created_at")))
+    for e in _completed(experiments):
+        started, at = window(e)
         for m in sorted(set(participants.get(e["id"], []))):
             rows.append(
                 {
@@ -284,9 +287,7 @@ def item_rows(experiments: list[dict[str, Any]], items: dict[int, list[str]]) ->
     """``experiment_items`` rows (experiment_id, community_id, item_id): the items people linked to a
     completed experiment as its contributions (the same experiments as :func:`participant_rows`)."""
     rows = []
-    for e in experiments:
-        if e.get("status") != "completed" or e.get("completed_at") is None:
-            continue
+    for e in _completed(experiments):
         for i in sorted(set(items.get(e["id"], []))):
             rows.append({"experiment_id": int(e["id"]), "community_id": e["community_id"], "item_id": i})
     return rows
