@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from covalue.sources.base import EMAIL
 from covalue.workspace import Workspace
 
 
@@ -63,7 +64,6 @@ def suppress_counts(
 
 #: what names a person in a message's text: an e-mail address, Slack's raw ``<@U0ABC123>`` (with or
 #: without ``|name``), and any ``@handle`` (``@U061A5N1G``, ``@arnicas``)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _HANDLE = re.compile(r"<@[A-Za-z0-9]+(\|[^>]*)?>|(?<![\w@])@[\w][\w.-]*")
 REDACTED = "@someone"
 
@@ -92,6 +92,6 @@ def redact_people(ws: Workspace, rows: list[dict[str, Any]], fields: Iterable[st
                 continue
             for n in names:
                 text = text.replace(f"@**{n}**", REDACTED).replace(f"@{n}", REDACTED)
-            r[f] = _HANDLE.sub(REDACTED, _EMAIL.sub("(e-mail)", text))
+            r[f] = _HANDLE.sub(REDACTED, EMAIL.sub("(e-mail)", text))
         out.append(r)
     return out

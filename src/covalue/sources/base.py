@@ -20,7 +20,8 @@ import pyarrow as pa
 from covalue import identity, schema
 
 _LINK = re.compile(r"https?://|<a\s", re.I)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+#: an e-mail address in free text (cut from excerpts here, from shown text by covalue.privacy)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"\w+", re.U)
 
 
@@ -63,7 +64,7 @@ def mask_excerpt(value: Any, limit: int = 300) -> str | None:
     to people who may not see person data."""
     if value is None:
         return None
-    return _EMAIL.sub("[email]", str(value)[: limit + 100])[:limit]
+    return EMAIL.sub("[email]", str(value)[: limit + 100])[:limit]
 
 
 def text_stats(text: str | None) -> tuple[int, int]:
