@@ -224,24 +224,12 @@ def derived(ws: Workspace, name: str, *, run_if_missing: bool = True) -> ir.Tabl
 
 
 def default_periods(ws: Workspace, community: str | None = None) -> dict[str, str]:
-    """Each community's default month: its latest analysed month, or the one before when the export
-    ended part-way through the latest (a half month reads as a decline and fails every check)."""
+    """Each community's default month (``YYYY-MM``): its latest month with active members, or the one
+    before when the export ended part-way through it (a half month reads as a decline and fails every
+    check). The rule lives in :func:`covalue.diagnosis.default_periods`."""
     from covalue import diagnosis  # diagnosis builds on this module
 
-    ms = derived(ws, "stage_mix")
-    if community:
-        ms = ms.filter(ms.community_id == community)
-    span = ms.group_by("community_id").aggregate(lo=ms.pidx.min(), hi=ms.pidx.max())
-    rows = span.to_pyarrow().to_pylist()
-    if not rows:
-        return {}
-    lasts = diagnosis.last_months(ws, community)
-    return {
-        r["community_id"]: mt.period_label(
-            diagnosis.default_pidx(r["hi"], r["lo"], lasts.get(r["community_id"]))
-        )
-        for r in rows
-    }
+    return {cid: mt.period_label(p) for cid, p in diagnosis.default_periods(ws, community).items()}
 
 
 def latest_period(ws: Workspace, community: str | None = None) -> str | None:

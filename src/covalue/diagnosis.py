@@ -79,6 +79,25 @@ def default_pidx(latest: int, first: int, last: dynamics.LastMonth | None) -> in
     return latest
 
 
+def default_periods(
+    ws: Workspace, community: str | None = None, lasts: dict[str, dynamics.LastMonth] | None = None
+) -> dict[str, int]:
+    """Each community's default period (key): its latest month with active members, or the month before
+    when that one is a partial last month (:func:`default_pidx`). ``lasts`` spares a second scan when the
+    caller already has :func:`last_months`."""
+    mix = analysis.derived(ws, "stage_mix")
+    mix = mix.filter(mix.active > 0)
+    if community:
+        mix = mix.filter(mix.community_id == community)
+    span = _rows(mix.group_by("community_id").aggregate(p=mix.pidx.max(), p0=mix.pidx.min()))
+    if not span:
+        return {}
+    lasts = last_months(ws, community) if lasts is None else lasts
+    return {
+        r["community_id"]: default_pidx(int(r["p"]), int(r["p0"]), lasts.get(r["community_id"])) for r in span
+    }
+
+
 def period_note(pidx: int, last: dynamics.LastMonth | None) -> str | None:
     """One sentence on the period shown when the export's last month is partial, else None."""
     if last is None or not last.partial:
@@ -111,22 +130,14 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     # every number here is per period, so only the periods reported need their windows built: the
     # requested one, or each community's latest month with active members (the rows the shape table
     # would end with); on 10 M actions this skips ~25 windows of every interaction
+    lasts = last_months(ws, community)  # for the default period and the note on a partial month
     if period:
         try:
             wanted = [period_index(period)]
         except ValueError:  # not YYYY-MM: no period matches, as the filter below has always said
             wanted = []
     else:
-        act = analysis.derived(ws, "member_stages")
-        act = act.filter(act.n_interactions > 0)
-        if community:
-            act = act.filter(act.community_id == community)
-        latest = act.group_by("community_id").aggregate(p=act.pidx.max(), p0=act.pidx.min())
-        lasts = last_months(ws, community)
-        chosen = {
-            r["community_id"]: default_pidx(int(r["p"]), int(r["p0"]), lasts.get(r["community_id"]))
-            for r in _rows(latest)
-        }
+        chosen = default_periods(ws, community, lasts)
         wanted = sorted(set(chosen.values()))
     periods = periods.filter(periods.pidx.isin(wanted or [-1]))
     facts = analysis.derived(ws, "item_facts")
@@ -136,7 +147,6 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         shape_t = shape_t.filter(shape_t.community_id == community)
     if period:
         shape_t = shape_t.filter(shape_t.period == period)
-        lasts = last_months(ws, community)
     resp = hm.responsiveness(facts, edges, periods, days)
     conc = hm.concentration(facts, member_units(ws), periods, days, float(m["concentration"]["share"]))
     resp_rows = {(r["community_id"], r["pidx"]): r for r in _rows(resp)}
@@ -286,30 +296,24 @@ def _community_windows(
     """One row per community: its period (the last complete month with members, or ``period``) and
     window."""
 
-    mix = analysis.derived(ws, "stage_mix")
-    if community:
-        mix = mix.filter(mix.community_id == community)
     if period:
-        p = period_index(period)
-        mix = mix.filter(mix.pidx == p)
-    rows = _rows(
-        mix.group_by("community_id")
-        .aggregate(pidx=mix.pidx.max(), p0=mix.pidx.min())
-        .order_by("community_id")
-    )
-    lasts = {} if period else last_months(ws, community)
+        mix = analysis.derived(ws, "stage_mix")
+        mix = mix.filter(mix.pidx == period_index(period))
+        if community:
+            mix = mix.filter(mix.community_id == community)
+        chosen = {
+            r["community_id"]: int(r["pidx"]) for r in _rows(mix.select("community_id", "pidx").distinct())
+        }
+    else:
+        chosen = default_periods(ws, community)
     out = []
-    for r in rows:
-        p = (
-            int(r["pidx"])
-            if period
-            else default_pidx(int(r["pidx"]), int(r["p0"]), lasts.get(r["community_id"]))
-        )
+    for cid in sorted(chosen):
+        p = chosen[cid]
         nxt = p + 1
         end = month_start(nxt)
         out.append(
             {
-                "community_id": r["community_id"],
+                "community_id": cid,
                 "period": period_label(p),
                 "win_start": end - timedelta(days=days),
                 "win_end": end,
