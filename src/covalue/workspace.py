@@ -288,11 +288,7 @@ class Workspace:
             "sources": json.dumps(r.sources),
             "community": community,
             # the recovered ids are kept so that `status` can count distinct people over many ingests
-            "read_counts": json.dumps(
-                {**r.read, "senders_recovered": r.senders_recovered, "recovered_ids": r.recovered}
-                if r.recovered
-                else r.read
-            ),
+            "read_counts": json.dumps({**r.read, "recovered_ids": r.recovered} if r.recovered else r.read),
             "added_counts": json.dumps(r.added),
             "n_rejects": r.rejects,
             "status": r.status,
