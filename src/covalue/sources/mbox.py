@@ -297,6 +297,14 @@ def original_sender(
     return f"via:{where}:{person.casefold()}", person, None
 
 
+def recovered_warning(label: str, n: int) -> str:
+    """What an ingest says when :func:`original_sender` recovered ``n`` senders of a source."""
+    return (
+        f"{label}: the list rewrote From on some messages; {n} senders were recovered "
+        "from X-Original-From, Reply-To or the name before 'via'"
+    )
+
+
 def decode_payload(payload: bytes, charset: str | None) -> tuple[str, bool]:
     """Text from a part's bytes and whether the declared charset had to be abandoned (or was missing on
     non-ASCII text)."""
@@ -704,12 +712,8 @@ class _MailRun:
         return self.src.space(f"list:{self.default_space.lower()}", self.default_space, "list")
 
     def finish(self) -> None:
-        recovered = len(self._src.recovered_senders) if self._src is not None else 0
-        if recovered:
-            self.sink.warn(
-                f"mbox: the list rewrote From on some messages; {recovered} senders were recovered "
-                "from X-Original-From, Reply-To or the name before 'via'"
-            )
+        if self._src is not None and self._src.recovered_senders:
+            self.sink.warn(recovered_warning("mbox", len(self._src.recovered_senders)))
         if self.duplicates:
             self.sink.warn(
                 f"mbox: {self.duplicates} messages appeared more than once (same Message-ID); each "

@@ -40,7 +40,7 @@ import orjson
 from covalue import identity
 from covalue.quoting import own_text
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
-from covalue.sources.mbox import original_sender
+from covalue.sources.mbox import original_sender, recovered_warning
 
 #: Perceval backends this reader maps (chat, forum and mail); others are rejected with their name.
 BACKENDS = (
@@ -1084,10 +1084,7 @@ class PercevalReader(Reader):
             for what, n in sorted(ctx.skipped.items()):
                 sink.warn(f"{ctx.ss.source}: {n} × {what} ({_WHY.get(what, 'not community content')})")
             if ctx.ss.recovered_senders:
-                sink.warn(
-                    f"{ctx.ss.source}: the list rewrote From on some messages; {len(ctx.ss.recovered_senders)} "
-                    "senders were recovered from X-Original-From, Reply-To or the name before 'via'"
-                )
+                sink.warn(recovered_warning(ctx.ss.source, len(ctx.ss.recovered_senders)))
 
     # -- Perceval items -----------------------------------------------------------------------------
     def _ctx_for(self, sink: Sink, backend: str, instance: str) -> _Ctx:
