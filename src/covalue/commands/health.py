@@ -100,8 +100,11 @@ def health(
         if h["unanswered"]:
             rng = h.get("unanswered_range") or {}
             asked = f" asked {rng['since']} to {rng['until']}" if rng else ""
-            console.print(f"  Oldest unanswered questions{asked} ({len(h['unanswered'])} shown):")
-            for q in h["unanswered"][:5]:
+            listed = h["unanswered"]
+            shown = listed[:5]
+            more = f"; the oldest {len(shown)} shown, --json has all" if len(listed) > len(shown) else ""
+            console.print(f"  Oldest unanswered questions{asked} ({len(listed)} listed{more}):")
+            for q in shown:
                 text = (q.get("title") or q.get("excerpt") or "").replace("\n", " ")[:90]
                 console.print(f"    • {str(q['created_at'])[:10]} {text}")
 
