@@ -37,6 +37,15 @@ def _hours(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingV
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / 3600.0
 
 
+def with_first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
+    """``facts`` with ``first_reply_ts`` and ``first_reply_inferred``: the analysis writes them into
+    ``item_facts``; results of an older analysis get them computed here."""
+    if "first_reply_ts" in facts.columns:
+        return facts
+    first = first_replies(facts, edges)
+    return facts.left_join(first, facts.item_id == first._rid).drop("_rid")
+
+
 def first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
     """Per root item (``_rid``): ``first_reply_ts``, the first reply or answer by someone else created at
     or after the root (a reply dated before its root, e.g. a post moved into a topic, would make a
@@ -72,9 +81,7 @@ def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: in
     90th percentile over the originals that got one, never negative), ``replied_inferred`` (how many of
     those first replies were inferred: a chat message by someone else within minutes, in a channel
     without threads), ``questions``, ``answered``, ``unanswered``."""
-    first_reply = first_replies(facts, edges)
-    roots = facts.filter(facts.is_root)
-    roots = roots.left_join(first_reply, roots.item_id == first_reply._rid).drop("_rid")
+    roots = with_first_replies(facts, edges).filter(facts.is_root)
     w = in_windows(roots, "created_at", periods, days)
     responded = w.first_response_ts.notnull() & (w.first_response_ts < w.win_end)
     replied = w.first_reply_ts.notnull() & (w.first_reply_ts < w.win_end)

@@ -129,7 +129,8 @@ def item_facts(
 
     ``first_response_ts``: the first response by another member; ``answered_ts`` (questions): the
     first answer by another member; ``helps_other`` (answers): it answers someone else's question, and
-    ``seeker`` is that person when known (null for a deleted account);
+    ``seeker`` is that person when known (null for a deleted account); ``first_reply_ts`` and
+    ``first_reply_inferred`` (roots): the first reply or answer by someone else, as health times it;
     ``support_ts`` (ideas): when the k-th distinct other member supported it (k from the model).
     """
     k = int(model["stages"]["innovate_min_supporters"])
@@ -184,6 +185,10 @@ def item_facts(
     f = f.left_join(supported, f.item_id == supported._sup_id)
     f = f.drop("_fid", "_aid", "_sid", "_sup_id")
     f = f.mutate(helps_other=f.helps_other.fill_null(False))
+    # the first reply or answer by someone else (health's time to first response), computed once here
+    from covalue.metrics.health import with_first_replies  # health builds on this module
+
+    f = with_first_replies(f, edges)
     # information shared: an item that is neither a question nor small talk, opening a thread or
     # carrying a resource or an answer
     share_ok = (

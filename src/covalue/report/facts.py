@@ -88,10 +88,8 @@ def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[
     thread started, as health times it (a reaction carries only its message's time, which would read as
     an instant response); ``inferred``: how many of those first replies were inferred in chat without
     threads."""
-    f = analysis.derived(ws, "item_facts")
-    first = hm.first_replies(f, analysis.derived(ws, "interactions"))
+    f = hm.with_first_replies(analysis.derived(ws, "item_facts"), analysis.derived(ws, "interactions"))
     f = f.filter(f.is_root & ~f.author_is_bot.fill_null(False) & f.community_id.isin(cids))
-    f = f.left_join(first, f.item_id == first._rid)
     hours = (f.first_reply_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
     f = f.mutate(month=f.created_at.strftime("%Y-%m"), hours=hours)
     if until:
