@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session as DB
+from zxcvbn import zxcvbn
 
 from covalue.store.models import ROLES, AuditEvent, LoginAttempt, Role, Session, User, utcnow
 
@@ -28,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "member": frozenset(),
 }
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
+#: zxcvbn's guessability score (0 to 4) a new password must reach: 3 means "safely unguessable"
+MIN_PASSWORD_SCORE = 3
 SESSION_DAYS = 7
 #: failed sign-ins allowed per email (and, more loosely, per address) before a pause
 MAX_FAILURES_EMAIL = 5
@@ -52,9 +56,25 @@ def normalise_email(email: str) -> str:
     return e
 
 
-def hash_password(password: str) -> str:
+def check_password(password: str, email: str | None = None) -> None:
+    """Refuse a password an attacker would try early: short ones, repeats, common words and the
+    account's own email. zxcvbn carries the lists of common passwords and words, so none is kept here."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"passwords may have at most {MAX_PASSWORD} characters")
+    hints = [email, *email.split("@")[0].replace(".", " ").split()] if email else []
+    local = email.strip().lower().split("@")[0] if email else ""
+    if local and len(local) >= 4 and local in password.lower():
+        raise AccountError("the password may not contain the email address or its name part")
+    found = zxcvbn(password[:100], user_inputs=[h for h in hints if h])
+    if found["score"] < MIN_PASSWORD_SCORE:
+        reason = found["feedback"].get("warning") or "it is too easy to guess"
+        raise AccountError(f"choose a harder password: {reason.rstrip('.').lower()}")
+
+
+def hash_password(password: str, email: str | None = None) -> str:
+    check_password(password, email)
     return _HASHER.hash(password)
 
 
@@ -83,7 +103,10 @@ def add_user(
         user = User(email=addr, active=True)
         db.add(user)
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password, addr)
+        if user.id is not None:
+            # a new password ends every session opened with the old one
+            end_sessions(db, user)
     if member_id is not None:
         user.member_id = member_id
     if not any(r.role == role and r.community_id == community for r in user.roles):
@@ -172,6 +195,70 @@ def session_user(db: DB, sid: str) -> tuple[Session, User] | None:
 
 def end_session(db: DB, sid: str) -> None:
     db.execute(delete(Session).where(Session.id == sid))
+
+
+def end_sessions(db: DB, user: User, *, keep: str | None = None) -> int:
+    """End every session of ``user`` (but ``keep``, the one making the change); how many ended."""
+    query = delete(Session).where(Session.user_id == user.id)
+    if keep is not None:
+        query = query.where(Session.id != keep)
+    ended = db.execute(query).rowcount or 0
+    db.flush()
+    return ended
+
+
+def require_user(db: DB, email: str) -> User:
+    user = find_user(db, email)
+    if user is None:
+        raise AccountError(f"no account for {email!r}")
+    return user
+
+
+def set_password(db: DB, user: User, password: str, *, keep: str | None = None) -> None:
+    """Change the password and end the account's other sessions at once."""
+    user.password_hash = hash_password(password, user.email)
+    end_sessions(db, user, keep=keep)
+
+
+def set_active(db: DB, user: User, active: bool) -> int:
+    """Disable (or enable again) an account; disabling ends its sessions. Sessions ended."""
+    user.active = active
+    return 0 if active else end_sessions(db, user)
+
+
+def remove_role(db: DB, user: User, role: str, community: str | None = None) -> int:
+    """Take ``role`` in ``community`` (workspace-wide when None) from the account and end its
+    sessions, so the next request is judged on what is left. How many grants were removed."""
+    gone = [r for r in user.roles if r.role == role and r.community_id == community]
+    if not gone:
+        where = f" in {community}" if community else " workspace-wide"
+        raise AccountError(f"{user.email} is not {role}{where}")
+    if role == "admin" and _admins(db) <= 1 and user.active:
+        raise AccountError("this is the last admin; make someone else admin first")
+    for r in gone:
+        user.roles.remove(r)
+    end_sessions(db, user)
+    return len(gone)
+
+
+def remove_user(db: DB, user: User) -> None:
+    """Delete the account, its roles and sessions. Audit rows keep the email they were written with."""
+    if any(r.role == "admin" for r in user.roles) and _admins(db) <= 1:
+        raise AccountError("this is the last admin; make someone else admin first")
+    end_sessions(db, user)
+    db.delete(user)
+    db.flush()
+
+
+def _admins(db: DB) -> int:
+    return int(
+        db.scalar(
+            select(func.count(func.distinct(Role.user_id)))
+            .join(User, User.id == Role.user_id)
+            .where(Role.role == "admin", User.active)
+        )
+        or 0
+    )
 
 
 def audit(
