@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import live_server, synthetic_site
+from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"

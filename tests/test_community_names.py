@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import py7zr
-import pyarrow as pa
 import pytest
 
-from covalue.sources.base import Sink
 from covalue.sources.discourse import DiscourseReader
 from covalue.sources.naming import se_site_from_posts
 from covalue.sources.slack import SlackReader
 from covalue.sources.stackexchange import StackExchangeReader
+from covalue.testing import collect
 
 BEER = "stackexchange/beer.stackexchange.com.7z"
 #: the address the Beer, Wine & Spirits site has had since its rename, as its own posts link to it
@@ -27,11 +25,8 @@ BEER_HOST = "alcohol.stackexchange.com"
 
 def names(reader: Any, path: Path, community: str | None = None) -> tuple[list[str], list[str]]:
     """(community names, source names) a reader gives ``path``."""
-    rows: dict[str, list[pa.Table]] = defaultdict(list)
-    sink = Sink(secret=b"n" * 32, ingest_id="t", emit=lambda t, b: rows[t].append(b), community=community)
-    reader.read(path, sink)
-    sink.flush()
-    return [r["name"] for b in rows["communities"] for r in b.to_pylist()], sorted(sink.sources)
+    got = collect(reader, path, community=community)
+    return [r["name"] for r in got.rows("communities")], sorted(got.sink.sources)
 
 
 @pytest.fixture(scope="module")

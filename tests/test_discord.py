@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from covalue.sources.base import Sink
 from covalue.sources.discord import DiscordReader, parse_date, parse_reactions
+from covalue.testing import collect
 
 HEADER = "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
 
@@ -34,15 +35,8 @@ def _tar(path: Path, files: dict[str, bytes]) -> Path:
 
 
 def _read(path: Path) -> tuple[dict[str, list[dict]], Sink]:
-    rows: dict[str, list[dict]] = {}
-
-    def emit(table, batch):
-        rows.setdefault(table, []).extend(batch.to_pylist())
-
-    sink = Sink(secret=b"k" * 32, ingest_id="t", emit=emit)
-    DiscordReader().read(path, sink)
-    sink.flush()
-    return rows, sink
+    got = collect(DiscordReader(), path)
+    return got.tables, got.sink
 
 
 def _page1() -> bytes:

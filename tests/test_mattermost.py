@@ -12,8 +12,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from covalue.sources.base import Sink
 from covalue.sources.mattermost import MattermostReader
+from covalue.testing import collect
 
 T0 = 1_600_000_000_000  # 2020-09-13T12:26:40Z in milliseconds
 
@@ -118,15 +118,7 @@ def _jsonl(lines: list) -> bytes:
 
 
 def _read(path: Path) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {}
-
-    def emit(table, batch):
-        rows.setdefault(table, []).extend(batch.to_pylist())
-
-    sink = Sink(secret=b"k" * 32, ingest_id="t", emit=emit)
-    MattermostReader().read(path, sink)
-    sink.flush()
-    return rows
+    return collect(MattermostReader(), path).tables
 
 
 def test_documented_export(tmp_path):

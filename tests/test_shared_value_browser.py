@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from conftest import live_server, synthetic_site
+from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"

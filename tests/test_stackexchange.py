@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import py7zr
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,8 +15,9 @@ from typer.testing import CliRunner
 
 import covalue
 from covalue.cli import app
-from covalue.sources import ReaderError, Sink
+from covalue.sources import ReaderError
 from covalue.sources.stackexchange import StackExchangeReader, _IdMap, html_to_text, root_name
+from covalue.testing import collect
 
 BEER = "stackexchange/beer.stackexchange.com.7z"
 SITE = "beer.stackexchange.com"
@@ -112,21 +112,6 @@ def small_dump(folder: Path, *, posts: list[str] | None = None) -> Path:
     (folder / "Votes.xml").write_bytes(xml("votes", votes))
     (folder / "Badges.xml").write_bytes(xml("badges", [row(Id=1, UserId=1, Name="x", Date=D)]))
     return folder
-
-
-class Collect:
-    """A sink target that keeps every emitted batch in memory (for reader-level tests)."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, list[pa.Table]] = {}
-        self.sink = Sink(secret=b"k" * 32, ingest_id="t", emit=self.emit, batch_rows=1000)
-
-    def emit(self, table: str, batch: pa.Table) -> None:
-        self.tables.setdefault(table, []).append(batch)
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        self.sink.flush()
-        return [r for b in self.tables.get(table, []) for r in b.to_pylist()]
 
 
 # -- the real Beer dump -------------------------------------------------------------------------------
@@ -466,7 +451,7 @@ def test_empty_and_foreign_inputs(ws: covalue.Workspace, tmp_path: Path) -> None
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ReaderError, match="no Stack Exchange dump"):
-        StackExchangeReader().read(empty, Collect().sink)
+        collect(StackExchangeReader(), empty)
     wrong = tmp_path / "w.stackexchange.com" / "Posts.xml"
     wrong.parent.mkdir()
     wrong.write_bytes(xml("users", [row(Id=1, CreationDate=D)]))
@@ -494,10 +479,8 @@ def test_arbitrary_posts_never_crash(tmp_path_factory: pytest.TempPathFactory, d
     folder = tmp_path_factory.mktemp("fuzz") / "fuzz.stackexchange.com"
     folder.mkdir()
     (folder / "Posts.xml").write_bytes(data)
-    c = Collect()
-    try:
-        StackExchangeReader().read(folder / "Posts.xml", c.sink)
-    except ReaderError:
+    c = collect(StackExchangeReader(), folder / "Posts.xml", batch_rows=1000, keep_error=True)
+    if c.error:
         assert c.rows("rejects")
     else:
         assert c.rows("items") or c.rows("rejects") or b"<row" not in data

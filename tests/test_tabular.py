@@ -24,6 +24,7 @@ from covalue.hr import attach_members
 from covalue.settings import Settings
 from covalue.sources.base import ReaderError, Sink
 from covalue.sources.tabular import BadRow, TabularReader, timestamp_value
+from covalue.testing import collect
 
 SECRET = b"k" * 32
 
@@ -50,11 +51,8 @@ def reopen(ws: covalue.Workspace) -> covalue.Workspace:
 
 def read_direct(path: Path, settings: Settings | None = None) -> tuple[dict[str, list[dict]], list[str]]:
     """Run the reader without a database: rows per table, and the warnings."""
-    out: dict[str, list[dict]] = {}
-    sink = Sink(secret=SECRET, ingest_id="t", emit=lambda t, b: out.setdefault(t, []).extend(b.to_pylist()))
-    TabularReader(settings or Settings()).read(path, sink)
-    sink.flush()
-    return out, sink.messages
+    got = collect(TabularReader(settings or Settings()), path, secret=SECRET)
+    return got.tables, got.messages
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from covalue.sources.base import Sink
 from covalue.sources.teams import TeamsReader, html_text
+from covalue.testing import collect
 
 TEAM, CHAN = "fbe2bf47-16c8-47cf-b4a5-4b9b187c508b", "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
 
@@ -159,15 +159,7 @@ PAGE2 = [
 
 
 def _read(path: Path) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {}
-
-    def emit(table, batch):
-        rows.setdefault(table, []).extend(batch.to_pylist())
-
-    sink = Sink(secret=b"k" * 32, ingest_id="t", emit=emit)
-    TeamsReader().read(path, sink)
-    sink.flush()
-    return rows
+    return collect(TeamsReader(), path).tables
 
 
 def test_graph_pages_in_a_folder(tmp_path):

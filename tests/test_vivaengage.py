@@ -9,8 +9,8 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-from covalue.sources.base import Sink
 from covalue.sources.vivaengage import VivaEngageReader, parse_ts
+from covalue.testing import collect
 
 USER_COLS = [
     "id",
@@ -184,15 +184,7 @@ MESSAGES = [
 
 
 def _read(path: Path) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {}
-
-    def emit(table, batch):
-        rows.setdefault(table, []).extend(batch.to_pylist())
-
-    sink = Sink(secret=b"k" * 32, ingest_id="t", emit=emit)
-    VivaEngageReader().read(path, sink)
-    sink.flush()
-    return rows
+    return collect(VivaEngageReader(), path).tables
 
 
 def _export_zip(path: Path, messages: bytes | None = None) -> Path:

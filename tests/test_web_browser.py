@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import covalue
-from conftest import live_server
 from covalue.store import Store
 from covalue.store import accounts as acc
+from covalue.testing import live_server
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"

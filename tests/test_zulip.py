@@ -7,24 +7,18 @@ import io
 import json
 import tarfile
 import time
-from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
-from covalue.sources.base import Sink
+from covalue import testing
 from covalue.sources.zulip import ZulipReader, decode_name
 
 
 def collect(path: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    batches: dict[str, list[pa.Table]] = defaultdict(list)
-    sink = Sink(secret=b"s" * 32, ingest_id="test", emit=lambda t, b: batches[t].append(b))
-    ZulipReader().read(path, sink)
-    sink.flush()
-    rows = {t: [r for b in bs for r in b.to_pylist()] for t, bs in batches.items()}
-    return defaultdict(list, rows), sink.messages
+    got = testing.collect(ZulipReader(), path)
+    return got.tables, got.messages
 
 
 @pytest.fixture(scope="module")
