@@ -25,6 +25,7 @@ import ibis
 import pyarrow as pa
 
 from covalue import merge, schema
+from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import ReaderError, Sink, detect, get_reader
 
@@ -59,6 +60,8 @@ class IngestResult:
     #: per source, the pseudonymous ids of people recovered because the platform put someone else in
     #: the author field (a mailing list that rewrote From to its own address)
     recovered: dict[str, list[str]] = field(default_factory=dict)
+    #: records of forgotten people this ingest did not read (covalue.rights.forget_log)
+    skipped: int = 0
 
     @property
     def senders_recovered(self) -> int:
@@ -82,6 +85,7 @@ class IngestResult:
             "status": self.status,
             "seconds": round(self.seconds, 3),
             "senders_recovered": self.senders_recovered,
+            "skipped_forgotten": self.skipped,
         }
 
 
@@ -210,9 +214,11 @@ class Workspace:
         result = IngestResult(ingest_id=ingest_id, paths=[str(path)], reader=source)
         raw = self.raw
         added = dict.fromkeys(schema.CONTENT_TABLES, 0)
+        skip = SkipList.load(self)  # people who asked to be forgotten are not read back in
 
         # each batch is merged as it comes (new keys only), so memory holds one batch, not the export
         def emit(table: str, batch: pa.Table) -> None:
+            batch = skip.filter(table, batch)
             raw.register("_covalue_batch", batch)
             try:
                 added[table] += self._merge_stage(table, "_covalue_batch")
@@ -251,6 +257,9 @@ class Workspace:
             name: sorted(s.recovered_senders) for name, s in sink.sources.items() if s.recovered_senders
         }
         result.messages.extend(sink.messages)
+        if skip.total:
+            result.skipped = skip.total
+            result.messages.append(skip.message() or "")
         result.added = dict(added)
         try:  # accounts of one person across sources become one member (covalue.merge)
             result.messages.extend(merge.auto_merge(self).messages)
