@@ -243,7 +243,7 @@ def test_participant_rows_carry_the_window_and_space_and_items_their_experiment(
 
 
 def test_measures_to_watch_are_read_in_the_order_written() -> None:
-    from covalue.web.collaboration import watched
+    from covalue.canvas.remeasure import watched
 
     assert watched("Time to first response on newcomers' questions, then active members") == [
         "ttfr",
@@ -516,7 +516,7 @@ def test_the_loop_counts_contributions_not_listings_and_the_story_reaches_the_re
     with client.app.state.site.lock:  # type: ignore[attr-defined]
         facts = gather(t, community="healthy")
         add_sections(t, facts)
-    sec = [s for s in facts["communities"][0]["extra_sections"] if s["key"] == "collaboration"]
+    sec = [s for s in facts["communities"][0]["sections"] if s["key"] == "collaboration"]
     assert (
         sec and "Buddies cut the wait" in sec[0]["html"] and "Pair newcomers with a buddy" in sec[0]["html"]
     )

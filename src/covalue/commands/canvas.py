@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
-import covalue.canvas.shared_value_export  # noqa: F401  (registers the canvas section of `covalue report`)
-from covalue.cli import WorkspaceOpt, app, console, err, open_ws, print_json
-from covalue.web import collaboration as _collaboration  # noqa: F401  (its section in `covalue report`)
+from covalue.commands.options import WorkspaceOpt, console, err, open_ws, print_json
 
 canvas_app = typer.Typer(help="Canvases the community team fills in with evidence, exported as HTML or JSON.")
-app.add_typer(canvas_app, name="canvas")
 
 
 @canvas_app.command("export")
@@ -77,9 +74,9 @@ def _collab_rows(workspace: Path | None, community: str | None, what: str) -> tu
     """Experiments or stories from the workspace's store, one community or all."""
     from sqlalchemy import select
 
+    from covalue.canvas import collaboration_data as wc
     from covalue.store import Store
     from covalue.store import collaboration as cs
-    from covalue.web import collaboration as wc
 
     ws = open_ws(workspace)
     path = ws.path
@@ -97,7 +94,6 @@ def _collab_rows(workspace: Path | None, community: str | None, what: str) -> tu
     return rows, path
 
 
-@app.command()
 def experiments(
     community: Annotated[str | None, typer.Option("--community", "-c", help="One community (its id)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
@@ -192,7 +188,6 @@ def _link_items(workspace: Path | None, xid: int, items: list[str]) -> None:
     console.print(f"{len(new)} item(s) linked to experiment #{xid} ({len(ids) - len(new)} already were).")
 
 
-@app.command()
 def stories(
     community: Annotated[str | None, typer.Option("--community", "-c", help="One community (its id)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,

@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(workspace)`` wires the store (migrations applied), the site
-state, the pages, the JSON API, static files (plotly.js from the installed plotly package, never a
-CDN) and the security headers."""
+state, the views (pages and JSON API, see ``covalue.web.views``) behind one CSRF dependency, static
+files (plotly.js from the installed plotly package, never a CDN), the security headers, and how
+refusals are answered (JSON under ``/api``, a page otherwise)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from covalue.canvas.collaboration_service import Refused as CanvasRefused
 from covalue.store import Store
-from covalue.web import api, collaboration, pages, shared_value
 from covalue.web.common import LoginRequired, get_ctx, render
+from covalue.web.csrf import CsrfDep
 from covalue.web.site import Limits, Site
+from covalue.web.views import ROUTERS
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -65,12 +69,11 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[CsrfDep],  # every route, so no state-changing handler can forget it
     )
     app.state.site = site
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.include_router(shared_value.router)
-    app.include_router(collaboration.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -115,10 +118,20 @@ def create_app(
             back="/",
         )
 
+    @app.exception_handler(CanvasRefused)
+    async def canvas_refused(request: Request, exc: CanvasRefused) -> Response:
+        return await http_error(request, HTTPException(exc.status, exc.message))
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse(
-            {"detail": "the request is not well formed", "errors": exc.errors()[:5]}, status_code=400
-        )
+        errors = exc.errors()[:5]
+        # a rule of the posted model (a date, a title, a known kind) is said in its own words
+        said = [
+            str(e.get("msg", "")).removeprefix("Value error, ")
+            for e in errors
+            if e.get("type") == "value_error"
+        ]
+        detail = "the request is not well formed" + (f": {said[0]}" if said else "")
+        return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors)}, status_code=400)
 
     return app

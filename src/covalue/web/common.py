@@ -9,12 +9,14 @@ from typing import Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from covalue.report import charts
 from covalue.report.coaching import pct
+from covalue.store import User
+from covalue.store import accounts as acc
 from covalue.web.security import Ctx, finish, load_ctx
 from covalue.web.site import PERSON_LEVEL_CHARTS, Site
 
@@ -71,7 +73,11 @@ def site_of(request: Request) -> Site:
 
 
 def get_ctx(request: Request) -> Ctx:
-    return load_ctx(site_of(request), request)
+    """The request's context, loaded once (the CSRF check and the handler share it)."""
+    ctx = getattr(request.state, "ctx", None)
+    if ctx is None:
+        ctx = request.state.ctx = load_ctx(site_of(request), request)
+    return ctx
 
 
 CtxDep = Depends(get_ctx)
@@ -97,6 +103,29 @@ def community(ctx: Ctx, cid: str, what: str = "view") -> dict[str, Any]:
     if c is None:
         raise HTTPException(404, "This community has no analysed activity yet.")
     return c
+
+
+def community_tabs(ctx: Ctx, cid: str) -> list[tuple[str, str]]:
+    """The community's tabs this account may open (People only with access to people)."""
+    assert ctx.access is not None
+    return [(k, label) for k, label in TABS if k != "people" or ctx.access.can("people", cid)]
+
+
+def names_allowed(ctx: Ctx, cid: str) -> bool:
+    """Whether pages show members' names here (the role allows it and the workspace shows names)."""
+    return ctx.access is not None and ctx.access.can("names", cid) and ctx.site.show_names
+
+
+def audit(ctx: Ctx, action: str, cid: str | None, subject: str | None) -> None:
+    """Record a person-level read or a change in the audit log, under the signed-in account."""
+    with ctx.site.store.session() as db:
+        user = db.get(User, ctx.user.id) if ctx.user else None
+        acc.audit(db, user, action, community=cid, subject=subject)
+
+
+def redirect(ctx: Ctx, url: str) -> Response:
+    """See other (303), keeping a new anonymous CSRF cookie."""
+    return finish(ctx, RedirectResponse(url, status_code=303))
 
 
 def visible_communities(ctx: Ctx, what: str = "view") -> list[dict[str, Any]]:

@@ -19,14 +19,13 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from covalue import analysis, privacy
-from covalue.report import charts, coaching
-from covalue.report.facts import gather
+from covalue import analysis, models, privacy, stages
+from covalue.report.display import prepare
+from covalue.report.facts import CommunityFacts, gather
 from covalue.store import Job, Store, utcnow
 from covalue.workspace import Workspace
 
@@ -40,7 +39,7 @@ PERSON_LEVEL_CHARTS = ("network",)
 class Snapshot:
     """The analysis results as the pages show them, per community id."""
 
-    communities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    communities: dict[str, CommunityFacts] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -50,8 +49,8 @@ class Snapshot:
 
 
 def build_snapshot(ws: Workspace) -> Snapshot:
-    """Gather the report's facts and add verdicts and charts (each guarded, so one failing chart
-    costs that chart, not the page)."""
+    """Gather the facts and prepare them for display as the report does (``covalue.report.display``):
+    each verdict and chart is guarded there, so one that fails costs itself, not the page."""
     snap = Snapshot(built_at=time.time())
     names = dict(ws.raw.execute("SELECT community_id, name FROM communities ORDER BY 1").fetchall())
     snap.names = {k: v or k for k, v in names.items()}
@@ -61,31 +60,11 @@ def build_snapshot(ws: Workspace) -> Snapshot:
     )
     if not has_data:
         return snap
-    facts = gather(ws)
+    facts = prepare(gather(ws), coaching_model=models.load("coaching", ws.settings.model))
     snap.coverage = facts.get("coverage") or {}
     snap.errors = list(facts.get("errors") or [])
-    min_size = int(facts.get("min_group_size") or 5)
-    for c in facts["communities"]:
-        c["verdict"] = _guard(snap, f"verdict of {c['name']}", lambda c=c: coaching.verdict(c))
-        c["failed"] = _guard(snap, f"checks of {c['name']}", lambda c=c: coaching.failed_checks(c)) or {}
-        made: dict[str, Any] = {}
-        for key, fn in charts.COMMUNITY_CHARTS.items():
-            made[key] = _guard(snap, f"chart {key} of {c['name']}", lambda fn=fn, c=c: fn(c))
-        made["retention"] = _guard(
-            snap, "retention chart", lambda c=c: charts.retention(c, min_size=min_size)
-        )
-        c["charts"] = {k: v for k, v in made.items() if v}
-        snap.communities[c["id"]] = c
+    snap.communities = {c["id"]: c for c in facts["communities"]}
     return snap
-
-
-def _guard(snap: Snapshot, what: str, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except Exception as e:  # a chart that cannot be drawn is named on the page, the rest still shows
-        log.warning("web: %s failed: %s", what, e)
-        snap.errors.append(f"{what}: {type(e).__name__}: {e}")
-        return None
 
 
 @dataclass
@@ -160,9 +139,9 @@ class Site:
                     .to_pyarrow()
                     .to_pylist()
                 )
-            order = {s: i for i, s in enumerate(("innovate", "solve", "share", "connect", "observer"))}
+            # highest stage first, the busiest members first within a stage
             rows.sort(
-                key=lambda r: (order.get(r["stage"], 9), -int(r["n_interactions"] or 0), r["member_id"])
+                key=lambda r: (-stages.rank(r["stage"]), -int(r["n_interactions"] or 0), r["member_id"])
             )
             snap.people[cid] = rows
         labels = self.labels([r["member_id"] for r in rows], names=names)

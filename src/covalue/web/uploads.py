@@ -5,7 +5,6 @@ thread, followed by the analysis."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import tarfile
 import time
@@ -21,9 +20,9 @@ from covalue import analysis
 from covalue.settings import IngestSettings
 from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, utcnow
+from covalue.web import csrf
 
 MAX_FIELD_BYTES = 64 * 1024
-CSRF_MESSAGE = "the form's security token is missing or out of date; reload the page and try again"
 _RATIO_FLOOR = 1024 * 1024
 
 
@@ -52,10 +51,10 @@ def safe_filename(name: str) -> str:
     return base[-120:] or "upload"
 
 
-async def receive(request: Request, dest: Path, *, max_bytes: int, csrf: str | None) -> Received:
+async def receive(request: Request, dest: Path, *, max_bytes: int, token: str | None) -> Received:
     """Stream a multipart form with one file into ``dest`` (a new folder). The CSRF field must come
-    before the file and match ``csrf``, so a forged post is refused before a byte is written
-    (``csrf=None``: the caller already checked a CSRF header)."""
+    before the file and match ``token``, so a forged post is refused (``CsrfRefused``) before a byte is
+    written (``token=None``: the router's dependency already checked the header)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise UploadRefused(415, "send the export as a multipart/form-data upload")
@@ -91,8 +90,7 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, csrf: str | N
         if fname is None:
             part["buf"] = bytearray()
             return
-        if not _csrf_ok(out, csrf):
-            raise UploadRefused(403, CSRF_MESSAGE)
+        _check_token(out, token)
         if out.path is not None:
             raise UploadRefused(400, "send one export per upload")
         out.filename = safe_filename(fname.decode("utf-8", "replace"))
@@ -137,15 +135,14 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, csrf: str | N
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except UploadRefused:
+    except (UploadRefused, csrf.CsrfRefused):
         _cleanup(part, dest)
         raise
     except Exception as e:  # a malformed body is the client's problem, said plainly
         _cleanup(part, dest)
         raise UploadRefused(400, f"the upload could not be read ({type(e).__name__}: {e})") from None
     if out.path is None:
-        if not _csrf_ok(out, csrf):
-            raise UploadRefused(403, CSRF_MESSAGE)
+        _check_token(out, token)
         raise UploadRefused(400, "choose an export file to upload")
     if out.size == 0:
         _cleanup(part, dest)
@@ -153,11 +150,9 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, csrf: str | N
     return out
 
 
-def _csrf_ok(out: Received, csrf: str | None) -> bool:
-    if csrf is None:
-        return True
-    sent = out.fields.get("csrf_token", "")
-    return bool(sent) and hmac.compare_digest(sent, csrf)
+def _check_token(out: Received, expected: str | None) -> None:
+    if expected is not None:
+        csrf.verify(out.fields.get(csrf.FIELD), expected)
 
 
 def _cleanup(part: dict[str, Any], dest: Path) -> None:

@@ -1,4 +1,4 @@
-"""Pages and API of the Shared Value canvas (issue 8): the canvas of a community, the member-needs survey
+"""Pages and API of the Shared Value canvas: the canvas of a community, the member-needs survey
 behind its unguessable link, CSV import with column mapping, interview notes, needs from the data,
 organisation goals, match reviews and decisions, and the canvas export as HTML and JSON.
 
@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from covalue.canvas import shared_value as sv
 from covalue.canvas import shared_value_export as export
 from covalue.store import shared_value as svs
-from covalue.web.common import TABS, CtxDep, community, render
-from covalue.web.security import Ctx, check_csrf, finish
+from covalue.web.common import CtxDep, community, community_tabs, render
+from covalue.web.security import Ctx, finish
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["covalue"])
@@ -76,7 +76,6 @@ def _page(
     base = str(ctx.request.base_url).rstrip("/")
     # only managers see the links: a link in a sponsor's screenshot would still take answers
     surveys = [{**s, "link": f"{base}/s/{s['token']}" if manage else None} for s in _surveys(ctx, cid)]
-    people = ctx.access is not None and ctx.access.can("people", cid)
     return render(
         ctx,
         "sv_canvas.html.j2",
@@ -85,7 +84,7 @@ def _page(
         nav="portfolio",
         c=c,
         tab="shared-value",
-        tabs=[(k, label) for k, label in TABS if k != "people" or people],
+        tabs=community_tabs(ctx, cid),
         d=d,
         cv=d["canvas"],
         body=export.render_section(d),
@@ -114,8 +113,7 @@ def canvas_page(cid: str, ctx: Ctx = CtxDep) -> Response:
 
 
 async def _act(ctx: Ctx, cid: str, allowed: bool, anchor: str, fn: Any) -> Response:
-    """Run one change: CSRF, access, then ``fn(db)``; a refusal shows the page with its message."""
-    await check_csrf(ctx)
+    """Run one change: access, then ``fn(db)``; a refusal shows the page with its message."""
     _view(ctx, cid)
     _require(allowed)
     try:
@@ -163,7 +161,6 @@ async def add_need(cid: str, ctx: Ctx = CtxDep, text: str = Form("")) -> Respons
 
 @router.post(BASE + "/needs/from-data")
 async def needs_from_data(cid: str, ctx: Ctx = CtxDep) -> Response:
-    await check_csrf(ctx)
     _view(ctx, cid)
     _require(_can_manage(ctx, cid))
     from covalue import diagnosis
@@ -309,7 +306,6 @@ async def interview(
 
 @router.post(BASE + "/import")
 async def import_preview(cid: str, ctx: Ctx = CtxDep, file: UploadFile = File(...)) -> Response:
-    await check_csrf(ctx)
     c = _view(ctx, cid)
     _require(_can_manage(ctx, cid))
     data = await file.read(sv.MAX_CSV_BYTES + 1)
@@ -333,7 +329,6 @@ async def import_preview(cid: str, ctx: Ctx = CtxDep, file: UploadFile = File(..
 
 @router.post(BASE + "/import/confirm")
 async def import_confirm(cid: str, request: Request, ctx: Ctx = CtxDep) -> Response:
-    await check_csrf(ctx)
     _view(ctx, cid)
     _require(_can_manage(ctx, cid))
     form = await request.form()
@@ -423,7 +418,6 @@ async def survey_answer(
     rating: str = Form(""),
     name: str = Form(""),
 ) -> Response:
-    await check_csrf(ctx)
     s = _survey_or_404(ctx, token)
     values = {"need": need, "challenges": challenges, "rating": rating, "name": name}
     try:

@@ -1,0 +1,58 @@
+"""The Collaboration canvas as a section of the report: the sponsor's one-pager (goals, shared value,
+experiments, stories, movement). It reads the store only, so writing a report needs no web server.
+The report finds it as a built-in section and through the ``covalue.report_sections`` entry point."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from covalue.canvas import stories
+from covalue.canvas.collaboration_data import counted, sponsor_view
+from covalue.report import Section
+from covalue.store import ENV_URL, STORE_FILE, Store
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _env() -> Environment:
+    # the section's template sits with the web app's, which shows the same one-pager
+    return Environment(
+        loader=PackageLoader("covalue.web", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def report_section(ws: Any, c: dict[str, Any]) -> Section | None:
+    """The sponsor's one-pager for community ``c``; left out when the workspace has no store or
+    nothing was entered for this community."""
+    if ws is None:
+        return None
+    if not os.environ.get(ENV_URL) and not (Path(ws.path) / STORE_FILE).exists():
+        return None  # nobody has used the web app on this workspace: nothing was entered
+    store = Store.open(ws.path, migrate=False)
+    try:
+        with store.session() as db:
+            try:
+                view = sponsor_view(db, c["id"], c)
+            except Exception as e:  # a store from before the canvas existed has no tables for it
+                log.info("collaboration: no canvas data for the report: %s", e)
+                return None
+    finally:
+        store.dispose()
+    if not (view["stories"] or view["experiments"] or view["goals"]):
+        return None
+    html = (
+        _env()
+        .get_template("cc_report_section.html.j2")
+        .render(one=counted(view), cycle_words=stories.CYCLE_WORDS)
+    )
+    return Section(key="collaboration", title="Goals, experiments and value stories", html=html)

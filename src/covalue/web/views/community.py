@@ -1,0 +1,305 @@
+"""One community's pages (overview, journey, health, people, content), a member's journey as their
+manager sees it and as the member sees their own (``/me``, a personal link), and the same figures
+under ``/api/communities/{cid}`` and ``/api/journey``. Person-level reads are audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from covalue import analysis
+from covalue.store import accounts as acc
+from covalue.web.common import (
+    TIPS,
+    CtxDep,
+    audit,
+    community,
+    community_tabs,
+    json_for_script,
+    names_allowed,
+    render,
+    signed_in,
+    summary_row,
+    visible_charts,
+)
+from covalue.web.security import Ctx
+from covalue.web.views.portfolio import CommunitySummary
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["covalue"])
+
+
+class Check(BaseModel):
+    stage: str
+    question: str
+    measure: str
+    value: float | None
+    threshold: float | None
+    op: str
+    #: the span measured: "2020-05" (the month) or "90 days to 2020-05-31" (the trailing window)
+    window: str | None = None
+    #: false when the export cannot show this at all (no idea signal): value and passed are then empty
+    measurable: bool = True
+    passed: bool | None
+
+
+class CommunityDetail(CommunitySummary):
+    stage_checks: list[Check]
+    shape_explanation: str | None
+    growth_explanation: str | None
+
+
+class Person(BaseModel):
+    member_id: str
+    label: str
+    stage: str
+    persona: str | None
+    n_interactions: int
+    n_items: int
+    responders: int
+
+
+# -- pages -----------------------------------------------------------------------------------------
+def _community_page(
+    ctx: Ctx, cid: str, tab: str, template: str, keys: tuple[str, ...], what: str = "view", **extra: Any
+) -> Response:
+    c = community(ctx, cid, what)
+    shown = visible_charts(ctx, c)
+    specs = {shown[k]["id"]: shown[k]["figure"] for k in keys if k in shown}
+    h = c.get("health") or {}
+    checks = c.get("checks") or []
+    mix = c.get("mix") or {}
+    active = int(mix.get("active") or 0)
+    return render(
+        ctx,
+        template,
+        title=f"{c['name']} · {tab}",
+        nav="portfolio",
+        c={**c, "charts": shown},
+        tab=tab,
+        tabs=community_tabs(ctx, cid),
+        specs=json_for_script(specs) if specs else None,
+        checks=checks,
+        passed=sum(1 for x in checks if x.get("passed")),
+        mix=mix,
+        solving=(int(mix.get("solve") or 0) + int(mix.get("innovate") or 0)) / active if active else None,
+        resp=h.get("responsiveness") or {},
+        shape=h.get("shape") or {},
+        growth=(c.get("dynamics") or {}).get("growth") or {},
+        **extra,
+    )
+
+
+@pages.get("/c/{cid}")
+def overview(cid: str, ctx: Ctx = CtxDep) -> Response:
+    return _community_page(ctx, cid, "overview", "c_overview.html.j2", ("mix_now",))
+
+
+@pages.get("/c/{cid}/journey")
+def journey(cid: str, ctx: Ctx = CtxDep) -> Response:
+    maturity, _ = analysis.load_models(ctx.site.ws)
+    return _community_page(
+        ctx,
+        cid,
+        "journey",
+        "c_journey.html.j2",
+        ("mix_now", "mix_over_time", "journey"),
+        min_interactions=maturity["stages"]["min_interactions"],
+    )
+
+
+@pages.get("/c/{cid}/health")
+def health(cid: str, ctx: Ctx = CtxDep) -> Response:
+    c = community(ctx, cid)
+    assert ctx.access is not None
+    people = ctx.access.can("people", cid)
+    unanswered = [
+        {k: v for k, v in q.items() if people or k not in ("author", "author_member")}
+        for q in (c.get("health") or {}).get("unanswered") or []
+    ]
+    if people and unanswered:
+        names = ctx.site.labels(
+            [q.get("author_member") or "" for q in unanswered], names=names_allowed(ctx, cid)
+        )
+        for q in unanswered:
+            q["author"] = names.get(q.get("author_member") or "", "unknown")
+        audit(ctx, "viewed question authors", cid, None)
+    return _community_page(
+        ctx,
+        cid,
+        "health",
+        "c_health.html.j2",
+        ("responsiveness", "membership", "retention", "spikes"),
+        unanswered=unanswered,
+        people=people,
+    )
+
+
+@pages.get("/c/{cid}/content")
+def content(cid: str, ctx: Ctx = CtxDep) -> Response:
+    c = community(ctx, cid, "content")
+    assert ctx.access is not None
+    lists = [
+        ("top_replied", "Most replied to", "replies"),
+        ("top_reacted", "Most reacted to", "reactions"),
+        ("top_viewed", "Most viewed", "views"),
+    ]
+    return _community_page(
+        ctx,
+        cid,
+        "content",
+        "c_content.html.j2",
+        ("themes",),
+        what="content",
+        res=c.get("resonance") or {},
+        lists=lists,
+        excerpts=ctx.access.can("people", cid),
+    )
+
+
+@pages.get("/c/{cid}/people")
+def people(cid: str, ctx: Ctx = CtxDep) -> Response:
+    c = community(ctx, cid, "people")
+    names = names_allowed(ctx, cid)
+    rows = ctx.site.people(cid, names=names)
+    champs = c.get("champions") or []
+    labels = {r["member_id"]: r["label"] for r in rows}
+    missing = [ch["member_id"] for ch in champs if ch["member_id"] not in labels]
+    labels.update(ctx.site.labels(missing, names=names))
+    audit(ctx, "viewed people", cid, f"{len(rows)} members")
+    return _community_page(
+        ctx,
+        cid,
+        "people",
+        "c_people.html.j2",
+        ("network",),
+        what="people",
+        people=rows,
+        champions=champs,
+        labels=labels,
+        names=names,
+    )
+
+
+def _member_in(ctx: Ctx, cid: str, mid: str, missing: str) -> dict[str, Any]:
+    """Why a member of ``cid`` is where they are; members of other communities stay out of reach."""
+    community(ctx, cid, "people")
+    ex = ctx.site.explain(mid, cid)
+    if ex is None or not ex["communities"]:
+        raise HTTPException(404, missing)
+    return ex
+
+
+@pages.get("/c/{cid}/people/{mid}")
+def member(cid: str, mid: str, ctx: Ctx = CtxDep) -> Response:
+    ex = _member_in(ctx, cid, mid, "There is no such member in this community.")
+    label = ctx.site.label(ex["member_id"], names=names_allowed(ctx, cid))
+    audit(ctx, "viewed member journey", cid, ex["member_id"])
+    return render(
+        ctx,
+        "member.html.j2",
+        title=label,
+        nav="portfolio",
+        heading=f"{label}'s journey",
+        ex=ex,
+        own=False,
+        names=ctx.site.snapshot().names,
+        tips=TIPS,
+        back=f"/c/{cid}/people",
+    )
+
+
+def _own_journey(ctx: Ctx, member_id: str | None) -> Response:
+    ex = ctx.site.explain(member_id) if member_id else None
+    return render(
+        ctx,
+        "member.html.j2",
+        title="My journey",
+        nav="me",
+        heading="My value journey",
+        ex=ex,
+        own=True,
+        names=ctx.site.snapshot().names,
+        tips=TIPS,
+        back=None,
+    )
+
+
+@pages.get("/me")
+def me(ctx: Ctx = CtxDep) -> Response:
+    signed_in(ctx)
+    assert ctx.user is not None
+    if not ctx.user.member_id:
+        raise HTTPException(
+            404, "Your account is not linked to a member of the community; ask your administrator."
+        )
+    return _own_journey(ctx, ctx.user.member_id)
+
+
+@pages.get("/j/{token}")
+def journey_link(token: str, ctx: Ctx = CtxDep) -> Response:
+    with ctx.site.store.session() as db:
+        user = acc.user_by_journey_token(db, token)
+        member_id = user.member_id if user else None
+    if not member_id:
+        raise HTTPException(404, "This personal link is not valid (any more). Ask for a new one.")
+    resp = _own_journey(ctx, member_id)
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+# -- API -------------------------------------------------------------------------------------------
+@api.get("/communities/{cid}", response_model=CommunityDetail)
+def community_detail(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
+    """One community's figures, stage checks, and the explanations of its shape and growth."""
+    c = community(ctx, cid)
+    h = c.get("health") or {}
+    keys = ("stage", "question", "measure", "value", "threshold", "op", "window", "passed")
+    return {
+        **summary_row(c),
+        "stage_checks": [
+            {k: ch.get(k) for k in keys} | {"measurable": ch.get("measurable") is not False}
+            for ch in c.get("checks") or []
+        ],
+        "shape_explanation": (h.get("shape") or {}).get("explanation"),
+        "growth_explanation": ((c.get("dynamics") or {}).get("growth") or {}).get("explanation"),
+    }
+
+
+@api.get("/communities/{cid}/people", response_model=list[Person])
+def people_api(cid: str, ctx: Ctx = CtxDep) -> list[dict[str, Any]]:
+    """Members of the community in its latest month (person-level: roles with people access only;
+    each call is recorded in the audit log)."""
+    community(ctx, cid, "people")
+    rows = ctx.site.people(cid, names=names_allowed(ctx, cid))
+    audit(ctx, "viewed people (api)", cid, f"{len(rows)} members")
+    return rows
+
+
+@api.get("/communities/{cid}/members/{mid}")
+def member_api(cid: str, mid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
+    """Why a member is at their stage (person-level; audited)."""
+    ex = _member_in(ctx, cid, mid, "no such member in this community")
+    audit(ctx, "viewed member journey (api)", cid, ex["member_id"])
+    return ex
+
+
+@api.get("/journey")
+def my_journey(ctx: Ctx = CtxDep) -> dict[str, Any]:
+    """The signed-in member's own stage, evidence and next step."""
+    signed_in(ctx)
+    assert ctx.user is not None
+    if not ctx.user.member_id:
+        raise HTTPException(404, "this account is not linked to a member")
+    ex = ctx.site.explain(ctx.user.member_id)
+    if ex is None:
+        raise HTTPException(404, "no activity for this member in the analysed data")
+    return ex
+
+
+router = APIRouter()
+router.include_router(pages)
+router.include_router(api)
