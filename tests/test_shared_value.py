@@ -454,7 +454,6 @@ def test_report_section_and_cli_export(app: object, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from covalue.cli import app as cli
-    from covalue.commands import register_all
     from covalue.report.build import build
 
     site = app.state.site
@@ -476,7 +475,6 @@ def test_report_section_and_cli_export(app: object, tmp_path: Path) -> None:
     html = out.path.read_text()
     assert 'id="c-dying-shared-value"' in html and "Keep experts in the company" in html
     assert 'id="c-campaign-shared-value"' not in html  # nothing entered there: no empty section
-    register_all()
     r = CliRunner().invoke(
         cli, ["canvas", "export", "-w", str(copy), "--community", "dying", "-o", str(tmp_path / "c.json")]
     )

@@ -1,19 +1,12 @@
-"""The ``covalue`` command line: one sub-command per job, each on a workspace (``-w``)."""
+"""The ``covalue`` command line. Every command is a function in ``covalue/commands/`` (one module per
+job) and is registered here, in the order ``covalue --help`` lists them; options they share (workspace,
+community, period, JSON) are defined once in ``covalue.commands.options``."""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import Annotated, Any
-
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-import covalue
-from covalue.workspace import Workspace, WorkspaceError, default_path
+from covalue.commands import canvas, health, identities, maturity, report, synth, web, workspace
 
 app = typer.Typer(
     name="covalue",
@@ -23,170 +16,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def open_ws(path: Path | None, *, create: bool = False) -> Workspace:
-    try:
-        return covalue.open(path or default_path(), create=create)
-    except WorkspaceError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
-
-
-@app.command()
-def init(
-    path: Annotated[
-        Path | None, typer.Argument(help="Folder to create [default: the workspace option]")
-    ] = None,
-    workspace: WorkspaceOpt = None,
-    name: Annotated[str | None, typer.Option(help="A name for the workspace")] = None,
-) -> None:
-    """Create a workspace: settings (covalue.toml), a secret key for pseudonyms, and the database."""
-    target = path or workspace or default_path()
-    ws = covalue.init(target, name=name)
-    console.print(f"Workspace ready at [bold]{ws.path}[/] (settings in {ws.path / 'covalue.toml'})")
-
-
-@app.command()
-def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Export files or folders", exists=False)] = None,
-    workspace: WorkspaceOpt = None,
-    source: Annotated[str, typer.Option("--source", "-s", help="Reader to use, or auto to detect")] = "auto",
-    community: Annotated[
-        str | None, typer.Option("--community", "-c", help="Community these exports belong to")
-    ] = None,
-    as_json: JsonOpt = False,
-    members: Annotated[
-        Path | None,
-        typer.Option("--members", help="HR file (CSV/JSONL/Parquet): attach org_unit/location/role"),
-    ] = None,
-) -> None:
-    """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
-    if not paths and members is None:
-        err.print("[red]error:[/] name the exports to ingest, or an HR file with --members")
-        raise typer.Exit(2)
-    ws = open_ws(workspace, create=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(label: str, done: int, total: int | None) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
-        results = ws.ingest(paths or [], source=source, community=community, progress=progress)
-    from covalue.hr import attach_members
-
-    hr = attach_members(ws, members) if members is not None else None
-    if as_json:
-        print_json([r.to_dict() for r in results] + ([hr.to_dict()] if hr else []))
-    else:
-        for r in results:
-            colour = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
-            console.print(
-                f"[{colour}]{r.status}[/] {', '.join(r.paths)} via [bold]{r.reader}[/] in {r.seconds:.1f}s"
-            )
-            t = Table(show_header=True, header_style="bold", box=None)
-            t.add_column("table")
-            t.add_column("read", justify="right")
-            t.add_column("new", justify="right")
-            for k in ("communities", "spaces", "members", "items", "actions"):
-                t.add_row(k, f"{r.read.get(k, 0):,}", f"{r.added.get(k, 0):,}")
-            t.add_row("rejects", f"{r.rejects:,}", f"{r.added.get('rejects', 0):,}")
-            console.print(t)
-            for m in r.messages:
-                console.print(f"  [yellow]•[/] {m}")
-        if hr:
-            console.print(
-                f"HR attributes from {hr.path}: {hr.matched:,} rows matched ({hr.members_updated:,} members "
-                f"updated), {hr.unmatched:,} unmatched, {hr.rejects:,} rejects"
-            )
-            for m in hr.messages:
-                console.print(f"  [yellow]•[/] {m}")
-    ws.close()
-    statuses = [r.status for r in results] + ([hr.status] if hr else [])
-    if statuses and all(s == "failed" for s in statuses):
-        raise typer.Exit(1)
-
-
-@app.command()
-def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """What the workspace holds: counts per table, source, community and kind, and the rejects."""
-    ws = open_ws(workspace)
-    st = ws.status()
-    ws.close()
-    if as_json:
-        print_json(st)
-        return
-    console.print(f"[bold]Workspace[/] {st['workspace']}")
-    t = Table(title="Tables", box=None)
-    t.add_column("table")
-    t.add_column("rows", justify="right")
-    for k, v in st["tables"].items():
-        t.add_row(k, f"{v:,}")
-    console.print(t)
-    for src, info in st["sources"].items():
-        items = ", ".join(f"{k} {v:,}" for k, v in info["items"].items()) or "none"
-        acts = ", ".join(f"{k} {v:,}" for k, v in info["actions"].items()) or "none"
-        console.print(
-            f"[bold]{src}[/]: {info['members']:,} members ({info['bots']} bots); items: {items}; actions: {acts}"
-        )
-        if info.get("senders_recovered"):
-            console.print(
-                f"  {info['senders_recovered']:,} of them recovered from X-Original-From, Reply-To or the "
-                "name before 'via', where the list had rewritten From to its own address"
-            )
-    t = Table(title="Communities", box=None)
-    for c in ("community", "spaces", "items", "actions", "authors", "from", "to"):
-        t.add_column(c)
-    for c in st["communities"].values():
-        t.add_row(
-            c["name"],
-            f"{c['spaces']:,}",
-            f"{c['items']:,}",
-            f"{c['actions']:,}",
-            f"{c['authors']:,}",
-            (c["first"] or "")[:10],
-            (c["last"] or "")[:10],
-        )
-    console.print(t)
-    if st["rejects"]:
-        t = Table(title="Rejects (records that could not be read)", box=None)
-        for c in ("source", "count", "reason", "example"):
-            t.add_column(c)
-        for r in st["rejects"]:
-            t.add_row(r["source"], f"{r['count']:,}", r["reason"], r["example_location"])
-        console.print(t)
-    else:
-        console.print("No rejects.")
-
-
-# Further commands live in covalue/commands/, one module per job; importing registers them on `app`.
-from covalue.commands import register_all  # noqa: E402
-
-register_all()
+# a workspace and its data
+app.command()(workspace.init)
+app.command()(workspace.ingest)
+app.command()(workspace.status)
+app.command()(synth.synth)
+app.command()(synth.demo)
+app.command()(identities.identities)
+app.command("merge")(identities.merge_cmd)
+app.command()(identities.unmerge)
+# the value journey
+app.command()(maturity.analyze)
+app.command()(maturity.stages)
+app.command()(maturity.journeys)
+app.command()(maturity.explain)
+app.command()(maturity.evaluate)
+# health
+app.command()(health.health)
+app.command()(health.dynamics)
+app.command()(health.champions)
+app.command()(health.resonance)
+# what people read and fill in
+app.command()(report.report)
+app.command()(web.serve)
+app.add_typer(web.user_app, name="user")
+app.add_typer(canvas.canvas_app, name="canvas")
+app.command()(canvas.experiments)
+app.command()(canvas.stories)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

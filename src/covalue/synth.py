@@ -26,13 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from covalue import identity, schema
+from covalue import identity, periods, schema, stages
 from covalue.sources.base import text_stats
 
 #: the key for synthetic pseudonyms: fixed, so the same seed always gives the same member ids
 SECRET = b"covalue-synthetic-organisation-v1"
 N_MONTHS = 12
-STAGES = ("observer", "connect", "share", "solve", "innovate")
+STAGES = stages.ORDER
 ORG_UNITS = ("Finance", "Engineering", "Sales", "HR", "Operations", "Marketing", "Legal", "Research")
 LOCATIONS = ("London", "Nairobi", "Singapore", "Toronto", "São Paulo", "Berlin", "Manila")
 JOB_ROLES = ("analyst", "engineer", "manager", "specialist", "coordinator", "director")
@@ -319,8 +319,8 @@ def _scenario(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _month_starts(start: str) -> list[datetime]:
     """The first instant of each of the 12 months from ``start`` ("YYYY-MM"), and of the month after."""
-    y, mo = (int(x) for x in start.split("-"))
-    return [datetime(y + (mo - 1 + k) // 12, (mo - 1 + k) % 12 + 1, 1) for k in range(N_MONTHS + 1)]
+    first = periods.period_index(start)
+    return [periods.month_start(first + k) for k in range(N_MONTHS + 1)]
 
 
 class _Org:
@@ -1109,7 +1109,11 @@ def _join(prefix: pa.Array, numbers: np.ndarray) -> pa.Array:
 def planted(seed: int = 7, start: str = "2025-01") -> tuple[dict[str, pa.Table], Truth, dict[str, str]]:
     """The six planted communities alone: tables, truth and item roles."""
     o = _Org(seed, start)
-    t = Truth(seed=seed, start=start, months=[d.strftime("%Y-%m") for d in o.month_starts[:N_MONTHS]])
+    t = Truth(
+        seed=seed,
+        start=start,
+        months=[periods.period_label(periods.key_of_time(d)) for d in o.month_starts[:N_MONTHS]],
+    )
     for build in (_healthy, _single_voice, _broadcast, _workgroup, _dying, _campaign):
         build(o, t)
     t.item_roles = dict(o.roles)

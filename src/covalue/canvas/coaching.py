@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from covalue import models
-
-STAGE_ORDER = ("observer", "connect", "share", "solve", "innovate")
+from covalue.stages import ORDER as STAGE_ORDER
 
 
 def bank(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

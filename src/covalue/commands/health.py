@@ -9,21 +9,19 @@ import typer
 from rich.table import Table
 
 from covalue import diagnosis
-from covalue.cli import JsonOpt, WorkspaceOpt, app, console, err, open_ws, print_json
-
-CommunityOpt = Annotated[str | None, typer.Option("--community", "-c", help="Only this community (its id)")]
-PeriodOpt = Annotated[str | None, typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]")]
+from covalue.commands.options import (
+    CommunityOpt,
+    JsonOpt,
+    PeriodOpt,
+    WorkspaceOpt,
+    check_period,
+    console,
+    err,
+    open_ws,
+    print_json,
+)
 
 _NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
-
-
-def _check_period(period: str | None) -> None:
-    if period is None:
-        return
-    parts = period.split("-")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
-        err.print(f"[red]error:[/] --period must look like 2025-06, not {period!r}")
-        raise typer.Exit(2)
 
 
 def _nothing(what: str, community: str | None) -> None:
@@ -40,7 +38,6 @@ def _num(v: Any, fmt: str = "{:.1f}") -> str:
     return "n/a" if v is None else fmt.format(v)
 
 
-@app.command()
 def health(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,
@@ -50,7 +47,7 @@ def health(
     """Each community's shape (community, single voice, broadcast, workgroup, dormant) with the numbers
     that decided it, responsiveness, concentration, its core group and bridges, and the oldest
     unanswered questions."""
-    _check_period(period)
+    check_period(period)
     ws = open_ws(workspace)
     out = diagnosis.health(ws, community=community, period=period)
     net = diagnosis.network(ws, community=community, period=period)
@@ -109,7 +106,6 @@ def health(
                 console.print(f"    • {str(q['created_at'])[:10]} {text}")
 
 
-@app.command()
 def dynamics(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,
@@ -145,7 +141,6 @@ def dynamics(
             console.print(f"  [yellow]spike[/] {s['month']}: {s.get('explanation', '')}")
 
 
-@app.command()
 def champions(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,
@@ -155,7 +150,7 @@ def champions(
 ) -> None:
     """The members who help most: distinct people helped, answers accepted or thanked, response speed,
     bridging between groups and place in the core group — each with the evidence in plain words."""
-    _check_period(period)
+    check_period(period)
     ws = open_ws(workspace)
     out = diagnosis.champions(ws, community=community, period=period, limit=limit)
     ws.close()
@@ -201,7 +196,6 @@ def champions(
             console.print(f"  [bold]{r['label']}[/]: {r['evidence']}")
 
 
-@app.command()
 def resonance(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,

@@ -9,10 +9,9 @@ import typer
 from rich.table import Table
 
 from covalue import merge
-from covalue.cli import JsonOpt, WorkspaceOpt, app, console, err, open_ws, print_json
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json
 
 
-@app.command()
 def identities(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List members made of several accounts, with each account's source, pseudonym and merge reason.
 
@@ -43,7 +42,6 @@ def identities(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
     console.print(t)
 
 
-@app.command("merge")
 def merge_cmd(
     workspace: WorkspaceOpt = None,
     aliases: Annotated[
@@ -70,7 +68,6 @@ def merge_cmd(
         console.print(f"  [yellow]•[/] {m}")
 
 
-@app.command()
 def unmerge(
     member_or_identity: Annotated[str, typer.Argument(help="A member id, or one identity to detach")],
     workspace: WorkspaceOpt = None,

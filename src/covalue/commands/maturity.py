@@ -13,27 +13,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from covalue import analysis
-from covalue.cli import JsonOpt, WorkspaceOpt, app, console, err, open_ws, print_json
-from covalue.metrics.maturity import STAGES, TRANSITIONS
-
-CommunityOpt = Annotated[str | None, typer.Option("--community", "-c", help="Only this community (its id)")]
-PeriodOpt = Annotated[str | None, typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]")]
-
-
-def _check_period(period: str | None) -> None:
-    if period is None:
-        return
-    parts = period.split("-")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
-        err.print(f"[red]error:[/] --period must look like 2025-06, not {period!r}")
-        raise typer.Exit(2)
+from covalue.commands.options import (
+    CommunityOpt,
+    JsonOpt,
+    PeriodOpt,
+    WorkspaceOpt,
+    check_period,
+    console,
+    err,
+    open_ws,
+    print_json,
+)
+from covalue.metrics.maturity import TRANSITIONS
+from covalue.stages import JOURNEY
 
 
 def _records(table: Any) -> list[dict[str, Any]]:
     return table.to_pyarrow().to_pylist()
 
 
-@app.command()
 def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Place every member on the Connect → Share → Solve → Innovate journey, with evidence.
 
@@ -69,7 +67,6 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     console.print(t)
 
 
-@app.command()
 def stages(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,
@@ -81,7 +78,7 @@ def stages(
 
     With --members, every member's stage and persona too.
     """
-    _check_period(period)
+    check_period(period)
     ws = open_ws(workspace)
     mix = analysis.stage_mix(ws, community=community, period=period)
     mix_rows = _records(mix.drop("analysis_id").order_by("community_id"))
@@ -128,7 +125,7 @@ def stages(
         t.add_column("stage")
         t.add_column("members", justify="right")
         t.add_column("share of active", justify="right")
-        for s in STAGES[1:]:
+        for s in JOURNEY:
             if s == "innovate" and measurable.get(r["community_id"]) is False:
                 t.add_row(s, "–", "not measurable from this export")
                 continue
@@ -164,7 +161,6 @@ def stages(
         console.print(t)
 
 
-@app.command()
 def journeys(
     workspace: WorkspaceOpt = None,
     community: CommunityOpt = None,
@@ -208,7 +204,6 @@ def journeys(
             )
 
 
-@app.command()
 def explain(
     member: Annotated[str, typer.Argument(help="Member id (or an unambiguous beginning of it)")],
     workspace: WorkspaceOpt = None,
@@ -217,7 +212,7 @@ def explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Why a member is at their stage: numbers, reasons, example items and the next step."""
-    _check_period(period)
+    check_period(period)
     ws = open_ws(workspace)
     try:
         out = analysis.explain(ws, member, community=community, period=period)
@@ -250,7 +245,6 @@ def explain(
         console.print(f"  Next: {c['next_step']}.")
 
 
-@app.command()
 def evaluate(
     workspace: WorkspaceOpt = None,
     idea_sample: Annotated[

@@ -7,11 +7,17 @@ from typing import Annotated
 
 import typer
 
-from covalue.cli import WorkspaceOpt, app, console, err, open_ws
-from covalue.commands.maturity import CommunityOpt, PeriodOpt, _check_period
+from covalue.commands.options import (
+    CommunityOpt,
+    PeriodOpt,
+    WorkspaceOpt,
+    check_period,
+    console,
+    err,
+    open_ws,
+)
 
 
-@app.command()
 def report(
     workspace: WorkspaceOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write")] = Path("report.html"),
@@ -22,7 +28,7 @@ def report(
     prompts per community, a portfolio when there are several; one HTML file that works offline."""
     from covalue.report import build
 
-    _check_period(period)
+    check_period(period)
     ws = open_ws(workspace)
     try:
         with console.status("analysing and writing the report"):

@@ -11,15 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from covalue import synth as synthetic
-from covalue.cli import app, console, err, open_ws
+from covalue.commands.options import WorkspaceOpt, console, err, open_ws
 from covalue.workspace import Workspace, default_path
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"
-    ),
-]
 
 
 def _fill(ws: Workspace, org: synthetic.SynthOrg) -> dict[str, int]:
@@ -42,7 +35,6 @@ def _fill(ws: Workspace, org: synthetic.SynthOrg) -> dict[str, int]:
         return org.write(ws, progress=progress)
 
 
-@app.command()
 def synth(
     workspace: WorkspaceOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same organisation")] = 7,
@@ -88,7 +80,6 @@ def synth(
         console.print("Tabular export: " + ", ".join(str(p) for p in paths))
 
 
-@app.command()
 def demo(
     workspace: WorkspaceOpt = None,
     serve: Annotated[
@@ -99,7 +90,7 @@ def demo(
 ) -> None:
     """Create a workspace from the default synthetic organisation (if it is not there yet), analyse it and
     write its value report (report.html in the workspace); with --serve, then open the web app."""
-    from covalue.cli import status
+    from covalue.commands.workspace import status
 
     path = workspace or default_path()
     ws = open_ws(path, create=True)

@@ -8,22 +8,15 @@ from typing import Annotated
 
 import typer
 
-from covalue.cli import app, console, err, open_ws
+from covalue.commands.options import WorkspaceOpt, console, err, open_ws
 from covalue.store import ROLES, Store
 from covalue.store import accounts as acc
 from covalue.web.site import Limits
 from covalue.workspace import default_path
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", "-w", help="Workspace folder [default: $COVALUE_WORKSPACE or ./covalue-workspace]"
-    ),
-]
 user_app = typer.Typer(
     help="Accounts of the web app: add them, give roles, make personal journey links.", no_args_is_help=True
 )
-app.add_typer(user_app, name="user")
 
 
 def run_server(
@@ -52,7 +45,6 @@ def run_server(
     )
 
 
-@app.command()
 def serve(
     workspace: WorkspaceOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

@@ -1,6 +1,21 @@
-"""The value report: one offline HTML file per workspace for a community team and its sponsor."""
+"""The value report: one offline HTML file per workspace for a community team and its sponsor.
 
-from covalue.report.build import ReportResult, Section, build, register_section, render
-from covalue.report.facts import gather
+gather(ws) -> facts -> prepare(facts) -> sections -> render -> report.html      (build does it all)
+"""
 
-__all__ = ["ReportResult", "Section", "build", "gather", "register_section", "render"]
+from covalue.report.build import ReportResult, build, render
+from covalue.report.display import prepare
+from covalue.report.facts import CommunityFacts, ReportFacts, gather
+from covalue.report.sections import Section, register_section
+
+__all__ = [
+    "CommunityFacts",
+    "ReportFacts",
+    "ReportResult",
+    "Section",
+    "build",
+    "gather",
+    "prepare",
+    "register_section",
+    "render",
+]

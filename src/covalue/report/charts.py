@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from covalue.report.coaching import STAGE_WORDS, pct
+from covalue import stages
+from covalue.report.coaching import pct
 
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -24,14 +25,9 @@ OKABE_ITO = {
     "black": "#000000",
 }
 GREY = "#A0A0A0"
-STAGE_COLOURS = {
-    "observer": GREY,
-    "connect": OKABE_ITO["sky"],
-    "share": OKABE_ITO["orange"],
-    "solve": OKABE_ITO["blue"],
-    "innovate": OKABE_ITO["purple"],
-}
-STAGES = tuple(STAGE_COLOURS)
+STAGE_COLOURS = stages.COLOURS
+STAGE_WORDS = stages.LABELS
+STAGES = stages.ORDER
 CYCLE = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky", "black", "yellow")]
 FONT = {
     "family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
@@ -87,7 +83,7 @@ def _cell(v: Any) -> str:
 
 # -- stage mix -----------------------------------------------------------------------------------------
 #: the stages of active members: Observers did nothing others could see, so they stand beside the mix
-JOURNEY = STAGES[1:]
+JOURNEY = stages.JOURNEY
 
 
 def innovate_measurable(c: dict[str, Any]) -> bool:

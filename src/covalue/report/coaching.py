@@ -10,13 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-STAGE_WORDS = {
-    "observer": "Observer",
-    "connect": "Connect",
-    "share": "Share",
-    "solve": "Solve",
-    "innovate": "Innovate",
-}
+from covalue import stages
+from covalue.presentation import hours, pct
+
 SHAPE_WORDS = {
     "community": "works as a real community: many people start conversations and others respond",
     "single voice": "is mostly one person's voice: one author writes most of what is posted",
@@ -26,22 +22,6 @@ SHAPE_WORDS = {
     "fading": "is fading: it has lost more than half of its active members in six months",
     "too little activity to judge": "had too little activity to judge what kind of group it is",
 }
-
-
-def pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.0f}%"
-
-
-def hours(v: Any) -> str:
-    """A wait in words: minutes under an hour, hours up to two days, days beyond (``3.8 hours``)."""
-    if v is None:
-        return "–"
-    h = _n(v)
-    if h < 1 / 60:
-        return "under a minute"
-    if h < 1:
-        return f"{h * 60:.0f} minutes"
-    return f"{h:.1f} hours" if h < 48 else f"{h / 24:.1f} days"
 
 
 def _n(v: Any) -> float:
@@ -250,13 +230,17 @@ def verdict(c: dict[str, Any]) -> str:
     checks = [ch for ch in c.get("checks") or [] if ch.get("measurable") is not False]
     if checks:
         passed = sum(1 for ch in checks if ch.get("passed"))
-        failed = sorted(
-            {STAGE_WORDS.get(ch["stage"], ch["stage"]) for ch in checks if not ch.get("passed")},
-            key=lambda s: list(STAGE_WORDS.values()).index(s) if s in STAGE_WORDS.values() else 9,
-        )
+        missed = sorted({ch["stage"] for ch in checks if not ch.get("passed")}, key=_journey_order)
+        failed = [stages.label(s) for s in missed]
         tail = f"; the ones missed concern {', '.join(failed)}" if failed else ""
         parts.append(f"It passes {passed} of {len(checks)} stage checks{tail}.")
     return " ".join(parts)
+
+
+def _journey_order(stage: str) -> int:
+    """Stages in journey order, anything unknown after them."""
+    r = stages.rank(stage)
+    return r if r >= 0 else len(stages.ORDER)
 
 
 def _signed(v: Any) -> str:

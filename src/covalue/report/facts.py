@@ -1,8 +1,11 @@
-"""Everything the report shows, gathered from a workspace into plain dicts (no HTML here).
+"""Everything the report and the web app show, gathered from a workspace into plain data (no HTML).
 
 ``gather(ws)`` runs the analysis when the workspace has none, then asks analysis and diagnosis for each
 community's numbers. The result is plain data so that templates, tests and benchmarks can use it
-without a workspace (tests plant structure in it directly).
+without a workspace (tests plant structure in it directly). Its shape is the contract below:
+:class:`ReportFacts` holds one :class:`CommunityFacts` per community; ``covalue.report.display.prepare``
+then adds what is shown (verdict, prompts, charts, sections). The inner parts (``health``,
+``dynamics``...) are as the diagnosis functions return them and are described there.
 """
 
 from __future__ import annotations
@@ -10,19 +13,87 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import ibis
 
 from covalue import analysis, diagnosis, privacy
 from covalue.metrics import health as hm
-from covalue.metrics.maturity import STAGES
+from covalue.periods import period_index, period_label
+from covalue.stages import rank
 from covalue.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 #: months between the two snapshots compared in the journey (Sankey) picture
 JOURNEY_SPAN = 3
+
+Row = dict[str, Any]
+
+
+class Journey(TypedDict):
+    """Members by stage ``start`` → stage ``end``; a stage of None is "not active" on that side."""
+
+    start: str
+    end: str
+    flows: list[Row]
+
+
+class Models(TypedDict):
+    """The value models a community was judged by (as loaded, workspace overrides applied)."""
+
+    maturity: dict[str, Any]
+    health: dict[str, Any]
+
+
+class CommunityFacts(TypedDict):
+    """One community at one period: what was measured, then what display preparation adds."""
+
+    id: str
+    name: str
+    #: the month shown (YYYY-MM) and the length of its trailing window
+    period: str
+    window_days: int
+    #: stage counts and shares at ``period`` (``active``, ``observer``..``innovate``, ``readers``)
+    mix: Row | None
+    mix_history: list[Row]
+    journey: Journey
+    checks: list[Row]
+    #: shape verdict, responsiveness, concentration and unanswered questions (diagnosis.health)
+    health: dict[str, Any]
+    response_monthly: list[Row]
+    chat_reply_minutes: float
+    #: growth, spikes, cohorts and monthly activity (diagnosis.dynamics_of)
+    dynamics: dict[str, Any]
+    #: None when the workspace cannot compute it; [] or {} when it found nothing
+    champions: list[Row] | None
+    network: dict[str, Any] | None
+    resonance: dict[str, Any] | None
+    models: Models
+    # -- added by display preparation ------------------------------------------------------------------
+    verdict: NotRequired[str | None]
+    prompts: NotRequired[list[Row]]
+    failed: NotRequired[dict[str, list[Row]]]
+    charts: NotRequired[dict[str, Row]]
+    #: the report's sections in page order (``covalue.report.sections``)
+    sections: NotRequired[list[Row]]
+
+
+class ReportFacts(TypedDict):
+    """The whole workspace as the report and the web app read it."""
+
+    title: str
+    generated: str
+    period: str | None
+    show_names: bool
+    min_group_size: int
+    communities: list[CommunityFacts]
+    coverage: dict[str, Any]
+    #: failures named in the appendix instead of costing the whole report
+    errors: list[str]
+    models: Models
+    #: the side-by-side table when there are several communities (added by display preparation)
+    portfolio: NotRequired[Row | None]
 
 
 def _clean(v: Any) -> Any:
@@ -35,15 +106,6 @@ def _clean(v: Any) -> Any:
 
 def _rows(t: Any) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
-
-
-def _pidx(period: str) -> int:
-    y, m = period.split("-")
-    return int(y) * 12 + int(m) - 1
-
-
-def _label(pidx: int) -> str:
-    return f"{pidx // 12:04d}-{pidx % 12 + 1:02d}"
 
 
 def stage_history(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -61,7 +123,7 @@ def stage_history(ws: Workspace, cids: list[str], until: str | None) -> dict[str
 def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -> dict[str, Any]:
     """Members by (stage ``span`` months before ``end``, stage at ``end``); ``None`` on either side means
     not active in that month's window (newcomer on the left, gone on the right)."""
-    start = _label(_pidx(end) - span)
+    start = period_label(period_index(end) - span)
     ms = analysis.stages(ws, community=cid)
     # only members who did something others could see are on the journey; everyone else is "not active"
     a = ms.filter((ms.period == start) & ms.active).select(m_a="member_id", s_a="stage")
@@ -69,12 +131,8 @@ def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -
     j = a.outer_join(b, a.m_a == b.m_b)
     g = j.group_by(j.s_a, j.s_b).aggregate(members=j.count())
     flows = [{"from": r["s_a"], "to": r["s_b"], "members": int(r["members"])} for r in _rows(g)]
-    flows.sort(key=lambda f: (_order(f["from"]), _order(f["to"])))
+    flows.sort(key=lambda f: (rank(f["from"]), rank(f["to"])))
     return {"start": start, "end": end, "flows": flows}
-
-
-def _order(stage: str | None) -> int:
-    return STAGES.index(stage) if stage in STAGES else -1
 
 
 def checks_at(ws: Workspace, cid: str, period: str) -> list[dict[str, Any]]:
@@ -137,7 +195,7 @@ def _optional(name: str, ws: Workspace, errors: list[str], **kw: Any) -> dict[st
         return {}
 
 
-def gather(ws: Workspace, *, community: str | None = None, period: str | None = None) -> dict[str, Any]:
+def gather(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ReportFacts:
     """The report's data for every community of ``ws`` (or one), at ``period`` (YYYY-MM) or each
     community's latest month."""
     if not analysis.has_results(ws):
@@ -166,7 +224,8 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
             q["author"] = names.get(q.get("author_member") or "", "unknown")
     maturity, roles = analysis.load_models(ws)
     reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
-    out = []
+    judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
+    out: list[CommunityFacts] = []
     for cid in cids:
         h = health[cid]
         p = h["period"]
@@ -176,32 +235,33 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         mix_hist = history.get(cid, [])
         now = next((m for m in reversed(mix_hist) if m["period"] == p), mix_hist[-1] if mix_hist else None)
         out.append(
-            {
-                "id": cid,
-                "name": h["community"],
-                "period": p,
-                "window_days": h["window_days"],
-                "mix": now,
-                "mix_history": mix_hist,
-                "journey": journey_flows(ws, cid, p),
-                "checks": checks_at(ws, cid, p),
-                "health": h,
-                "response_monthly": response.get(cid, []),
-                "chat_reply_minutes": reply_minutes,
-                "dynamics": d,
-                "champions": None if champions is None else champions.get(cid, []),
-                "network": None if network is None else network.get(cid),
-                "resonance": None if resonance is None else resonance.get(cid),
-            }
+            CommunityFacts(
+                id=cid,
+                name=h["community"],
+                period=p,
+                window_days=h["window_days"],
+                mix=now,
+                mix_history=mix_hist,
+                journey=journey_flows(ws, cid, p),
+                checks=checks_at(ws, cid, p),
+                health=h,
+                response_monthly=response.get(cid, []),
+                chat_reply_minutes=reply_minutes,
+                dynamics=d,
+                champions=None if champions is None else champions.get(cid, []),
+                network=None if network is None else network.get(cid),
+                resonance=None if resonance is None else resonance.get(cid),
+                models=judged_by,
+            )
         )
-    return {
-        "title": ws.settings.name,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "period": period,
-        "show_names": ws.settings.privacy.show_names,
-        "min_group_size": ws.settings.privacy.min_group_size,
-        "communities": out,
-        "coverage": coverage(ws),
-        "errors": errors,
-        "models": {"maturity": maturity, "health": diagnosis.model(ws)},
-    }
+    return ReportFacts(
+        title=ws.settings.name,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        period=period,
+        show_names=ws.settings.privacy.show_names,
+        min_group_size=ws.settings.privacy.min_group_size,
+        communities=out,
+        coverage=coverage(ws),
+        errors=errors,
+        models=judged_by,
+    )

@@ -1,0 +1,93 @@
+"""``covalue.report.build(ws)`` from Python writes the same report as ``covalue report``: every section,
+built-in or from a canvas, comes through one mechanism that does not depend on which modules the
+caller happened to import, and writing a report never loads the web server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import covalue
+from covalue import synth
+from covalue.report import sections
+from covalue.store import Store
+from covalue.store import shared_value as svs
+
+COVALUE = Path(sys.executable).parent / "covalue"
+
+
+@pytest.fixture(scope="module")
+def ws_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic organisation, analysed, with one goal on the Shared Value canvas of "dying"."""
+    path = tmp_path_factory.mktemp("api") / "ws"
+    ws = covalue.init(path)
+    synth.generate(seed=7).write(ws)
+    ws.close()
+    store = Store.open(path)
+    with store.session() as db:
+        svs.add_goal(db, "dying", "Keep experts in the company", "isolation", "protection")
+    store.dispose()
+    return path
+
+
+def _python_api(ws_path: Path, out: Path) -> list[str]:
+    """Write the report with the Python API in a fresh interpreter; the web modules it loaded."""
+    code = (
+        "import sys, covalue\n"
+        "from covalue.report import build\n"
+        f"ws = covalue.open({str(ws_path)!r})\n"
+        f"build(ws, {str(out)!r})\n"
+        "ws.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('fastapi', 'uvicorn', 'starlette', 'covalue.web'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])  # a list literal printed above
+
+
+def _stable(html: str) -> str:
+    """The page without the minute it was made at (the one thing two runs may differ in)."""
+    return re.sub(r"made \d{4}-\d\d-\d\d \d\d:\d\d UTC", "made <time>", html)
+
+
+def test_the_python_api_and_the_cli_write_the_same_report(ws_path: Path, tmp_path: Path) -> None:
+    api, cli = tmp_path / "api.html", tmp_path / "cli.html"
+    web_modules = _python_api(ws_path, api)
+    done = subprocess.run(
+        [str(COVALUE), "report", "-w", str(ws_path), "-o", str(cli)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    a, b = api.read_text(encoding="utf-8"), cli.read_text(encoding="utf-8")
+    assert _stable(a) == _stable(b)
+    # the canvas section is there from Python too, where only the community that has a goal gets it
+    assert 'id="c-dying-shared-value"' in a and "Keep experts in the company" in a
+    assert 'id="c-campaign-shared-value"' not in a
+    assert "could not be loaded" not in a.split('id="appendix"')[1]  # no section failed to load
+    # the canvases' templates sit in the covalue.web package; none of the server is imported
+    assert [m for m in web_modules if m != "covalue.web"] == []
+
+
+def test_built_in_sections_come_in_page_order_and_coaching_closes(ws_path: Path) -> None:
+    found = sections.providers()
+    names = [f"{p.__module__}:{p.__name__}" for p in found]
+    assert names[: len(sections.DEFAULT_SECTIONS)] == list(sections.DEFAULT_SECTIONS)
+    assert names[-1] == sections.CLOSING_SECTIONS[0]
+    ws = covalue.open(ws_path)
+    try:
+        from covalue.report import gather, prepare
+
+        facts = prepare(gather(ws, community="healthy"))
+        sections.add_sections(ws, facts)
+    finally:
+        ws.close()
+    keys = [s["key"] for s in facts["communities"][0]["sections"]]
+    assert keys[0] == "verdict" and keys[-1] == "next"
+    assert keys.index("stages") < keys.index("shape") < keys.index("champions")
+    assert "shared-value" not in keys  # nothing was entered for this community
