@@ -24,6 +24,10 @@ class PrivacySettings(_Section):
     """No breakdown is shown for fewer people than this."""
     keep_text: bool = True
     """Whether raw item text is kept after classification."""
+    keep_uploads_days: int | None = Field(None, ge=0)
+    """Uploaded exports older than this many days are deleted by ``covalue prune`` (None: kept)."""
+    keep_raw_text_days: int | None = Field(None, ge=0)
+    """Item texts older than this many days are erased by ``covalue prune``, measures kept (None: kept)."""
 
 
 class IngestSettings(_Section):
@@ -88,6 +92,8 @@ name = "{name}"
 show_names = false      # show display names in reports and pages (otherwise pseudonyms)
 min_group_size = 5      # no breakdown is shown for fewer people than this
 keep_text = true        # keep raw item text after classification
+# keep_uploads_days = 30    # `covalue prune` deletes uploaded exports older than this
+# keep_raw_text_days = 365  # `covalue prune` erases item texts older than this (measures stay)
 
 [ingest]
 max_unpacked_bytes = 53687091200   # archives declaring more than this are refused

@@ -115,7 +115,7 @@ def forget(
         from covalue.rights.store_records import erase
 
         res.counts.update({f"store: {k}": v for k, v in erase(store, person, their_items, pattern).items()})
-    res.files_deleted = _erase_files(ws, person, _waiting_uploads(store))
+    res.files_deleted = _erase_files(ws, person, waiting_uploads(store))
     if had_analysis and reanalyse:
         res.analysis = _reanalyse(ws)
     counts = {k: v for k, v in res.counts.items() if v}
@@ -271,7 +271,7 @@ def _erase_files(ws: Workspace, p: Person, waiting: set[str]) -> list[str]:
     return out
 
 
-def _waiting_uploads(store: Store | None) -> set[str]:
+def waiting_uploads(store: Store | None) -> set[str]:
     """Upload folders (job ids) of jobs still queued or being read: left alone, since what they read
     passes the forget log's filter."""
     if store is None:

@@ -123,7 +123,7 @@ def erase(store: Store, p: Person, item_ids: list[str], pattern: re.Pattern[str]
                 delete(SvNeed).where(SvNeed.response_id.in_(rids))
             ).rowcount
             db.execute(delete(SvResponse).where(SvResponse.id.in_(rids)))
-        entries = [e.id for e in db.scalars(select(CcEntry.id).where(CcEntry.member_id.in_(ids)))]
+        entries = list(db.scalars(select(CcEntry.id).where(CcEntry.member_id.in_(ids))))
         if entries:
             db.execute(
                 delete(CcRevision).where(CcRevision.kind == "entry", CcRevision.object_id.in_(entries))

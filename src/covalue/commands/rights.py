@@ -1,0 +1,139 @@
+"""``covalue forget``, ``covalue subject-access`` and ``covalue prune``: the rights of the people in the
+data (covalue.rights; docs/privacy.md). Registered in ``covalue.cli``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json
+from covalue.workspace import Workspace
+
+PersonArg = Annotated[
+    str,
+    typer.Argument(
+        help="The person: member id, pseudonym ('Member 3f2a9c'), e-mail address, or platform account "
+        "('slack:houstondatavis:U061A5N1G' or the platform's id alone)"
+    ),
+]
+AlsoOpt = Annotated[
+    list[str] | None,
+    typer.Option("--also", help="Another name, handle or address they are known by in texts (repeatable)"),
+]
+
+
+def _store(ws: Workspace) -> Any:
+    """The account store, when the workspace has one (never created just for this)."""
+    from covalue.store import ENV_URL, STORE_FILE, Store
+
+    if os.environ.get(ENV_URL) or (ws.path / STORE_FILE).exists():
+        return Store.open(ws.path)
+    return None
+
+
+def _resolve(ws: Workspace, spec: str, store: Any, also: list[str] | None) -> Any:
+    from covalue.rights.people import PersonNotFound, resolve
+
+    try:
+        return resolve(ws, spec, store=store, also=also)
+    except PersonNotFound as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+
+
+def forget(
+    person: PersonArg,
+    workspace: WorkspaceOpt = None,
+    also: AlsoOpt = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who asked for it (default: your user name)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a person everywhere (right to erasure): identities, items, actions, merges, survey answers,
+    canvas mentions, experiments, account; a re-ingest then skips them. Cannot be undone."""
+    from covalue.rights.forget import forget as run
+    from covalue.rights.subject_access import subject_access
+
+    ws = open_ws(workspace)
+    store = _store(ws)
+    try:
+        p = _resolve(ws, person, store, also)
+        held = subject_access(ws, p, store=store)["counts"]
+        shown = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in held.items() if v)
+        if not yes:
+            err.print(f"{p.label}: {shown or 'no rows'}")
+            if not typer.confirm(
+                f"Forget {p.label} for good? This cannot be undone", default=False, err=True
+            ):
+                raise typer.Exit(1)
+        result = run(ws, p, asked_by=by or getpass.getuser(), store=store)
+    finally:
+        ws.close()
+        if store is not None:
+            store.dispose()
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"Forgotten: {result.label} (request {result.forget_id}, asked by {result.asked_by})")
+    for k, v in result.counts.items():
+        if v:
+            console.print(f"  {k}: {v:,}")
+    for f in result.files_deleted:
+        console.print(f"  file deleted: {f}")
+    console.print(f"  analysis: {result.analysis}")
+
+
+def subject_access_cmd(
+    person: PersonArg,
+    workspace: WorkspaceOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON file to write")] = Path("person.json"),
+    also: AlsoOpt = None,
+) -> None:
+    """Write every row held about a person (right of access) as one JSON file; layout in docs/privacy.md."""
+    from covalue.rights.subject_access import subject_access
+
+    ws = open_ws(workspace)
+    store = _store(ws)
+    try:
+        p = _resolve(ws, person, store, also)
+        data = subject_access(ws, p, store=store)
+        if store is not None:
+            from covalue.store import accounts as acc
+
+            with store.session() as db:
+                acc.audit(db, None, "subject access export", subject=f"{getpass.getuser()} via the CLI")
+    finally:
+        ws.close()
+        if store is not None:
+            store.dispose()
+    output.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    n = sum(data["counts"].values())
+    console.print(f"{n:,} rows about {data['person']['label']} written to [bold]{output}[/]")
+
+
+def prune(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete uploads and erase message texts older than the [privacy] retention settings; derived
+    measures stay. `covalue serve` runs this once a day."""
+    from covalue.rights.retention import prune as run
+
+    ws = open_ws(workspace)
+    store = _store(ws)
+    try:
+        result = run(ws, store=store, asked_by=f"{getpass.getuser()} via the CLI")
+    finally:
+        ws.close()
+        if store is not None:
+            store.dispose()
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(result.policy)
+    console.print(
+        f"{len(result.uploads_deleted):,} uploads deleted, {result.texts_erased:,} texts and "
+        f"{result.excerpts_erased:,} reject excerpts erased"
+    )
