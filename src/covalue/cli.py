@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from covalue.commands import canvas, health, identities, maturity, report, synth, web, workspace
+from covalue.commands import canvas, health, identities, maturity, report, rights, synth, web, workspace
 
 app = typer.Typer(
     name="covalue",
@@ -44,6 +44,10 @@ app.add_typer(web.user_app, name="user")
 app.add_typer(canvas.canvas_app, name="canvas")
 app.command()(canvas.experiments)
 app.command()(canvas.stories)
+# the rights of the people in the data
+app.command()(rights.forget)
+app.command("subject-access")(rights.subject_access_cmd)
+app.command()(rights.prune)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
