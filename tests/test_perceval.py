@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import covalue
-from covalue.sources.perceval import PercevalReader, iter_json, iter_json_values
+from covalue.sources.jsonstream import iter_json
+from covalue.sources.perceval import PercevalReader
 
 
 def load(p: Path):
@@ -449,31 +450,32 @@ def test_broken_item_files_give_rejects(ws, tmp_path: Path):
         ),
         max_size=6,
     ),
-    container=st.sampled_from(["array", "lines", "pretty"]),
-    chunk=st.integers(min_value=1, max_value=64),
+    container=st.sampled_from(["array", "lines", "pretty", "pretty-lines"]),
     junk_at=st.none() | st.integers(min_value=0, max_value=6),
 )
-def test_json_splitter_round_trips(values, container, chunk, junk_at):
-    if container == "array":
-        raw = json.dumps(values, indent=1)
-    elif container == "lines":
-        raw = "\n".join(json.dumps(v) for v in values)
-    else:
-        raw = "".join(json.dumps(v, indent=2) for v in values)
-    got = list(iter_json_values(io.BytesIO(raw.encode()), chunk_size=chunk))
+def test_json_splitter_round_trips(values, container, junk_at):
+    """Every layout gives back the values in order, each at an offset on the line where it starts; a
+    line that is not JSON between objects is reported once and every object is still read."""
+    dump = {
+        "array": lambda: json.dumps(values, indent=1),
+        "lines": lambda: "\n".join(json.dumps(v) for v in values),
+        "pretty": lambda: "".join(json.dumps(v, indent=2) for v in values),  # objects sharing lines
+        "pretty-lines": lambda: "\n".join(json.dumps(v, indent=2) for v in values),  # perceval's output
+    }
+    raw = dump[container]()
+    got = list(iter_json(io.BytesIO(raw.encode())))
     assert [p for _, _, p in got if p] == []
-    assert [json.loads(b) for _, b, _ in got] == values
+    assert [v for _, v, _ in got] == values
+    data = raw.encode()
+    for offset, _, _ in got:
+        line_end = data.find(b"\n", offset)
+        assert data.rfind(b"\n", 0, offset) < offset <= (len(data) if line_end < 0 else line_end)
+        if container in ("lines", "pretty-lines"):  # a value on a line of its own: its exact start
+            assert data[offset : offset + 1] == b"{"
     if junk_at is not None and container != "array":
-        # a line that is not JSON, anywhere between objects: reported once, every object still read
-        sep = "\n" if container == "lines" else ""
+        sep = "" if container == "pretty" else "\n"
         parts = [json.dumps(v) if container == "lines" else json.dumps(v, indent=2) for v in values]
         parts.insert(min(junk_at, len(parts)), "\nnot json at all\n")
-        raw = sep.join(parts)
-        got = list(iter_json(io.BytesIO(raw.encode()), chunk_size=chunk))
+        got = list(iter_json(io.BytesIO(sep.join(parts).encode())))
         assert [v for _, v, p in got if not p] == values
         assert [p.split(":")[0] for _, _, p in got if p] == ["text that is not JSON"]
-        return
-    # the parsed path (line by line where it can) gives the same values at the same offsets
-    parsed = list(iter_json(io.BytesIO(raw.encode()), chunk_size=chunk))
-    assert [v for _, v, _ in parsed] == values
-    assert [o for o, _, _ in parsed] == [o for o, _, _ in got]

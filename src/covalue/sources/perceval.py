@@ -5,7 +5,7 @@ Two kinds of input land here:
 * **Perceval items**: what ``perceval <backend> ...`` prints, one JSON object per fetched item
   (``{backend_name, category, origin, uuid, updated_on, data: {...}}``), as a JSON array, as JSON Lines
   (``--json-line``) or as pretty-printed objects one after another (the default). The file is split into
-  values by a small streaming scanner, so a file of any size is read in bounded memory.
+  values as it streams (:mod:`covalue.sources.jsonstream`), so a file of any size is read in bounded memory.
 * **Raw API captures**: the responses Perceval's backends fetch (Slack ``conversations.history`` pages,
   Mattermost posts pages, Telegram ``getUpdates``, Meetup events, Stack Exchange questions, IRC logs
   written by Supybot, raw NNTP articles, groups.io subscriptions, ...). Each file is recognised by its
@@ -28,11 +28,10 @@ import email.policy
 import email.utils
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from email.message import Message
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlparse
 
 import orjson
@@ -40,6 +39,7 @@ import orjson
 from covalue import identity
 from covalue.quoting import own_text
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
+from covalue.sources.jsonstream import iter_json
 from covalue.sources.mbox import original_sender, recovered_warning
 
 #: Perceval backends this reader maps (chat, forum and mail); others are rejected with their name.
@@ -63,7 +63,6 @@ MAIL_BACKENDS = ("mbox", "pipermail", "hyperkitty", "groupsio", "nntp")
 
 _SNIFF = 65_536
 _MAX_PAGE = 256 * 1024**2  # a raw API page larger than this is not an API page
-_TOKEN = re.compile(rb'[\[\]{}"\\]')
 _IRC_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{4})?)\s\s(.*)$")
 _MSGID = re.compile(r"<([^<>]+)>")
 _MEETUP_EVENT = re.compile(r"/([^/]+)/events/(\w+)")
@@ -91,182 +90,6 @@ def _name(*parts: Any) -> str | None:
         if isinstance(p, str) and p.strip():
             return p.strip()
     return None
-
-
-# -- streaming JSON splitting ----------------------------------------------------------------------
-
-
-def iter_json_values(
-    fh: BinaryIO, chunk_size: int = 1 << 20
-) -> Iterator[tuple[int, bytes | None, str | None]]:
-    """Split a stream into top-level JSON objects (or the objects of a top-level array).
-
-    Yields ``(byte offset, raw bytes, None)`` per value, or ``(offset, None, problem)`` for text that is
-    not JSON or a value cut off at the end. Works for a JSON array, JSON Lines and objects written one
-    after another, without holding more than one value (plus a chunk) in memory.
-    """
-    buf = b""
-    base = 0  # file offset of buf[0]
-    pos = 0
-    depth = 0
-    outer = 0  # 1 while inside a top-level array
-    in_str = False
-    start: int | None = None
-    gap_from = 0  # where the text since the last value began (checked for junk)
-    eof = False
-    while not eof:
-        chunk = fh.read(chunk_size)
-        eof = not chunk
-        buf += chunk
-        while True:
-            m = _TOKEN.search(buf, pos)
-            if m is None:
-                pos = len(buf)
-                break
-            c, i = m.group(), m.start()
-            if in_str:
-                if c == b"\\":
-                    if i + 1 >= len(buf) and not eof:
-                        pos = i
-                        break
-                    pos = i + 2
-                    continue
-                if c == b'"':
-                    in_str = False
-                pos = i + 1
-                continue
-            if c == b'"':
-                in_str = True
-                if depth == outer and start is None:
-                    start = i  # a bare string where an object belongs; reported as junk below
-                    gap_from = i
-                pos = i + 1
-                continue
-            if c in (b"{", b"["):
-                if depth == outer:
-                    if outer == 0 and c == b"[" and start is None:
-                        junk = buf[gap_from:i].strip(b" \t\r\n,")
-                        if junk:
-                            yield base + gap_from, None, f"text that is not JSON: {junk[:80]!r}"
-                        outer = depth = 1
-                        gap_from = pos = i + 1
-                        continue
-                    junk = buf[gap_from:i].strip(b" \t\r\n,")
-                    if junk:
-                        yield base + gap_from, None, f"text that is not JSON: {junk[:80]!r}"
-                    start = i
-                depth += 1
-                pos = i + 1
-                continue
-            # closing bracket
-            if outer == 1 and depth == 1 and c == b"]":
-                junk = buf[gap_from:i].strip(b" \t\r\n,")
-                if junk:
-                    yield base + gap_from, None, f"text that is not JSON: {junk[:80]!r}"
-                outer = depth = 0
-                gap_from = pos = i + 1
-                continue
-            depth = max(depth - 1, outer)
-            pos = i + 1
-            if depth == outer and start is not None:
-                yield base + start, buf[start : i + 1], None
-                start = None
-                gap_from = i + 1
-        # keep only what is still needed: the value being read, or the text since the last value
-        keep = start if start is not None else gap_from
-        if keep > 0:
-            buf = buf[keep:]
-            base += keep
-            pos -= keep
-            gap_from -= keep
-            if start is not None:
-                start -= keep
-    if start is not None or depth > 0:
-        yield base + (start or 0), None, "JSON value cut off at the end of the file"
-    else:
-        junk = buf[gap_from:].strip(b" \t\r\n,")
-        if junk:
-            yield base + gap_from, None, f"text that is not JSON: {junk[:80]!r}"
-
-
-_MAX_VALUE = 64 * 1024**2  # one item larger than this is left to the byte scanner
-
-
-def _line_values(fh: BinaryIO) -> Iterator[tuple[int, Any, str | None] | int]:
-    """Parse JSON Lines and pretty-printed objects written one after another, line by line.
-
-    This is how Perceval writes its output, and it is several times faster than scanning bytes: a line
-    holding a whole object is parsed at once, and a pretty-printed object ends at a line that is just
-    ``}`` (JSON strings cannot span lines, so such a line is never inside a string). Yields
-    ``(offset, value, None)`` per object; when the text stops fitting (something that is not an object,
-    or an object that never closes), yields the byte offset where the general scanner must take over.
-    """
-    acc: list[bytes] = []
-    acc_start = acc_size = offset = 0
-    for line in fh:
-        here = offset
-        offset += len(line)
-        if not acc:
-            body = line.strip()
-            if not body:
-                continue
-            if not body.startswith(b"{"):
-                yield here
-                return
-            if body.endswith(b"}"):
-                try:
-                    yield here, orjson.loads(body), None
-                    continue
-                except orjson.JSONDecodeError:
-                    pass  # the first line of a pretty-printed object: read on
-            acc, acc_start, acc_size = [line], here, len(line)
-            continue
-        acc.append(line)
-        acc_size += len(line)
-        if line.rstrip() == b"}":
-            try:
-                value = orjson.loads(b"".join(acc))
-            except orjson.JSONDecodeError:
-                value = None  # an inner brace at the start of a line (no indentation): read on
-            if value is not None:
-                yield acc_start, value, None
-                acc, acc_size = [], 0
-                continue
-        if acc_size > _MAX_VALUE:
-            yield acc_start
-            return
-    if acc:
-        yield acc_start
-
-
-def iter_json(fh: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[int, Any, str | None]]:
-    """Parsed top-level JSON objects of a stream (see :func:`iter_json_values`) with their byte offsets.
-
-    Yields ``(offset, value, None)`` or ``(offset, None, problem)``. Objects written one per line or
-    pretty-printed one after another take a fast line-by-line path; anything else (a top-level array,
-    text that is not JSON, a truncated value) is handed to the byte scanner from where it starts.
-    """
-    head = fh.read(_SNIFF)
-    fh.seek(0)
-    resume: int | None = 0
-    if head.lstrip()[:1] == b"{":
-        resume = None
-        for item in _line_values(fh):
-            if isinstance(item, int):
-                resume = item
-                break
-            yield item
-    if resume is None:
-        return
-    fh.seek(resume)
-    for off, raw, problem in iter_json_values(fh, chunk_size):
-        if problem:
-            yield resume + off, None, problem
-            continue
-        try:
-            yield resume + off, orjson.loads(raw), None
-        except orjson.JSONDecodeError as e:
-            yield resume + off, None, f"invalid JSON: {e}"
 
 
 # -- one source being read -------------------------------------------------------------------------
