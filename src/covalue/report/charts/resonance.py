@@ -1,0 +1,58 @@
+"""The themes chart: what members ask about, and which themes wait for an answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from covalue.report.charts.base import OKABE_ITO, chart, layout
+
+
+def themes(c: dict[str, Any]) -> dict | None:
+    res = c.get("resonance") or {}
+    th = res.get("question_themes") or []
+    if not th:
+        return None
+    th = sorted(th, key=lambda t: -(t.get("n_questions") or 0))[:12]
+    open_ = {t["label"]: t.get("n_questions", 0) for t in res.get("unanswered_themes") or []}
+    labels = [t["label"] for t in th]
+    fig = {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "questions",
+                "y": labels,
+                "x": [t.get("n_questions", 0) for t in th],
+                "marker": {"color": OKABE_ITO["blue"]},
+                "hovertemplate": "%{y}: %{x} questions<extra></extra>",
+            },
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "still unanswered",
+                "y": labels,
+                "x": [open_.get(lbl, 0) for lbl in labels],
+                "marker": {"color": OKABE_ITO["vermillion"], "pattern": {"shape": "/"}},
+                "hovertemplate": "%{y}: %{x} unanswered<extra></extra>",
+            },
+        ],
+        "layout": layout(
+            "What members ask about",
+            x="questions (count)",
+            y="theme",
+            barmode="overlay",
+            height=max(280, 60 + 28 * len(th)),
+            yaxis={"autorange": "reversed", "title": {"text": "theme"}, "automargin": True},
+        ),
+    }
+    summary = f"The most asked-about theme is “{labels[0]}” ({th[0].get('n_questions', 0)} questions)" + (
+        f"; {sum(open_.values())} questions in {len(open_)} themes are still unanswered." if open_ else "."
+    )
+    rows = [
+        [t["label"], ", ".join(t.get("terms") or []), t.get("n_questions", 0), open_.get(t["label"], 0)]
+        for t in th
+    ]
+    return chart(c["id"], "themes", fig, summary, ["theme", "terms", "questions", "unanswered"], rows)
+
+
+# -- portfolio ------------------------------------------------------------------------------------------
