@@ -717,6 +717,20 @@ def test_experiments_are_evidence_listed_or_contributed_and_remeasure_splits_the
     assert r[exp["id"]]["measures"] == [] and "Fewer than" in r[exp["id"]]["group_note"]
     assert r[exp["id"]]["experiment"]["participants"] == 3
 
+    # the page's "contributed" is the measure's: after the analysis runs again, exactly the two who
+    # contributed carry an experiment contribution in the experiment's month
+    h = {"X-CSRF-Token": _login(client, "manager@example.org")}
+    assert client.post("/api/c/healthy/analyse", headers=h).status_code == 200
+    with site.lock:
+        credited = dict(
+            t.raw.execute(
+                "SELECT member_id, experiment_contributions FROM member_stages "
+                "WHERE community_id = 'healthy' AND period = ? AND member_id IN (?, ?, ?)",
+                [period, poster, linker, listed_only],
+            ).fetchall()
+        )
+    assert {m for m, n in credited.items() if n} == {poster, linker} and credited[listed_only] == 0
+
 
 def test_cli_links_items_to_an_experiment_and_writes_both_tables(tmp_path) -> None:
     import json
