@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from covalue.canvas.collaboration_service import Refused as CanvasRefused
 from covalue.store import Store
+from covalue.web import rights
 from covalue.web.common import LoginRequired, get_ctx, render
 from covalue.web.csrf import CsrfDep
 from covalue.web.site import Limits, Site
@@ -74,6 +75,7 @@ def create_app(
     app.state.site = site
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(rights.router)  # forget a person, a person's own data, the daily prune
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
