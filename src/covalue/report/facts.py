@@ -20,6 +20,7 @@ import ibis
 from covalue import analysis, diagnosis, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
+from covalue.rights.retention import policy as retention_policy
 from covalue.stages import rank
 from covalue.workspace import Workspace
 
@@ -87,6 +88,8 @@ class ReportFacts(TypedDict):
     period: str | None
     show_names: bool
     min_group_size: int
+    #: the retention in force, one sentence (covalue.rights.retention)
+    retention: NotRequired[str]
     communities: list[CommunityFacts]
     coverage: dict[str, Any]
     #: failures named in the appendix instead of costing the whole report
@@ -260,6 +263,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         period=period,
         show_names=ws.settings.privacy.show_names,
         min_group_size=ws.settings.privacy.min_group_size,
+        retention=retention_policy(ws.settings),
         communities=out,
         coverage=coverage(ws),
         errors=errors,
