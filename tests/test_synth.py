@@ -149,7 +149,7 @@ def test_planted_members_meet_exactly_their_stage_rule_at_periods_11_and_12(
 ) -> None:
     t = org.truth
     stage = _stage_checker(rows, "healthy")
-    starts = synth._month_starts(t.start)
+    starts = synth.month_starts(t.start)
     p11, p12 = t.months[10], t.months[11]
     assert set(t.stages) == {p11, p12}
     per_stage = Counter(t.stages[p12].values())
@@ -175,7 +175,7 @@ def test_planted_journeys(org: synth.SynthOrg) -> None:
 
 def test_leavers_are_silent_after_month_9_and_leave(org: synth.SynthOrg, rows: dict) -> None:
     leavers = {m for g, ms in org.truth.journeys.items() if g.startswith("leaver:") for m in ms}
-    cut = synth._month_starts(org.truth.start)[9]
+    cut = synth.month_starts(org.truth.start)[9]
     assert not [i for i in rows["items"] if i["author_id"] in leavers and i["created_at"] >= cut]
     late = [a for a in rows["actions"] if a["actor_id"] in leavers and a["ts"] >= cut]
     assert {a["verb"] for a in late} == {"leave"} and len(late) == len(leavers)

@@ -1,0 +1,190 @@
+"""A synthetic organisation as tables, and the truth planted in it: :class:`SynthOrg` (write it to a
+workspace or as a tabular export) and :class:`Truth` (what the metrics must recover), with the
+constants every part of the generator shares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from covalue import periods, stages
+
+#: the key for synthetic pseudonyms: fixed, so the same seed always gives the same member ids
+SECRET = b"covalue-synthetic-organisation-v1"
+N_MONTHS = 12
+STAGES = stages.ORDER
+ORG_UNITS = ("Finance", "Engineering", "Sales", "HR", "Operations", "Marketing", "Legal", "Research")
+LOCATIONS = ("London", "Nairobi", "Singapore", "Toronto", "São Paulo", "Berlin", "Manila")
+JOB_ROLES = ("analyst", "engineer", "manager", "specialist", "coordinator", "director")
+EMOJI = ("thumbsup", "heart", "tada", "bulb", "raised_hands", "eyes", "100")
+WORKGROUP_UNIT = "Finance"
+SPIKE_MONTH = 6  # 1-based: the campaign's launch month
+SCENARIOS = ("healthy", "single-voice", "broadcast", "workgroup", "dying", "campaign")
+
+
+@dataclass
+class Truth:
+    """What was planted, so tests and metrics can check what they recover. JSON-serialisable."""
+
+    seed: int
+    start: str
+    months: list[str]
+    #: community_id -> {"source", "shape", "spaces", "members"(count), "org_units"}
+    communities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the campaign: community, spike month ("YYYY-MM"), newcomers who joined for it, those who stayed
+    spike: dict[str, Any] = field(default_factory=dict)
+    shrinking: list[str] = field(default_factory=list)
+    champions: list[str] = field(default_factory=list)
+    #: period ("YYYY-MM") -> member_id -> stage, for the planted members of ``healthy``
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: journey group ("stayer:share", "riser:connect->share", "leaver:solve") -> member ids
+    journeys: dict[str, list[str]] = field(default_factory=dict)
+    #: item_id -> planted role, for every item of the six planted communities (bulk roles: SynthOrg.roles)
+    item_roles: dict[str, str] = field(default_factory=dict)
+    bots: list[str] = field(default_factory=list)
+    single_voice_author: str = ""
+    broadcast_authors: list[str] = field(default_factory=list)
+    workgroup_members: list[str] = field(default_factory=list)
+    workgroup_org_unit: str = WORKGROUP_UNIT
+    bulk: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class SynthOrg:
+    """A generated organisation: canonical Arrow tables, the planted truth and every item's role."""
+
+    tables: dict[str, pa.Table]
+    truth: Truth
+    roles: pa.Table  # item_id, role (all items, bulk included)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {t: v.num_rows for t, v in self.tables.items()}
+
+    def write(
+        self, ws: Any, *, chunk_rows: int = 1_000_000, progress: Callable[[str, int, int], None] | None = None
+    ) -> dict[str, int]:
+        """Append every table to a workspace (deduplicated, so writing twice adds nothing).
+        Returns the rows newly added per table; ``progress(table, done, total)`` after each chunk."""
+        added: dict[str, int] = {}
+        for name, tbl in self.tables.items():
+            added[name] = 0
+            total = tbl.num_rows
+            for off in range(0, max(total, 1), chunk_rows):
+                part = tbl.slice(off, chunk_rows)
+                if part.num_rows:
+                    added[name] += ws.append(name, part)
+                if progress:
+                    progress(name, min(off + chunk_rows, total), total)
+        return added
+
+    def write_tabular(self, folder: str | Path) -> list[Path]:
+        """A tabular export (members.csv, items.csv, actions.csv) as a platform would give it: native
+        ids ("u123" for people, the number for items), canonical column names, plus ``source`` and
+        ``community`` columns naming the community each row belongs to."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        ids = self.tables["identities"]
+        to_native = Lookup(ids["identity_id"], ids["native_id"])
+        strip = strip_source
+        members = self.tables["members"]
+        m = pa.table(
+            {
+                "member_id": to_native(members["member_id"]),
+                "source": scenario(members["source"]),
+                "community": scenario(members["source"]),
+                "display_name": ids["display_name"].take(
+                    pc.index_in(members["member_id"], ids["identity_id"])
+                ),
+                "first_seen": members["first_seen"],
+                "joined_at": members["joined_at"],
+                "left_at": members["left_at"],
+                "org_unit": members["org_unit"],
+                "location": members["location"],
+                "role": members["role"],
+                "is_bot": members["is_bot"],
+            }
+        )
+        it = self.tables["items"]
+        i = pa.table(
+            {
+                "item_id": strip(it["item_id"]),
+                "source": scenario(it["source"]),
+                "community": it["community_id"],
+                "space_id": strip(it["space_id"]),
+                "thread_id": strip(it["thread_id"]),
+                "parent_id": strip(it["parent_id"]),
+                "author_id": to_native(it["author_id"]),
+                "created_at": it["created_at"],
+                "kind": it["kind"],
+                "title": it["title"],
+                "text": it["text"],
+                "n_attachments": it["n_attachments"],
+                "accepted": it["accepted"],
+                "views": it["views"],
+                "score": it["score"],
+            }
+        )
+        ac = self.tables["actions"]
+        a = pa.table(
+            {
+                "action_id": strip(ac["action_id"]),
+                "source": scenario(ac["source"]),
+                "community": ac["community_id"],
+                "space_id": strip(ac["space_id"]),
+                "ts": ac["ts"],
+                "actor_id": to_native(ac["actor_id"]),
+                "verb": ac["verb"],
+                "item_id": strip(ac["item_id"]),
+                "target_id": to_native(ac["target_id"]),
+                "value": ac["value"],
+                "detail": ac["detail"],
+            }
+        )
+        paths = []
+        for name, tbl in (("members", m), ("items", i), ("actions", a)):
+            p = out / f"{name}.csv"
+            pacsv.write_csv(tbl, p)
+            paths.append(p)
+        return paths
+
+
+class Lookup:
+    """Vectorised map from canonical person ids to native ids."""
+
+    def __init__(self, keys: pa.ChunkedArray, values: pa.ChunkedArray) -> None:
+        self.keys = keys.combine_chunks()
+        self.values = values.combine_chunks()
+
+    def __call__(self, col: pa.ChunkedArray) -> pa.Array:
+        return self.values.take(pc.index_in(col, value_set=self.keys))
+
+
+def strip_source(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``synth:healthy:17`` -> ``17`` (the platform's own id)."""
+    return pc.replace_substring_regex(col, pattern=r"^synth:[^:]+:", replacement="")
+
+
+def scenario(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.replace_substring_regex(col, pattern=r"^synth:", replacement="")
+
+
+def month_starts(start: str) -> list[datetime]:
+    """The first instant of each of the 12 months from ``start`` ("YYYY-MM"), and of the month after."""
+    first = periods.period_index(start)
+    return [periods.month_start(first + k) for k in range(N_MONTHS + 1)]
