@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 WORKSPACE ?= demo-workspace
 PYTEST_ARGS ?=
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench docs lock clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,spark,postgres]'
+	$(BIN)/pip install -q -e '.[spark,postgres]' --group dev
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -34,6 +34,15 @@ test: setup system lint
 
 bench: setup system
 	$(BIN)/python -m benchmarks.run
+
+# docs/cli.md and docs/settings.md are generated from the code
+docs: setup
+	$(BIN)/python scripts/cli_reference.py
+	$(BIN)/python scripts/settings_reference.py
+
+# requirements.lock: the exact versions of the app's own environment (no dev tools), as tested in .venv
+lock: setup
+	$(BIN)/python scripts/lock.py
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache

@@ -1,5 +1,5 @@
 """What may be shown about people: pseudonymous labels by default, names only where the workspace
-allows, and no breakdown for groups smaller than the workspace's minimum (DESIGN §8)."""
+allows, and no breakdown for groups smaller than the workspace's minimum."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Every reader produces rows for these tables and nothing else; every metric reads only these.
 Timestamps are naive UTC (``timestamp[us]``) so that DuckDB and Spark agree on them.
 
-Two deliberate additions to the tables listed in DESIGN §4:
+Two deliberate additions to the canonical tables:
 
 * ``identities.identity_id``: the pseudonymous id of one account on one source. Items and actions
   point at identity ids; ``identities.member_id`` says which member that account belongs to. A merge

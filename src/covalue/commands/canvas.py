@@ -69,7 +69,7 @@ def export(
     )
 
 
-# -- the Collaboration canvas (issue 9): experiments and value stories -----------------------------------
+# -- the Collaboration canvas: experiments and value stories -----------------------------------
 def _collab_rows(workspace: Path | None, community: str | None, what: str) -> tuple[list[dict], Path]:
     """Experiments or stories from the workspace's store, one community or all."""
     from sqlalchemy import select

@@ -3,7 +3,7 @@ who carries it and what members value — in plain words or as JSON."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -20,6 +20,7 @@ from covalue.commands.options import (
     open_ws,
     print_json,
 )
+from covalue.presentation import num, pct
 
 _NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
 
@@ -28,14 +29,6 @@ def _nothing(what: str, community: str | None) -> None:
     where = f" for community {community!r}" if community else ""
     err.print(f"[yellow]No {what}{where}:[/] is the workspace empty, or the community id mistyped?")
     raise typer.Exit(1)
-
-
-def _pct(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.0%}"
-
-
-def _num(v: Any, fmt: str = "{:.1f}") -> str:
-    return "n/a" if v is None else fmt.format(v)
 
 
 def health(
@@ -70,9 +63,9 @@ def health(
         console.print(f"  {s['explanation']}")
         if r:
             console.print(
-                f"  Responsiveness: {_pct(r.get('response_rate'))} of {r.get('originals', 0):,} threads got a "
-                f"response, {_pct(r.get('reply_rate'))} a reply; first response after "
-                f"{_num(r.get('ttfr_median_h'))} h (median), {_num(r.get('ttfr_p90_h'))} h (90th percentile); "
+                f"  Responsiveness: {pct(r.get('response_rate'))} of {r.get('originals', 0):,} threads got a "
+                f"response, {pct(r.get('reply_rate'))} a reply; first response after "
+                f"{num(r.get('ttfr_median_h'), 1)} h (median), {num(r.get('ttfr_p90_h'), 1)} h (90th percentile); "
                 f"{r.get('answered', 0):,} of {r.get('questions', 0):,} questions answered."
             )
             if r.get("inferred_note"):
@@ -186,7 +179,7 @@ def champions(
                 str(r["helped_people"]),
                 str(r["answers"]),
                 str(r["accepted_or_thanked"]),
-                _num(r["median_response_h"]),
+                num(r["median_response_h"], 1),
                 f"{r['bridging']:.2f}",
                 "yes" if r["in_core"] else "no",
                 r["org_unit"] or "",

@@ -8,7 +8,7 @@ rustworkx gives degrees and core numbers (k-cores) and betweenness gives the bri
 
 - exact betweenness (Brandes, rustworkx) while ``nodes × edges`` stays under a work budget;
 - beyond it, networkit's ``EstimateBetweenness``: shortest paths from a fixed number of sampled pivots,
-  seconds on a million edges where the exact measure takes hours (DESIGN §3).
+  seconds on a million edges where the exact measure takes hours.
 
 Bridging is betweenness as a share of the community's highest (the strongest bridge has 1.0), so it
 reads the same whichever of the two computed it.

@@ -18,7 +18,6 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -26,9 +25,20 @@ from typing import Any, ClassVar
 
 import orjson
 
-from covalue.sources.archive import DEFAULT_MAX_RATIO, DEFAULT_MAX_UNPACKED, Refused, ZipArchive
+from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import Reader, ReaderError, Sink, to_utc
-from covalue.sources.naming import slack_workspace
+from covalue.sources.slack_files import (
+    DAY,
+    Files,
+    find_root,
+    instance_name,
+    open_dir,
+    open_zip,
+    parse_json,
+    slack_names,
+    under,
+    workspace_name,
+)
 
 #: conversation lists in an export, and the space kind each one gives
 CONVERSATION_FILES = {
@@ -47,34 +57,11 @@ JOIN_SUBTYPES = {
     "group_leave": "leave",
 }
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 _TS = re.compile(r"^\d{1,12}(\.\d{1,9})?$")
 _MARKUP = re.compile(r"<([^<>\n]{1,2000})>")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{1,30})(?:\|[^<>]*)?>")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{1,20}:", re.I)
-_EXPORT_WORDS = re.compile(r"[\s_-]*slack[\s_-]*export[\s_-]*", re.I)
-_DATES = re.compile(
-    r"\d{4}-\d{2}-\d{2}|\d{8}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}",
-    re.I,
-)
-_UTF8_BOM = b"\xef\xbb\xbf"
 _UNREADABLE = object()  # a file already reported as a reject (JSON ``null`` is a value, not a failure)
-
-
-def instance_name(path: Path) -> str:
-    """The workspace name an export belongs to, from its file or folder name.
-
-    ``houstondatavis-slack-export.zip`` and ``Acme Slack export Jan 1 2020 - Dec 31 2020.zip`` give
-    ``houstondatavis`` and ``Acme``.
-    """
-    name = path.name
-    if name.lower().endswith(".zip"):
-        name = name[:-4]
-    name = _EXPORT_WORDS.sub(" ", name)
-    name = _DATES.sub(" ", name)
-    name = re.sub(r"\s+-(\s+-)*\s*|\s*-\s+", " ", name)
-    name = name.strip(" -_.")
-    return name or "slack"
 
 
 def plain_text(text: str, channels: dict[str, str]) -> str:
@@ -82,7 +69,7 @@ def plain_text(text: str, channels: dict[str, str]) -> str:
     ``#general``, ``<https://x|label>`` → ``label (https://x)`` (the address stays, so links are counted),
     and the three escaped characters back to themselves.
 
-    A bare ``<@U1>`` stays ``@U1``: names live only in the identities table (DESIGN §4), so the text
+    A bare ``<@U1>`` stays ``@U1``: names live only in the identities table, so the text
     never gains a name the message did not spell out.
     """
 
@@ -108,116 +95,6 @@ def plain_text(text: str, channels: dict[str, str]) -> str:
     return out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def parse_json(data: bytes, location: str) -> tuple[Any, list[tuple[str, str]]]:
-    """Decode one JSON file; returns (value or None, problems as (location, reason)).
-
-    A file that is not UTF-8 is read as Latin-1 (every byte is then a character, nothing is lost) and
-    the problem is reported; a syntax error names the line and column.
-    """
-    problems: list[tuple[str, str]] = []
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM) :]
-    try:
-        return orjson.loads(data), problems
-    except orjson.JSONDecodeError:
-        pass
-    text: str | bytes = data
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        problems.append(
-            (
-                f"{location}@byte{e.start}",
-                f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                "read as Latin-1, check accented characters",
-            )
-        )
-        text = data.decode("latin-1")
-    try:
-        return orjson.loads(text), problems
-    except orjson.JSONDecodeError as e:
-        # orjson also refuses what Arrow could not store later (lone surrogates, numbers beyond a double)
-        problems.append((location, f"JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}"))
-        return None, problems
-
-
-class _Files:
-    """The JSON files of an export, zipped or unpacked, by their path inside the zip or folder."""
-
-    def __init__(self, label: str, names: dict[str, int], read: Callable[[str], bytes]) -> None:
-        self.label = label
-        self.sizes = names
-        self._read = read
-
-    def read(self, name: str) -> bytes:
-        return self._read(name)
-
-
-def _open_zip(path: Path, settings: Any) -> tuple[_Files, ZipArchive, list[tuple[str, str]]]:
-    """The zip's files, the open archive, and (location, reason) of the entries it refused."""
-    ing = getattr(settings, "ingest", None)
-    arc = ZipArchive(
-        path,
-        max_unpacked=getattr(ing, "max_unpacked_bytes", DEFAULT_MAX_UNPACKED),
-        max_ratio=getattr(ing, "max_ratio", DEFAULT_MAX_RATIO),
-    )
-    refused = [(f"{path.name}:{r.name}", r.reason) for r in arc.refused]
-    names = {n: arc.size(n) for n in arc.names()}
-    return _Files(path.name, names, arc.read), arc, refused
-
-
-#: day files read up front to find the workspace's subdomain in permalinks
-_NAME_SCAN_FILES = 200
-
-
-def _workspace_name(files: _Files) -> str | None:
-    """The workspace's subdomain from the permalinks in its first day files, or None."""
-
-    def texts() -> Iterator[bytes]:
-        days = sorted(n for n in files.sizes if _DAY.match(PurePosixPath(n).name))
-        for name in days[:_NAME_SCAN_FILES]:
-            try:
-                yield files.read(name)
-            except (Refused, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError):
-                continue
-
-    return slack_workspace(texts())
-
-
-def _open_dir(path: Path) -> _Files:
-    names: dict[str, int] = {}
-    for p in sorted(path.rglob("*.json")):
-        if p.is_file():
-            names[p.relative_to(path).as_posix()] = p.stat().st_size
-    return _Files(path.name, names, lambda n: (path / n).read_bytes())
-
-
-def _find_root(names: list[str]) -> str | None:
-    """The folder inside the export holding users.json / channels.json or the day folders."""
-    metas = [n for n in names if PurePosixPath(n).name in ("users.json", "channels.json")]
-    if metas:
-        return min((str(PurePosixPath(n).parent) for n in metas), key=len)
-    days = [PurePosixPath(n) for n in names if _DAY.match(PurePosixPath(n).name)]
-    if days:
-        return min((str(p.parent.parent) for p in days), key=len)
-    return None
-
-
-def _under(root: str, name: str) -> str | None:
-    if root == ".":
-        return name
-    prefix = root + "/"
-    return name[len(prefix) :] if name.startswith(prefix) else None
-
-
-def _slack_names(names: list[str]) -> float:
-    base = {PurePosixPath(n).name for n in names}
-    day = any(_DAY.match(PurePosixPath(n).name) and "/" in n for n in names)
-    if base & {"channels.json", "users.json"}:
-        return 0.95 if day else 0.8
-    return 0.5 if day else 0.0
-
-
 @dataclass
 class _Conversation:
     native_id: str
@@ -235,6 +112,48 @@ class _Message:
     loc: str
 
 
+# -- record mappings, shared with the Perceval reader (Slack's API returns the same records) ----------
+def user_fields(u: dict[str, Any]) -> dict[str, Any]:
+    """The person fields of a Slack user record (``users.json`` entry or ``users.info`` answer)."""
+    prof = u.get("profile") if isinstance(u.get("profile"), dict) else {}
+    names = (prof.get("display_name"), prof.get("real_name"), u.get("real_name"), u.get("name"))
+    email = prof.get("email") if isinstance(prof.get("email"), str) else None
+    app = bool(u.get("is_app_user") or prof.get("bot_id") or prof.get("api_app_id"))
+    if u.get("is_owner"):
+        role = "owner"
+    elif u.get("is_admin"):
+        role = "admin"
+    elif u.get("is_restricted") or u.get("is_ultra_restricted"):
+        role = "guest"
+    else:
+        role = None
+    return {
+        "display_name": next((v for v in names if isinstance(v, str) and v.strip()), None),
+        "email": email,
+        "is_bot": bool(u.get("is_bot")) or u.get("id") == "USLACKBOT" or (bool(u.get("deleted")) and app),
+        "role": role,
+    }
+
+
+def reaction_pairs(reactions: list[Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(emoji, user id) for each person behind a message's ``reactions``, and the entries that cannot be
+    read as (where, why, excerpt)."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[tuple[str, str, str]] = []
+    for j, r in enumerate(reactions):
+        users = r.get("users") if isinstance(r, dict) else None
+        name = r.get("name") if isinstance(r, dict) else None
+        if not isinstance(name, str) or not isinstance(users, list):
+            problems.append((f"reactions[{j}]", "reaction without a name and a list of users", str(r)[:200]))
+            continue
+        for u in users:
+            if not isinstance(u, str) or not u:
+                problems.append((f"reactions[{j}]", "reacting user is not a string id", str(u)[:100]))
+                continue
+            pairs.append((name, u))
+    return pairs, problems
+
+
 class SlackReader(Reader):
     name: ClassVar[str] = "slack"
     description: ClassVar[str] = "Slack workspace export (zip or unpacked folder)"
@@ -248,12 +167,12 @@ class SlackReader(Reader):
                 found += [f"{rel}/{f}" for f in files if f.endswith(".json")]
                 if depth > 200:
                     break
-            return _slack_names(found)
+            return slack_names(found)
         if path.suffix.lower() != ".zip":
             return 0.0
         try:
             with zipfile.ZipFile(path) as zf:
-                return _slack_names(zf.namelist())
+                return slack_names(zf.namelist())
         except (zipfile.BadZipFile, OSError, EOFError, ValueError):
             # a damaged zip named like a Slack export: claim it so the person gets the real reason
             return 0.3 if "slack" in path.name.lower() else 0.0
@@ -266,12 +185,12 @@ class SlackReader(Reader):
         arc: ZipArchive | None = None
         refused: list[tuple[str, str]] = []
         if path.is_dir():
-            files = _open_dir(path)
+            files = open_dir(path)
         else:
-            files, arc, refused = _open_zip(path, self.settings)
+            files, arc, refused = open_zip(path, self.settings)
         # the workspace's own subdomain names the community; the file or folder name only when no
         # permalink does (the source keeps the file's name, as its ids always have)
-        self.src = sink.source("slack", instance_name(path), community=_workspace_name(files))
+        self.src = sink.source("slack", instance_name(path), community=workspace_name(files))
         for where, reason in refused:
             self.src.reject(where, reason)
         try:
@@ -280,14 +199,14 @@ class SlackReader(Reader):
             if arc is not None:
                 arc.close()
 
-    def _read_export(self, files: _Files) -> None:
-        root = _find_root(list(files.sizes))
+    def _read_export(self, files: Files) -> None:
+        root = find_root(list(files.sizes))
         if root is None:
             raise ReaderError(
                 f"{files.label}: no Slack export inside (no users.json, channels.json or "
                 "<channel>/<YYYY-MM-DD>.json day files)"
             )
-        rel = {r: n for n in files.sizes if (r := _under(root, n)) is not None}
+        rel = {r: n for n in files.sizes if (r := under(root, n)) is not None}
         self.files = files
         self.label = files.label
         self.channel_names: dict[str, str] = {}
@@ -299,9 +218,9 @@ class SlackReader(Reader):
         days = sorted(
             (PurePosixPath(r).name, PurePosixPath(r).parent.as_posix(), n)
             for r, n in rel.items()
-            if _DAY.match(PurePosixPath(r).name) and PurePosixPath(r).parent.as_posix() not in ("", ".")
+            if DAY.match(PurePosixPath(r).name) and PurePosixPath(r).parent.as_posix() not in ("", ".")
         )
-        ignored = sorted(r for r in rel if r not in META_FILES and not _DAY.match(PurePosixPath(r).name))
+        ignored = sorted(r for r in rel if r not in META_FILES and not DAY.match(PurePosixPath(r).name))
         if ignored:
             self.sink.warn(
                 f"{self.label}: ignored {len(ignored)} file(s) that are not part of a Slack export "
@@ -365,33 +284,7 @@ class SlackReader(Reader):
             if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not u["id"]:
                 self.src.reject(loc, "user entry without a string id", str(u)[:200])
                 continue
-            prof = u.get("profile") if isinstance(u.get("profile"), dict) else {}
-            name = next(
-                (
-                    v
-                    for v in (
-                        prof.get("display_name"),
-                        prof.get("real_name"),
-                        u.get("real_name"),
-                        u.get("name"),
-                    )
-                    if isinstance(v, str) and v.strip()
-                ),
-                None,
-            )
-            email = prof.get("email") if isinstance(prof.get("email"), str) else None
-            app = bool(u.get("is_app_user") or prof.get("bot_id") or prof.get("api_app_id"))
-            is_bot = bool(u.get("is_bot")) or u["id"] == "USLACKBOT" or (bool(u.get("deleted")) and app)
-            role = (
-                "owner"
-                if u.get("is_owner")
-                else "admin"
-                if u.get("is_admin")
-                else "guest"
-                if u.get("is_restricted") or u.get("is_ultra_restricted")
-                else None
-            )
-            self.src.person(u["id"], display_name=name, email=email, is_bot=is_bot, role=role)
+            self.src.person(u["id"], **user_fields(u))
 
     def _read_conversations(self, rel: dict[str, str]) -> dict[str, _Conversation]:
         """Spaces from the conversation lists, by the folder their day files are in."""
@@ -542,30 +435,19 @@ class SlackReader(Reader):
         if not isinstance(reactions, list):
             self.src.reject(f"{msg.loc}/reactions", "reactions should be a list", str(reactions)[:200])
             return
-        for j, r in enumerate(reactions):
-            users = r.get("users") if isinstance(r, dict) else None
-            name = r.get("name") if isinstance(r, dict) else None
-            if not isinstance(name, str) or not isinstance(users, list):
-                self.src.reject(
-                    f"{msg.loc}/reactions[{j}]", "reaction without a name and a list of users", str(r)[:200]
-                )
-                continue
-            for u in users:
-                if not isinstance(u, str) or not u:
-                    self.src.reject(
-                        f"{msg.loc}/reactions[{j}]", "reacting user is not a string id", str(u)[:100]
-                    )
-                    continue
-                self.src.action(
-                    f"{msg.conv.native_id}:{msg.ts}:react:{name}:{u}",
-                    verb="react",
-                    ts=msg.created,
-                    actor_id=self._person(u),
-                    space_id=msg.conv.space_id,
-                    item_id=iid,
-                    target_id=target,
-                    detail=name[:100],
-                )
+        pairs, problems = reaction_pairs(reactions)
+        for where, reason, excerpt in problems:
+            self.src.reject(f"{msg.loc}/{where}", reason, excerpt)
+        for name, u in pairs:
+            self.src.react(
+                f"{msg.conv.native_id}:{msg.ts}:react:{name}:{u}",
+                ts=msg.created,
+                actor_id=self._person(u),
+                space_id=msg.conv.space_id,
+                item_id=iid,
+                target_id=target,
+                detail=name[:100],
+            )
 
     def _mentions(self, raw_text: str, msg: _Message, iid: str, author: str | None) -> None:
         seen: set[str] = set()
@@ -575,9 +457,8 @@ class SlackReader(Reader):
             if uid in seen or target == author:
                 continue
             seen.add(uid)
-            self.src.action(
+            self.src.mention(
                 f"{msg.conv.native_id}:{msg.ts}:mention:{uid}",
-                verb="mention",
                 ts=msg.created,
                 actor_id=author,
                 space_id=msg.conv.space_id,

@@ -1,4 +1,4 @@
-"""Tables of the Collaboration canvas (issue 9): canvas entries, experiments with their participants
+"""Tables of the Collaboration canvas: canvas entries, experiments with their participants
 and linked items, value stories, and the append-only revisions of all three.
 
 Concurrent editing: every canvas entry, experiment and story is its own row carrying a ``version``. A

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-#: roles in the order of what they may see (DESIGN §8); ``admin`` is workspace-wide
+#: roles in the order of what they may see; ``admin`` is workspace-wide
 ROLES = ("admin", "manager", "champion", "sponsor", "member")
 
 

@@ -1,4 +1,4 @@
-"""Tables of the Shared Value canvas (issue 8): member-needs surveys and their answers, candidate needs,
+"""Tables of the Shared Value canvas: member-needs surveys and their answers, candidate needs,
 organisation goals, match reviews and decisions.
 
 History is kept by appending: a need's status, a match verdict and a decision are each a new row; the

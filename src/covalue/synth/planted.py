@@ -354,7 +354,7 @@ def _planted_month(
     Everything (the member's items, the responses to them) happens inside month ``m``, so the 90-day
     window ending at the end of month P sees exactly months P-2..P."""
     targets = [i for i in pool if c.author(i) != mid]
-    if stage == "observer":  # reads only: views, nothing the others can see (DESIGN §5)
+    if stage == "observer":  # reads only: views, nothing the others can see
         for i in o.pick(targets, 5):
             c.view(mid, i, o.late(m))
         return
