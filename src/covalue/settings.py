@@ -1,7 +1,7 @@
 """Workspace settings (``covalue.toml``), validated with pydantic.
 
-Every threshold a user might want to change lives here or in ``models/*.toml``; the defaults follow
-DESIGN §5 and are documented in docs/settings.md.
+Every threshold a user might want to change lives here or in ``models/*.toml``; every key, its default
+and why is documented in docs/settings.md.
 """
 
 from __future__ import annotations

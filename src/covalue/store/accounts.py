@@ -20,7 +20,7 @@ _HASHER = PasswordHasher()
 # verified against when the email is unknown, so a wrong email costs as long as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 
-#: what each role may do in the communities it is given (DESIGN §8)
+#: what each role may do in the communities it is given
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"view", "content", "people", "names", "upload", "accounts"}),
     "manager": frozenset({"view", "content", "people", "names", "upload"}),
