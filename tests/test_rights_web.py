@@ -17,6 +17,7 @@ with warnings.catch_warnings():
 
 import covalue
 from covalue import analysis
+from covalue.rights import FORMER_MEMBER
 from covalue.rights.people import PersonNotFound, resolve
 from covalue.rights.subject_access import subject_access
 from covalue.store import Store
@@ -161,7 +162,9 @@ def test_own_data_through_the_personal_link_and_forgetting_by_an_admin(site: tup
         assert page.headers["referrer-policy"] == "no-referrer"
         got = anon.get(f"/j/{token}/data.json").json()
         assert got["layout"] == "covalue.subject-access/1"
-        assert got["counts"] == expected and got["counts"]["workspace.items"] > 0
+        # the same rows as the library gives, plus the audit row of the page just viewed
+        assert got["counts"] == {**expected, "store.audit_about_them": 1}
+        assert got["counts"]["workspace.items"] == 10
         assert got["store_rows"]["accounts"][0]["email"] == "member@example.org"
         assert "password_hash" not in got["store_rows"]["accounts"][0]
         assert anon.get("/j/not-a-token/data").status_code == 404
@@ -190,6 +193,7 @@ def test_own_data_through_the_personal_link_and_forgetting_by_an_admin(site: tup
             "/admin/forget", data={"person": member, "confirm": "forget", "csrf_token": token_admin}
         )
         assert done.status_code == 200 and "Forgotten" in done.text
+        done_id = re.search(r"request ([0-9a-f]{16})", done.text).group(1)
         assert anon.get(f"/j/{token}/data").status_code == 404  # their account, and so their link, is gone
         assert admin.get("/admin/forget", params={"person": member}).status_code == 404
     ws = covalue.open(path)
@@ -201,7 +205,11 @@ def test_own_data_through_the_personal_link_and_forgetting_by_an_admin(site: tup
     ws.close()
     store = Store.open(path)
     with store.session() as db:
-        events = [(e.action, e.email) for e in db.query(acc.AuditEvent).order_by(acc.AuditEvent.id)]
+        events = [
+            (e.action, e.email, e.subject) for e in db.query(acc.AuditEvent).order_by(acc.AuditEvent.id)
+        ]
     store.dispose()
-    assert ("person forgotten", "admin@example.org") in events
-    assert ("subject access by the person", None) in events
+    assert ("person forgotten", "admin@example.org", f"forget request {done_id}") in events
+    # the views of their data stay in the log, but no longer name them
+    assert ("subject access by the person", None, FORMER_MEMBER) in events
+    assert not [e for e in events if member in str(e)]

@@ -106,7 +106,13 @@ def subject_access_cmd(
             from covalue.store import accounts as acc
 
             with store.session() as db:
-                acc.audit(db, None, "subject access export", subject=f"{getpass.getuser()} via the CLI")
+                acc.audit(
+                    db,
+                    None,
+                    "subject access export",
+                    subject=min(p.member_ids) if p.member_ids else None,
+                    detail=f"asked by {getpass.getuser()} via the CLI",
+                )
     finally:
         ws.close()
         if store is not None:

@@ -101,6 +101,15 @@ def resolve(ws: Workspace, spec: str, *, store: Store | None = None, also: list[
             }
     if store is not None:
         _from_store(p, store, members)
+        if members:  # an account may be linked to an identity id rather than the member id
+            members = {
+                m
+                for (m,) in q(
+                    "SELECT DISTINCT member_id FROM identities WHERE member_id IN (SELECT unnest(?)) "
+                    "OR identity_id IN (SELECT unnest(?))",
+                    [sorted(members), sorted(members)],
+                ).fetchall()
+            } or members
     if len(members) > 1:
         raise PersonNotFound(
             f"{spec!r} matches {len(members)} people ({', '.join(sorted(pseudonym(m) for m in members))}); "

@@ -90,7 +90,7 @@ def forget_form(ctx: Ctx = CtxDep, person: str = "") -> Response:
         p, held = _held(ctx, person)
     except PersonNotFound as e:
         return _forget_page(ctx, 404, person=person, error=str(e))
-    _audit(ctx, "viewed what is held before forgetting", p.label)
+    _audit(ctx, "viewed what is held before forgetting", min(p.member_ids) if p.member_ids else None)
     return _forget_page(
         ctx, person=person, label=p.label, counts={k: v for k, v in held["counts"].items() if v}
     )
@@ -124,7 +124,7 @@ def _own(ctx: Ctx, member_id: str) -> dict[str, Any]:
         _p, held = _held(ctx, member_id)
     except PersonNotFound:
         raise HTTPException(404, "Nothing is held about you in this workspace any more.") from None
-    _audit(ctx, "subject access by the person", None)
+    _audit(ctx, "subject access by the person", member_id)
     return held
 
 
