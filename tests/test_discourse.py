@@ -4,25 +4,20 @@ synthetic topics with planted structure (accepted answers, support categories, t
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
-from covalue.sources.base import Sink
-from covalue.sources.discourse import DiscourseReader, html_text
+from covalue import testing
+from covalue.sources.discourse import DiscourseReader
+from covalue.sources.htmltext import html_text
 
 
 def collect(path: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Read ``path`` with the Discourse reader into plain rows per table (no workspace)."""
-    batches: dict[str, list[pa.Table]] = defaultdict(list)
-    sink = Sink(secret=b"s" * 32, ingest_id="test", emit=lambda t, b: batches[t].append(b))
-    DiscourseReader().read(path, sink)
-    sink.flush()
-    rows = {t: [r for b in bs for r in b.to_pylist()] for t, bs in batches.items()}
-    return defaultdict(list, rows), sink.messages
+    got = testing.collect(DiscourseReader(), path)
+    return got.tables, got.messages
 
 
 def expected(doc: dict[str, Any]) -> tuple[int, int]:

@@ -7,29 +7,24 @@ import gzip
 import hashlib
 import mailbox
 import zipfile
-from collections import defaultdict
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from covalue.sources.base import Sink
-from covalue.sources.mbox import MailReader, MboxSplitter, normalise_subject, parse_from
+from covalue import testing
+from covalue.sources.mailmessage import normalise_subject, parse_from
+from covalue.sources.mbox import MailReader, MboxSplitter
 
 MAIL_DIRS = ("mbox", "pipermail", "hyperkitty", "groupsio")
 
 
 def collect(path: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    batches: dict[str, list[pa.Table]] = defaultdict(list)
-    sink = Sink(secret=b"s" * 32, ingest_id="test", emit=lambda t, b: batches[t].append(b))
-    MailReader().read(path, sink)
-    sink.flush()
-    rows = {t: [r for b in bs for r in b.to_pylist()] for t, bs in batches.items()}
-    return defaultdict(list, rows), sink.messages
+    got = testing.collect(MailReader(), path)
+    return got.tables, got.messages
 
 
 def count_messages(path: Path, tmp_path: Path) -> int | None:

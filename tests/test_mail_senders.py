@@ -12,7 +12,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from covalue.cli import app
-from covalue.sources.mbox import original_sender
+from covalue.sources.mailmessage import original_sender
 
 LIST = "dev@lists.example.org"
 LIST_HEADERS = {"List-Id": "Dev List <dev.lists.example.org>", "List-Post": f"<mailto:{LIST}>"}

@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,8 +20,9 @@ from typer.testing import CliRunner
 import covalue
 from covalue.cli import app
 from covalue.sources import detect
-from covalue.sources.base import Sink
-from covalue.sources.slack import SlackReader, instance_name, parse_json, plain_text
+from covalue.sources.slack import SlackReader, plain_text
+from covalue.sources.slack_files import instance_name, parse_json
+from covalue.testing import collect
 
 HDV = "slack/houstondatavis-slack-export.zip"
 SRC = "slack:houstondatavis"
@@ -600,15 +600,7 @@ _day_content = st.one_of(
 
 def _collect(tmp: Path, content: bytes) -> dict[str, list[dict[str, Any]]]:
     export = _export_dir(tmp / "acme", {"general/2020-01-01.json": content})
-    rows: dict[str, list[dict[str, Any]]] = {}
-
-    def emit(table: str, batch: pa.Table) -> None:
-        rows.setdefault(table, []).extend(batch.to_pylist())
-
-    sink = Sink(secret=b"k" * 32, ingest_id="t", emit=emit)
-    SlackReader().read(export, sink)
-    sink.flush()
-    return rows
+    return collect(SlackReader(), export).tables
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

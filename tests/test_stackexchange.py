@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 import covalue
 from covalue.cli import app
 from covalue.sources import ReaderError
-from covalue.sources.stackexchange import StackExchangeReader, _IdMap, html_to_text, root_name
+from covalue.sources.htmltext import html_to_text
+from covalue.sources.stackexchange import StackExchangeReader
+from covalue.sources.stackexchange_dump import root_name
+from covalue.sources.stackexchange_rows import IdMap
 from covalue.testing import collect
 
 BEER = "stackexchange/beer.stackexchange.com.7z"
@@ -303,7 +306,7 @@ def test_html_to_text_and_root_name() -> None:
 
 
 def test_idmap_dense_and_sparse() -> None:
-    m = _IdMap()
+    m = IdMap()
     for i in range(0, 5000, 3):
         m[i] = i * 2
     m[-1] = 7
@@ -311,7 +314,7 @@ def test_idmap_dense_and_sparse() -> None:
     assert m.get(3000) == 6000 and m.get(3001) != 6002 and 3001 not in m
     assert m.get(-1) == 7 and m.get(10**12) == 5 and 10**11 not in m and m.get(None) not in (0, 5)
     assert len(m._a) < 2 * 1024 * 1024
-    flags = _IdMap(np.int8)  # one byte per id, for yes/no lookups
+    flags = IdMap(np.int8)  # one byte per id, for yes/no lookups
     for i in (0, 5, 3000, 10**10):
         flags[i] = 1
     assert [i in flags for i in (0, 1, 5, 3000, 3001, 10**10, -1)] == [

@@ -23,7 +23,8 @@ from covalue.cli import app
 from covalue.hr import attach_members
 from covalue.settings import Settings
 from covalue.sources.base import ReaderError, Sink
-from covalue.sources.tabular import BadRow, TabularReader, timestamp_value
+from covalue.sources.tabular import TabularReader
+from covalue.sources.tabular_values import BadRow, timestamp_value
 from covalue.testing import collect
 
 SECRET = b"k" * 32

@@ -59,6 +59,22 @@ def to_utc(value: Any) -> datetime | None:
     return dt
 
 
+def epoch_ms(value: Any) -> datetime | None:
+    """A time given in epoch milliseconds (Mattermost, Meetup); None when it is not a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return to_utc(value / 1000.0)
+
+
+def file_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file, for sniffing; empty when it cannot be read."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return b""
+
+
 def mask_excerpt(value: Any, limit: int = 300) -> str | None:
     """A short excerpt of a bad record for a reject row, with email addresses masked: rejects are shown
     to people who may not see person data."""
@@ -294,6 +310,53 @@ class SourceSink:
             },
         )
         return aid
+
+    def mention(
+        self,
+        native_id: Any,
+        *,
+        ts: datetime | None,
+        actor_id: str | None,
+        target_id: str | None,
+        space_id: str | None = None,
+        item_id: str | None = None,
+    ) -> str:
+        """``actor_id`` named ``target_id`` in item ``item_id`` (an ``@`` mention)."""
+        return self.action(
+            native_id,
+            verb="mention",
+            ts=ts,
+            actor_id=actor_id,
+            space_id=space_id,
+            item_id=item_id,
+            target_id=target_id,
+        )
+
+    def react(
+        self,
+        native_id: Any,
+        *,
+        ts: datetime | None,
+        actor_id: str | None,
+        target_id: str | None,
+        item_id: str | None,
+        space_id: str | None = None,
+        detail: str | None = None,
+        value: float | None = None,
+    ) -> str:
+        """``actor_id`` reacted to item ``item_id`` by ``target_id``; ``value`` is how many people when the
+        platform gives only a count (then ``actor_id`` is None)."""
+        return self.action(
+            native_id,
+            verb="react",
+            ts=ts,
+            actor_id=actor_id,
+            space_id=space_id,
+            item_id=item_id,
+            target_id=target_id,
+            value=value,
+            detail=detail,
+        )
 
     def reject(self, location: str, reason: str, excerpt: Any = None) -> None:
         """Keep a record that could not be read: where it is, why, and a short excerpt."""

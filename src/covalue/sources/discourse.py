@@ -35,116 +35,19 @@ others are counted in the ingest's messages. JSON files that are none of the doc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from lxml import etree
-from lxml import html as lxml_html
 
 from covalue.identity import looks_like_bot
-from covalue.sources.base import Reader, Sink, SourceSink, iter_files, to_utc
-from covalue.sources.naming import discourse_site, is_generic
+from covalue.sources.base import Reader, Sink, SourceSink, file_head, iter_files, to_utc
+from covalue.sources.htmltext import parse_html
+from covalue.sources.naming import discourse_site, folder_name
 
 _SUPPORT = re.compile(r"support|help|question|q\s*&\s*a|troubleshoot|how[\s-]?to|\bask\b|problem", re.I)
-_BLOCKS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "tr",
-    "pre",
-    "blockquote",
-    "aside",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "table",
-    "hr",
-}
-_SPACES = re.compile(r"[ \t\r\f\v]+")
-_NEWLINES = re.compile(r"\n\s*\n+")
-_HTML_PARSER = lxml_html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
 _SNIFF_BYTES = 256 * 1024
 _SMALL_ACTION = 3  # Discourse post_type of topic events such as "closed" or "pinned"
-
-
-@dataclass
-class Html:
-    """What an HTML fragment holds: its plain text, images and uploads, and the people it mentions as
-    (name shown, platform user id if the markup carries one, silent) — silent mentions are Zulip's
-    quote-and-reply references that do not notify."""
-
-    text: str
-    media: int = 0
-    mentions: list[tuple[str, str | None, bool]] = field(default_factory=list)
-
-
-def parse_html(html: str | None) -> Html:
-    """Plain text, media count and mentions from an HTML fragment (Discourse cooked posts, Zulip
-    messages, HTML mail).
-
-    A link keeps its address in brackets after its words (``issue #1 (https://...)``) so the link
-    count made from the text stays right; mentions and other site-relative links are left as words.
-    """
-    if not html or not html.strip():
-        return Html("")
-    try:
-        root = lxml_html.fragment_fromstring(html, create_parent="div", parser=_HTML_PARSER)
-    except (etree.ParserError, ValueError):
-        return Html(html)
-    out = Html("")
-    for el in root.iter():
-        tag = el.tag if isinstance(el.tag, str) else ""
-        cls = el.get("class") or ""
-        if tag in ("script", "style"):
-            el.text = ""
-            continue
-        if tag == "img":
-            if "emoji" not in cls and "avatar" not in cls:
-                out.media += 1
-            alt = el.get("alt") or el.get("title") or ""
-            el.tail = (f" {alt} " if alt and "emoji" in cls else "") + (el.tail or "")
-        elif tag == "a":
-            href = (el.get("href") or "").strip()
-            words = el.text_content().strip()
-            if href.startswith(("http://", "https://")) and href not in words:
-                el.tail = f" ({href})" + (el.tail or "")
-            if "attachment" in cls:
-                out.media += 1
-            if "mention" in cls.split() and href.startswith(("/u/", "/users/")):
-                out.mentions.append((href.rstrip("/").rsplit("/", 1)[-1], None, False))
-        elif tag == "span" and "user-mention" in cls.split():
-            uid = el.get("data-user-id")
-            name = el.text_content().strip().removeprefix("@").strip("*").strip()
-            if name and uid != "*":
-                out.mentions.append((name, uid, "silent" in cls.split()))
-        if tag in _BLOCKS:
-            el.tail = "\n" + (el.tail or "")
-    text = root.text_content()
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    out.text = _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
-    return out
-
-
-def html_text(html: str | None) -> tuple[str, int]:
-    """(plain text, images and uploads) of an HTML fragment; see :func:`parse_html`."""
-    h = parse_html(html)
-    return h.text, h.media
-
-
-def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
 
 
 def _looks_discourse(head: bytes) -> bool:
@@ -184,7 +87,8 @@ def _tag_names(tags: Any) -> list[str]:
     return out
 
 
-def _likes(post: dict[str, Any]) -> int:
+def post_likes(post: dict[str, Any]) -> int:
+    """How many people liked a post (Discourse gives the count, not who)."""
     for a in post.get("actions_summary") or []:
         if isinstance(a, dict) and a.get("id") == 2:
             try:
@@ -210,14 +114,14 @@ class DiscourseReader(Reader):
         if path.is_file():
             if not path.name.lower().endswith(".json"):
                 return 0.0
-            return 0.9 if _looks_discourse(_head(path)) else 0.0
+            return 0.9 if _looks_discourse(file_head(path, _SNIFF_BYTES)) else 0.0
         if not path.is_dir():
             return 0.0
         seen = 0
         for p in path.rglob("*.json"):
             if not p.is_file():
                 continue
-            if _looks_discourse(_head(p)):
+            if _looks_discourse(file_head(p, _SNIFF_BYTES)):
                 return 0.8
             seen += 1
             if seen >= 40:
@@ -299,9 +203,7 @@ def _forum_name(path: Path, files: list[Path]) -> tuple[str, str]:
     if host:
         return host, host
     folder = path if path.is_dir() else path.parent
-    instance = folder.resolve().name or path.stem
-    if is_generic(instance) and folder.resolve().parent.name and not is_generic(folder.resolve().parent.name):
-        instance = folder.resolve().parent.name
+    instance = folder_name(folder) or path.stem
     names: dict[int, str] = {}
     used: set[int | None] = set()
     for doc in docs:
@@ -526,11 +428,10 @@ class _State:
         )
         for username, _uid, _silent in dict.fromkeys(cooked.mentions):
             self.mentions.append((native, iid, author, created, space, username))
-        likes = _likes(p)
+        likes = post_likes(p)
         if likes:
-            self.src.action(
+            self.src.react(
                 f"like:{native}",
-                verb="react",
                 ts=created,
                 actor_id=None,
                 space_id=space,
@@ -619,9 +520,8 @@ class _State:
         )
         likes = _int(t.get("like_count")) or 0
         if likes > 0:
-            self.src.action(
+            self.src.react(
                 f"like:{native}:topic",
-                verb="react",
                 ts=created,
                 actor_id=None,
                 space_id=space,
@@ -649,9 +549,8 @@ class _State:
             if key is None:
                 unknown += 1
                 continue
-            self.src.action(
+            self.src.mention(
                 f"mention:{native}:{key}",
-                verb="mention",
                 ts=ts,
                 actor_id=author,
                 space_id=space,

@@ -12,26 +12,25 @@ posts ``post`` items, their replies ``reply`` items in the post's thread, and ea
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import orjson
 
 from covalue import identity
-from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
-from covalue.sources.discord import READ_ERRORS, decode, is_tar, is_zip, iter_export_files, peek_export_files
+from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, epoch_ms
+from covalue.sources.exportfiles import (
+    decode,
+    is_tar,
+    is_zip,
+    peek_export_files,
+    read_each_file,
+)
 
 _IGNORED = {"version", "emoji", "scheme", "role", "topical_thread"}  # carry nothing a metric needs
 _TYPES = {"team", "channel", "user", "bot", "post", "direct_channel", "direct_post"} | _IGNORED
-
-
-def _ms(value: Any) -> datetime | None:
-    """Mattermost times are epoch milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return to_utc(value / 1000.0)
 
 
 def _first_line_type(head: bytes) -> str | None:
@@ -71,16 +70,11 @@ class MattermostReader(Reader):
         self._channels: dict[tuple[str, str], str] = {}  # (team, channel) -> space id
         self._users: dict[str, str] = {}  # username -> identity id
         self._loc = ""  # where the line being read is, for rejects of its parts
-        found = False
-        for name, stream in iter_export_files(
-            path, sink, src.source, suffixes=self._suffixes(path), settings=self.settings
+        read = functools.partial(self._read_lines, src)
+        suffixes = self._suffixes(path)
+        if not read_each_file(
+            path, sink, src, read, suffixes=suffixes, settings=self.settings, kept="; lines before kept"
         ):
-            found = True
-            try:
-                self._read_lines(src, name, stream)
-            except READ_ERRORS as e:
-                src.reject(name, f"file could not be read to the end ({e}); lines before kept")
-        if not found:
             raise ReaderError(f"{path}: no Mattermost bulk export (.jsonl) found")
 
     def _read_lines(self, src: SourceSink, name: str, stream: IO[bytes]) -> None:
@@ -157,7 +151,7 @@ class MattermostReader(Reader):
             username,
             display_name=u.get("nickname") or full or username,
             email=u.get("email"),
-            left_at=_ms(u.get("delete_at")),
+            left_at=epoch_ms(u.get("delete_at")),
             role="admin" if "system_admin" in roles else (u.get("position") or None),
         )
 
@@ -183,7 +177,7 @@ class MattermostReader(Reader):
 
     def _message(self, src: SourceSink, space_id: str, channel_key: str, p: dict[str, Any]) -> None:
         author = self._person(src, p["user"])
-        ts = _ms(p.get("create_at"))
+        ts = epoch_ms(p.get("create_at"))
         if ts is None:
             raise ValueError(f"create_at is not epoch milliseconds: {p.get('create_at')!r}")
         text = p.get("message") or ""
@@ -217,7 +211,7 @@ class MattermostReader(Reader):
 
     def _reply(self, src: SourceSink, space_id: str, native: str, iid: str, r: dict[str, Any]) -> None:
         r_author = self._person(src, r["user"])
-        r_ts = _ms(r.get("create_at"))
+        r_ts = epoch_ms(r.get("create_at"))
         if r_ts is None:
             raise ValueError(f"reply create_at is not epoch milliseconds: {r.get('create_at')!r}")
         r_text = r.get("message") or ""
@@ -246,10 +240,9 @@ class MattermostReader(Reader):
     ) -> None:
         for r in reactions or []:
             emoji = str(r["emoji_name"])
-            src.action(
+            src.react(
                 f"{native}:react:{r['user']}:{emoji}",
-                verb="react",
-                ts=_ms(r.get("create_at")),
+                ts=epoch_ms(r.get("create_at")),
                 actor_id=self._person(src, r["user"]),
                 space_id=space_id,
                 item_id=iid,

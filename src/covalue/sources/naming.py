@@ -15,7 +15,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +44,33 @@ GENERIC_NAMES = frozenset(
 def is_generic(name: str) -> bool:
     """Whether a file or folder name is too generic to name a community (``data``, ``json``...)."""
     return not name.strip() or name.strip().lower() in GENERIC_NAMES
+
+
+def folder_name(folder: Path) -> str:
+    """A folder's name, or its parent's when the folder's own name says nothing (``data``, ``zulip_json``)
+    and the parent's does: exports are often unpacked into a folder called ``export`` inside a named one."""
+    own = folder.resolve()
+    if is_generic(own.name) and own.parent.name and not is_generic(own.parent.name):
+        return own.parent.name
+    return own.name
+
+
+def export_name(
+    path: Path, suffixes: Iterable[str], says_nothing: Callable[[str], bool], default: str
+) -> str:
+    """The name of an export: a folder's own name; for a file its name without the first of ``suffixes``
+    it ends with, or the name of the folder holding it when that stem ``says_nothing`` (``messages.mbox``,
+    ``items.csv``)."""
+    if path.is_dir():
+        return path.resolve().name or default
+    stem = path.name
+    for sfx in suffixes:
+        if stem.lower().endswith(sfx):
+            stem = stem[: -len(sfx)]
+            break
+    if says_nothing(stem):
+        return path.resolve().parent.name or stem
+    return stem or default
 
 
 def is_se_site(name: str) -> bool:

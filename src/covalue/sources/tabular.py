@@ -12,21 +12,14 @@ reason; the rest of the file is kept.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import fnmatch
-import gzip
-import io
 import re
-import shutil
 import sys
-import tempfile
 import zlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 import pyarrow as pa
@@ -34,13 +27,24 @@ import pyarrow as pa
 from covalue import identity, schema
 from covalue.settings import TabularMapping
 from covalue.sources.archive import Refused, ZipArchive
-from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, slug, to_utc
-
-#: file endings read as tables (a ``.gz`` on CSV or JSON Lines is unpacked on the fly)
-CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
-SUFFIXES = CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, slug
+from covalue.sources.naming import export_name
+from covalue.sources.tabular_files import (
+    SUFFIXES,
+    RecordStream,
+    TabularFile,
+    is_tabular,
+    list_files,
+)
+from covalue.sources.tabular_values import (
+    BadRow,
+    bool_value,
+    float_value,
+    id_value,
+    int_value,
+    text_value,
+    timestamp_value,
+)
 
 #: the order files are read in: people and places first, so contributions can point at them
 TABLE_ORDER = ("members", "spaces", "items", "actions")
@@ -124,270 +128,22 @@ REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "actions": (("ts",), ("actor_id",), ("verb",)),
 }
 
-_DELIMITERS = (",", ";", "\t", "|")
-_SAMPLE = 64 * 1024
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
-_SURROGATE = re.compile("[\udc80-\udcff]")
-_DIGITS = re.compile(r"[+-]?\d+(\.\d+)?")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
-_EPOCH = datetime(1970, 1, 1)
 
 # Long text fields (a post body) exceed the csv module's default 128 KiB limit; a row is still one record.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-class BadRow(Exception):
-    """One row cannot be used; the message is the reject reason."""
-
-
-# -- values ----------------------------------------------------------------------------------------
-def text_value(v: Any) -> str | None:
-    """A string from a cell (nested JSON kept as JSON text), None when empty."""
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return v if v.strip() else None
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace") or None
-    if isinstance(v, dict | list):
-        return orjson.dumps(v).decode()
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def id_value(v: Any) -> str | None:
-    s = text_value(v)
-    return s.strip() if s is not None else None
-
-
-def int_value(v: Any, col: str) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None if v is None else int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        if v.is_integer():
-            return int(v)
-        raise BadRow(f"{col} is not a whole number: {v!r}")
-    s = str(v).strip()
-    if not s:
-        return None
-    try:
-        return int(s)
-    except ValueError:
-        try:
-            f = float(s)
-        except ValueError:
-            raise BadRow(f"{col} is not a number: {s[:40]!r}") from None
-        if f.is_integer():
-            return int(f)
-        raise BadRow(f"{col} is not a whole number: {s[:40]!r}") from None
-
-
-def float_value(v: Any, col: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, int | float):
-        return float(v)
-    s = str(v).strip()
-    if not s:
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        raise BadRow(f"{col} is not a number: {s[:40]!r}") from None
-
-
-def bool_value(v: Any, col: str) -> bool | None:
-    if v is None or isinstance(v, bool):
-        return v
-    if isinstance(v, int | float):
-        return bool(v)
-    s = str(v).strip().lower()
-    if not s:
-        return None
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    raise BadRow(f"{col} is not true/false: {s[:40]!r}")
-
-
-def _from_epoch(x: float) -> datetime:
-    """Epoch seconds, millis, micros or nanos, told apart by magnitude (seconds stay below 1e11
-    until the year 5138, millis below 1e14, ...)."""
-    ax = abs(x)
-    scale = 1 if ax < 1e11 else 1e3 if ax < 1e14 else 1e6 if ax < 1e17 else 1e9
-    try:
-        return _EPOCH + timedelta(seconds=x / scale)
-    except OverflowError:
-        raise BadRow(f"timestamp {x!r} is out of range") from None
-
-
-def timestamp_value(v: Any, col: str, fmt: str | None = None) -> datetime | None:
-    """A naive UTC datetime from ISO 8601, epoch seconds/millis, ``fmt`` (strptime) or a native value."""
-    if v is None:
-        return None
-    if isinstance(v, datetime):
-        return to_utc(v)
-    if isinstance(v, date):
-        return datetime(v.year, v.month, v.day)
-    if isinstance(v, bool):
-        raise BadRow(f"{col} is not a timestamp: {v!r}")
-    if isinstance(v, int | float):
-        return _from_epoch(float(v))
-    s = str(v).strip()
-    if not s:
-        return None
-    if fmt:
-        try:
-            return to_utc(datetime.strptime(s, fmt))
-        except ValueError:
-            raise BadRow(f"{col} {s[:40]!r} does not match timestamp_format {fmt!r}") from None
-    if _DIGITS.fullmatch(s):
-        # compact ISO dates (20240131, 20240131093000) read as dates, not as seconds since 1970
-        for f in ("%Y%m%d", "%Y%m%d%H%M%S"):
-            if len(s) == len(datetime(2000, 1, 1).strftime(f)):
-                try:
-                    return datetime.strptime(s, f)
-                except ValueError:
-                    pass
-        return _from_epoch(float(s))
-    try:  # the common case first: ISO 8601 that Python reads as it is
-        return to_utc(datetime.fromisoformat(s))
-    except ValueError:
-        pass
-    # then what it does not take: fractions finer than microseconds (nanosecond exports)
-    dt = to_utc(_FRACTION.sub(r"\1", s))
-    if dt is None:
-        raise BadRow(f"{col} is not a timestamp (ISO 8601 or epoch expected): {s[:40]!r}")
-    return dt
-
-
-# -- input files -----------------------------------------------------------------------------------
-class _Counted(io.RawIOBase):
-    """A byte stream that first serves ``prefix`` and reports the bytes it hands out (progress)."""
-
-    def __init__(self, raw: IO[bytes], prefix: bytes, on_bytes: Callable[[int], None] | None) -> None:
-        self._raw = raw
-        self._prefix = prefix
-        self._on_bytes = on_bytes
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        if self._prefix:
-            n = min(len(b), len(self._prefix))
-            b[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-        else:
-            data = self._raw.read(len(b))
-            n = len(data)
-            b[:n] = data
-        if self._on_bytes and n:
-            self._on_bytes(n)
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-@dataclass
-class TabularFile:
-    """One file to read: its name (for patterns and table words), its label in reject locations, its
-    size, and how to open it as bytes."""
-
-    name: str
-    label: str
-    size: int
-    opener: Callable[[], IO[bytes]]
-    disk_path: Path | None = None
-
-    @property
-    def fmt(self) -> str:
-        low = self.name.lower()
-        if low.endswith(PARQUET_SUFFIXES):
-            return "parquet"
-        if low.endswith(JSONL_SUFFIXES):
-            return "jsonl"
-        return "csv"
-
-    def open(self) -> IO[bytes]:
-        raw = self.opener()
-        if self.name.lower().endswith(".gz"):
-            return gzip.open(raw)  # type: ignore[return-value]
-        return raw
-
-
-def is_tabular(name: str) -> bool:
-    return name.lower().endswith(SUFFIXES)
-
-
-def list_files(path: Path, settings: Any = None) -> tuple[list[TabularFile], list[Refused], list[str], Any]:
-    """The table files in ``path`` (a file, a folder or a zip): (files, refused archive entries,
-    names ignored as not tabular, the open archive or None). The caller closes the archive."""
-    if path.is_dir():
-        files, ignored = [], []
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
-            rel = p.relative_to(path.parent).as_posix()
-            if any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(path).parts):
-                continue  # hidden files and folders (.git, .DS_Store) and macOS resource forks
-            if is_tabular(p.name):
-                files.append(_disk_file(p, rel))
-            else:
-                ignored.append(rel)
-        return files, [], ignored, None
-    if path.name.lower().endswith(".zip"):
-        ing = getattr(settings, "ingest", None)
-        arc = ZipArchive(
-            path,
-            max_unpacked=getattr(ing, "max_unpacked_bytes", 50 * 1024**3),
-            max_ratio=getattr(ing, "max_ratio", 200.0),
-        )
-        files, ignored = [], []
-        for name in arc.names():
-            base = name.rsplit("/", 1)[-1]
-            if is_tabular(base):
-                files.append(
-                    TabularFile(
-                        name=base,
-                        label=f"{path.name}!{name}",
-                        size=arc.size(name),
-                        opener=lambda n=name: arc.open(n),
-                    )
-                )
-            elif not base.startswith(".") and not name.startswith("__MACOSX/"):
-                ignored.append(f"{path.name}!{name}")
-        return files, list(arc.refused), ignored, arc
-    if is_tabular(path.name):
-        return [_disk_file(path, path.name)], [], [], None
-    raise ReaderError(f"{path}: not a CSV, JSON Lines or Parquet file, nor a folder or zip of them")
-
-
-def _disk_file(p: Path, label: str) -> TabularFile:
-    return TabularFile(
-        name=p.name, label=label, size=p.stat().st_size, opener=lambda: p.open("rb"), disk_path=p
-    )
+# -- naming -----------------------------------------------------------------------------------------
 
 
 def default_name(path: Path) -> str:
     """The source name of an export with no ``source`` column: its folder or zip name; for a single
     file its stem, unless the stem is only a table word (``items.csv``), then its folder's name."""
-    if path.is_dir():
-        return path.resolve().name
-    stem = path.name
-    for sfx in (*SUFFIXES, ".zip"):
-        if stem.lower().endswith(sfx):
-            stem = stem[: -len(sfx)]
-            break
-    if path.name.lower().endswith(".zip") or not _table_word(stem):
-        return stem or "tabular"
-    return path.resolve().parent.name or stem
+    zipped = path.name.lower().endswith(".zip")
+    return export_name(
+        path, (*SUFFIXES, ".zip"), lambda stem: not zipped and bool(_table_word(stem)), "tabular"
+    )
 
 
 def _table_word(name: str) -> str | None:
@@ -504,223 +260,6 @@ def make_layout(
         missing_mapped=missing_mapped,
         sparse=sparse,
     )
-
-
-# -- record streams ---------------------------------------------------------------------------------
-@dataclass
-class Record:
-    """One row: where it is, its cells by file column, and a short excerpt for rejects.
-    ``error`` is set instead of ``cells`` when the row itself is malformed."""
-
-    location: str
-    cells: dict[str, Any] | None
-    excerpt: Any
-    error: str | None = None
-
-
-class RecordStream:
-    """Opens one file and yields its header and records, whatever its format."""
-
-    def __init__(self, f: TabularFile, on_bytes: Callable[[int], None] | None = None) -> None:
-        self.f = f
-        self.on_bytes = on_bytes
-        self.columns: list[str] = []
-        self.notes: list[str] = []  # things the person running the ingest should know
-        self.delimiter = ","
-        self._stream: IO[Any] | None = None
-        self._iter: Iterator[Record] | None = None
-        self._tmp: Path | None = None
-
-    def open(self) -> list[str]:
-        """Read the header (CSV), the first object's keys (JSONL) or the schema (Parquet)."""
-        fmt = self.f.fmt
-        if fmt == "parquet":
-            self._iter = self._parquet()
-        elif fmt == "jsonl":
-            self._iter = self._jsonl()
-        else:
-            self._iter = self._csv()
-        first = next(self._iter, None)  # each generator yields its header as a Record first
-        if first is None or first.cells is None:
-            raise BadRow(first.error if first and first.error else "the file is empty")
-        self.columns = list(first.cells)
-        return self.columns
-
-    def records(self) -> Iterator[Record]:
-        assert self._iter is not None, "open() first"
-        yield from self._iter
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _binary(self) -> tuple[IO[bytes], bytes]:
-        raw = self.f.open()
-        sample = raw.read(_SAMPLE)
-        return raw, sample
-
-    # CSV -------------------------------------------------------------------------------------------
-    def _csv(self) -> Iterator[Record]:
-        raw, sample = self._binary()
-        encoding, bom = _sniff_encoding(sample)
-        if encoding != "utf-8":
-            self.notes.append(f"{self.f.label}: not UTF-8; read as {encoding}")
-        buf = io.BufferedReader(_Counted(raw, sample[bom:], self.on_bytes), buffer_size=1 << 20)
-        text = io.TextIOWrapper(buf, encoding=encoding, errors="surrogateescape", newline="")
-        self._stream = text
-        head = sample[bom:].decode(encoding, "replace").splitlines()
-        delim = "\t" if ".tsv" in self.f.name.lower() else _sniff_delimiter(head[0] if head else "")
-        self.delimiter = delim
-        reader = csv.reader(text, delimiter=delim)
-        label = self.f.label
-        header: list[str] | None = None
-        bad_bytes_lines = 0
-        first_bad = ""
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                yield Record(f"{label}:{start}", None, None, f"malformed CSV: {e}")
-                if reader.line_num < start:  # no progress: the rest cannot be read
-                    break
-                continue
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if _SURROGATE.search("".join(row)):
-                bad_bytes_lines += 1
-                first_bad = first_bad or f"{label}:{start}"
-                row = [_SURROGATE.sub("\ufffd", c) for c in row]
-            if header is None:
-                header = [c.strip() for c in row]
-                dup = sorted({c for c in header if c and header.count(c) > 1})
-                if dup:
-                    self.notes.append(
-                        f"{label}: repeated column names {', '.join(dup)}: the last one is used"
-                    )
-                yield Record(f"{label}:{start}", dict.fromkeys(header), None)
-                continue
-            if len(row) != len(header):
-                extra_empty = len(row) > len(header) and not any(c.strip() for c in row[len(header) :])
-                if not extra_empty:
-                    yield Record(
-                        f"{label}:{start}",
-                        None,
-                        delim.join(row),
-                        f"expected {len(header)} fields, found {len(row)}",
-                    )
-                    continue
-            yield Record(f"{label}:{start}", dict(zip(header, row, strict=False)), row)
-        if bad_bytes_lines:
-            self.notes.append(
-                f"{label}: {bad_bytes_lines} line(s) held bytes invalid in {encoding} (first at {first_bad}); "
-                "they were replaced with U+FFFD and the rows kept"
-            )
-        if header is None:
-            yield Record(f"{label}:1", None, None, "the file is empty (no header line)")
-
-    # JSON Lines -------------------------------------------------------------------------------------
-    def _jsonl(self) -> Iterator[Record]:
-        raw, sample = self._binary()
-        bom = 3 if sample.startswith(codecs.BOM_UTF8) else 0
-        buf = io.BufferedReader(_Counted(raw, sample[bom:], self.on_bytes), buffer_size=1 << 20)
-        self._stream = buf
-        label = self.f.label
-        header_sent = False
-        pending: list[Record] = []
-        for n, line in enumerate(buf, start=1):
-            if not line.strip():
-                continue
-            loc = f"{label}:{n}"
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                rec = Record(
-                    loc, None, line[:300].decode("utf-8", "replace").rstrip(), f"not valid JSON: {e}"
-                )
-            else:
-                if isinstance(obj, dict):
-                    rec = Record(loc, obj, line[:300].decode("utf-8", "replace").rstrip())
-                else:
-                    rec = Record(
-                        loc,
-                        None,
-                        line[:300].decode("utf-8", "replace").rstrip(),
-                        f"expected a JSON object, found {type(obj).__name__}",
-                    )
-            if not header_sent:
-                if rec.cells is None:
-                    pending.append(rec)  # bad lines before the first object still become rejects
-                    if len(pending) < 1000:
-                        continue
-                    yield Record(loc, None, None, "no JSON object in the first 1000 lines")
-                    return
-                header_sent = True
-                yield Record(loc, dict.fromkeys(rec.cells), None)
-                yield from pending
-            yield rec
-        if not header_sent:
-            yield Record(f"{label}:1", None, None, "the file holds no JSON object")
-            yield from pending
-
-    # Parquet ----------------------------------------------------------------------------------------
-    def _parquet(self) -> Iterator[Record]:
-        import pyarrow.parquet as pq
-
-        path = self.f.disk_path
-        if path is None:  # inside an archive: Parquet needs random access, so spool it to disk
-            self._tmp = Path(tempfile.mkdtemp(prefix="covalue-parquet-"))
-            path = self._tmp / "entry.parquet"
-            with self.f.open() as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as e:
-            yield Record(f"{self.f.label}", None, None, f"not a readable Parquet file: {e}")
-            return
-        label = self.f.label
-        yield Record(label, dict.fromkeys(pf.schema_arrow.names), None)
-        total = max(pf.metadata.num_rows, 1)
-        done = 0
-        row_no = 0
-        for batch in pf.iter_batches(batch_size=8192):
-            for row in batch.to_pylist():
-                row_no += 1
-                yield Record(f"{label}:row {row_no}", row, row)
-            if self.on_bytes:
-                step = int(self.f.size * (row_no / total)) - done
-                done += step
-                self.on_bytes(step)
-
-
-def _sniff_encoding(sample: bytes) -> tuple[str, int]:
-    """(encoding, BOM length): UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8", 3
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", 0
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
-        return "cp1252", 0
-    return "utf-8", 0
-
-
-def _sniff_delimiter(line: str) -> str:
-    """The candidate delimiter that occurs most often outside quotes in the header line."""
-    counts = dict.fromkeys(_DELIMITERS, 0)
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(_DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 # -- the reader -------------------------------------------------------------------------------------

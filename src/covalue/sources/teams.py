@@ -9,6 +9,7 @@ links are counted before the markup is stripped. ``from.application`` marks a bo
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar
@@ -18,7 +19,11 @@ import orjson
 from lxml import etree
 
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
-from covalue.sources.discord import READ_ERRORS, decode, iter_export_files, peek_export_files
+from covalue.sources.exportfiles import (
+    decode,
+    peek_export_files,
+    read_each_file,
+)
 
 _HREF = re.compile(r"<a\s[^>]*href\s*=", re.I)
 _BARE_URL = re.compile(r"(?<![\"'=])https?://", re.I)
@@ -63,16 +68,8 @@ class TeamsReader(Reader):
         instance = re.sub(r"\.(json|zip|tar\.gz|tgz|tar)$", "", path.name, flags=re.I) or "teams"
         src = sink.source("teams", instance)
         self._seen_people: dict[str, str] = {}
-        found = False
-        for name, stream in iter_export_files(
-            path, sink, src.source, suffixes=(".json",), settings=self.settings
-        ):
-            found = True
-            try:
-                self._read_file(src, name, stream)
-            except READ_ERRORS as e:
-                src.reject(name, f"file could not be read to the end ({e})")
-        if not found:
+        read = functools.partial(self._read_file, src)
+        if not read_each_file(path, sink, src, read, suffixes=(".json",), settings=self.settings):
             raise ReaderError(f"{path}: no Microsoft Graph message files (.json) found")
 
     def _read_file(self, src: SourceSink, name: str, stream: IO[bytes]) -> None:
@@ -237,9 +234,8 @@ class TeamsReader(Reader):
         for men in m.get("mentions") or []:
             target = self._person(src, (men or {}).get("mentioned"))
             if target is not None:
-                src.action(
+                src.mention(
                     f"{iid}:mention:{target}",
-                    verb="mention",
                     ts=ts,
                     actor_id=author,
                     space_id=space_id,

@@ -31,7 +31,7 @@ from typing import IO, Any, ClassVar
 from covalue import identity
 from covalue.sources import archive
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, to_utc
-from covalue.sources.discord import READ_ERRORS, csv_rows, is_zip, limits
+from covalue.sources.exportfiles import READ_ERRORS, csv_rows, is_zip, limits
 
 _WANTED = ("users.csv", "groups.csv", "messages.csv")
 _UPLOAD = re.compile(r"uploadedfile:\d+", re.I)
@@ -247,9 +247,8 @@ class VivaEngageReader(Reader):
                 n_attachments=len(_UPLOAD.findall(r.get("attachments") or "")),
             )
             for uid in dict.fromkeys(_MENTION.findall(body)):  # each person once per message
-                src.action(
+                src.mention(
                     f"{mid}:mention:{uid}",
-                    verb="mention",
                     ts=ts,
                     actor_id=author,
                     space_id=space,

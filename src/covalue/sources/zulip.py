@@ -35,8 +35,8 @@ import orjson
 from covalue.identity import looks_like_bot
 from covalue.sources.archive import iter_tar
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, iter_files, to_utc
-from covalue.sources.discourse import parse_html
-from covalue.sources.naming import is_generic
+from covalue.sources.htmltext import parse_html
+from covalue.sources.naming import folder_name
 
 _ENCODED = re.compile(r"(?:\.[0-9A-Fa-f]{2})+")
 _STREAM_DIR = re.compile(r"^(\d+)-(.*)$")
@@ -108,9 +108,7 @@ class ZulipReader(Reader):
         realm = [f for f in files if f.name == "realm.json"]
         # realm.json names an organisation export; an archive folder is named after itself, or after
         # the folder holding it when its own name says nothing (``zulip_json``)
-        name = path.resolve().name
-        if is_generic(name) and path.resolve().parent.name:
-            name = path.resolve().parent.name
+        name = folder_name(path)
         if realm:
             export = _RealmExport(sink, name)
             for f in realm + [f for f in files if _MESSAGES_FILE.search(f.name)]:
@@ -315,9 +313,8 @@ def _mention(
     src: SourceSink, mid: Any, iid: str, author: str | None, ts: Any, space: str, target: str, silent: bool
 ) -> None:
     """A mention of a person in a message; a silent one is Zulip's quote-and-reply reference."""
-    src.action(
+    src.mention(
         f"mention:{mid}:{target}",
-        verb="mention",
         ts=ts,
         actor_id=author,
         space_id=space,
