@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
+from covalue import presentation
 from covalue.canvas import stories
 from covalue.canvas.collaboration_data import counted, sponsor_view
 from covalue.report import Section
@@ -23,12 +24,7 @@ log = logging.getLogger(__name__)
 @functools.cache
 def _env() -> Environment:
     # the section's template sits with the web app's, which shows the same one-pager
-    return Environment(
-        loader=PackageLoader("covalue.web", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return presentation.environment("covalue.web")
 
 
 def report_section(ws: Any, c: dict[str, Any]) -> Section | None:

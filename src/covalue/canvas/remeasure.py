@@ -16,7 +16,7 @@ from covalue import analysis, diagnosis, privacy
 from covalue.canvas.collaboration_service import Workbench
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import STAGES, period_index, periods_table
-from covalue.report.coaching import hours, pct
+from covalue.presentation import hours, pct
 
 log = logging.getLogger(__name__)
 CALM = (

@@ -7,14 +7,12 @@ import functools
 import re
 from typing import Any
 
-import orjson
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from jinja2 import Environment
 
+from covalue import presentation
 from covalue.report import charts
-from covalue.report.coaching import pct
 from covalue.store import User
 from covalue.store import accounts as acc
 from covalue.web.security import Ctx, finish, load_ctx
@@ -111,6 +109,24 @@ def community_tabs(ctx: Ctx, cid: str) -> list[tuple[str, str]]:
     return [(k, label) for k, label in TABS if k != "people" or ctx.access.can("people", cid)]
 
 
+def render_tab(
+    ctx: Ctx, c: dict[str, Any], template: str, tab: str, heading: str, code: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page under one of a community's tabs: its title, the portfolio's navigation and the tabs
+    this account may open."""
+    return render(
+        ctx,
+        template,
+        code,
+        title=f"{c['name']} · {heading}",
+        nav="portfolio",
+        c=c,
+        tab=tab,
+        tabs=community_tabs(ctx, c["id"]),
+        **values,
+    )
+
+
 def names_allowed(ctx: Ctx, cid: str) -> bool:
     """Whether pages show members' names here (the role allows it and the workspace shows names)."""
     return ctx.access is not None and ctx.access.can("names", cid) and ctx.site.show_names
@@ -167,38 +183,20 @@ def visible_charts(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in c.get("charts", {}).items() if people or k not in PERSON_LEVEL_CHARTS}
 
 
-def json_for_script(data: Any) -> Markup:
-    # inside <script>, "</" could end the element early; "<\/" reads the same to JSON.parse
-    return Markup(orjson.dumps(data).decode().replace("</", "<\\/"))
-
-
-def _num(v: Any, digits: int = 0) -> str:
-    if v is None:
-        return "–"
-    try:
-        return f"{float(v):,.{digits}f}"
-    except (TypeError, ValueError):
-        return str(v)
-
-
 def _check(v: Any, measure: str) -> str:
+    """A stage check's value: a share as a percentage, a count as a number."""
     if v is None:
-        return "–"
-    return (
-        pct(v) if re.search(r"\b(share|kept|rate)\b", measure) else _num(v, 0 if float(v).is_integer() else 1)
-    )
+        return presentation.MISSING
+    if re.search(r"\b(share|kept|rate)\b", measure):
+        return presentation.pct(v)
+    return presentation.num(v, 0 if float(v).is_integer() else 1)
 
 
 @functools.cache
 def env() -> Environment:
-    e = Environment(
-        loader=PackageLoader("covalue.web", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    e.filters["pct"] = lambda v: pct(v) if v is not None else "–"
-    e.filters["num"] = _num
+    """The pages' Jinja environment: the shared one (``covalue.presentation``) plus the stage-check
+    filter and the words for comparison operators."""
+    e = presentation.environment("covalue.web")
     e.filters["check"] = _check
     e.globals["op_words"] = OP_WORDS
     return e

@@ -31,7 +31,7 @@ from covalue.canvas.collaboration_input import (
     StoryIn,
 )
 from covalue.canvas.remeasure import CALM, remeasure
-from covalue.web.common import CtxDep, community, community_tabs, redirect, render
+from covalue.web.common import CtxDep, community, redirect, render_tab
 from covalue.web.security import Ctx
 
 pages = APIRouter(include_in_schema=False)
@@ -96,14 +96,12 @@ def _run(fn: Any, *args: Any) -> Any:
 # -- pages -----------------------------------------------------------------------------------------
 def _page(ctx: Ctx, cid: str, sub: str, template: str, **values: Any) -> Response:
     c = community(ctx, cid)
-    return render(
+    return render_tab(
         ctx,
+        c,
         template,
-        title=f"{c['name']} · {dict(SUBNAV)[sub]}",
-        nav="portfolio",
-        c=c,
-        tab="canvas",
-        tabs=community_tabs(ctx, cid),
+        "canvas",
+        dict(SUBNAV)[sub],
         sub=sub,
         subnav=SUBNAV,
         can_edit=_can_edit(ctx, cid),

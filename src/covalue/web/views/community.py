@@ -11,16 +11,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from covalue import analysis
+from covalue.presentation import json_for_script
 from covalue.store import accounts as acc
 from covalue.web.common import (
     TIPS,
     CtxDep,
     audit,
     community,
-    community_tabs,
-    json_for_script,
     names_allowed,
     render,
+    render_tab,
     signed_in,
     summary_row,
     visible_charts,
@@ -73,14 +73,12 @@ def _community_page(
     checks = c.get("checks") or []
     mix = c.get("mix") or {}
     active = int(mix.get("active") or 0)
-    return render(
+    return render_tab(
         ctx,
+        {**c, "charts": shown},
         template,
-        title=f"{c['name']} · {tab}",
-        nav="portfolio",
-        c={**c, "charts": shown},
-        tab=tab,
-        tabs=community_tabs(ctx, cid),
+        tab,
+        tab,
         specs=json_for_script(specs) if specs else None,
         checks=checks,
         passed=sum(1 for x in checks if x.get("passed")),

@@ -13,12 +13,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import or_, select
 
+from covalue.presentation import json_for_script
 from covalue.store import Job
 from covalue.web import uploads
 from covalue.web.common import (
     STATE_WORDS,
     CtxDep,
-    json_for_script,
     redirect,
     render,
     signed_in,

@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from covalue.presentation import json_for_script
 from covalue.report import charts
 from covalue.web.common import (
     CtxDep,
-    json_for_script,
     redirect,
     render,
     signed_in,

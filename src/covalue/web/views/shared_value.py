@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from covalue.canvas import shared_value as sv
 from covalue.canvas import shared_value_export as export
 from covalue.store import shared_value as svs
-from covalue.web.common import CtxDep, community, community_tabs, render
+from covalue.web.common import CtxDep, community, render, render_tab
 from covalue.web.security import Ctx, finish
 
 router = APIRouter(include_in_schema=False)
@@ -76,15 +77,13 @@ def _page(
     base = str(ctx.request.base_url).rstrip("/")
     # only managers see the links: a link in a sponsor's screenshot would still take answers
     surveys = [{**s, "link": f"{base}/s/{s['token']}" if manage else None} for s in _surveys(ctx, cid)]
-    return render(
+    return render_tab(
         ctx,
+        c,
         "sv_canvas.html.j2",
+        "shared-value",
+        "Shared value",
         code,
-        title=f"{c['name']} · Shared value",
-        nav="portfolio",
-        c=c,
-        tab="shared-value",
-        tabs=community_tabs(ctx, cid),
         d=d,
         cv=d["canvas"],
         body=export.render_section(d),
@@ -275,31 +274,40 @@ async def decide(
     )
 
 
-def _rating(raw: str) -> int | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise svs.Refused(400, "The rating goes from 1 to 5.")
-    return int(raw)
+class Answer(BaseModel):
+    """A member's answer, the same whether they send it through the survey link or the team types it
+    in from an interview: the need, their challenges, a rating from 1 to 5, an optional name."""
+
+    need: str = ""
+    challenges: str = ""
+    rating: str = ""
+    name: str = ""
+
+    def rating_value(self) -> int | None:
+        raw = self.rating.strip()
+        if not raw:
+            return None
+        if not raw.isdigit():
+            raise svs.Refused(400, "The rating goes from 1 to 5.")
+        return int(raw)
 
 
 @router.post(BASE + "/interviews")
-async def interview(
-    cid: str,
-    ctx: Ctx = CtxDep,
-    need: str = Form(""),
-    challenges: str = Form(""),
-    name: str = Form(""),
-    rating: str = Form(""),
-) -> Response:
+async def interview(cid: str, answer: Annotated[Answer, Form()], ctx: Ctx = CtxDep) -> Response:
     return await _act(
         ctx,
         cid,
         _can_manage(ctx, cid),
         "sv-needs",
         lambda db: svs.add_response(
-            db, cid, "interview", need, challenges, _rating(rating), name, user_id=ctx.access.user_id
+            db,
+            cid,
+            "interview",
+            answer.need,
+            answer.challenges,
+            answer.rating_value(),
+            answer.name,
+            user_id=ctx.access.user_id,
         ),
     )
 
@@ -410,16 +418,8 @@ def survey_form(token: str, ctx: Ctx = CtxDep) -> Response:
 
 
 @router.post("/s/{token}")
-async def survey_answer(
-    token: str,
-    ctx: Ctx = CtxDep,
-    need: str = Form(""),
-    challenges: str = Form(""),
-    rating: str = Form(""),
-    name: str = Form(""),
-) -> Response:
+async def survey_answer(token: str, answer: Annotated[Answer, Form()], ctx: Ctx = CtxDep) -> Response:
     s = _survey_or_404(ctx, token)
-    values = {"need": need, "challenges": challenges, "rating": rating, "name": name}
     try:
         with ctx.site.store.session() as db:
             live = svs.survey_by_token(db, token)
@@ -427,14 +427,14 @@ async def survey_answer(
             svs.answer(
                 db,
                 live,
-                need=need,
-                challenges=challenges,
-                rating=_rating(rating),
-                name=name,
+                need=answer.need,
+                challenges=answer.challenges,
+                rating=answer.rating_value(),
+                name=answer.name,
                 client=_client(ctx),
             )
     except svs.Refused as r:
-        return _survey_page(ctx, s, r.code, error=r.message, done=False, values=values)
+        return _survey_page(ctx, s, r.code, error=r.message, done=False, values=answer.model_dump())
     return _survey_page(ctx, s, 200, error=None, done=True, values={})
 
 
