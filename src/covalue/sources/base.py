@@ -320,6 +320,7 @@ class SourceSink:
         target_id: str | None,
         space_id: str | None = None,
         item_id: str | None = None,
+        detail: str | None = None,
     ) -> str:
         """``actor_id`` named ``target_id`` in item ``item_id`` (an ``@`` mention)."""
         return self.action(
@@ -330,6 +331,7 @@ class SourceSink:
             space_id=space_id,
             item_id=item_id,
             target_id=target_id,
+            detail=detail,
         )
 
     def react(

@@ -10,26 +10,29 @@ from dataclasses import dataclass, field
 from lxml import etree
 from lxml import html as lxml_html
 
-_BLOCKS = {
+#: elements that end a paragraph, and elements that only end a line, once the markup is gone
+_PARAGRAPH_TAGS = {
     "p",
-    "div",
-    "br",
-    "li",
-    "tr",
+    "ul",
+    "ol",
     "pre",
     "blockquote",
-    "aside",
     "h1",
     "h2",
     "h3",
     "h4",
     "h5",
     "h6",
-    "ul",
-    "ol",
-    "table",
     "hr",
+    "table",
+    "dl",
 }
+
+
+_LINE_TAGS = {"div", "br", "li", "tr", "dt", "dd"}
+
+#: where Discourse, Zulip and mail HTML breaks a line (the same elements, with asides, and no definition lists)
+_BLOCKS = (_PARAGRAPH_TAGS | _LINE_TAGS | {"aside"}) - {"dl", "dt", "dd"}
 
 
 _SPACES = re.compile(r"[ \t\r\f\v]+")
@@ -103,28 +106,6 @@ def html_text(html: str | None) -> tuple[str, int]:
     """(plain text, images and uploads) of an HTML fragment; see :func:`parse_html`."""
     h = parse_html(html)
     return h.text, h.media
-
-
-#: elements that end a paragraph, and elements that only end a line, once the markup is gone
-_PARAGRAPH_TAGS = {
-    "p",
-    "ul",
-    "ol",
-    "pre",
-    "blockquote",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "table",
-    "dl",
-}
-
-
-_LINE_TAGS = {"div", "br", "li", "tr", "dt", "dd"}
 
 
 _URL = re.compile(r"https?://", re.I)

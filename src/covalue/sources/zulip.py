@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import tarfile
 import zlib
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -66,6 +67,33 @@ def _archive_stem(path: Path) -> str:
         if name.lower().endswith(sfx):
             return name[: -len(sfx)]
     return path.stem
+
+
+def topic_message(
+    src: SourceSink,
+    mid: str,
+    first: str | None,
+    ts: datetime,
+    author: str | None,
+    space: str | None,
+    topic: str,
+    text: str,
+    n_media: int,
+) -> str:
+    """One message of a topic: the topic's first message is a post titled by the topic, the others reply
+    to it (Zulip topics are flat)."""
+    return src.item(
+        mid,
+        kind="reply" if first else "post",
+        created_at=ts,
+        author_id=author,
+        space_id=space,
+        thread_id=first,
+        parent_id=first,
+        title=None if first else topic,
+        text=text,
+        n_attachments=n_media,
+    )
 
 
 class ZulipReader(Reader):
@@ -269,29 +297,8 @@ class _Archive:
             iid = self.src.item_ref(mid)
             for name, _uid, silent in dict.fromkeys(html.mentions):
                 self.mentions.append((mid, iid, author, ts, space, name, silent))
-            if first is None:
-                first = self.src.item(
-                    mid,
-                    kind="post",
-                    created_at=ts,
-                    author_id=author,
-                    space_id=space,
-                    title=topic,
-                    text=text,
-                    n_attachments=n_media,
-                )
-            else:
-                self.src.item(
-                    mid,
-                    kind="reply",
-                    created_at=ts,
-                    author_id=author,
-                    space_id=space,
-                    thread_id=first,
-                    parent_id=first,
-                    text=text,
-                    n_attachments=n_media,
-                )
+            iid = topic_message(self.src, mid, first, ts, author, space, topic, text, n_media)
+            first = first or iid
 
     def finish(self) -> None:
         for sid in sorted(set(self.streams) | set(self.index_names), key=lambda s: int(s)):
@@ -439,30 +446,8 @@ class _RealmExport:
             if m.get("has_attachment"):
                 n_media = max(n_media, 1)
             first = self._threads.get(key)
-            if first is None:
-                iid = src.item(
-                    mid,
-                    kind="post",
-                    created_at=ts,
-                    author_id=author,
-                    space_id=space,
-                    title=topic,
-                    text=text,
-                    n_attachments=n_media,
-                )
-                self._threads[key] = iid
-            else:
-                iid = src.item(
-                    mid,
-                    kind="reply",
-                    created_at=ts,
-                    author_id=author,
-                    space_id=space,
-                    thread_id=first,
-                    parent_id=first,
-                    text=text,
-                    n_attachments=n_media,
-                )
+            iid = topic_message(src, mid, first, ts, author, space, topic, text, n_media)
+            self._threads.setdefault(key, iid)
             self.messages[mid] = (iid, author, ts, space)
             for _name, uid, silent in dict.fromkeys(html.mentions):
                 target = self.users.get(int(uid)) if uid and uid.isdigit() else None
