@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tomllib
 import zipfile
 from collections import Counter
 from datetime import timedelta
@@ -190,7 +191,11 @@ def test_forget_one_person_everywhere(
     # an upload still on disk and a file someone saved in the folder, both naming them
     (path / "uploads" / "job1").mkdir(parents=True)
     shutil.copy(shared_data / HDV, path / "uploads" / "job1" / "export.zip")
-    (path / "notes.csv").write_text(f"member,name\n{member},{ids['real name'].decode()}\n")
+    (path / "notes.csv").write_text(f"member,name\n{member},{ids['real name'].decode()}\nm_other,Someone\n")
+    (path / "aliases.toml").write_text(
+        f'[[person]]\naccounts = ["{SRC}:{USER}", "{ids["email"].decode()}"]\n\n'
+        f'[[person]]\naccounts = ["{SRC}:U061A5N1G", "neeraj@example.org"]\n'
+    )
 
     q = ws.raw.execute
     items_by = dict(q("SELECT author_id, count(*) FROM items GROUP BY 1").fetchall())
@@ -210,7 +215,11 @@ def test_forget_one_person_everywhere(
     assert p.user_ids and ids["email"].decode() in p.emails
     result = forget(ws, p, asked_by="the data protection officer", store=store)
     assert result.analysis == "re-run"
-    assert sorted(result.files_deleted) == ["notes.csv", "uploads/job1/export.zip"]
+    assert result.files_deleted == ["uploads/job1/export.zip"]
+    assert result.files_rewritten == ["aliases.toml", "notes.csv"]
+    assert (path / "notes.csv").read_text() == "member,name\nm_other,Someone\n"
+    aliases = tomllib.loads((path / "aliases.toml").read_text())
+    assert aliases == {"person": [{"accounts": [f"{SRC}:U061A5N1G", "neeraj@example.org"]}]}
 
     # nothing of them in any byte of the workspace folder (database rewritten, files deleted) ...
     needles = [*ids.values(), *texts, member.encode()]

@@ -85,6 +85,8 @@ def forget(
             console.print(f"  {k}: {v:,}")
     for f in result.files_deleted:
         console.print(f"  file deleted: {f}")
+    for f in result.files_rewritten:
+        console.print(f"  file rewritten without them: {f}")
     console.print(f"  analysis: {result.analysis}")
 
 

@@ -13,8 +13,9 @@ What goes, and what stays:
 * in the account store: their accounts (with roles and sessions), sign-in attempts, survey answers and
   needs that carry their name, canvas entries naming them, experiment participation and items, their
   place in stories, and every other mention of their ids, names or addresses;
-* files in the workspace folder that still hold them (uploads not being read, reports, leftovers) are
-  deleted: an export or report cannot be rewritten safely in every platform's format;
+* uploads not waiting to be read are deleted (compressed platform archives cannot be rewritten safely);
+  other files of the workspace folder naming them lose the lines or alias entries naming them when
+  they are one record a line or an alias file, and are deleted otherwise (a report saved there);
 * the database files are rewritten so that the freed bytes are gone too (:mod:`covalue.rights.compact`).
 
 A keyed hash of each account is kept in the forget log so a re-ingest skips them, and the request (who
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from covalue import schema
@@ -58,6 +61,7 @@ class ForgetResult:
     #: rows erased or rewritten, per place ("items deleted", "store: users deleted", ...)
     counts: dict[str, int] = field(default_factory=dict)
     files_deleted: list[str] = field(default_factory=list)
+    files_rewritten: list[str] = field(default_factory=list)
     analysis: str = "none"
     messages: list[str] = field(default_factory=list)
 
@@ -69,6 +73,7 @@ class ForgetResult:
             "person": self.label,
             "counts": self.counts,
             "files_deleted": self.files_deleted,
+            "files_rewritten": self.files_rewritten,
             "analysis": self.analysis,
             "messages": self.messages,
         }
@@ -115,7 +120,7 @@ def forget(
         from covalue.rights.store_records import erase
 
         res.counts.update({f"store: {k}": v for k, v in erase(store, person, their_items, pattern).items()})
-    res.files_deleted = _erase_files(ws, person, waiting_uploads(store))
+    res.files_deleted, res.files_rewritten = _erase_files(ws, person, waiting_uploads(store))
     if had_analysis and reanalyse:
         res.analysis = _reanalyse(ws)
     counts = {k: v for k, v in res.counts.items() if v}
@@ -241,34 +246,71 @@ def _scrub_tables(ws: Workspace, names: set[str], pattern: re.Pattern[str]) -> i
     return n
 
 
-def _erase_files(ws: Workspace, p: Person, waiting: set[str]) -> list[str]:
-    """Delete the workspace folder's files that may hold the person: uploads that are not waiting to be
-    read (a waiting one is read through the forget log's filter), and any other file whose bytes name
-    them. Compressed files cannot be searched cheaply, so an upload is deleted whether or not it does."""
+#: files kept one record a line (an alias CSV, an HR extract): the lines naming them are dropped
+_LINE_FILES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+
+
+def _erase_files(ws: Workspace, p: Person, waiting: set[str]) -> tuple[list[str], list[str]]:
+    """Clear the workspace folder's files of the person; returns (deleted, rewritten).
+
+    Uploads not waiting to be read are deleted whether or not they name them: they are compressed
+    platform archives that cannot be searched cheaply nor rewritten safely, and were needed only until
+    read. Other files are searched: one-record-a-line files lose the lines naming them, an alias TOML
+    file loses the people entries naming them, anything else naming them (a report saved here) is
+    deleted."""
     from covalue.workspace import DB_FILE
 
-    out: list[str] = []
-    needles = [n.encode() for n in p.names()] + [n.lower().encode() for n in p.names()]
-    needles += [i.encode() for i in p.ids]
+    deleted: list[str] = []
+    rewritten: list[str] = []
+    needles = sorted({n.lower() for n in p.names()} | p.ids)
     for f in sorted(ws.path.rglob("*")):
         if not f.is_file() or f.name in _OWN_FILES or f.name.startswith(DB_FILE):
             continue
         rel = f.relative_to(ws.path)
         if rel.parts[0] == "uploads":
-            if rel.parts[1:2] and rel.parts[1] in waiting:
-                continue
-            hit = True
-        else:
-            try:
-                data = f.read_bytes()
-            except OSError:
-                continue
-            hit = any(n in data for n in needles)
-        if hit:
+            if not (rel.parts[1:2] and rel.parts[1] in waiting):
+                f.unlink(missing_ok=True)
+                deleted.append(str(rel))
+            continue
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        low = data.lower()
+        if not any(n.encode() in low for n in needles):
+            continue
+        kept = _without_them(f, data, needles)
+        if kept is None:
             f.unlink(missing_ok=True)
-            out.append(str(rel))
+            deleted.append(str(rel))
+        else:
+            f.write_bytes(kept)
+            rewritten.append(str(rel))
     ws.remove_scratch()
-    return out
+    return deleted, rewritten
+
+
+def _without_them(f: Path, data: bytes, needles: list[str]) -> bytes | None:
+    """The file's bytes without the records naming them, or None when it must go whole."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if f.suffix.lower() in _LINE_FILES:
+        lines = text.splitlines(keepends=True)
+        return "".join(ln for ln in lines if not any(n in ln.lower() for n in needles)).encode()
+    if f.suffix.lower() == ".toml" and "[[person]]" in text:
+        try:
+            people = tomllib.loads(text).get("person") or []
+        except tomllib.TOMLDecodeError:
+            return None
+        out = ["# rewritten by covalue forget: entries of a forgotten person removed\n"]
+        for entry in people:
+            accounts = [str(a) for a in entry.get("accounts") or []]
+            if not any(n in a.lower() for a in accounts for n in needles):
+                out.append("\n[[person]]\naccounts = [" + ", ".join(json.dumps(a) for a in accounts) + "]\n")
+        return "".join(out).encode()
+    return None
 
 
 def waiting_uploads(store: Store | None) -> set[str]:
