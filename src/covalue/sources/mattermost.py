@@ -176,32 +176,13 @@ class MattermostReader(Reader):
         self._message(src, sid, sid, p)
 
     def _message(self, src: SourceSink, space_id: str, channel_key: str, p: dict[str, Any]) -> None:
-        author = self._person(src, p["user"])
-        ts = epoch_ms(p.get("create_at"))
-        if ts is None:
-            raise ValueError(f"create_at is not epoch milliseconds: {p.get('create_at')!r}")
-        text = p.get("message") or ""
-        native = identity.stable_id(channel_key, p["user"], p["create_at"], text)
-        ptype = p.get("type") or ""
-        if ptype.startswith("system_"):
-            src.action(
-                f"{native}:system", verb="system", ts=ts, actor_id=author, space_id=space_id, detail=ptype
-            )
+        native, iid = self._contribution(src, space_id, channel_key, p, None)
+        if iid is None:
             return
-        iid = src.item(
-            native,
-            kind="post",
-            created_at=ts,
-            author_id=author,
-            space_id=space_id,
-            text=text,
-            n_attachments=len(p.get("attachments") or []),
-        )
-        self._reactions(src, space_id, native, iid, author, p.get("reactions"))
         for j, r in enumerate(p.get("replies") or []):
             # one bad reply is rejected alone: the post and its other replies are kept
             try:
-                self._reply(src, space_id, native, iid, r)
+                self._contribution(src, space_id, native, r, iid)
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 src.reject(
                     f"{self._loc} replies[{j}]",
@@ -209,25 +190,37 @@ class MattermostReader(Reader):
                     orjson.dumps(r)[:200].decode("utf-8", "replace"),
                 )
 
-    def _reply(self, src: SourceSink, space_id: str, native: str, iid: str, r: dict[str, Any]) -> None:
-        r_author = self._person(src, r["user"])
-        r_ts = epoch_ms(r.get("create_at"))
-        if r_ts is None:
-            raise ValueError(f"reply create_at is not epoch milliseconds: {r.get('create_at')!r}")
-        r_text = r.get("message") or ""
-        r_native = identity.stable_id(native, r["user"], r["create_at"], r_text)
-        rid = src.item(
-            r_native,
-            kind="reply",
-            created_at=r_ts,
-            author_id=r_author,
+    def _contribution(
+        self, src: SourceSink, space_id: str, key: str, p: dict[str, Any], thread: str | None
+    ) -> tuple[str, str | None]:
+        """A post (``thread`` None) or a reply in ``thread``, with its reactions: (native id, item id);
+        the item id is None for a system message (a join, a header change), which becomes an action."""
+        author = self._person(src, p["user"])
+        ts = epoch_ms(p.get("create_at"))
+        if ts is None:
+            what = "reply create_at" if thread else "create_at"
+            raise ValueError(f"{what} is not epoch milliseconds: {p.get('create_at')!r}")
+        text = p.get("message") or ""
+        native = identity.stable_id(key, p["user"], p["create_at"], text)
+        ptype = p.get("type") or ""
+        if thread is None and ptype.startswith("system_"):
+            src.action(
+                f"{native}:system", verb="system", ts=ts, actor_id=author, space_id=space_id, detail=ptype
+            )
+            return native, None
+        iid = src.item(
+            native,
+            kind="reply" if thread else "post",
+            created_at=ts,
+            author_id=author,
             space_id=space_id,
-            thread_id=iid,
-            parent_id=iid,
-            text=r_text,
-            n_attachments=len(r.get("attachments") or []),
+            thread_id=thread,
+            parent_id=thread,
+            text=text,
+            n_attachments=len(p.get("attachments") or []),
         )
-        self._reactions(src, space_id, r_native, rid, r_author, r.get("reactions"))
+        self._reactions(src, space_id, native, iid, author, p.get("reactions"))
+        return native, iid
 
     def _reactions(
         self,
