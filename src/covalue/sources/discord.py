@@ -394,29 +394,20 @@ class DiscordReader(Reader):
             emoji = r.get("emoji") or {}
             ename = str(emoji.get("name") or emoji.get("code") or emoji.get("id") or "?")
             ekey = str(emoji.get("id") or ename)  # custom emoji have ids; names may repeat across servers
-            users = r.get("users")
-            if users:
-                for u in users:
-                    actor = self._json_person(src, u)
-                    src.react(
-                        f"{mid}:react:{ekey}:{u['id']}",
-                        ts=ts,
-                        actor_id=actor,
-                        space_id=space_id,
-                        item_id=iid,
-                        target_id=author,
-                        value=1.0,
-                        detail=ename,
-                    )
-            else:
+            # recent exporters list who reacted: one action each; older ones give a count and nobody
+            users = r.get("users") or []
+            who = [(f"{mid}:react:{ekey}:{u['id']}", self._json_person(src, u), 1.0) for u in users] or [
+                (f"{mid}:react:{ekey}", None, float(r.get("count") or 1))
+            ]
+            for key, actor, value in who:
                 src.react(
-                    f"{mid}:react:{ekey}",
+                    key,
                     ts=ts,
-                    actor_id=None,
+                    actor_id=actor,
                     space_id=space_id,
                     item_id=iid,
                     target_id=author,
-                    value=float(r.get("count") or 1),
+                    value=value,
                     detail=ename,
                 )
         for u in m.get("mentions") or []:

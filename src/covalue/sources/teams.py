@@ -220,9 +220,8 @@ class TeamsReader(Reader):
             who = self._person(src, r.get("user"))
             rts = to_utc(r.get("createdDateTime")) or ts
             kind = str(r.get("reactionType") or "like")
-            src.action(
+            src.react(
                 f"{iid}:react:{kind}:{who}:{rts.isoformat()}",
-                verb="react",
                 ts=rts,
                 actor_id=who,
                 space_id=space_id,
