@@ -192,13 +192,25 @@ def test_own_data_through_the_personal_link_and_forgetting_by_an_admin(site: tup
         done = admin.post(
             "/admin/forget", data={"person": member, "confirm": "forget", "csrf_token": token_admin}
         )
-        assert done.status_code == 200 and "Forgotten" in done.text
+        assert done.status_code == 200 and "Forgotten" in done.text and "re-run" in done.text
         done_id = re.search(r"request ([0-9a-f]{16})", done.text).group(1)
         assert anon.get(f"/j/{token}/data").status_code == 404  # their account, and so their link, is gone
         assert admin.get("/admin/forget", params={"person": member}).status_code == 404
     ws = covalue.open(path)
     with pytest.raises(PersonNotFound):
         resolve(ws, member)
+    # their six questions were answered by someone else: they stay, without author, title or text,
+    # and the answers still hang under them; their three answers and their note are gone
+    q = ws.raw.execute
+    kept = q("SELECT item_id, kind, title, text FROM items WHERE author_id IS NULL ORDER BY 1").fetchall()
+    assert len(kept) == 6 and {(k, t, x) for _i, k, t, x in kept} == {("question", None, None)}
+    assert (
+        q(
+            "SELECT count(*) FROM items WHERE parent_id IN (SELECT item_id FROM items WHERE author_id IS NULL)"
+        ).fetchone()[0]
+        == 6
+    )
+    assert q("SELECT count(*) FROM items").fetchone()[0] == 3 * 18 + 1 - 4  # 18 a month and the note
     assert (
         ws.raw.execute("SELECT count(*) FROM member_stages WHERE member_id = ?", [member]).fetchone()[0] == 0
     )

@@ -48,8 +48,13 @@ class Person:
 
     def names(self) -> set[str]:
         """What may name them in free text: platform ids, display names, e-mail addresses, handles.
-        Very short strings are left out: replacing every "Al" would rewrite half the texts."""
-        out = {a["native_id"] for a in self.accounts if a.get("native_id")}
+        Very short strings are left out: replacing every "Al" would rewrite half the texts; so are
+        short numeric ids (Stack Exchange's user 938), which would rewrite every "938" in any text."""
+        out = {
+            a["native_id"]
+            for a in self.accounts
+            if a.get("native_id") and not (a["native_id"].isdigit() and len(a["native_id"]) < 6)
+        }
         out |= {a["display_name"] for a in self.accounts if a.get("display_name")}
         out |= self.emails | self.also
         return {s.strip() for s in out if s and len(s.strip()) >= 3}
