@@ -50,11 +50,21 @@ class IdentitySettings(_Section):
 class AnalysisSettings(_Section):
     period: str = "month"
     window_days: int = 90
-    memory_limit: str = Field("3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    """DuckDB's memory cap on the workspace connection: beyond it, joins and aggregates spill to disk
-    instead of growing (an analysis of 10 M actions otherwise peaks above 6 GB)."""
+    memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    """DuckDB's memory cap on the workspace connection, e.g. "12GB": beyond it, joins and aggregates
+    spill to disk instead of growing. Default: ``memory_share`` of the machine's memory."""
+    memory_share: float = Field(0.5, gt=0, le=0.95)
+    """The share of the machine's memory (or of the container's limit) DuckDB may use when
+    ``memory_limit`` is not set."""
+    spill_dir: str | None = None
+    """Where DuckDB writes what does not fit in memory (default: ``spill`` inside the workspace; a
+    relative path is taken from the workspace)."""
     threads: int | None = None
     """DuckDB worker threads (default: one per core)."""
+    evidence_months: int | None = Field(13, ge=1)
+    """Example items (stage evidence) are stored for each community's last this many months, the
+    ones reports and pages show; ``covalue explain`` computes older months on demand. None: every
+    month."""
 
 
 class TabularMapping(_Section):
@@ -103,6 +113,10 @@ batch_rows = 50000                 # rows buffered per table before writing
 [analysis]
 period = "month"
 window_days = 90
+# memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine's memory)
+memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
+# spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
+evidence_months = 13      # months of example items kept per community (explain computes older ones)
 
 # Map any CSV / JSON Lines / Parquet export onto the canonical tables, e.g.:
 # [tabular.forum_posts]

@@ -39,6 +39,31 @@ class WorkspaceError(Exception):
     """The workspace is missing, damaged or cannot be used as asked."""
 
 
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its container's limit when lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+        break
+    return total
+
+
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_UNITS["TIB"] = 2**40
+
+
+def size_bytes(size: str) -> int:
+    """Bytes in a size such as "12GB" or "1.5 GiB" (the units DuckDB's memory_limit takes)."""
+    text = size.strip().upper().replace(" ", "")
+    unit = next(u for u in sorted(_UNITS, key=len, reverse=True) if text.endswith(u))
+    return int(float(text[: -len(unit)]) * _UNITS[unit])
+
+
 def default_path() -> Path:
     return Path(os.environ.get("COVALUE_WORKSPACE") or DEFAULT_DIR)
 
@@ -136,10 +161,28 @@ class Workspace:
             self._con = ibis.duckdb.connect(str(self.path / DB_FILE), read_only=self._read_only)
             # bound DuckDB's memory so large analyses spill to disk rather than exhaust the machine
             an = self.settings.analysis
-            self._con.con.execute(f"SET memory_limit = '{an.memory_limit}'")
+            self._con.con.execute(f"SET memory_limit = '{self.memory_limit()}'")
+            self._con.con.execute(f"SET temp_directory = '{self.spill_dir()}'")
             if an.threads:
                 self._con.con.execute(f"SET threads = {int(an.threads)}")
         return self._con
+
+    def memory_limit(self) -> str:
+        """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else
+        ``analysis.memory_share`` of the memory this machine (or container) has."""
+        an = self.settings.analysis
+        if an.memory_limit:
+            return an.memory_limit.replace(" ", "")
+        return f"{max(256, int(machine_memory() * an.memory_share) // 2**20)}MiB"
+
+    def memory_limit_bytes(self) -> int:
+        """:meth:`memory_limit` in bytes."""
+        return size_bytes(self.memory_limit())
+
+    def spill_dir(self) -> Path:
+        """The folder DuckDB spills to (``analysis.spill_dir``, by default ``spill`` in the workspace)."""
+        d = Path(self.settings.analysis.spill_dir or "spill")
+        return d if d.is_absolute() else self.path / d
 
     @property
     def raw(self) -> Any:

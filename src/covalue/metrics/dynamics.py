@@ -30,7 +30,7 @@ import pandas as pd
 from ibis import _
 
 from covalue.metrics.activity import month_index, month_label
-from covalue.metrics.maturity import month_start
+from covalue.metrics.windows import month_start
 
 
 def member_months(ev: ibis.Table) -> ibis.Table:

@@ -22,7 +22,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue.metrics.maturity import in_windows
+from covalue.metrics.windows import in_windows
 
 PERIOD_KEY = ("community_id", "pidx")
 #: the verdict when a window holds too few threads or people for any shape to mean something

@@ -1,0 +1,107 @@
+"""Stage evidence: up to n example items per member, community, period and stage flag, the items a
+reader can open to see why a member is at their stage.
+
+Evidence is the largest derived table (every member x month x flag), and only the months a report or
+page shows need it: ``shown`` limits it to each community's last months, and :func:`member_evidence`
+computes the rest for one member when ``explain`` asks for an older month.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue.metrics.member_stages import KEY, contributions_in_windows, member_activity
+from covalue.metrics.windows import in_windows, month_index
+
+
+def shown_periods(ms: ir.Table, months: int | None) -> ir.Table | None:
+    """Per community (``_sc``) the first period (``_from``) of its last ``months`` periods in the
+    member stages; None (every period) when ``months`` is None or not positive."""
+    if not months or months <= 0:
+        return None
+    return ms.group_by(_sc=ms.community_id).aggregate(_from=ms.pidx.max() - (int(months) - 1))
+
+
+def _from_shown(t: ir.Table, month: ir.IntegerValue, shown: ir.Table | None, reach: int) -> ir.Table:
+    """``t`` without the rows whose month (``month``, an expression over ``t``) lies more than ``reach``
+    months before the first shown period of their community: no shown window can hold them."""
+    if shown is None:
+        return t
+    x = t.join(shown, t.community_id == shown._sc)
+    return x.filter(month + reach >= x._from).drop("_sc", "_from")
+
+
+def stage_evidence(
+    activity: ir.Table,
+    facts: ir.Table,
+    roles: ir.Table,
+    periods: ir.Table,
+    model: dict[str, Any],
+    *,
+    shown: ir.Table | None = None,
+) -> ir.Table:
+    """Up to ``stages.evidence_examples`` example items per member, community, period and stage flag
+    (earliest first): for Connect anything they did that others could see, for the other flags the
+    contributions that earned it. ``activity`` is :func:`member_activity`'s table, ``facts`` the item
+    facts; ``shown`` (see :func:`shown_periods`) limits the periods."""
+    days = int(model["window"]["days"])
+    n = int(model["stages"]["evidence_examples"])
+    reach = days // 28  # a row of month m is in the windows of months m .. m + reach at most
+    events = activity.filter(activity.counted).select("member_id", "community_id", "ts", "item_id")
+    _vknown = roles.view()
+    known = _vknown.select(_known=_vknown.item_id)
+    con = events.join(known, events.item_id == known._known)
+    # examples are taken from the first n items of each month (one row per item) before the rows are
+    # repeated per window: that keeps this step small on busy communities, and every example is still
+    # an item of the window
+    con = con.group_by("member_id", "community_id", "item_id", _m=month_index(con.ts)).aggregate(
+        ts=con.ts.min()
+    )
+    con = _from_shown(con, con._m, shown, reach)
+    first = ibis.window(group_by=[con.member_id, con.community_id, con._m], order_by=[con.ts, con.item_id])
+    con = con.mutate(_r=ibis.row_number().over(first))
+    con = con.filter(con._r < n).drop("_m", "_r")
+    cw = in_windows(con, "ts", periods, days)
+    # an item used in two months of one window is one example
+    cw = cw.group_by(*KEY, "period", "item_id").aggregate(ts=cw.ts.min())
+    f = _from_shown(facts, month_index(facts.created_at), shown, reach)
+    fw = contributions_in_windows(f, periods, days)
+    rows = [cw.select(*KEY, "period", "item_id", "ts", flag=ibis.literal("connect"))]
+    for flag, col in (("share", "_share"), ("solve", "_help"), ("solve", "_seek"), ("innovate", "_idea")):
+        x = fw.filter(fw[col])
+        rows.append(x.select(*KEY, "period", "item_id", ts=x.created_at, flag=ibis.literal(flag)))
+    allr = rows[0]
+    for r in rows[1:]:
+        # no duplicates across these: an item is an answer or a question, never both
+        allr = allr.union(r, distinct=False)
+    if shown is not None:
+        allr = allr.join(shown, allr.community_id == shown._sc)
+        allr = allr.filter(allr.pidx >= allr._from).drop("_sc", "_from")
+    w = ibis.window(
+        group_by=[allr.member_id, allr.community_id, allr.pidx, allr.flag], order_by=[allr.ts, allr.item_id]
+    )
+    allr = allr.mutate(rank=ibis.row_number().over(w) + 1)
+    return allr.filter(allr.rank <= n).select(*KEY, "period", "flag", "rank", "item_id")
+
+
+def member_evidence(
+    member_id: str,
+    roles: ir.Table,
+    actions: ir.Table,
+    who: ir.Table,
+    facts: ir.Table,
+    periods: ir.Table,
+    model: dict[str, Any],
+) -> ir.Table:
+    """The evidence of one member in every period of ``periods``, computed on demand (``explain`` of
+    a month older than the stored evidence): the same rules over that member's rows alone."""
+    identities = who.filter(who.member_id == member_id)
+    mine = actions.semi_join(identities, actions.actor_id == identities.identity_id)
+    # all the roles still: an action without a community takes its item's, whoever wrote the item
+    activity = member_activity(roles, mine, who, model)
+    activity = activity.filter(activity.member_id == member_id)
+    own_facts = facts.filter(facts.author_member == member_id)
+    return stage_evidence(activity, own_facts, roles, periods, model)

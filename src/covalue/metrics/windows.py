@@ -1,0 +1,90 @@
+"""Periods and trailing windows: the calendar months the analysis reports on, keyed by integers, and
+the rows of a table repeated once for each month whose window (90 days by default) holds them.
+
+A period key is the months since year 0 (``year * 12 + month - 1``), which DuckDB and Spark compute
+alike; ``YYYY-MM`` is its label. A period's window ends with the month: ``win_start <= ts < win_end``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+
+def month_index(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Months since year 0 (``year * 12 + month - 1``): an integer period key both engines agree on."""
+    return (ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1).name("pidx")
+
+
+def month_start(pidx: int) -> datetime:
+    return datetime(pidx // 12, pidx % 12 + 1, 1)
+
+
+def period_label(pidx: int) -> str:
+    return f"{pidx // 12:04d}-{pidx % 12 + 1:02d}"
+
+
+def period_index(label: str) -> int:
+    """``YYYY-MM`` → period key."""
+    year, month = label.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def periods_table(first: int, last: int, days: int) -> pa.Table:
+    """One row per month from ``first`` to ``last`` (period keys) with its 90-day (``days``) window:
+    ``win_start <= ts < win_end``, where ``win_end`` is the first instant of the next month."""
+    rows = []
+    for p in range(first, last + 1):
+        end = month_start(p + 1)
+        rows.append(
+            {
+                "pidx": p,
+                "period": period_label(p),
+                "period_start": month_start(p),
+                "win_start": end - timedelta(days=days),
+                "win_end": end,
+            }
+        )
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("pidx", pa.int64()),
+                ("period", pa.string()),
+                ("period_start", pa.timestamp("us")),
+                ("win_start", pa.timestamp("us")),
+                ("win_end", pa.timestamp("us")),
+            ]
+        ),
+    )
+
+
+def activity_range(items: ir.Table, actions: ir.Table) -> tuple[int, int] | None:
+    """First and last month (period keys) with any item or action, or None for an empty workspace."""
+    a = items.aggregate(lo=items.created_at.min(), hi=items.created_at.max()).to_pyarrow().to_pylist()[0]
+    b = actions.aggregate(lo=actions.ts.min(), hi=actions.ts.max()).to_pyarrow().to_pylist()[0]
+    los = [v for v in (a["lo"], b["lo"]) if v is not None]
+    his = [v for v in (a["hi"], b["hi"]) if v is not None]
+    if not los:
+        return None
+    lo, hi = min(los), max(his)
+    return lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month - 1
+
+
+def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
+    """``t`` repeated once per period whose window holds ``t[ts]`` (with the period's columns).
+
+    Each row is paired with its own month and the few months after it (a small cross join with the
+    offsets), then kept where the window starts before it: an equi-join, not a range join.
+    """
+    # a month is at least 28 days, so a window ending k months after the row's month holds it only
+    # when 28 * k < days: offsets 0..days // 28 are enough (one more only made rows the join dropped)
+    offsets = ibis.memtable({"_off": list(range(days // 28 + 1))})
+    x = t.mutate(_m0=month_index(t[ts])).cross_join(offsets)
+    x = x.mutate(_pk=x._m0 + x._off)
+    x = x.join(periods, x._pk == periods.pidx)
+    x = x.filter((x[ts] >= x.win_start) & (x[ts] < x.win_end))
+    return x.drop("_m0", "_off", "_pk")

@@ -1,0 +1,78 @@
+"""DuckDB's memory follows the machine: a share of its memory unless covalue.toml sets a limit, spilling
+into the workspace, and a run that still does not fit says so in one line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import covalue
+from covalue import analysis, synth
+from covalue.workspace import machine_memory, size_bytes
+
+
+def _settings(ws_path: Path, lines: str) -> None:
+    toml = ws_path / "covalue.toml"
+    toml.write_text(toml.read_text().replace("window_days = 90", "window_days = 90\n" + lines))
+
+
+def _duckdb_bytes(w: covalue.Workspace) -> int:
+    return size_bytes(w.raw.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+
+def test_default_limit_is_a_share_of_the_machine(tmp_path: Path) -> None:
+    w = covalue.init(tmp_path / "ws")
+    half = machine_memory() * 0.5
+    assert abs(w.memory_limit_bytes() - half) < 2**20
+    assert abs(_duckdb_bytes(w) - half) / half < 0.03  # DuckDB shows one decimal of its unit
+    w.close()
+    # memory_share sets the share (the toml already names the key with its default)
+    toml = tmp_path / "ws" / "covalue.toml"
+    toml.write_text(toml.read_text().replace("memory_share = 0.5", "memory_share = 0.25"))
+    w = covalue.open(tmp_path / "ws")
+    assert abs(_duckdb_bytes(w) - machine_memory() * 0.25) / (machine_memory() * 0.25) < 0.03
+    w.close()
+
+
+def test_a_set_limit_wins_and_spills_inside_the_workspace(tmp_path: Path) -> None:
+    w = covalue.init(tmp_path / "ws")
+    assert w.raw.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(
+        tmp_path / "ws" / "spill"
+    )
+    w.close()
+    _settings(tmp_path / "ws", 'memory_limit = "700MB"\nspill_dir = "scratch"')
+    w = covalue.open(tmp_path / "ws")
+    assert w.memory_limit_bytes() == 700 * 10**6
+    assert abs(_duckdb_bytes(w) - 700 * 10**6) / (700 * 10**6) < 0.03
+    assert w.raw.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(
+        tmp_path / "ws" / "scratch"
+    )
+    w.close()
+
+
+@pytest.mark.parametrize(("text", "n"), [("12GB", 12 * 10**9), ("1.5 GiB", 3 * 2**29), ("700MB", 7 * 10**8)])
+def test_sizes_read_as_duckdb_reads_them(text: str, n: int) -> None:
+    assert size_bytes(text) == n
+
+
+def test_running_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
+    w = covalue.init(tmp_path / "ws")
+    synth.generate(seed=11).write(w)
+    w.close()
+    _settings(tmp_path / "ws", 'memory_limit = "30MB"')
+    w = covalue.open(tmp_path / "ws")
+    with pytest.raises(analysis.AnalysisOutOfMemory) as info:
+        analysis.analyze(w)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("covalue analyze ran out of memory while computing ")
+    assert "DuckDB may use 30MB" in msg and 'memory_limit = "60MB"' in msg
+    assert str(tmp_path / "ws" / "covalue.toml") in msg
+    w.close()
+    # with the limit raised as the line says, the same analysis finishes
+    toml = tmp_path / "ws" / "covalue.toml"
+    toml.write_text(toml.read_text().replace('memory_limit = "30MB"', 'memory_limit = "1GB"'))
+    w = covalue.open(tmp_path / "ws")
+    assert analysis.analyze(w).rows["member_stages"] > 0
+    w.close()
