@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import ibis
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from covalue import analysis
@@ -23,6 +22,7 @@ from covalue.commands.options import (
     err,
     open_ws,
     print_json,
+    progress_bar,
 )
 from covalue.metrics.maturity import TRANSITIONS
 from covalue.stages import JOURNEY
@@ -38,15 +38,7 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
     """
     ws = open_ws(workspace)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with progress_bar(quiet=as_json) as bar:
         task = bar.add_task("analysing", total=len(analysis.DERIVED))
 
         def progress(step: str, done: int, total: int) -> None:

@@ -10,6 +10,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 import covalue
 from covalue.periods import is_period
@@ -47,3 +55,17 @@ def open_ws(path: Path | None, *, create: bool = False) -> Workspace:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def progress_bar(*, sizes: bool = False, quiet: bool = False) -> Progress:
+    """The progress bars of long commands, on stderr and gone when done: counts of steps or rows, or
+    ``sizes`` (bytes read); ``quiet`` (e.g. with --json) shows nothing."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn() if sizes else MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )

@@ -8,23 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from covalue import synth as synthetic
-from covalue.commands.options import WorkspaceOpt, console, err, open_ws
+from covalue.commands.options import WorkspaceOpt, console, err, open_ws, progress_bar
 from covalue.workspace import Workspace, default_path
 
 
 def _fill(ws: Workspace, org: synthetic.SynthOrg) -> dict[str, int]:
     """Write ``org`` into ``ws`` with one progress bar per table."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
         def progress(table: str, done: int, total: int) -> None:

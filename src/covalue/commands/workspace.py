@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import covalue
-from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json, progress_bar
 from covalue.workspace import default_path
 
 
@@ -45,15 +44,7 @@ def ingest(
         err.print("[red]error:[/] name the exports to ingest, or an HR file with --members")
         raise typer.Exit(2)
     ws = open_ws(workspace, create=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with progress_bar(sizes=True, quiet=as_json) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(label: str, done: int, total: int | None) -> None:

@@ -160,3 +160,11 @@ def from_template(key: str, title: str, template: str, c: CommunityFacts, *, css
         mix=c.get("mix") or {},
     )
     return Section(key=key, title=title, html=html, css=css)
+
+
+def if_charted(key: str, title: str, template: str, c: CommunityFacts, *charts: str) -> Section | None:
+    """A built-in section drawn only when the community has one of ``charts`` (else left out)."""
+    made = c.get("charts") or {}
+    if not any(made.get(ch) for ch in charts):
+        return None
+    return from_template(key, title, template, c)

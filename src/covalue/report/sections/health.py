@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from covalue.report.sections import Section, from_template
+from covalue.report.sections import Section, from_template, if_charted
 
 
 def shape(ws: Any, c: Any) -> Section | None:
@@ -22,12 +22,8 @@ def responsiveness(ws: Any, c: Any) -> Section | None:
 
 
 def membership(ws: Any, c: Any) -> Section | None:
-    if not (c.get("charts") or {}).get("membership"):
-        return None
-    return from_template("members", "Membership and retention", "members.html.j2", c)
+    return if_charted("members", "Membership and retention", "members.html.j2", c, "membership")
 
 
 def spikes(ws: Any, c: Any) -> Section | None:
-    if not (c.get("charts") or {}).get("spikes"):
-        return None
-    return from_template("spikes", "Campaign spikes and what persisted", "spikes.html.j2", c)
+    return if_charted("spikes", "Campaign spikes and what persisted", "spikes.html.j2", c, "spikes")

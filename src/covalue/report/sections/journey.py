@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from covalue.report.sections import Section, from_template
+from covalue.report.sections import Section, from_template, if_charted
 
 
 def summary(ws: Any, c: Any) -> Section:
@@ -14,16 +14,12 @@ def summary(ws: Any, c: Any) -> Section:
 
 
 def stages(ws: Any, c: Any) -> Section | None:
-    ch = c.get("charts") or {}
-    if not (ch.get("mix_now") or ch.get("mix_over_time")):
-        return None
-    return from_template("stages", "Where members stand on the value journey", "stages.html.j2", c)
+    title = "Where members stand on the value journey"
+    return if_charted("stages", title, "stages.html.j2", c, "mix_now", "mix_over_time")
 
 
 def journey(ws: Any, c: Any) -> Section | None:
-    if not (c.get("charts") or {}).get("journey"):
-        return None
-    return from_template("journey", "The journey between stages", "journey.html.j2", c)
+    return if_charted("journey", "The journey between stages", "journey.html.j2", c, "journey")
 
 
 def checks(ws: Any, c: Any) -> Section | None:
