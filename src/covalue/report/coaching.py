@@ -8,10 +8,13 @@ the prompts quote those numbers, so the team sees why a prompt was chosen.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covalue import stages
 from covalue.presentation import hours, pct
+
+if TYPE_CHECKING:
+    from covalue.report.facts import CommunityFacts
 
 SHAPE_WORDS = {
     "community": "works as a real community: many people start conversations and others respond",
@@ -31,7 +34,7 @@ def _n(v: Any) -> float:
         return 0.0
 
 
-def failed_checks(c: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def failed_checks(c: CommunityFacts) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for ch in c.get("checks") or []:
         if not ch.get("passed") and ch.get("measurable") is not False:
@@ -61,12 +64,12 @@ def check_text(ch: dict[str, Any]) -> str:
     )
 
 
-def _champions_text(c: dict[str, Any]) -> str:
+def _champions_text(c: CommunityFacts) -> str:
     names = [ch.get("label") for ch in (c.get("champions") or [])[:3] if ch.get("label")]
     return ", ".join(names) if names else "the members who answer most often"
 
 
-def findings(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
+def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     """Named findings with their numbers, in the order of the question bank."""
     th = model["findings"]
     h = c.get("health") or {}
@@ -157,7 +160,7 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def prompts(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
+def prompts(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     """The coaching prompts for a community: at most ``max_prompts``, each with what was seen (numbers
     quoted), open questions and concrete actions."""
     bank = {p["finding"]: p for p in model["prompt"]}
@@ -181,7 +184,7 @@ def prompts(c: dict[str, Any], model: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def verdict(c: dict[str, Any]) -> str:
+def verdict(c: CommunityFacts) -> str:
     """One paragraph in plain words: shape, how far members get on the journey, responsiveness,
     direction of membership, and the stage checks."""
     name = c["name"]

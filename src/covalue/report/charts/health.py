@@ -4,14 +4,17 @@ campaign spikes with what persisted after them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from covalue import periods
 from covalue.presentation import pct
 from covalue.report.charts.base import CYCLE, OKABE_ITO, chart, layout
 
+if TYPE_CHECKING:
+    from covalue.report.facts import CommunityFacts
 
-def responsiveness(c: dict[str, Any]) -> dict | None:
+
+def responsiveness(c: CommunityFacts) -> dict | None:
     rows = [r for r in c.get("response_monthly") or [] if r.get("threads")]
     if not rows:
         return None
@@ -78,12 +81,12 @@ def responsiveness(c: dict[str, Any]) -> dict | None:
     return chart(c["id"], "response", fig, summary, columns, table)
 
 
-def _reply_minutes(c: dict[str, Any]) -> float:
+def _reply_minutes(c: CommunityFacts) -> float:
     """The chat-reply rule's minutes, as the community's facts carry them (30 by default)."""
     return float(c.get("chat_reply_minutes") or 30)
 
 
-def membership(c: dict[str, Any]) -> dict | None:
+def membership(c: CommunityFacts) -> dict | None:
     d = c.get("dynamics") or {}
     months = d.get("monthly") or []
     if not months:
@@ -173,7 +176,7 @@ def _month_edge(month: str, shift: int) -> str:
     return f"{month}-15"
 
 
-def retention(c: dict[str, Any], min_size: int = 5, most: int = 6) -> dict | None:
+def retention(c: CommunityFacts, min_size: int = 5, most: int = 6) -> dict | None:
     """Share of each monthly cohort still active k months after its first month; only cohorts of at
     least ``min_size`` people (privacy), at most ``most`` of the largest, plus the all-cohort average."""
     ret = (c.get("dynamics") or {}).get("retention") or []
@@ -244,7 +247,7 @@ def retention(c: dict[str, Any], min_size: int = 5, most: int = 6) -> dict | Non
     )
 
 
-def spikes(c: dict[str, Any]) -> dict | None:
+def spikes(c: CommunityFacts) -> dict | None:
     sp = [
         s
         for s in (c.get("dynamics") or {}).get("spikes") or []

@@ -4,22 +4,25 @@ and the portfolio of communities side by side.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from covalue import stages
 from covalue.presentation import pct
 from covalue.report.charts.base import GREY, STAGE_COLOURS, STAGE_WORDS, STAGES, chart, layout, rgba
 
+if TYPE_CHECKING:
+    from covalue.report.facts import CommunityFacts
+
 JOURNEY = stages.JOURNEY
 
 
-def innovate_measurable(c: dict[str, Any]) -> bool:
+def innovate_measurable(c: CommunityFacts) -> bool:
     """False when the export shows no idea at all: Innovate then cannot be told from 0 %."""
     rows = [ch for ch in c.get("checks") or [] if ch.get("stage") == "innovate"]
     return not rows or any(ch.get("measurable", True) for ch in rows)
 
 
-def mix_now(c: dict[str, Any]) -> dict | None:
+def mix_now(c: CommunityFacts) -> dict | None:
     mix = c.get("mix")
     if not mix or not mix.get("active"):
         return None
@@ -77,7 +80,7 @@ def mix_now(c: dict[str, Any]) -> dict | None:
     return chart(c["id"], "mix-now", fig, summary, ["stage", "members", "share"], rows)
 
 
-def mix_over_time(c: dict[str, Any]) -> dict | None:
+def mix_over_time(c: CommunityFacts) -> dict | None:
     hist = [m for m in c.get("mix_history") or [] if m.get("active")]
     if len(hist) < 2:
         return None
@@ -122,7 +125,7 @@ def mix_over_time(c: dict[str, Any]) -> dict | None:
     )
 
 
-def journey(c: dict[str, Any]) -> dict | None:
+def journey(c: CommunityFacts) -> dict | None:
     j = c.get("journey") or {}
     flows = [f for f in j.get("flows") or [] if f["members"]]
     if not flows:
@@ -230,7 +233,7 @@ def _sankey_positions(
     return xs, ys
 
 
-def portfolio_mix(communities: list[dict[str, Any]]) -> dict | None:
+def portfolio_mix(communities: list[CommunityFacts]) -> dict | None:
     cs = [c for c in communities if (c.get("mix") or {}).get("active")]
     if len(cs) < 2:
         return None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covalue.report.charts.base import OKABE_ITO, chart, layout
 
+if TYPE_CHECKING:
+    from covalue.report.facts import CommunityFacts
 
-def network(c: dict[str, Any]) -> dict | None:
+
+def network(c: CommunityFacts) -> dict | None:
     """The core of the interaction network: champions and core members placed by a seeded force
     layout, only the strongest ties drawn, only champions named."""
     net = c.get("network") or {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from covalue.report.charts.base import OKABE_ITO, chart, layout
 
+if TYPE_CHECKING:
+    from covalue.report.facts import CommunityFacts
 
-def themes(c: dict[str, Any]) -> dict | None:
+
+def themes(c: CommunityFacts) -> dict | None:
     res = c.get("resonance") or {}
     th = res.get("question_themes") or []
     if not th:
