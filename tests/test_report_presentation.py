@@ -52,6 +52,14 @@ def test_windows_are_named_the_way_checks_show_them():
     assert periods.window_words("2020-05", 90) == "the 90 days to the end of 2020-05"
 
 
+def test_the_default_month_steps_back_from_a_partial_last_month_only_when_there_is_one_before():
+    may, june = periods.period_index("2020-05"), periods.period_index("2020-06")
+    assert periods.default_key(june, may, None) == june
+    assert periods.default_key(june, may, "2020-06") == may
+    assert periods.default_key(june, may, "2020-04") == june  # an older partial month changes nothing
+    assert periods.default_key(june, june, "2020-06") == june  # nothing before it: keep the only month
+
+
 @pytest.mark.parametrize("bad", ["2020-13", "2020-00", "20-05", "May 2020", "", None])
 def test_a_bad_month_is_refused(bad):
     assert not periods.is_period(bad)

@@ -84,6 +84,15 @@ def window_label(span: str, period: str, days: int) -> str:
     return f"{days} days to {month_end(period_index(period)).isoformat()}"
 
 
+def default_key(latest: int, first: int, partial_month: str | None) -> int:
+    """The month shown by default: the latest with activity, or the one before when the latest is the
+    export's partial last month (``partial_month``, ``YYYY-MM``; half a month reads as a decline and
+    fails every check). A community with nothing before its partial month keeps it."""
+    if partial_month is not None and period_label(latest) == partial_month and latest - 1 >= first:
+        return latest - 1
+    return latest
+
+
 def window_words(period: str, days: int) -> str:
     """The trailing window in a sentence: ``"the 90 days to the end of 2020-05"``."""
     return f"the {days} days to the end of {period}"
