@@ -534,9 +534,9 @@ def test_hr_cli_after_tabular_ingest(ws, forum, tmp_path):
 
 
 def test_invalid_utf8_after_the_sample_is_replaced_and_reported(tmp_path, monkeypatch):
-    from covalue.sources import tabular
+    from covalue.sources import tabular_files
 
-    monkeypatch.setattr(tabular, "_SAMPLE", 16)  # the bad byte comes after the encoding sniff
+    monkeypatch.setattr(tabular_files, "SAMPLE_BYTES", 16)  # the bad byte comes after the encoding sniff
     f = tmp_path / "items.csv"
     f.write_bytes(b"item_id,created_at,text\n1,2024-01-01,fine\n2,2024-01-01,bad \xff byte\n")
     out, messages = read_direct(f)

@@ -27,7 +27,8 @@ from covalue.sources.tabular_values import (
 _DELIMITERS = (",", ";", "\t", "|")
 
 
-_SAMPLE = 64 * 1024
+#: how much of a file is read to sniff its encoding and delimiter
+SAMPLE_BYTES = 64 * 1024
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -191,7 +192,7 @@ class RecordStream:
 
     def _binary(self) -> tuple[IO[bytes], bytes]:
         raw = self.f.open()
-        sample = raw.read(_SAMPLE)
+        sample = raw.read(SAMPLE_BYTES)
         return raw, sample
 
     # CSV -------------------------------------------------------------------------------------------
