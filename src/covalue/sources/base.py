@@ -274,6 +274,30 @@ class SourceSink:
         )
         return iid
 
+    def message(
+        self,
+        native_id: Any,
+        *,
+        parent_id: str | None,
+        created_at: datetime | None,
+        author_id: str | None,
+        space_id: str | None = None,
+        thread_id: str | None = None,
+        **content: Any,
+    ) -> str:
+        """A chat or list message: a ``post`` that starts a thread, or a ``reply`` to ``parent_id`` in
+        ``thread_id`` (the parent's thread when not given). ``content`` is as for :meth:`item`."""
+        return self.item(
+            native_id,
+            kind="reply" if parent_id else "post",
+            created_at=created_at,
+            author_id=author_id,
+            space_id=space_id,
+            thread_id=thread_id or parent_id,
+            parent_id=parent_id,
+            **content,
+        )
+
     def action(
         self,
         native_id: Any,

@@ -208,14 +208,12 @@ class MattermostReader(Reader):
                 f"{native}:system", verb="system", ts=ts, actor_id=author, space_id=space_id, detail=ptype
             )
             return native, None
-        iid = src.item(
+        iid = src.message(
             native,
-            kind="reply" if thread else "post",
+            parent_id=thread,
             created_at=ts,
             author_id=author,
             space_id=space_id,
-            thread_id=thread,
-            parent_id=thread,
             text=text,
             n_attachments=len(p.get("attachments") or []),
         )

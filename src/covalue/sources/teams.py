@@ -203,14 +203,12 @@ class TeamsReader(Reader):
             text, links = "", 0  # Graph keeps the shell of a deleted message; its content is gone
         atts = [a for a in m.get("attachments") or [] if (a or {}).get("contentType") != "messageReference"]
         parent_id = src.item_ref(f"{chan}/{reply_to}") if reply_to else None
-        iid = src.item(
+        iid = src.message(
             native,
-            kind="reply" if reply_to else "post",
+            parent_id=parent_id,
             created_at=ts,
             author_id=author,
             space_id=space_id,
-            parent_id=parent_id,
-            thread_id=parent_id,
             title=m.get("subject") or None,
             text=text,
             n_links=links,

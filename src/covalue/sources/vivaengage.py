@@ -235,14 +235,13 @@ class VivaEngageReader(Reader):
             parent = (r.get("replied_to_id") or "").strip()
             is_reply = bool(parent) or thread != mid
             body = r.get("body") or ""
-            iid = src.item(
+            iid = src.message(
                 mid,
-                kind="reply" if is_reply else "post",
+                parent_id=src.item_ref(parent or thread) if is_reply else None,
+                thread_id=src.item_ref(thread),
                 created_at=ts,
                 author_id=author,
                 space_id=space,
-                thread_id=src.item_ref(thread),
-                parent_id=src.item_ref(parent or thread) if is_reply else None,
                 text=body,
                 n_attachments=len(_UPLOAD.findall(r.get("attachments") or "")),
             )

@@ -82,14 +82,12 @@ def topic_message(
 ) -> str:
     """One message of a topic: the topic's first message is a post titled by the topic, the others reply
     to it (Zulip topics are flat)."""
-    return src.item(
+    return src.message(
         mid,
-        kind="reply" if first else "post",
+        parent_id=first,
         created_at=ts,
         author_id=author,
         space_id=space,
-        thread_id=first,
-        parent_id=first,
         title=None if first else topic,
         text=text,
         n_attachments=n_media,
