@@ -209,7 +209,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
             f"{ws.path} holds no community activity yet: ingest an export first (covalue ingest)"
         )
     if community and community not in health:
-        known = sorted(diagnosis._names(ws))
+        known = sorted(ws.table("communities").community_id.to_pyarrow().to_pylist())
         raise LookupError(f"no community {community!r} with results in {ws.path}; known: {', '.join(known)}")
     dyn = diagnosis.dynamics_of(ws, community=community)
     cids = sorted(health)
