@@ -19,7 +19,7 @@ from starlette.requests import Request
 from covalue import analysis
 from covalue.settings import IngestSettings
 from covalue.sources.archive import Refused, ZipArchive, safe_name
-from covalue.store import Job, utcnow
+from covalue.store import Job, jobs, utcnow
 from covalue.web import csrf
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -255,10 +255,7 @@ def _7z_problems(path: Path, limits: IngestSettings) -> list[str]:
 # -- the background job ---------------------------------------------------------------------------------
 def _update(site: Any, job_id: str, **values: Any) -> None:
     with site.store.session() as db:
-        job = db.get(Job, job_id)
-        if job is not None:
-            for k, v in values.items():
-                setattr(job, k, v)
+        jobs.update(db, job_id, **values)
 
 
 def run_job(site: Any, job_id: str) -> None:

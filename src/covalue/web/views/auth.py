@@ -4,6 +4,7 @@ signed in, with the CSRF token API callers send back)."""
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -16,6 +17,23 @@ from covalue.web.security import Ctx, clear_session, set_session
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["covalue"])
+
+
+class SignIn(BaseModel):
+    """The sign-in form: the account's email and password, and the local page to go back to."""
+
+    email: str = ""
+    password: str = ""
+    next: str = "/"
+
+
+class FirstAdmin(BaseModel):
+    """The first-run form: the set-up link's token and the first administrator's email and password."""
+
+    token: str = ""
+    email: str = ""
+    password: str = ""
+    password2: str = ""
 
 
 class Me(BaseModel):
@@ -61,18 +79,13 @@ def login_page(ctx: Ctx = CtxDep, next: str = "/") -> Response:
 
 
 @pages.post("/login")
-def login(
-    request: Request,
-    ctx: Ctx = CtxDep,
-    email: str = Form(""),
-    password: str = Form(""),
-    next: str = Form("/"),
-) -> Response:
+def login(request: Request, form: Annotated[SignIn, Form()], ctx: Ctx = CtxDep) -> Response:
     site = ctx.site
+    back = safe_next(form.next)
     sid = None
     try:
         with site.store.session() as db:
-            user = acc.authenticate(db, email, password, _client_ip(request))
+            user = acc.authenticate(db, form.email, form.password, _client_ip(request))
             sess = acc.start_session(db, user) if user else None
             sid = sess.id if sess else None
     except acc.Throttled as t:
@@ -80,10 +93,8 @@ def login(
     else:
         error, code = "That email and password do not match an account.", 401
     if sid is None:
-        return render(
-            ctx, "login.html.j2", code, title="Sign in", next=safe_next(next), email=email, error=error
-        )
-    resp = RedirectResponse(safe_next(next), status_code=303)
+        return render(ctx, "login.html.j2", code, title="Sign in", next=back, email=form.email, error=error)
+    resp = RedirectResponse(back, status_code=303)
     set_session(site, request, resp, sid)
     return resp
 
@@ -102,51 +113,46 @@ def logout(ctx: Ctx = CtxDep) -> Response:
 def setup_page(ctx: Ctx = CtxDep, token: str = "") -> Response:
     if not _needs_setup(ctx):
         return redirect(ctx, "/login")
-    if not token or not hmac.compare_digest(token, ctx.site.setup_token):
+    if not token or not hmac.compare_digest(token.encode(), ctx.site.setup_token.encode()):
         raise HTTPException(
             403, "Open the set-up link exactly as printed in the terminal where `covalue serve` runs."
         )
+    return _setup_page(ctx, 200, token, "", None)
+
+
+def _setup_page(ctx: Ctx, code: int, token: str, email: str, error: str | None) -> Response:
     return render(
-        ctx, "setup.html.j2", title="Set-up", token=token, email="", error=None, min_password=acc.MIN_PASSWORD
+        ctx,
+        "setup.html.j2",
+        code,
+        title="Set-up",
+        token=token,
+        email=email,
+        error=error,
+        min_password=acc.MIN_PASSWORD,
     )
 
 
 @pages.post("/setup")
-def setup(
-    request: Request,
-    ctx: Ctx = CtxDep,
-    token: str = Form(""),
-    email: str = Form(""),
-    password: str = Form(""),
-    password2: str = Form(""),
-) -> Response:
+def setup(request: Request, form: Annotated[FirstAdmin, Form()], ctx: Ctx = CtxDep) -> Response:
     site = ctx.site
     if not _needs_setup(ctx):
         return redirect(ctx, "/login")
-    if not hmac.compare_digest(token, site.setup_token):
+    if not hmac.compare_digest(form.token.encode(), site.setup_token.encode()):
         raise HTTPException(403, "The set-up link is not valid.")
     error = None
-    if password != password2:
+    if form.password != form.password2:
         error = "The two passwords differ."
     else:
         try:
             with site.store.session() as db:
-                user = acc.add_user(db, email, "admin", password=password)
+                user = acc.add_user(db, form.email, "admin", password=form.password)
                 acc.audit(db, user, "first admin created", subject=user.email)
                 sid = acc.start_session(db, user).id
         except acc.AccountError as e:
             error = str(e)[:1].upper() + str(e)[1:] + "."
     if error:
-        return render(
-            ctx,
-            "setup.html.j2",
-            400,
-            title="Set-up",
-            token=token,
-            email=email,
-            error=error,
-            min_password=acc.MIN_PASSWORD,
-        )
+        return _setup_page(ctx, 400, form.token, form.email, error)
     resp = RedirectResponse("/data", status_code=303)
     set_session(site, request, resp, sid)
     return resp

@@ -11,10 +11,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select
 
 from covalue.presentation import json_for_script
-from covalue.store import Job
+from covalue.store import Job, jobs
 from covalue.web import uploads
 from covalue.web.common import (
     STATE_WORDS,
@@ -69,12 +68,9 @@ def _upload_targets(ctx: Ctx) -> list[tuple[str, str]]:
 
 def _jobs_for(ctx: Ctx) -> list[Job]:
     assert ctx.access is not None and ctx.user is not None
+    mine = None if ctx.access.is_admin else [cid for cid, _ in _upload_targets(ctx)]
     with ctx.site.store.session() as db:
-        q = select(Job).order_by(Job.created_at.desc()).limit(20)
-        if not ctx.access.is_admin:
-            mine = [cid for cid, _ in _upload_targets(ctx)]
-            q = q.where(or_(Job.user_id == ctx.user.id, Job.community_id.in_(mine)))
-        return list(db.scalars(q))
+        return jobs.recent(db, user_id=ctx.user.id, communities=mine)
 
 
 def _may_upload(ctx: Ctx) -> None:
@@ -119,17 +115,14 @@ async def accept_upload(ctx: Ctx) -> Job:
         site.discard_upload(job_id)
         raise uploads.UploadRefused(403, "Choose one of your communities for this export.")
     with site.store.session() as db:
-        job = Job(
-            id=job_id,
+        job = jobs.queue(
+            db,
+            job_id,
             user_id=ctx.user.id,
             filename=got.filename or "upload",
             community_id=target,
-            state="queued",
-            step="waiting to start",
-            progress=0,
             size_bytes=got.size,
         )
-        db.add(job)
     site.submit(job_id)
     return job
 
