@@ -130,30 +130,38 @@ class DiscourseReader(Reader):
 
     def read(self, path: Path, sink: Sink) -> None:
         files = iter_files(path, [".json"])
-        site, community = _forum_name(path, files)
-        src = sink.source("discourse", site, community=community)
-        state = _State(src, sink, path)
         sink.set_total(len(files))
-        # Pass 1 sorts the files by kind and learns category names, so that in pass 2 every topic
-        # knows whether its category is a support one, and topics read in full come before lists.
+        # Pass 1 sorts the files by kind, keeps category lists and the first documents (which name the
+        # forum), so that in pass 2 every topic knows whether its category is a support one, and topics
+        # read in full come before lists. What cannot be read waits for the source to be named.
         by_kind: dict[str, list[Path]] = {"categories": [], "topic": [], "post": [], "list": []}
+        first_docs: list[Any] = []
+        categories: list[dict[str, Any]] = []
+        problems: list[tuple[Path, str, str | None]] = []
         for f in files:
-            doc = state.load(f)
-            if doc is None:
+            doc, problem = read_json(f)
+            if problem is not None:
+                problems.append((f, *problem))
                 sink.advance(1)
                 continue
+            if len(first_docs) < _NAME_SCAN_FILES:
+                first_docs.append(doc)
             kind = _kind(doc)
             if kind is None:
-                src.reject(
-                    state.loc(f),
-                    "JSON that is not a Discourse topic, post, topic list or category list",
-                    _excerpt(doc),
-                )
+                reason = "JSON that is not a Discourse topic, post, topic list or category list"
+                problems.append((f, reason, _excerpt(doc)))
                 sink.advance(1)
                 continue
             by_kind[kind].append(f)
             if kind == "categories":
-                state.learn_categories(doc)
+                categories.append(doc)
+        site, community = _forum_name(path, first_docs)
+        src = sink.source("discourse", site, community=community)
+        state = _State(src, sink, path)
+        for f, reason, excerpt in problems:
+            src.reject(state.loc(f), reason, excerpt)
+        for doc in categories:
+            state.learn_categories(doc)
         handlers = {"topic": state.topic, "post": state.post, "list": state.topic_list}
         for kind in ("categories", "topic", "post", "list"):
             for f in by_kind[kind]:
@@ -189,16 +197,10 @@ def _category_names(doc: dict[str, Any]) -> dict[int, str]:
 _NAME_SCAN_FILES = 50
 
 
-def _forum_name(path: Path, files: list[Path]) -> tuple[str, str]:
-    """(source instance, community name) of a crawl: the forum's host, from its own internal links and
-    avatars (:func:`covalue.sources.naming.discourse_site`); else the one category all its topics are
-    in; else the folder's name, or its parent's when that name is generic (``json``)."""
-    docs = []
-    for f in files[:_NAME_SCAN_FILES]:
-        try:
-            docs.append(orjson.loads(f.read_bytes()))
-        except (OSError, orjson.JSONDecodeError):
-            continue
+def _forum_name(path: Path, docs: list[Any]) -> tuple[str, str]:
+    """(source instance, community name) of a crawl from its first documents: the forum's host, from its
+    own internal links and avatars (:func:`covalue.sources.naming.discourse_site`); else the one category
+    all its topics are in; else the folder's name, or its parent's when that name is generic (``json``)."""
     host = discourse_site(docs)
     if host:
         return host, host
@@ -215,6 +217,18 @@ def _forum_name(path: Path, files: list[Path]) -> tuple[str, str]:
             used.add(_int(doc.get("category_id")))
     only = next(iter(used)) if len(used) == 1 else None
     return instance, names.get(only, instance) if only is not None else instance
+
+
+def read_json(f: Path) -> tuple[Any, tuple[str, str | None] | None]:
+    """(document, None), or (None, (why, excerpt)) when the file cannot be read or is not JSON."""
+    try:
+        data = f.read_bytes()
+    except OSError as e:
+        return None, (f"file cannot be read: {e}", None)
+    try:
+        return orjson.loads(data), None
+    except orjson.JSONDecodeError as e:
+        return None, (f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
 
 
 def _excerpt(doc: Any) -> str:
@@ -248,16 +262,10 @@ class _State:
         return f"{rel}{':' + where if where else ''}"
 
     def load(self, f: Path) -> Any:
-        try:
-            data = f.read_bytes()
-        except OSError as e:
-            self.src.reject(self.loc(f), f"file cannot be read: {e}")
-            return None
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            self.src.reject(self.loc(f), f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
-            return None
+        doc, problem = read_json(f)
+        if problem is not None:
+            self.src.reject(self.loc(f), *problem)
+        return doc
 
     # -- categories ------------------------------------------------------------------------------
     def learn_categories(self, doc: dict[str, Any]) -> None:

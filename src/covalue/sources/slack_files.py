@@ -83,9 +83,22 @@ class Files:
         self.label = label
         self.sizes = names
         self._read = read
+        #: files already read once (to name the workspace), handed over on their next read
+        self._kept: dict[str, bytes] = {}
+        self._kept_bytes = 0
 
     def read(self, name: str) -> bytes:
-        return self._read(name)
+        data = self._kept.pop(name, None)
+        return self._read(name) if data is None else data
+
+    def peek(self, name: str) -> bytes:
+        """Read a file ahead of the export's own reading; it is kept (within a memory budget) so that
+        the export's read takes it from memory instead of reading it again."""
+        data = self.read(name)
+        if self._kept_bytes + len(data) <= KEEP_BYTES:
+            self._kept[name] = data
+            self._kept_bytes += len(data)
+        return data
 
 
 def open_zip(path: Path, settings: Any) -> tuple[Files, ZipArchive, list[tuple[str, str]]]:
@@ -101,6 +114,9 @@ def open_zip(path: Path, settings: Any) -> tuple[Files, ZipArchive, list[tuple[s
     return Files(path.name, names, arc.read), arc, refused
 
 
+#: how many bytes of those day files are kept for the export's own read
+KEEP_BYTES = 64 * 1024**2
+
 #: day files read up front to find the workspace's subdomain in permalinks
 _NAME_SCAN_FILES = 200
 
@@ -112,7 +128,7 @@ def workspace_name(files: Files) -> str | None:
         days = sorted(n for n in files.sizes if DAY.match(PurePosixPath(n).name))
         for name in days[:_NAME_SCAN_FILES]:
             try:
-                yield files.read(name)
+                yield files.peek(name)
             except (Refused, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError):
                 continue
 
