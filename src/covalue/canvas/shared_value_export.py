@@ -10,8 +10,9 @@ import os
 from typing import Any
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
+from covalue import presentation
 from covalue.canvas import shared_value as sv
 from covalue.report.build import Section, register_section
 from covalue.store import ENV_URL, STORE_FILE, Store
@@ -53,14 +54,9 @@ def to_json(data: dict[str, Any]) -> bytes:
 
 @functools.cache
 def _env() -> Environment:
-    e = Environment(
-        loader=PackageLoader("covalue.web", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    # the canvas's templates sit with the web app's, which shows the same canvas
+    e = presentation.environment("covalue.web")
     e.globals.update(kinds=sv.KINDS, drivers=sv.DRIVERS, paths=sv.PATHS)
-    e.filters["pct"] = lambda v: f"{v:.0%}" if v is not None else "–"
     return e
 
 
