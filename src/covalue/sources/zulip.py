@@ -466,9 +466,8 @@ class _RealmExport:
                 continue  # a reaction to a private message, which is not read
             iid, author, ts, space = msg
             actor = self.users.get(r.get("user_profile"))  # type: ignore[arg-type]
-            src.action(
+            src.react(
                 f"reaction:{r.get('id')}:{r.get('message')}:{r.get('user_profile')}:{r.get('emoji_name')}",
-                verb="react",
                 ts=ts,
                 actor_id=actor,
                 space_id=space,
