@@ -28,7 +28,9 @@ def clean_text(text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
     t = t.re_replace(r"<[^>]*>", " ")
     t = t.re_replace(r"&(nbsp|#160);", " ").re_replace(r"&quot;", '"').re_replace(r"&(#39|apos);", "'")
     t = t.re_replace(r"&amp;", "&").re_replace(r"&lt;", "<").re_replace(r"&gt;", ">")
-    return t.re_replace(r"\s+", " ").strip()
+    # trimmed by a pattern: ibis compiles strip() for Spark into a TRIM whose character list also holds
+    # the letter f, so Spark read "feature request" as "eature request"
+    return t.re_replace(r"\s+", " ").re_replace(r"^ | $", "")
 
 
 def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
@@ -91,6 +93,21 @@ def _opens_thread(items: ir.Table) -> ir.Table:
         _oid=items.thread_id
     )
     return titled.union(parents).union(threads).distinct()
+
+
+def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None) -> ir.Table:
+    """``_upid`` of the items another member took up: a reply inferred from chat timing (always by
+    someone else), or a reaction or vote whose actor is not the author (an anonymous one counts, as
+    Discord's exports name no reactor)."""
+    up = it.filter(it.parent_inferred).select(_upid=it.parent_id)
+    if actions is not None:
+        acts = actions.filter(actions.verb.isin(["react", "vote"]) & actions.item_id.notnull())
+        own = items.select(_aid=items.item_id, _author=items.author_id)
+        j = acts.join(own, acts.item_id == own._aid)
+        if "actor_id" in j.columns:
+            j = j.filter(j.actor_id.isnull() | (j.actor_id != j._author.fill_null("")))
+        up = up.union(j.select(_upid=j.item_id))
+    return up.distinct()
 
 
 def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.FloatingValue:
@@ -267,12 +284,16 @@ def classify_items(
     else:
         it = it.mutate(_idea_struct=ibis.literal(False))
     # a chat message that opens a conversation only by following a pause must say more to be an idea
-    # than a titled post or a thread the export shows
-    idea_bar = ibis.ifelse(
-        it._opens,
-        ibis.literal(float(ispec["threshold"]), "float64"),
-        ibis.literal(float(ispec.get("chat_threshold", ispec["threshold"])), "float64"),
-    )
+    # than a titled post or a thread the export shows, and (``chat_needs_uptake``) someone else must
+    # have taken it up: a reply inferred from timing, a reaction or a vote by another member. Floated
+    # in passing and left unanswered, "I suggest we ..." is most often advice within a task.
+    chat_bar = ibis.literal(float(ispec.get("chat_threshold", ispec["threshold"])), "float64")
+    if ispec.get("chat_needs_uptake", False):
+        up = _taken_up(it, items, actions)
+        it = it.left_join(up, it.item_id == up._upid)
+        it = it.mutate(_up=it._upid.notnull()).drop("_upid")
+        chat_bar = ibis.ifelse(it._up, chat_bar, ibis.literal(float("inf"), "float64"))
+    idea_bar = ibis.ifelse(it._opens, ibis.literal(float(ispec["threshold"]), "float64"), chat_bar)
     q_kind = it.kind.isin(st["question_kinds"])
     a_kind = it.kind.isin(st["answer_kinds"])
     idea_kind = it.kind.isin(st["idea_kinds"])
