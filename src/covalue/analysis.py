@@ -157,18 +157,11 @@ def analyze(
     :class:`AnalysisOutOfMemory` with one plain line naming the setting to change.
     """
     done = [0]
-    # Ibis merges nested projections while compiling by re-scoring the whole expression graph for
-    # each merge, which took ~2 s of CPU per run whatever the data size; DuckDB's optimiser flattens
-    # the nested selects itself (1 M actions: 15 % less CPU per run, the same rows)
-    fuse = ibis.options.sql.fuse_selects
-    ibis.options.sql.fuse_selects = False
     try:
         return _analyze(ws, experiments, experiment_items, progress, done)
     except duckdb.OutOfMemoryException as e:
         step = DERIVED[min(done[0], len(DERIVED) - 1)]
         raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
-    finally:
-        ibis.options.sql.fuse_selects = fuse
 
 
 def _analyze(
