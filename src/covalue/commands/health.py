@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from covalue import diagnosis
+from covalue import diagnosis, headline
 from covalue.commands.options import (
     CommunityOpt,
     JsonOpt,
@@ -44,9 +44,14 @@ def health(
     ws = open_ws(workspace)
     out = diagnosis.health(ws, community=community, period=period)
     net = diagnosis.network(ws, community=community, period=period)
+    # the value headline on the same window as the shape (the report and the web app show the same)
+    heads = headline.for_workspace(
+        ws, community=community, periods_by_community={cid: h["period"] for cid, h in out.items()}
+    )
     for cid, h in out.items():
         n = net.get(cid)
         h["network"] = {k: n[k] for k in _NETWORK_KEYS} if n else None
+        h["headline"] = heads[cid].to_dict() if cid in heads else None
     ws.close()
     if as_json:
         print_json(out)
@@ -60,6 +65,9 @@ def health(
         )
         if h.get("period_note"):
             console.print(f"  [yellow]{h['period_note']}[/]")
+        if h.get("headline"):
+            console.print(f"  [bold]{h['headline']['sentence']}[/]")
+            console.print(f"  {h['headline']['trend']}")
         console.print(f"  {s['explanation']}")
         if r:
             console.print(

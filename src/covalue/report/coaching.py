@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from covalue import stages
+from covalue.item_links import item_link
 from covalue.presentation import hours, pct
 
 if TYPE_CHECKING:
@@ -110,6 +111,16 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     questions = _n(resp.get("questions"))
     unanswered = int(_n(resp.get("unanswered")))
     answered_share = _n(resp.get("answered")) / questions if questions else None
+    themes = waiting_themes(c, th)
+    waiting = [q for t in themes for q in t["questions"]]
+    waiting += [q for q in recent_waiting(c, th) if q not in waiting]
+    shown = int(th.get("waiting_shown", 3))
+    about_waiting = {
+        "themes": " and ".join(f"“{t['label']}”" for t in themes[:2]),
+        "waiting": [{k: v for k, v in q.items() if k != "_words"} for q in waiting[:shown]],
+        "waiting_titles": "; ".join(f"“{q['title']}”" for q in waiting[:shown]),
+        "fast_champions": ", ".join(fast_champions(c, th)),
+    }
     if questions and (
         unanswered >= th["unanswered_min"]
         or (answered_share is not None and answered_share < th["answered_share_min"])
@@ -118,6 +129,15 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
             "unanswered": unanswered,
             "questions_word": "question" if unanswered == 1 else "questions",
             "answered_share": pct(answered_share),
+            **about_waiting,
+        }
+    elif waiting:
+        # the window's questions were answered, but older ones from the year still wait
+        found["waiting"] = {
+            "waiting_n": len(waiting),
+            "questions_word": "question" if len(waiting) == 1 else "questions",
+            "months": int(th.get("max_age_months", 12)),
+            **about_waiting,
         }
     ttfr = resp.get("ttfr_median_h")
     if ttfr is not None and _n(ttfr) > th["slow_response_hours"]:
@@ -130,6 +150,8 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     for stage, fails in failed_checks(c).items():
         found["check_" + stage] = {"failed": "; ".join(check_text(f) for f in fails)}
     for sp in dyn.get("spikes") or []:
+        if not _recent(str(sp.get("month") or ""), c, th):
+            continue  # a campaign years before the period is history, not a prompt
         # months not yet observed after the spike are None: judge on the last month seen
         kept = [v for v in sp.get("still_active") or [] if v is not None]
         if kept and kept[-1] < th["spike_kept_min"]:
@@ -153,6 +175,78 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"key": k, **base, **found[k]} for k in keys]
 
 
+def _cutoff(c: CommunityFacts, th: dict[str, Any]) -> str:
+    """The first day (YYYY-MM-DD) of the months a prompt may still cite: ``max_age_months`` up to the
+    end of the period shown."""
+    months = int(th.get("max_age_months", 12))
+    try:
+        y, m = (int(x) for x in str(c.get("period") or "")[:7].split("-"))
+    except ValueError:
+        return ""
+    idx = y * 12 + (m - 1) + 1 - months  # the month after the period, less the allowed age
+    return f"{idx // 12:04d}-{idx % 12 + 1:02d}-01"
+
+
+def _recent(when: str, c: CommunityFacts, th: dict[str, Any]) -> bool:
+    """Whether a date or month (ISO text) lies within the months a prompt may cite."""
+    cut = _cutoff(c, th)
+    return bool(when) and (not cut or when[: len(cut)] >= cut[: len(when)])
+
+
+def recent_waiting(c: CommunityFacts, th: dict[str, Any]) -> list[dict[str, Any]]:
+    """Questions still waiting for an answer, asked within the months a prompt may cite, newest
+    first, each as shown in a prompt: title, date and the platform link when the export has one."""
+    out = []
+    for q in (c.get("health") or {}).get("unanswered") or []:
+        when = str(q.get("created_at") or "")[:10]
+        if not _recent(when, c, th):
+            continue
+        title = " ".join(str(q.get("title") or q.get("excerpt") or "").split())
+        if not title:
+            continue
+        out.append(
+            {
+                "item_id": q.get("item_id"),
+                "title": title if len(title) <= 90 else title[:89].rstrip() + "…",
+                "date": when,
+                "link": item_link(str(q.get("item_id") or ""), c.get("name"), "question"),
+                "_words": set(_WORD.findall(f"{q.get('title') or ''} {q.get('excerpt') or ''}".lower())),
+            }
+        )
+    out.sort(key=lambda q: q["date"], reverse=True)
+    return out
+
+
+_WORD = re.compile(r"[a-z][a-z0-9']+")
+
+
+def waiting_themes(c: CommunityFacts, th: dict[str, Any]) -> list[dict[str, Any]]:
+    """The themes of the unanswered questions that still have recent questions waiting, most waiting
+    first; each recent question goes to the theme whose words it shares most (ties to the larger
+    theme). A theme known only from old questions is not named."""
+    themes = ((c.get("resonance") or {}).get("unanswered_themes")) or []
+    groups: dict[str, dict[str, Any]] = {}
+    for q in recent_waiting(c, th):
+        scored = [(len(q["_words"] & set(t.get("terms") or [])), -i) for i, t in enumerate(themes)]
+        if not scored or max(scored)[0] == 0:
+            continue
+        t = themes[-max(scored)[1]]
+        groups.setdefault(t["label"], {"label": t["label"], "questions": []})["questions"].append(q)
+    return sorted(groups.values(), key=lambda g: (-len(g["questions"]), g["label"]))
+
+
+def fast_champions(c: CommunityFacts, th: dict[str, Any]) -> list[str]:
+    """Champions not known to be slow (median first response within the slow-response limit, or not
+    measured), best first: a response rota never leans on someone who typically answers days later."""
+    limit = _n(th["slow_response_hours"])
+    out = []
+    for ch in c.get("champions") or []:
+        h = ch.get("median_response_h")
+        if (h is None or _n(h) <= limit) and ch.get("label"):
+            out.append(ch["label"])
+    return out[:3]
+
+
 class _Blank(dict):
     """format_map mapping that leaves unknown placeholders visible instead of failing."""
 
@@ -160,28 +254,118 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def prompts(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
+class _Missing(KeyError):
+    """A line names a value this community does not have (no fast champion, no goal yet)."""
+
+
+class _Strict(dict):
+    """format_map mapping for lines that make sense only with every value: an empty one drops the line."""
+
+    def __missing__(self, key: str) -> str:
+        raise _Missing(key)
+
+    def __getitem__(self, key: str) -> Any:
+        v = super().__getitem__(key)
+        if v in (None, "", []):
+            raise _Missing(key)
+        return v
+
+
+def _lines(texts: list[str], vals: dict[str, Any]) -> list[str]:
+    """Each line with its numbers filled in; a line whose value is missing here is left out, so a
+    response rota is never proposed without someone quick to answer."""
+    out = []
+    for t in texts:
+        try:
+            out.append(t.format_map(_Strict(vals)))
+        except _Missing:
+            continue
+    return out
+
+
+def prompts(
+    c: CommunityFacts, model: dict[str, Any], canvas: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The coaching prompts for a community: at most ``max_prompts``, each with what was seen (numbers
-    quoted), open questions and concrete actions."""
+    quoted), open questions and concrete actions, and the waiting questions it is about. ``canvas``
+    (goals, experiments and stories already written down, from ``canvas.coaching.canvas_state``)
+    adds the next step on the canvas, so a team that runs an experiment is not asked to start one."""
     bank = {p["finding"]: p for p in model["prompt"]}
     out = []
     for f in findings(c, model):
         p = bank.get(f["key"])
         if p is None:
             continue
-        vals = _Blank(f)
         out.append(
             {
                 "finding": f["key"],
                 "title": p["title"],
-                "saw": p["saw"].format_map(vals),
-                "questions": [q.format_map(vals) for q in p["questions"]],
-                "actions": [a.format_map(vals) for a in p["actions"]],
+                "saw": p["saw"].format_map(_Blank(f)),
+                "questions": _lines(p["questions"], f),
+                "actions": _lines(p["actions"], f),
+                "waiting": f.get("waiting") or [],
             }
         )
-        if len(out) >= int(model["max_prompts"]):
-            break
-    return out
+    cap = int(model["max_prompts"])
+    step = canvas_step(canvas, model)
+    if step is not None:
+        # the team's own work comes right after the most pressing finding
+        out = out[:1] + [step] + out[1 : cap - 1]
+    return out[:cap]
+
+
+def canvas_step(canvas: dict[str, Any] | None, model: dict[str, Any]) -> dict[str, Any] | None:
+    """The next step on the canvas, chosen by what it already holds: goals first, then an experiment
+    toward them, then the story of what it changed. None when the canvas is not known."""
+    if canvas is None:
+        return None
+    goals = [g for g in canvas.get("goals") or [] if g]
+    experiments = canvas.get("experiments") or []
+    running = [e["title"] for e in experiments if e.get("status") != "completed" and e.get("title")]
+    done = [e["title"] for e in experiments if e.get("status") == "completed" and e.get("title")]
+    stories = [s for s in canvas.get("stories") or [] if s]
+    if stories:
+        when = "stories"
+    elif done:
+        when = "completed"
+    elif running:
+        when = "running"
+    elif goals:
+        when = "goals"
+    else:
+        when = "empty"
+    steps = {s["when"]: s for s in model.get("canvas_step") or []}
+    s = steps.get(when)
+    if s is None:
+        return None
+    vals = {
+        "goal": goals[0] if goals else "",
+        "experiment": (running or done or [""])[0],
+        "story": stories[0] if stories else "",
+        "n_goals": len(goals),
+        "n_experiments": len(experiments),
+        "n_stories": len(stories),
+    }
+    return {
+        "finding": "canvas_" + when,
+        "title": s["title"].format_map(_Blank(vals)),
+        "saw": s["saw"].format_map(_Blank(vals)),
+        "questions": _lines(s["questions"], vals),
+        "actions": _lines(s["actions"], vals),
+        "waiting": [],
+    }
+
+
+def next_steps(
+    c: CommunityFacts, canvas: dict[str, Any] | None = None, model: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The next-step cards for one community, as the web overview shows them: the coaching prompts
+    with the canvas's next step, each card with its title, what was seen, questions, actions and the
+    waiting questions (title, date, link when the export has one)."""
+    from covalue import models
+
+    m = model or models.load("coaching")
+    return prompts(c, m, canvas)
 
 
 def verdict(c: CommunityFacts) -> str:

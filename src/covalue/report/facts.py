@@ -17,7 +17,7 @@ from typing import Any, NotRequired, TypedDict
 
 import ibis
 
-from covalue import analysis, diagnosis, privacy
+from covalue import analysis, diagnosis, headline, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
 from covalue.rights.retention import policy as retention_policy
@@ -71,6 +71,8 @@ class CommunityFacts(TypedDict):
     network: dict[str, Any] | None
     resonance: dict[str, Any] | None
     models: Models
+    #: the value headline on the same window (covalue.headline.Headline.to_dict), None when it failed
+    headline: NotRequired[Row | None]
     # -- added by display preparation ------------------------------------------------------------------
     verdict: NotRequired[str | None]
     prompts: NotRequired[list[Row]]
@@ -225,6 +227,17 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
     for h in health.values():
         for q in h.get("unanswered") or []:
             q["author"] = names.get(q.get("author_member") or "", "unknown")
+    try:
+        heads = {
+            k: v.to_dict()
+            for k, v in headline.for_workspace(
+                ws, periods_by_community={cid: health[cid]["period"] for cid in cids}
+            ).items()
+        }
+    except Exception as e:  # the rest of the report still stands
+        log.warning("report: headline failed: %s", e)
+        errors.append(f"headline: {type(e).__name__}: {e}")
+        heads = {}
     maturity, roles = analysis.load_models(ws)
     reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
     judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
@@ -255,6 +268,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
                 network=None if network is None else network.get(cid),
                 resonance=None if resonance is None else resonance.get(cid),
                 models=judged_by,
+                headline=heads.get(cid),
             )
         )
     return ReportFacts(

@@ -25,6 +25,9 @@ def env() -> Environment:
     e = presentation.environment("covalue.report")
     e.filters["check_value"] = _check_value
     e.filters["op_words"] = _op_words
+    from covalue.report.sections.headline import FIRST_SCREEN  # sections render through this module
+
+    e.globals["first_screen"] = FIRST_SCREEN
     return e
 
 

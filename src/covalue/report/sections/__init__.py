@@ -7,7 +7,7 @@ has nothing to show, and the section is left out rather than shown empty.
 
 Providers are asked in page order, from four places:
 
-1. :data:`DEFAULT_SECTIONS`: the built-in sections, always loaded (the verdict, the journey, health,
+1. :data:`DEFAULT_SECTIONS`: the built-in sections, always loaded (the value headline, the verdict, the journey, health,
    people, resonance, and the canvases people fill in);
 2. providers added at run time with :func:`register_section` (a notebook, a test);
 3. the ``covalue.report_sections`` entry-point group: other packages' sections;
@@ -41,6 +41,7 @@ ENTRY_POINT_GROUP = "covalue.report_sections"
 
 #: the built-in sections in page order, as ``module:function`` (loaded when first asked for)
 DEFAULT_SECTIONS: tuple[str, ...] = (
+    "covalue.report.sections.headline:value",
     "covalue.report.sections.journey:summary",
     "covalue.report.sections.journey:stages",
     "covalue.report.sections.journey:journey",

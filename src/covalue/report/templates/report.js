@@ -25,7 +25,19 @@
   } else {
     charts.forEach(draw);
   }
+  // a folded section's charts are drawn when it is opened (a hidden chart would have no width)
+  Array.prototype.forEach.call(document.querySelectorAll("details.block"), function (d) {
+    d.addEventListener("toggle", function () {
+      if (!d.open) { return; }
+      Array.prototype.forEach.call(d.querySelectorAll(".chart"), function (el) {
+        if (el.dataset.drawn) { Plotly.Plots.resize(el); } else { pending.push(draw(el)); }
+      });
+    });
+  });
   window.covalueDrawAll = function () { return Promise.all(charts.map(draw)); };
   window.covalueVisibleDrawn = function () { return Promise.all(pending); };
-  window.addEventListener("beforeprint", function () { charts.forEach(draw); });
+  window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details.block"), function (d) { d.open = true; });
+    charts.forEach(draw);
+  });
 })();
