@@ -59,3 +59,39 @@ def coverage(model: dict[str, Any] | None = None) -> dict[str, dict[str, int]]:
         "shapes": {h: sum(1 for q in qs if h in (q.get("shapes") or [])) for h in m["shapes"]},
         "elements": {e: sum(1 for q in qs if q.get("element") == e) for e in m["elements"]},
     }
+
+
+def canvas_state(db: Any, community_id: str) -> dict[str, Any]:
+    """What the canvases already hold for a community, as the coaching prompts read it: goal texts,
+    experiments (title, status) and story titles. Prompts move on from "write a goal" to "lead an
+    experiment" to "tell the story" as these fill."""
+    from covalue.canvas import collaboration_data as cd
+
+    goals = [g["text"] for g in cd.goal_options(db, community_id) + cd.community_goals(db, community_id)]
+    experiments = [
+        {"title": e.get("title") or "", "status": e.get("status") or "running"}
+        for e in cd.load_experiments(db, community_id)
+    ]
+    stories = [s.get("title") or "" for s in cd.load_stories(db, community_id)]
+    return {"goals": goals, "experiments": experiments, "stories": stories}
+
+
+def canvas_state_of(ws: Any, community_id: str) -> dict[str, Any] | None:
+    """``canvas_state`` from a workspace's store, or None when nobody has used the canvases (no store):
+    the report then coaches on the data alone."""
+    import os
+    from pathlib import Path
+
+    from covalue.store import ENV_URL, STORE_FILE, Store
+
+    if ws is None or (not os.environ.get(ENV_URL) and not (Path(ws.path) / STORE_FILE).exists()):
+        return None
+    store = Store.open(ws.path, migrate=False)
+    try:
+        with store.session() as db:
+            try:
+                return canvas_state(db, community_id)
+            except Exception:  # a store from before the canvases: no state to coach on
+                return None
+    finally:
+        store.dispose()

@@ -310,7 +310,7 @@ def prompts(
     step = canvas_step(canvas, model)
     if step is not None:
         # the team's own work comes right after the most pressing finding
-        out = out[:1] + [step] + out[1 : cap - 1]
+        out = [*out[:1], step, *out[1 : cap - 1]]
     return out[:cap]
 
 
