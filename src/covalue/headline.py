@@ -46,7 +46,7 @@ FIGURES: dict[str, tuple[str, str, str]] = {
     "questions": ("questions asked", "questions", "threads opened with a question in the window, bots left out"),
     "answered": ("questions answered", "answered", "of those questions, the ones another member answered by the window's end"),
     "reply_median_h": (
-        "hours to a first reply (median)",
+        "time to a first reply (median)",
         "first reply",
         "half of the threads started in the window had a first reply by someone else within this time",
     ),
@@ -284,11 +284,11 @@ def for_workspace(
     space_name = None
     if space:
         sp = ws.table("spaces")
-        found = _rows(sp.filter(sp.space_id == space).select("community_id", "name"))
+        found = _rows(sp.filter(sp.space_id == space).select("community_id", "name", "kind"))
         if not found:
             raise LookupError(f"no space {space!r} in {ws.path}")
         community = found[0]["community_id"]
-        space_name = found[0]["name"]
+        space_name = " ".join(x for x in (found[0].get("kind"), found[0]["name"]) if x)
         facts = facts.filter(facts.space_id == space)
     if community:
         facts = facts.filter(facts.community_id == community)

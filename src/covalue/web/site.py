@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from covalue import analysis, models, privacy, stages
+from covalue import analysis, headline, models, privacy, stages
 from covalue.report.display import prepare
 from covalue.report.facts import CommunityFacts, gather
 from covalue.store import Job, Store, utcnow
@@ -46,6 +46,10 @@ class Snapshot:
     built_at: float = 0.0
     #: community id -> members at its latest period, filled when first asked for
     people: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (community, period, space) -> headline as asked for by a period picker or a space filter
+    headlines: dict[tuple[str, str | None, str | None], dict[str, Any]] = field(default_factory=dict)
+    #: community id -> its spaces (channels, categories, streams, tags) with items
+    spaces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def build_snapshot(ws: Workspace) -> Snapshot:
@@ -146,6 +150,56 @@ class Site:
             snap.people[cid] = rows
         labels = self.labels([r["member_id"] for r in rows], names=names)
         return [{**r, "label": labels.get(r["member_id"], privacy.pseudonym(r["member_id"]))} for r in rows]
+
+    def headline(self, cid: str, *, period: str | None = None, space: str | None = None) -> dict[str, Any]:
+        """The value headline of a community at ``period`` (its default month when None), for one of
+        its spaces when ``space`` is set; the snapshot's own when neither is asked for, so the page
+        shows what the report shows. Kept with the snapshot once computed."""
+        snap = self.snapshot()
+        c = snap.communities.get(cid)
+        if c is not None and c.get("headline") and space is None and period in (None, c["period"]):
+            return c["headline"]
+        key = (cid, period or (c["period"] if c else None), space)
+        found = snap.headlines.get(key)
+        if found is None:
+            with self.lock:
+                heads = headline.for_workspace(self.ws, community=cid, period=key[1], space=space)
+            if cid not in heads:
+                raise LookupError(f"no headline for {cid!r} at {key[1]}")
+            found = snap.headlines[key] = heads[cid].to_dict()
+        return found
+
+    def spaces(self, cid: str) -> list[dict[str, Any]]:
+        """The spaces of a community that hold items, largest first: ``space_id``, ``name``, ``kind``,
+        ``n_items``."""
+        snap = self.snapshot()
+        rows = snap.spaces.get(cid)
+        if rows is None:
+            with self.lock:
+                rows = [
+                    {"space_id": r[0], "name": r[1], "kind": r[2], "n_items": int(r[3])}
+                    for r in self.ws.raw.execute(
+                        "SELECT s.space_id, coalesce(s.name, s.space_id), s.kind, count(i.item_id) AS n "
+                        "FROM spaces s JOIN items i ON i.space_id = s.space_id "
+                        "WHERE s.community_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, 2",
+                        [cid],
+                    ).fetchall()
+                ]
+            snap.spaces[cid] = rows
+        return rows
+
+    def report_html(self, cids: list[str]) -> str:
+        """The value report of ``cids`` (the communities the reader may see), as ``covalue report``
+        writes it: same facts, same sections, pseudonyms (names are never put into a download)."""
+        from covalue.report.build import render
+        from covalue.report.sections import add_sections
+
+        with self.lock:
+            facts = gather(self.ws)
+            facts["communities"] = [c for c in facts["communities"] if c["id"] in set(cids)]
+            prepare(facts, coaching_model=models.load("coaching", self.ws.settings.model))
+            add_sections(self.ws, facts)
+        return render(facts)
 
     def explain(self, member_id: str, cid: str | None = None) -> dict[str, Any] | None:
         with self.lock:

@@ -4,14 +4,17 @@ under ``/api/communities/{cid}`` and ``/api/journey``. Person-level reads are au
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from covalue import analysis
-from covalue.presentation import json_for_script
+from covalue import analysis, headline, periods
+from covalue.presentation import json_for_script, num, pct
 from covalue.store import accounts as acc
 from covalue.web.common import (
     TIPS,
@@ -91,9 +94,176 @@ def _community_page(
     )
 
 
+def _stage_figures(c: dict[str, Any], period: str, back: int) -> list[dict[str, Any]]:
+    """Active members and the share at Solve or beyond at ``period`` and ``back`` months before, from
+    the stage mix history (the same 90-day windows as the headline)."""
+    hist = {m["period"]: m for m in c.get("mix_history") or []}
+    now, before = hist.get(period) or {}, hist.get(periods.shift(period, -back)) or {}
+
+    def solving(m: dict[str, Any]) -> float | None:
+        active = int(m.get("active") or 0)
+        return (int(m.get("solve") or 0) + int(m.get("innovate") or 0)) / active if active else None
+
+    out = []
+    for key, label, fn, fmt in (
+        ("active", "active members", lambda m: int(m.get("active") or 0), num),
+        ("solving", "at Solve or Innovate", solving, pct),
+    ):
+        v, p = fn(now), fn(before)
+        d = None if v is None or p is None else v - p
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "value": v,
+                "previous": p,
+                "value_text": fmt(v),
+                "previous_text": fmt(p),
+                "delta": d,
+                "delta_text": "no change"
+                if d == 0
+                else (
+                    "–" if d is None else (f"{d * 100:+.0f} points" if key == "solving" else f"{d:+,}")
+                ).replace("-", "\u2212"),
+            }
+        )
+    return out
+
+
+def _asked(ctx: Ctx, cid: str, c: dict[str, Any], period: str | None, space: str | None) -> dict[str, Any]:
+    """The headline for the period and space a manager picked, checked against what exists."""
+    known = [m["period"] for m in c.get("mix_history") or []]
+    if period and period not in known:
+        raise HTTPException(
+            400, f"No month {period!r} in this community: pick one of {known[0]} to {known[-1]}."
+        )
+    if space and space not in {s["space_id"] for s in ctx.site.spaces(cid)}:
+        raise HTTPException(
+            400, "There is no such space (channel, category, stream or tag) in this community."
+        )
+    try:
+        return ctx.site.headline(cid, period=period, space=space)
+    except LookupError as e:
+        raise HTTPException(404, f"No figures for this choice: {e}") from None
+
+
 @pages.get("/c/{cid}")
-def overview(cid: str, ctx: Ctx = CtxDep) -> Response:
-    return _community_page(ctx, cid, "overview", "c_overview.html.j2", ("mix_now",))
+def overview(cid: str, ctx: Ctx = CtxDep, period: str | None = None, space: str | None = None) -> Response:
+    """The value headline with its trend, for the month and space picked, the stage figures beside the
+    window before, the next steps (the coaching prompts) and the stage checks."""
+    c = community(ctx, cid)
+    period, space = period or None, space or None
+    head = _asked(ctx, cid, c, period, space)
+    back = headline.months_back(int(c["window_days"]))
+    return _community_page(
+        ctx,
+        cid,
+        "overview",
+        "c_overview.html.j2",
+        ("mix_now",),
+        head=head,
+        picked_period=period or c["period"],
+        picked_space=space,
+        periods_known=[m["period"] for m in reversed(c.get("mix_history") or [])],
+        spaces=ctx.site.spaces(cid),
+        stage_figures=None if space else _stage_figures(c, head["period"], back),
+        next_steps=(c.get("prompts") or [])[:3],
+    )
+
+
+# -- tables as CSV ---------------------------------------------------------------------------------
+def _table(ctx: Ctx, cid: str, name: str, period: str | None, space: str | None) -> list[dict[str, Any]]:
+    """The rows of one table a community page shows, as plain values (the CSV is the page's table)."""
+    c = community(ctx, cid, "content" if name.startswith("content") else "view")
+    assert ctx.access is not None
+    if name == "headline":
+        head = _asked(ctx, cid, c, period or None, space or None)
+        rows = [
+            {
+                "figure": f["label"],
+                "window": f["window"],
+                "this_window": f["value"],
+                "previous_window": f["previous_window"],
+                "previous": f["previous"],
+                "change": f["delta"],
+                "how_counted": f["evidence"],
+            }
+            for f in head["figures"]
+        ]
+        if not space:
+            back = headline.months_back(int(c["window_days"]))
+            rows += [
+                {
+                    "figure": f["label"],
+                    "window": head["window"],
+                    "this_window": f["value"],
+                    "previous_window": head["previous_window"],
+                    "previous": f["previous"],
+                    "change": f["delta"],
+                    "how_counted": "member stages over the window (covalue stages)",
+                }
+                for f in _stage_figures(c, head["period"], back)
+            ]
+        return rows
+    if name == "checks":
+        return [
+            {
+                k: ch.get(k)
+                for k in (
+                    "stage",
+                    "question",
+                    "measure",
+                    "window",
+                    "measurable",
+                    "value",
+                    "op",
+                    "threshold",
+                    "passed",
+                )
+            }
+            for ch in c.get("checks") or []
+        ]
+    if name == "stage-mix":
+        keys = ("period", "active", "observer", "connect", "share", "solve", "innovate", "readers")
+        return [{k: m.get(k) for k in keys} for m in c.get("mix_history") or []]
+    if name == "responses":
+        keys = ("month", "threads", "responded", "rate", "median_h")
+        return [{k: m.get(k) for k in keys} for m in c.get("response_monthly") or []]
+    if name == "unanswered":
+        people = ctx.access.can("people", cid)
+        keys = ("created_at", "title", "excerpt") if people else ("created_at", "title")
+        return [{k: q.get(k) for k in keys} for q in (c.get("health") or {}).get("unanswered") or []]
+    if name.startswith("content-"):
+        key = name.removeprefix("content-").replace("-", "_")
+        res = c.get("resonance") or {}
+        if key not in ("top_replied", "top_reacted", "top_viewed", "unanswered_themes", "question_themes"):
+            raise HTTPException(404, "There is no such table on this community's pages.")
+        if key.startswith("top_") and not ctx.access.can("people", cid):
+            raise HTTPException(403, "Post excerpts are shown to the community's managers and champions.")
+        if key.endswith("themes"):
+            return [{"theme": t.get("label"), "questions": t.get("n_questions")} for t in res.get(key) or []]
+        return [{"content": r.get("title_or_excerpt"), "count": r.get("n")} for r in res.get(key) or []]
+    raise HTTPException(404, "There is no such table on this community's pages.")
+
+
+@pages.get("/c/{cid}/tables/{name}.csv")
+def table_csv(
+    cid: str, name: str, ctx: Ctx = CtxDep, period: str | None = None, space: str | None = None
+) -> Response:
+    """One table of a community's pages as CSV (UTF-8, a header row), to open in a spreadsheet."""
+    rows = _table(ctx, cid, name, period, space)
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    suffix = "-".join(x for x in (cid, name, period, space and space.rsplit(":", 1)[-1]) if x)
+    filename = re.sub(r"[^A-Za-z0-9._-]+", "-", suffix) + ".csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @pages.get("/c/{cid}/journey")
