@@ -159,7 +159,7 @@ def test_failed_checks_shape_spike_shrinking_and_concentration_are_all_found_in_
     ps = coaching.prompts(c, MODEL)
     assert len(ps) == MODEL["max_prompts"] == 4  # the most pressing first
     assert "75% of the threads" in ps[0]["saw"]
-    assert "brought 80 newcomers; 10% were still active 2 month(s) later" in ps[2]["saw"]
+    assert "brought 80 newcomers; 10% were still active 2 months later" in ps[2]["saw"]
     by_key = {f["key"]: f for f in coaching.findings(c, MODEL)}
     assert (
         "share of questions answered by another member: 30% (needs at least 60%)"

@@ -61,6 +61,20 @@ def hours(v: Any) -> str:
     return f"{h:.1f} hours" if h < 48 else f"{h / 24:.1f} days"
 
 
+#: plurals English does not make with an "s"
+IRREGULAR = {"person": "people", "story": "stories", "reply": "replies", "opportunity": "opportunities"}
+
+
+def plural(v: Any, word: str, many: str | None = None) -> str:
+    """A count with its noun in the right number: ``1 person``, ``3 people``, ``1 newcomer``,
+    ``1,204 newcomers``; ``many`` names a plural the table above does not know."""
+    x = _float(v)
+    if x is None:
+        return f"{MISSING} {many or IRREGULAR.get(word, word + 's')}"
+    noun = word if x == 1 else (many or IRREGULAR.get(word, word + "s"))
+    return f"{num(x)} {noun}"
+
+
 def when(v: Any) -> str:
     """A timestamp to the minute (``2025-06-07 09:33``)."""
     return MISSING if v is None else str(v).replace("T", " ")[:16]
@@ -86,7 +100,15 @@ def json_for_script(data: Any) -> Markup:
     return Markup(orjson.dumps(data).decode().replace("</", "<\\/"))
 
 
-FILTERS = {"num": num, "pct": pct, "hours": hours, "when": when, "counts": counts, "text_of": text_of}
+FILTERS = {
+    "num": num,
+    "pct": pct,
+    "hours": hours,
+    "when": when,
+    "counts": counts,
+    "text_of": text_of,
+    "plural": plural,
+}
 
 
 def environment(package: str, folder: str = "templates") -> Environment:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import Any
 
+from covalue.presentation import plural
+
 #: the fields people edit, per kind of object (the store versions and merges exactly these)
 ENTRY_FIELDS = ("section", "kind", "text", "detail", "link", "member_id", "owner", "confirmed", "deleted")
 EXPERIMENT_FIELDS = (
@@ -159,7 +161,7 @@ def evidence(c: dict[str, Any] | None) -> dict[str, list[str]]:
         )
         days = c.get("window_days") or 90
         out["goals"].append(
-            f"In the {days} days to the end of {period}, {active} members took part where others "
+            f"In the {days} days to the end of {period}, {plural(active, 'member')} took part where others "
             f"could see it: {parts}."
         )
     if shape:

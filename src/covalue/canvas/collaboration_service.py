@@ -64,6 +64,38 @@ def community_spaces(bench: Workbench, cid: str) -> list[dict[str, Any]]:
     return [{"space_id": r[0], "name": r[1], "kind": r[2]} for r in rows]
 
 
+def search_items(bench: Workbench, cid: str, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The community's posts whose title or text holds every word of ``query``, newest first, as a
+    picker lists them: id, title or excerpt, date and the platform link when the export has one.
+    Story and experiment forms pick items by these words instead of asking for ids."""
+    from covalue.item_links import item_link
+
+    words = [w for w in query.lower().split() if w][:6]
+    if not words:
+        return []
+    where = " AND ".join("lower(coalesce(i.title, '') || ' ' || coalesce(i.text, '')) LIKE ?" for _ in words)
+    args: list[Any] = [cid, *(f"%{w.replace('%', '').replace('_', '')}%" for w in words), int(limit)]
+    with bench.lock:
+        rows = bench.ws.raw.execute(
+            "SELECT i.item_id, i.title, substr(i.text, 1, 200), i.created_at, i.kind, c.name "
+            "FROM items i LEFT JOIN communities c ON c.community_id = i.community_id "
+            f"WHERE i.community_id = ? AND {where} ORDER BY i.created_at DESC, i.item_id LIMIT ?",
+            args,
+        ).fetchall()
+    out = []
+    for item_id, title, text, created, kind, community_name in rows:
+        shown = " ".join(str(title or text or "").split())
+        out.append(
+            {
+                "item_id": item_id,
+                "title_or_excerpt": shown[:120] + ("…" if len(shown) > 120 else ""),
+                "date": str(created)[:10] if created is not None else None,
+                "link": item_link(item_id, community_name, kind),
+            }
+        )
+    return out
+
+
 def default_dates(today: date | None = None) -> tuple[date, date]:
     """A new experiment runs from today for 30 days: it is something to try next, and an experiment
     dated in the past would credit what members had already done (past dates stay allowed)."""

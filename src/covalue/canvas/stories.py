@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from covalue.presentation import plural
+
 CYCLES = ("immediate", "potential", "applied", "realized", "reframing")
 CYCLE_WORDS = {
     "immediate": "Immediate value — the activity itself: a question answered, a conversation",
@@ -45,19 +47,21 @@ def indicators(c: dict[str, Any] | None) -> dict[str, list[str]]:
     resp = h.get("responsiveness") or {}
     active = int(mix.get("active") or 0)
     if active:
-        out["immediate"].append(f"{active} members took part in the window")
+        out["immediate"].append(f"{plural(active, 'member')} took part in the window")
     if resp.get("response_rate") is not None:
         out["immediate"].append(f"{resp['response_rate']:.0%} of posts got a response")
     n_share = int(mix.get("share") or 0) + int(mix.get("solve") or 0) + int(mix.get("innovate") or 0)
     if active:
-        out["potential"].append(f"{n_share} members shared something others responded to, or beyond")
+        out["potential"].append(
+            f"{plural(n_share, 'member')} shared something others responded to, or beyond"
+        )
     solve = int(mix.get("solve") or 0)
     if solve:
-        out["applied"].append(f"{solve} members helped solve a problem")
+        out["applied"].append(f"{plural(solve, 'member')} helped solve a problem")
     innovate = int(mix.get("innovate") or 0)
     if innovate:
         out["realized"].append(
-            f"{innovate} members at Innovate (supported ideas or contributions to experiments)"
+            f"{plural(innovate, 'member')} at Innovate (supported ideas or contributions to experiments)"
         )
     return out
 

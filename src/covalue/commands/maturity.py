@@ -196,6 +196,23 @@ def journeys(
             )
 
 
+def _explain(ws: Any, member: str, **kw: Any) -> dict[str, Any]:
+    """``analysis.explain`` on what a person copies from a report: "Member 6b6c48" or "6b6c48" names
+    the member whose id is ``m_6b6c48…``, as the pseudonym is made."""
+    given = re.sub(r"^\s*member\s+", "", member, flags=re.IGNORECASE).strip()
+    try:
+        return analysis.explain(ws, given, **kw)
+    except LookupError:
+        if given.startswith("m_"):
+            raise
+        try:
+            return analysis.explain(ws, "m_" + given, **kw)
+        except LookupError as e:
+            if str(e).startswith("no member"):
+                raise LookupError(f"no member {member!r} in {ws.path}") from None
+            raise
+
+
 def explain(
     member: Annotated[str, typer.Argument(help="Member id (or an unambiguous beginning of it)")],
     workspace: WorkspaceOpt = None,
@@ -207,7 +224,7 @@ def explain(
     check_period(period)
     ws = open_ws(workspace)
     try:
-        out = analysis.explain(ws, member, community=community, period=period)
+        out = _explain(ws, member, community=community, period=period)
     except LookupError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None

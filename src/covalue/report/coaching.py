@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from covalue import stages
 from covalue.item_links import item_link
-from covalue.presentation import hours, pct
+from covalue.presentation import hours, pct, plural
 
 if TYPE_CHECKING:
     from covalue.report.facts import CommunityFacts
@@ -84,6 +84,7 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
         "period": c.get("period"),
         "window_days": c.get("window_days"),
         "active": active,
+        "active_people": plural(active, "person"),
         "champions": _champions_text(c),
     }
     found: dict[str, dict[str, Any]] = {}
@@ -158,8 +159,10 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
             found["spike_faded"] = {
                 "spike_month": sp["month"],
                 "newcomers": sp.get("newcomers", 0),
+                "newcomers_text": plural(sp.get("newcomers", 0), "newcomer"),
                 "kept": pct(kept[-1]),
                 "follow": len(kept),
+                "follow_text": plural(len(kept), "month"),
             }
     absence = conc.get("absence_factor")
     if (
@@ -167,7 +170,10 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
         and _n(absence) <= th["concentrated_max_people"]
         and active >= th["concentrated_min_active"]
     ):
-        found["concentrated"] = {"absence": int(_n(absence))}
+        found["concentrated"] = {
+            "absence": int(_n(absence)),
+            "absence_people": plural(int(_n(absence)), "person"),
+        }
     if not found and active:
         found["thriving"] = {}
     order = [p["finding"] for p in model["prompt"]]
@@ -388,7 +394,7 @@ def verdict(c: CommunityFacts) -> str:
         regular = int(_n(mix.get("regular")))
         solving = int(_n(mix.get("solve")) + _n(mix.get("innovate")))
         parts.append(
-            f"{active:,} members did something the others could see, and {solving:,} of them "
+            f"{plural(active, 'member')} did something the others could see, and {solving:,} of them "
             f"({pct(solving / active)}) reached Solve or Innovate: they answered or got answers from other "
             f"members, or brought ideas that others supported. {regular:,} ({pct(regular / active)}) took "
             "part at least every two weeks; how often people take part is their persona, not their stage."

@@ -271,6 +271,17 @@ def _story_goals(db: Any, cid: str) -> list[dict[str, Any]]:
 
 @pages.get("/c/{cid}/stories")
 def stories_page(cid: str, ctx: Ctx = CtxDep, experiment: int | None = None) -> Response:
+    return _stories(ctx, cid, experiment)
+
+
+def _stories(
+    ctx: Ctx,
+    cid: str,
+    experiment: int | None = None,
+    draft: dict[str, str] | None = None,
+    error: str | None = None,
+) -> Response:
+    """The stories page; ``draft`` refills the form with what was typed when it was refused."""
     c = community(ctx, cid)
     with ctx.site.store.session() as db:
         rows = data.load_stories(db, cid)
@@ -291,13 +302,24 @@ def stories_page(cid: str, ctx: Ctx = CtxDep, experiment: int | None = None) -> 
         prompts=stories.PROMPTS,
         matrix=stories.matrix(rows, c),
         chosen_experiment=experiment,
+        draft=draft or {},
+        error=error,
     )
 
 
 @pages.post("/c/{cid}/stories")
 async def add_story(cid: str, request: Request, ctx: Ctx = CtxDep) -> Response:
     _need_edit(ctx, cid)
-    s = _run(svc.add_story, ctx.site, cid, await _form(request, StoryIn), _by(ctx))
+    form = await request.form()
+    try:
+        s = _run(svc.add_story, ctx.site, cid, await _form(request, StoryIn), _by(ctx))
+    except HTTPException as e:
+        # a wrong item id must not cost the story: the form comes back as typed, the error names the id
+        draft = {k: str(form.get(k) or "") for k in form if k != "csrf_token"}
+        chosen = int(draft["experiment_id"]) if draft.get("experiment_id", "").isdigit() else None
+        page = _stories(ctx, cid, chosen, draft=draft, error=str(e.detail))
+        page.status_code = e.status_code
+        return page
     return redirect(ctx, f"/c/{cid}/stories#story-{s['id']}")
 
 
@@ -397,6 +419,15 @@ def api_experiment_action(cid: str, xid: int, body: ExperimentAction, ctx: Ctx =
 def api_analyse(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     _need_edit(ctx, cid)
     return svc.sync_and_analyse(ctx.site, rerun=True)
+
+
+@api.get("/{cid}/items/search")
+def api_search_items(cid: str, q: str = "", ctx: Ctx = CtxDep) -> dict[str, Any]:
+    """Posts of the community found by their words, for the pickers of the story and experiment forms
+    (those who may write the canvas only: the texts are the members' own)."""
+    community(ctx, cid)
+    _need_edit(ctx, cid)
+    return {"items": svc.search_items(ctx.site, cid, q[:200])}
 
 
 @api.get("/{cid}/stories")
