@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,7 @@ def run_server(
     site = web.state.site
     with site.store.session() as db:
         first_run = acc.count_users(db) == 0
+    sock = _bind(host, port)
     console.print(f"covalue is serving [bold]{path}[/] at [bold]{base}/[/] (Ctrl+C stops it)")
     for line in announce or []:
         console.print(line)
@@ -40,9 +42,30 @@ def run_server(
             f"No account yet: create the first administrator at [bold]{base}/setup?token={site.setup_token}[/]"
         )
     # proxy headers only from the local machine, so https behind a local reverse proxy gives Secure cookies
-    uvicorn.run(
+    config = uvicorn.Config(
         web, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="warning"
     )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says "serving": a busy port is a clear error, not a
+    promise followed by a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        err.print(f"[red]error:[/] cannot listen on {host}:{port}: {e.strerror or e}")
+        raise typer.Exit(1) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(
