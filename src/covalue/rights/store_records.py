@@ -46,6 +46,13 @@ def _responses(db: Any, p: Person) -> list[SvResponse]:
     )
 
 
+def _rows_where(db: Any, column: Any, values: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``column``'s table whose ``column`` is one of ``values``, as plain dicts."""
+    if not values:
+        return []
+    return [_plain(r) for r in db.scalars(select(column.class_).where(column.in_(values)))]
+
+
 def find(store: Store, p: Person, item_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Every store row about the person, per kind (for the subject-access export)."""
     ids = sorted(p.ids)
@@ -68,41 +75,13 @@ def find(store: Store, p: Person, item_ids: list[str]) -> dict[str, list[dict[st
             else []
         )
         emails = sorted(p.emails)
-        out["sign_in_attempts"] = (
-            [_plain(a) for a in db.scalars(select(LoginAttempt).where(LoginAttempt.email.in_(emails)))]
-            if emails
-            else []
-        )
-        out["audit_by_them"] = (
-            [
-                _plain(a)
-                for a in db.scalars(select(AuditEvent).where(AuditEvent.user_id.in_(sorted(p.user_ids))))
-            ]
-            if p.user_ids
-            else []
-        )
-        out["audit_about_them"] = (
-            [_plain(a) for a in db.scalars(select(AuditEvent).where(AuditEvent.subject.in_(ids)))]
-            if ids
-            else []
-        )
+        out["sign_in_attempts"] = _rows_where(db, LoginAttempt.email, emails)
+        out["audit_by_them"] = _rows_where(db, AuditEvent.user_id, sorted(p.user_ids))
+        out["audit_about_them"] = _rows_where(db, AuditEvent.subject, ids)
         out["survey_answers"] = [_plain(r) for r in _responses(db, p)]
-        out["canvas_entries"] = (
-            [_plain(e) for e in db.scalars(select(CcEntry).where(CcEntry.member_id.in_(ids)))] if ids else []
-        )
-        out["experiment_participation"] = (
-            [_plain(e) for e in db.scalars(select(CcParticipant).where(CcParticipant.member_id.in_(ids)))]
-            if ids
-            else []
-        )
-        out["experiment_items"] = (
-            [
-                _plain(e)
-                for e in db.scalars(select(CcExperimentItem).where(CcExperimentItem.item_id.in_(item_ids)))
-            ]
-            if item_ids
-            else []
-        )
+        out["canvas_entries"] = _rows_where(db, CcEntry.member_id, ids)
+        out["experiment_participation"] = _rows_where(db, CcParticipant.member_id, ids)
+        out["experiment_items"] = _rows_where(db, CcExperimentItem.item_id, item_ids)
         out["stories"] = [_plain(s) for s in db.scalars(select(CcStory)) if set(s.members or []) & set(ids)]
     return out
 

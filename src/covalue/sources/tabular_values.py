@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -24,6 +24,8 @@ _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 
 _EPOCH = datetime(1970, 1, 1)
+
+_N = TypeVar("_N", int, float)
 
 
 class BadRow(Exception):
@@ -59,19 +61,13 @@ def int_value(v: Any, col: str) -> int | None:
         if v.is_integer():
             return int(v)
         raise BadRow(f"{col} is not a whole number: {v!r}")
-    s = str(v).strip()
-    if not s:
-        return None
     try:
-        return int(s)
-    except ValueError:
-        try:
-            f = float(s)
-        except ValueError:
-            raise BadRow(f"{col} is not a number: {s[:40]!r}") from None
+        return _written_number(v, col, int)
+    except BadRow:
+        f = _written_number(v, col, float) or 0.0  # "12.0" is a whole number; "x" is no number at all
         if f.is_integer():
             return int(f)
-        raise BadRow(f"{col} is not a whole number: {s[:40]!r}") from None
+        raise BadRow(f"{col} is not a whole number: {str(v).strip()[:40]!r}") from None
 
 
 def float_value(v: Any, col: str) -> float | None:
@@ -79,11 +75,16 @@ def float_value(v: Any, col: str) -> float | None:
         return None
     if isinstance(v, int | float):
         return float(v)
+    return _written_number(v, col, float)
+
+
+def _written_number(v: Any, col: str, kind: type[_N]) -> _N | None:
+    """A number written as text in a cell: None when the cell is blank, BadRow when it is no ``kind``."""
     s = str(v).strip()
     if not s:
         return None
     try:
-        return float(s)
+        return kind(s)
     except ValueError:
         raise BadRow(f"{col} is not a number: {s[:40]!r}") from None
 

@@ -115,6 +115,18 @@ def _dict_rows(
         yield line, dict(zip(cols, row, strict=True))
 
 
+def _rows_with_id(
+    stream: IO[bytes], location: str, reject: Callable[[str, str, Any], None], what: str
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(id, record) per record of a users or groups file; a record without an id becomes a reject."""
+    for line, r in _dict_rows(stream, location, reject):
+        rid = r.get("id", "").strip()
+        if rid:
+            yield rid, r
+        else:
+            reject(f"{location}:{line}", f"{what} without id", None)
+
+
 class VivaEngageReader(Reader):
     name: ClassVar[str] = "vivaengage"
     description: ClassVar[str] = "Viva Engage / Yammer network data export (zip or folder of CSV files)"
@@ -169,11 +181,7 @@ class VivaEngageReader(Reader):
 
     # -- the three files ---------------------------------------------------------------------------
     def _users(self, st: _State, name: str, stream: IO[bytes]) -> None:
-        for line, r in _dict_rows(stream, name, st.src.reject):
-            uid = r.get("id", "").strip()
-            if not uid:
-                st.src.reject(f"{name}:{line}", "user without id", None)
-                continue
+        for uid, r in _rows_with_id(stream, name, st.src.reject, "user"):
             state = (r.get("state") or "").strip().lower()
             left = parse_ts(r.get("deleted_at")) or parse_ts(r.get("suspended_at"))
             st.people[uid] = st.src.person(
@@ -188,11 +196,7 @@ class VivaEngageReader(Reader):
             )
 
     def _groups(self, st: _State, name: str, stream: IO[bytes]) -> None:
-        for line, r in _dict_rows(stream, name, st.src.reject):
-            gid = r.get("id", "").strip()
-            if not gid:
-                st.src.reject(f"{name}:{line}", "group without id", None)
-                continue
+        for gid, r in _rows_with_id(stream, name, st.src.reject, "group"):
             st.src.space(f"group:{gid}", r.get("name") or f"group {gid}", kind="group")
 
     def _messages(self, st: _State, name: str, stream: IO[bytes]) -> None:
