@@ -112,12 +112,14 @@ def test_canvas_sweet_spot_gaps_and_weights() -> None:
     ]
     cv = sv.canvas(needs, goals, reviews)
     assert [e["goal"]["id"] for e in cv["sweet_spot"]] == [10]
-    assert cv["sweet_spot"][0]["voices"] == 8
+    assert cv["sweet_spot"][0]["respondents"] == 8 and cv["sweet_spot"][0]["askers"] == 0
     assert [n["id"] for n in cv["sweet_spot"][0]["needs"]] == [1, 2]
     assert [n["id"] for n in cv["member_only"]] == [3]
     assert [g["id"] for g in cv["org_only"]] == [11]
-    assert (cv["voices_shared"], cv["voices_total"]) == (8, 10)
-    assert cv["overlap_share"] == pytest.approx(0.8)
+    resp = cv["people"]["respondents"]
+    assert (resp["shared"], resp["total"]) == (8, 10) and resp["share"] == pytest.approx(0.8)
+    assert cv["people"]["askers"] == {"total": 0, "shared": 0, "share": None}
+    assert "8 of 10 survey respondents (80%)" in cv["advice"]
     assert not cv["small_overlap"] and cv["paths"] == {}
 
 
@@ -126,7 +128,9 @@ def test_small_overlap_offers_the_two_paths() -> None:
     cv = sv.canvas(needs, goals, [{"need_id": 3, "goal_id": 10, "verdict": "confirmed"}])
     assert cv["small_overlap"]
     assert set(cv["paths"]) >= {"shift_purpose", "realign_membership"}
-    assert cv["advice"].startswith("The overlap is small") and cv["overlap_share"] == pytest.approx(0.2)
+    assert cv["advice"].startswith("The overlap is small") and cv["people"]["respondents"][
+        "share"
+    ] == pytest.approx(0.2)
 
 
 def test_suggestions_leave_out_reviewed_pairs_and_weak_scores() -> None:
@@ -136,33 +140,39 @@ def test_suggestions_leave_out_reviewed_pairs_and_weak_scores() -> None:
     assert [(s["need_id"], s["goal_id"]) for s in cv["suggestions"]] == [(2, 10)]
 
 
-def test_needs_from_resonance_carry_their_evidence() -> None:
-    res = {
-        "unanswered_themes": [
-            {"label": "docker networking", "terms": ["docker"], "n_questions": 4, "examples": []}
-        ],
-        "question_themes": [
-            {"label": "docker networking", "terms": ["docker"], "n_questions": 9, "examples": []},
-            {
-                "label": "pandas",
-                "terms": ["pandas"],
-                "n_questions": 6,
-                "examples": [{"title_or_excerpt": "merge?"}],
-            },
-        ],
-        "top_replied": [{"item_id": "i1", "title_or_excerpt": "Meetup in May", "n": 12}],
-        "events": [{"item_id": "e1", "title_or_excerpt": "Meetup in May", "attendees": 30}],
-    }
-    found = sv.needs_from_resonance(res)
-    texts = [n["text"] for n in found]
-    assert texts == [
-        "Answers about docker networking",
-        "Help with docker networking",
-        "Help with pandas",
-        "Meetup in May",
+def test_candidate_needs_are_question_themes_worded_by_a_question() -> None:
+    themes = [
+        {
+            "label": "docker, networking, compose",
+            "terms": ["docker", "networking", "compose"],
+            "n_questions": 9,
+            "unanswered": 4,
+            "askers": ["m_a", "m_b", "m_c", "m_a"],
+            "typical": "How do two docker containers talk to each other?",
+            "examples": ["Compose network not found"],
+        },
+        # a bag of words with no question to word it, and a theme nobody can be said to have asked
+        {
+            "label": "fail, monday, morning",
+            "terms": ["fail"],
+            "n_questions": 3,
+            "askers": ["m_d"],
+            "typical": "",
+        },
+        {
+            "label": "pandas",
+            "terms": ["pandas"],
+            "n_questions": 2,
+            "askers": [],
+            "typical": "Merge two frames?",
+        },
     ]
-    assert found[0]["voices"] == 4 and found[0]["evidence"]["kind"] == "unanswered"
-    assert found[2]["evidence"]["examples"] == ["merge?"]
+    found = sv.needs_from_themes(themes)
+    assert [n["text"] for n in found] == ["How do two docker containers talk to each other?"]
+    (n,) = found
+    assert n["askers"] == 3  # distinct people, not the 9 questions
+    ev = n["evidence"]
+    assert ev["kind"] == "question theme" and ev["n_questions"] == 9 and ev["askers"] == ["m_a", "m_b", "m_c"]
 
 
 # -- CSV from another survey tool ------------------------------------------------------------------------
@@ -283,18 +293,20 @@ def test_history_is_appended_and_merges_add_voices(store: Store) -> None:
         st_ = svs.state(db, "alpha")
         n_reviews = db.scalar(select(func.count()).select_from(svs.SvMatchReview))
     needs = {n["id"]: n for n in st_["needs"]}
-    assert needs[a]["voices"] == 3 and needs[b]["status"] == "merged" and needs[b]["merged_into"] == a
+    assert needs[a]["respondents"] == 3 and needs[b]["status"] == "merged" and needs[b]["merged_into"] == a
     assert needs[c]["status"] == "candidate"  # from the data: waits for the team
     assert n_reviews == 3 and [r["verdict"] for r in st_["reviews"]] == ["confirmed", "rejected", "confirmed"]
     assert [d["path"] for d in st_["decisions"]] == ["continue", "shift_purpose"]
     cv = sv.canvas(st_["needs"], st_["goals"], st_["reviews"])
-    assert cv["sweet_spot"][0]["voices"] == 3
+    assert cv["sweet_spot"][0]["respondents"] == 3
     with store.session() as db:
         svs.review_need(db, "alpha", c, "accept")
         svs.review_need(db, "alpha", b, "reopen")
         st2 = svs.state(db, "alpha")
     needs = {n["id"]: n for n in st2["needs"]}
-    assert (needs[c]["status"], needs[b]["status"], needs[a]["voices"]) == ("accepted", "accepted", 1)
+    assert (needs[c]["status"], needs[b]["status"], needs[a]["respondents"]) == ("accepted", "accepted", 1)
+    # taken from the data before askers were counted: its 4 questions are shown, never counted as people
+    assert (needs[c]["askers"], needs[c]["questions_uncounted"]) == (0, 4)
 
 
 # -- the web app -----------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ small, candidate needs from the data, and reading survey results exported from a
 
 Nothing here touches the store or the network; callers hand in plain dicts:
 
-* a need: ``{"id", "text", "voices", "status", "origin"}`` (``voices`` already includes merged needs)
+* a need: ``{"id", "text", "respondents", "askers", "status", "origin"}``, with ``people`` (the
+  distinct people per measure, merged needs included) when the store knows them. People are counted
+  in two measures that are never added up: survey **respondents** (and people the team heard) and the
+  distinct members who **asked** questions of a theme in the data.
 * a goal: ``{"id", "text", "kind", "driver"}``
 * a verdict: ``{"need_id", "goal_id", "verdict"}`` (the newest per pair, ``confirmed`` or ``rejected``)
 """
@@ -223,14 +226,68 @@ def latest_verdicts(reviews: Sequence[dict[str, Any]]) -> dict[tuple[Any, Any], 
     return out
 
 
+#: the two ways a need's people are counted; a person may be in both, so they are never summed
+MEASURES = {
+    "respondents": ("survey respondent", "survey respondents"),
+    "askers": ("member who asked", "members who asked"),
+}
+
+
+def people_of(n: dict[str, Any]) -> dict[str, set[str]]:
+    """A need's distinct people per measure: the store's ``people`` keys when given, else as many
+    people as its counts say (``voices`` alone, as older callers give it, counts respondents)."""
+    given = n.get("people")
+    if given:
+        return {m: set(given.get(m) or []) for m in MEASURES}
+    counts = {m: int(n.get(m) or 0) for m in MEASURES}
+    if not any(counts.values()) and "voices" in n:
+        counts["respondents"] = int(n.get("voices") or 1)
+    return {m: {f"{n['id']}:{m}:{i}" for i in range(k)} for m, k in counts.items()}
+
+
+def _counted(people: dict[str, set[str]]) -> dict[str, int]:
+    return {m: len(people.get(m) or ()) for m in MEASURES}
+
+
+def _union(needs: Sequence[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {m: set() for m in MEASURES}
+    for n in needs:
+        for m, ids in people_of(n).items():
+            out[m] |= ids
+    return out
+
+
+def _public(n: dict[str, Any]) -> dict[str, Any]:
+    """A need as shown: its people counted, not listed."""
+    return {k: v for k, v in n.items() if k != "people"}
+
+
+def _weight(n: dict[str, Any]) -> tuple[int, int]:
+    c = _counted(people_of(n))
+    return (-c["respondents"], -c["askers"])
+
+
+def people_words(people: dict[str, dict[str, Any]]) -> str:
+    """``3 of 5 survey respondents (60%) and 12 of 40 members who asked (30%)``: each measure on its
+    own, never a sum of the two."""
+    parts = []
+    for m, (one, many) in MEASURES.items():
+        p = people.get(m) or {}
+        if p.get("total"):
+            noun = one if p["total"] == 1 else many
+            parts.append(f"{p['shared']} of {p['total']} {noun} ({100 * p['share']:.0f}%)")
+    return " and ".join(parts)
+
+
 def canvas(
     needs: Sequence[dict[str, Any]],
     goals: Sequence[dict[str, Any]],
     reviews: Sequence[dict[str, Any]],
     suggestions: Sequence[Match] = (),
 ) -> dict[str, Any]:
-    """The canvas: the sweet spot (confirmed overlaps, weighted by member voices), member-only needs,
-    organisation-only goals, the overlap share, whether it is small, and open suggestions to review."""
+    """The canvas: the sweet spot (confirmed overlaps with the distinct people behind them), member-only
+    needs, organisation-only goals, per measure the share of people whose need meets a goal, whether
+    the overlap is small, and open suggestions to review."""
     active = [n for n in needs if n.get("status", "accepted") == "accepted"]
     by_need = {n["id"]: n for n in active}
     by_goal = {g["id"]: g for g in goals}
@@ -241,23 +298,35 @@ def canvas(
     spot: dict[Any, dict[str, Any]] = {}
     for v in confirmed:
         g = by_goal[v["goal_id"]]
-        entry = spot.setdefault(g["id"], {"goal": g, "needs": [], "voices": 0})
+        entry = spot.setdefault(g["id"], {"goal": g, "needs": []})
         n = by_need[v["need_id"]]
-        entry["needs"].append({**n, "words": v.get("words") or []})
-        entry["voices"] += int(n.get("voices") or 1)
-    sweet = sorted(spot.values(), key=lambda e: (-e["voices"], str(e["goal"]["id"])))
-    for e in sweet:
-        e["needs"].sort(key=lambda n: (-int(n.get("voices") or 1), str(n["id"])))
+        entry["needs"].append({**_public(n), **_counted(people_of(n)), "words": v.get("words") or []})
+    for gid, e in spot.items():
+        mine = [by_need[v["need_id"]] for v in confirmed if v["goal_id"] == gid]
+        e.update(_counted(_union(mine)))
+        e["needs"].sort(key=lambda n: (*_weight(n), str(n["id"])))
+    sweet = sorted(spot.values(), key=lambda e: (-e["respondents"], -e["askers"], str(e["goal"]["id"])))
     matched_needs = {v["need_id"] for v in confirmed}
     member_only = sorted(
-        (n for n in active if n["id"] not in matched_needs),
-        key=lambda n: (-int(n.get("voices") or 1), str(n["id"])),
+        ({**_public(n), **_counted(people_of(n))} for n in active if n["id"] not in matched_needs),
+        key=lambda n: (*_weight(n), str(n["id"])),
     )
     org_only = [g for g in goals if g["id"] not in spot]
-    total = sum(int(n.get("voices") or 1) for n in active)
-    shared = sum(int(n.get("voices") or 1) for n in active if n["id"] in matched_needs)
-    share = shared / total if total else 0.0
-    small = bool(active and goals) and (share < SMALL_SHARE or len(matched_needs) < MIN_MATCHED)
+    everyone = _union(active)
+    shared_people = _union([n for n in active if n["id"] in matched_needs])
+    people = {
+        m: {
+            "total": len(everyone[m]),
+            "shared": len(shared_people[m]),
+            "share": len(shared_people[m]) / len(everyone[m]) if everyone[m] else None,
+        }
+        for m in MEASURES
+    }
+    measured = [p["share"] for p in people.values() if p["share"] is not None]
+    # small where no measure reaches the bar: a decision to shift or realign needs every count behind it
+    small = bool(active and goals) and (
+        len(matched_needs) < MIN_MATCHED or not measured or all(x < SMALL_SHARE for x in measured)
+    )
     reviewed = set(verdicts)
     open_suggestions = [
         m.to_dict()
@@ -271,18 +340,17 @@ def canvas(
         "sweet_spot": sweet,
         "member_only": member_only,
         "org_only": org_only,
-        "voices_total": total,
-        "voices_shared": shared,
-        "overlap_share": share,
+        "people": people,
+        "people_words": people_words(people),
         "small_overlap": small,
-        "advice": advice(share, len(matched_needs), bool(active), bool(goals)),
+        "advice": advice(small, bool(active), bool(goals), people_words(people)),
         "paths": PATHS if small else {},
         "suggestions": open_suggestions,
     }
 
 
-def advice(share: float, matched: int, has_needs: bool, has_goals: bool) -> str:
-    """One sentence for the community manager on what the overlap means."""
+def advice(small: bool, has_needs: bool, has_goals: bool, words: str = "") -> str:
+    """One sentence for the community manager on what the overlap means, with the people behind it."""
     if not has_needs and not has_goals:
         return (
             "Collect member needs (survey, interviews, the data) and the sponsor's goals to find the overlap."
@@ -291,61 +359,48 @@ def advice(share: float, matched: int, has_needs: bool, has_goals: bool) -> str:
         return "No member needs are on the canvas yet: open a survey or accept needs found in the data."
     if not has_goals:
         return "No organisation goals yet: ask the sponsor which problems the community should help solve."
-    if share < SMALL_SHARE or matched < MIN_MATCHED:
+    behind = f" ({words} have a need that meets an organisation goal)" if words else ""
+    if small:
         return (
-            "The overlap is small. A community lasts only where both sides gain, so decide with the sponsor: shift the purpose towards what members "
-            "need, or realign membership to the organisation's need."
+            f"The overlap is small{behind}. A community lasts only where both sides gain, so decide with the "
+            "sponsor: shift the purpose towards what members need, or realign membership to the "
+            "organisation's need."
         )
-    return "Build the community's programme on the sweet spot, and keep the member-only needs in view."
+    return (
+        f"Build the community's programme on the sweet spot{behind}, and keep the member-only needs in view."
+    )
 
 
-def needs_from_resonance(res: dict[str, Any], top: int = 5) -> list[dict[str, Any]]:
-    """Candidate needs with their evidence from ``diagnosis.resonance`` of one community: unanswered
-    question themes first (a need nobody meets), then asked themes, most replied and viewed content,
-    most attended events. ``voices`` is the number of questions (or attendees) behind the candidate."""
+def needs_from_themes(themes: Sequence[dict[str, Any]], top: int = 8) -> list[dict[str, Any]]:
+    """Candidate needs from the data: question themes only (posts, answers and bare keyword lists are
+    not needs), each worded by its most typical question and counted by the distinct members who
+    asked (``askers``; their ids go with the evidence so merges and totals count each person once).
+    Themes come from ``shared_value_data.question_themes``, biggest first."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-
-    def add(text: str, voices: int, kind: str, evidence: dict[str, Any]) -> None:
-        key = text.strip().lower()
-        if not key or key in seen:
-            return
-        seen.add(key)
+    for t in themes:
+        text = " ".join(str(t.get("typical") or "").split())
+        askers = sorted({a for a in t.get("askers") or [] if a})
+        if not text or not askers or text.lower() in seen:
+            continue
+        seen.add(text.lower())
         out.append(
-            {"text": text.strip(), "voices": max(1, int(voices or 1)), "evidence": {"kind": kind, **evidence}}
+            {
+                "text": text[:300],
+                "askers": len(askers),
+                "evidence": {
+                    "kind": "question theme",
+                    "terms": list(t.get("terms") or []),
+                    "n_questions": int(t.get("n_questions") or 0),
+                    "unanswered": int(t.get("unanswered") or 0),
+                    "askers": askers,
+                    "examples": [str(x)[:160] for x in (t.get("examples") or [])[:3]],
+                },
+            }
         )
-
-    for t in (res.get("unanswered_themes") or [])[:top]:
-        add(
-            f"Answers about {t['label']}",
-            t.get("n_questions") or 1,
-            "unanswered",
-            {"terms": t.get("terms") or [], "n": t.get("n_questions"), "examples": _titles(t)},
-        )
-    for t in (res.get("question_themes") or [])[:top]:
-        add(
-            f"Help with {t['label']}",
-            t.get("n_questions") or 1,
-            "asked",
-            {"terms": t.get("terms") or [], "n": t.get("n_questions"), "examples": _titles(t)},
-        )
-    for key, kind, unit in (
-        ("top_replied", "replied", "n"),
-        ("top_viewed", "viewed", "n"),
-        ("events", "attended", "attendees"),
-    ):
-        for r in (res.get(key) or [])[:top]:
-            add(
-                str(r.get("title_or_excerpt") or "")[:200],
-                1,
-                kind,
-                {"n": r.get(unit), "item_id": r.get("item_id")},
-            )
+        if len(out) >= top:
+            break
     return out
-
-
-def _titles(theme: dict[str, Any]) -> list[str]:
-    return [str(e.get("title_or_excerpt") or "")[:160] for e in (theme.get("examples") or [])[:3]]
 
 
 # -- survey results from another tool --------------------------------------------------------------------

@@ -37,6 +37,8 @@ def canvas_data(
         "community": name or community_id,
         "method": method,
         **st,
+        # who is behind a need is counted on the page, never listed in an export
+        "needs": [{k: v for k, v in n.items() if k != "people"} for n in st["needs"]],
         "surveys": [{k: v for k, v in s.items() if k != "token"} for s in st["surveys"]],
         "challenges": notes,
         "canvas": cv,

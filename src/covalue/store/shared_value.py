@@ -478,30 +478,60 @@ def add_decision(
     return d
 
 
+def _own_people(n: SvNeed) -> tuple[dict[str, set[str]], int]:
+    """The distinct people a need itself stands for, per measure (``respondents``: a survey answer, an
+    import row, or the people the team heard; ``askers``: the members who asked a theme's questions),
+    and the question count of a need taken from the data before askers were counted."""
+    ev = n.evidence if isinstance(n.evidence, dict) else {}
+    if n.origin == "data":
+        askers = ev.get("askers")
+        if isinstance(askers, list):
+            return {"respondents": set(), "askers": {f"a:{a}" for a in askers if a}}, 0
+        return {"respondents": set(), "askers": set()}, int(n.voices or 0)
+    if n.response_id is not None:
+        return {"respondents": {f"r:{n.response_id}"}, "askers": set()}, 0
+    return {"respondents": {f"n:{n.id}:{i}" for i in range(max(1, int(n.voices or 1)))}, "askers": set()}, 0
+
+
+def _shown_evidence(ev: Any) -> Any:
+    """The evidence as pages show it: who asked is counted, not listed."""
+    if not isinstance(ev, dict) or "askers" not in ev:
+        return ev
+    return {**{k: v for k, v in ev.items() if k != "askers"}, "n_askers": len(ev.get("askers") or [])}
+
+
 def state(db: Session, community_id: str) -> dict[str, Any]:
-    """Everything of one community's canvas as plain dicts: needs (with status and voices counting
-    merged needs), goals, match reviews and decisions oldest first, surveys, and response figures."""
+    """Everything of one community's canvas as plain dicts: needs (with status and the distinct people
+    behind them per measure, merged needs included), goals, match reviews and decisions oldest first, surveys, and response figures."""
     status = statuses(db, community_id)
     needs = list(db.scalars(select(SvNeed).where(SvNeed.community_id == community_id).order_by(SvNeed.id)))
-    voices = {n.id: int(n.voices or 1) for n in needs}
-    total = dict(voices)
-    for n in needs:  # a merged need's voices count for wherever its merge chain ends
+    own = {n.id: _own_people(n) for n in needs}
+    people = {i: {m: set(ids) for m, ids in p.items()} for i, (p, _) in own.items()}
+    legacy = {i: q for i, (_, q) in own.items()}
+    for n in needs:  # a merged need's people count for wherever its merge chain ends, each person once
         cur, seen = n.id, set()
         while status[cur][0] == "merged" and status[cur][1] in status and cur not in seen:
             seen.add(cur)
             cur = status[cur][1]  # type: ignore[assignment]
         if cur != n.id:
-            total[cur] += voices[n.id]
+            for m, ids in own[n.id][0].items():
+                people[cur][m] |= ids
+            legacy[cur] += own[n.id][1]
     need_rows = [
         {
             "id": n.id,
             "text": n.text,
             "origin": n.origin,
-            "voices": total[n.id],
-            "own_voices": voices[n.id],
+            "respondents": len(people[n.id]["respondents"]),
+            "askers": len(people[n.id]["askers"]),
+            "people": {m: sorted(ids) for m, ids in people[n.id].items()},
+            "own_respondents": len(own[n.id][0]["respondents"]),
+            "own_askers": len(own[n.id][0]["askers"]),
+            # needs taken from the data before people were counted carry question counts: shown, not counted
+            "questions_uncounted": legacy[n.id],
             "status": status[n.id][0],
             "merged_into": status[n.id][1],
-            "evidence": n.evidence,
+            "evidence": _shown_evidence(n.evidence),
             "created_at": _iso(n.created_at),
         }
         for n in needs

@@ -162,15 +162,15 @@ async def add_need(cid: str, ctx: Ctx = CtxDep, text: str = Form("")) -> Respons
 async def needs_from_data(cid: str, ctx: Ctx = CtxDep) -> Response:
     _view(ctx, cid)
     _require(_can_manage(ctx, cid))
-    from covalue import diagnosis
+    from covalue.canvas.shared_value_data import question_themes
 
     site = ctx.site
     try:
         with site.lock:
-            res = diagnosis.resonance(site.ws, community=cid).get(cid) or {}
+            themes = question_themes(site.ws, cid)
     except Exception as e:  # the canvas stays usable without the data's view
         return _page(ctx, cid, 500, error=f"The themes of this community's data could not be read: {e}")
-    found = sv.needs_from_resonance(res)
+    found = sv.needs_from_themes(themes)
     with site.store.session() as db:
         known = {n["text"].lower() for n in svs.state(db, cid)["needs"] if n["origin"] == "data"}
         new = [n for n in found if n["text"].lower() not in known]
@@ -180,7 +180,7 @@ async def needs_from_data(cid: str, ctx: Ctx = CtxDep) -> Response:
                 cid,
                 n["text"],
                 "data",
-                voices=n["voices"],
+                voices=n["askers"],
                 evidence=n["evidence"],
                 user_id=ctx.access.user_id,
             )
@@ -262,7 +262,7 @@ async def decide(
 ) -> Response:
     c = _view(ctx, cid)
     cv = _data(ctx, c)["canvas"]
-    snap = {k: cv[k] for k in ("overlap_share", "voices_shared", "voices_total", "small_overlap")}
+    snap = {"people": cv["people"], "people_words": cv["people_words"], "small_overlap": cv["small_overlap"]}
     return await _act(
         ctx,
         cid,
