@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from covalue import periods, stages
+from covalue import periods, schema, stages
 
 #: the key for synthetic pseudonyms: fixed, so the same seed always gives the same member ids
 SECRET = b"covalue-synthetic-organisation-v1"
@@ -101,7 +101,6 @@ class SynthOrg:
         out.mkdir(parents=True, exist_ok=True)
         ids = self.tables["identities"]
         to_native = Lookup(ids["identity_id"], ids["native_id"])
-        strip = strip_source
         members = self.tables["members"]
         m = pa.table(
             {
@@ -120,48 +119,43 @@ class SynthOrg:
                 "is_bot": members["is_bot"],
             }
         )
-        it = self.tables["items"]
-        i = pa.table(
-            {
-                "item_id": strip(it["item_id"]),
-                "source": scenario(it["source"]),
-                "community": it["community_id"],
-                "space_id": strip(it["space_id"]),
-                "thread_id": strip(it["thread_id"]),
-                "parent_id": strip(it["parent_id"]),
-                "author_id": to_native(it["author_id"]),
-                "created_at": it["created_at"],
-                "kind": it["kind"],
-                "title": it["title"],
-                "text": it["text"],
-                "n_attachments": it["n_attachments"],
-                "accepted": it["accepted"],
-                "views": it["views"],
-                "score": it["score"],
-            }
-        )
-        ac = self.tables["actions"]
-        a = pa.table(
-            {
-                "action_id": strip(ac["action_id"]),
-                "source": scenario(ac["source"]),
-                "community": ac["community_id"],
-                "space_id": strip(ac["space_id"]),
-                "ts": ac["ts"],
-                "actor_id": to_native(ac["actor_id"]),
-                "verb": ac["verb"],
-                "item_id": strip(ac["item_id"]),
-                "target_id": to_native(ac["target_id"]),
-                "value": ac["value"],
-                "detail": ac["detail"],
-            }
-        )
+        i = exported(self.tables["items"], exported_columns(schema.ITEMS), to_native)
+        a = exported(self.tables["actions"], exported_columns(schema.ACTIONS), to_native)
         paths = []
         for name, tbl in (("members", m), ("items", i), ("actions", a)):
             p = out / f"{name}.csv"
             pacsv.write_csv(tbl, p)
             paths.append(p)
         return paths
+
+
+_PERSON_COLUMNS = frozenset({"author_id", "actor_id", "target_id"})
+_ID_COLUMNS = frozenset({"item_id", "action_id", "space_id", "thread_id", "parent_id"})
+
+
+def exported_columns(table: pa.Schema) -> tuple[str, ...]:
+    """The columns of a tabular items or actions file, from the canonical schema: the row's own id, its
+    source and community first; word and link counts left out, as the reader counts them in the text."""
+    rest = [c for c in table.names[2:] if c not in ("community_id", "n_words", "n_links")]
+    return (table.names[0], "source", "community", *rest)
+
+
+def exported(table: pa.Table, columns: tuple[str, ...], to_native: Lookup) -> pa.Table:
+    """A canonical items or actions table as the platform would export it: people and ids native, the
+    scenario as ``source`` and the community in a ``community`` column."""
+    out = {}
+    for c in columns:
+        if c == "source":
+            out[c] = scenario(table["source"])
+        elif c == "community":
+            out[c] = table["community_id"]
+        elif c in _PERSON_COLUMNS:
+            out[c] = to_native(table[c])
+        elif c in _ID_COLUMNS:
+            out[c] = strip_source(table[c])
+        else:
+            out[c] = table[c]
+    return pa.table(out)
 
 
 class Lookup:
