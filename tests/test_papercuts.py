@@ -48,3 +48,40 @@ def test_explain_takes_the_label_the_report_prints(club) -> None:
         assert "Innovate" in res.output
     res = r.invoke(app, ["explain", "Member nobody", "-w", w])
     assert res.exit_code == 1 and "no member 'Member nobody'" in res.output
+
+
+def test_stage_bars_put_innovate_on_top_as_the_sankey_does() -> None:
+    from covalue.report import charts
+    from covalue.report.charts.journey import _sankey_positions
+
+    c = {"id": "x", "name": "X", "period": "2025-06", "window_days": 90, "checks": []}
+    c["mix"] = {"active": 10, "connect": 4, "share": 3, "solve": 2, "innovate": 1}
+    lay = charts.mix_now(c)["figure"]["layout"]
+    # Plotly draws a category axis from the bottom up: the last category is the top bar
+    assert lay["yaxis"].get("autorange") != "reversed"
+    assert lay["yaxis"]["categoryarray"][-1] == "Innovate"
+    assert lay["yaxis"]["categoryarray"][0] == "Connect"
+    # the Sankey's node positions (0 is the top): Innovate above Observer, on both sides
+    n_st = 5
+    src, tgt, val = [1, 5, 3], [6, 10, 8], [4, 2, 3]  # left 1..5 and right 6..10: Observer..Innovate
+    _, ys = _sankey_positions(src, tgt, val, n_st + 1, 2 * (n_st + 1))
+    assert ys[5] < ys[1] and ys[10] < ys[6]
+
+
+@pytest.mark.parametrize(
+    ("largest", "ticks"),
+    [(111, [0, 20, 40, 60, 80, 100, 120]), (48, [0, 10, 20, 30, 40, 50]), (7.3, [0, 2, 4, 6, 8])],
+)
+def test_the_hour_axis_ticks_at_round_numbers(largest: float, ticks: list[int]) -> None:
+    from covalue.report import charts
+
+    c = {"id": "x", "name": "X"}
+    c["response_monthly"] = [
+        {"month": "2025-0" + str(i), "threads": 10, "responded": 8, "rate": 0.8, "median_h": h}
+        for i, h in enumerate([largest / 3, largest, largest / 2], start=1)
+    ]
+    y2 = charts.responsiveness(c)["figure"]["layout"]["yaxis2"]
+    lo, hi = y2["range"]
+    got = [round(lo + k * y2["dtick"], 6) for k in range(round((hi - lo) / y2["dtick"]) + 1)]
+    assert got == ticks and "nticks" not in y2
+    assert 37 not in got and 74 not in got

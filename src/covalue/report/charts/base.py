@@ -88,3 +88,16 @@ def rgba(hex_colour: str, alpha: float) -> str:
 
 
 # -- responsiveness and dynamics ------------------------------------------------------------------------
+
+
+def round_ticks(largest: float, most: int = 6) -> dict[str, float]:
+    """A zero-based axis ticking at round numbers (1, 2, 2.5 or 5 times a power of ten) with at most
+    ``most`` intervals: ``range`` and ``dtick`` for Plotly, so a second axis reads 0/50/100/150
+    instead of Plotly's 0/37/74/111 when it divides a free range evenly."""
+    import math
+
+    top = max(float(largest or 0), 1e-9)
+    raw = top / max(most, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return {"range": [0, step * math.ceil(top / step)], "dtick": step}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from covalue import periods
 from covalue.presentation import pct
-from covalue.report.charts.base import CYCLE, OKABE_ITO, chart, layout
+from covalue.report.charts.base import CYCLE, OKABE_ITO, chart, layout, round_ticks
 
 if TYPE_CHECKING:
     from covalue.report.facts import CommunityFacts
@@ -61,6 +61,11 @@ def responsiveness(c: CommunityFacts) -> dict | None:
     waits = [r["median_h"] for r in rows if r["median_h"] is not None]
     if waits and max(waits) < 2:  # near-instant responses: keep the hour axis readable
         fig["layout"]["yaxis2"].update(range=[0, 2], tickformat=".1f", rangemode="normal")
+    elif waits:
+        # the hour axis beside a percentage axis ticks at round hours, not at a fifth of its maximum
+        ticks = round_ticks(max(waits))
+        fig["layout"]["yaxis2"].update(**ticks, rangemode="normal", tickformat=",~g")
+        fig["layout"]["yaxis2"].pop("nticks", None)
     last = rows[-1]
     wait = "" if last["median_h"] is None else f", after a median of {last['median_h']:.1f} hours"
     summary = (

@@ -53,7 +53,13 @@ def mix_now(c: CommunityFacts) -> dict | None:
             y="stage",
             height=300,
             showlegend=False,
-            yaxis={"autorange": "reversed", "title": {"text": "stage"}, "automargin": True},
+            # journey order from the bottom up, so Innovate is on top as in the Sankey of movements
+            yaxis={
+                "categoryorder": "array",
+                "categoryarray": names,
+                "title": {"text": "stage"},
+                "automargin": True,
+            },
         ),
     }
     top = max(range(len(JOURNEY)), key=lambda i: counts[i])
