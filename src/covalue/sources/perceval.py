@@ -92,31 +92,32 @@ _IRC_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{4})?)\s\
 OTHER_READERS = {"discourse": "discourse", "mbox": "mbox", "pipermail": "mbox", "hyperkitty": "mbox"}
 
 
+#: API pages wrapped in a flag that says whether the call worked ("success" for Rocket.Chat, "ok" for
+#: Slack and Telegram): (key, its type, backend, kind) in the order they are tried
+_ENVELOPES: dict[str, tuple[tuple[str, type, str, str], ...]] = {
+    "success": (("messages", list, "rocketchat", "messages"), ("channel", dict, "rocketchat", "channel")),
+    "ok": (
+        ("result", list, "telegram", "updates"),
+        ("messages", list, "slack", "history"),
+        ("channel", dict, "slack", "channel"),
+        ("user", dict, "slack", "user"),
+        ("members", list, "slack", "members"),
+    ),
+}
+
+
 def classify_json(obj: Any) -> tuple[str, str]:
     """(backend, kind) of a raw API response; backend "" when it holds no community content."""
     if isinstance(obj, dict):
         if "backend_name" in obj and "data" in obj:
             return "perceval", "item"
-        if "success" in obj:
-            if obj.get("success") is False:
-                return "", "error"
-            if isinstance(obj.get("messages"), list):
-                return "rocketchat", "messages"
-            if isinstance(obj.get("channel"), dict):
-                return "rocketchat", "channel"
-        if "ok" in obj:
-            if obj.get("ok") is False:
-                return "", "error"
-            if isinstance(obj.get("result"), list):
-                return "telegram", "updates"
-            if isinstance(obj.get("messages"), list):
-                return "slack", "history"
-            if isinstance(obj.get("channel"), dict):
-                return "slack", "channel"
-            if isinstance(obj.get("user"), dict):
-                return "slack", "user"
-            if isinstance(obj.get("members"), list):
-                return "slack", "members"
+        for flag, pages in _ENVELOPES.items():
+            if flag in obj:
+                if obj.get(flag) is False:
+                    return "", "error"
+                for key, holds, backend, kind in pages:
+                    if isinstance(obj.get(key), holds):
+                        return backend, kind
         if isinstance(obj.get("order"), list) and isinstance(obj.get("posts"), dict):
             return "mattermost", "posts"
         if "status_code" in obj and "message" in obj:
