@@ -53,12 +53,28 @@ class PercevalSource:
 
     def item(self, native_id: Any, **kw: Any) -> str | None:
         """Record an item once (pages and captures overlap); None when it was already read."""
+        return self.ss.item(native_id, **kw) if self._first_time(native_id) else None
+
+    def message(self, native_id: Any, *, reply_to: Any, thread: Any = None, **kw: Any) -> str | None:
+        """Record a message once: a post, or a reply to the native id ``reply_to`` in the thread started
+        by the native id ``thread`` (the one of ``reply_to`` when not given); None when already read."""
+        if not self._first_time(native_id):
+            return None
+        ref = self.ss.item_ref
+        return self.ss.message(
+            native_id,
+            parent_id=ref(reply_to) if reply_to else None,
+            thread_id=ref(thread) if thread else None,
+            **kw,
+        )
+
+    def _first_time(self, native_id: Any) -> bool:
         iid = self.ss.item_ref(native_id)
         if iid in self.items:
             self.skipped["repeated item"] += 1
-            return None
+            return False
         self.items.add(iid)
-        return self.ss.item(native_id, **kw)
+        return True
 
     def action(self, native_id: Any, **kw: Any) -> None:
         key = str(native_id)
@@ -176,14 +192,13 @@ def mattermost_post(ctx: PercevalSource, p: dict[str, Any], loc: str, channels: 
         ctx.skipped["deleted post"] += 1
         return
     root = p.get("root_id") or None
-    iid = ctx.item(
+    iid = ctx.message(
         pid,
-        kind="reply" if root else "post",
+        reply_to=(p.get("parent_id") or root) if root else None,
+        thread=root,
         created_at=when,
         author_id=author,
         space_id=space,
-        thread_id=ctx.ss.item_ref(root) if root else None,
-        parent_id=ctx.ss.item_ref(p.get("parent_id") or root) if root else None,
         text=p.get("message"),
         n_attachments=len(p.get("file_ids") or []),
     )
@@ -231,14 +246,12 @@ def rocketchat_message(ctx: PercevalSource, m: dict[str, Any], loc: str) -> None
         ctx.action(f"{mid}/{mtype}", verb=verb, ts=when, actor_id=author, space_id=space, detail=mtype)
         return
     tmid = m.get("tmid")
-    iid = ctx.item(
+    iid = ctx.message(
         mid,
-        kind="reply" if tmid else "post",
+        reply_to=tmid,
         created_at=when,
         author_id=author,
         space_id=space,
-        thread_id=ctx.ss.item_ref(tmid) if tmid else None,
-        parent_id=ctx.ss.item_ref(tmid) if tmid else None,
         text=m.get("msg"),
         n_attachments=len(m.get("attachments") or m.get("files") or []),
     )
@@ -312,14 +325,12 @@ def gitter_message(ctx: PercevalSource, m: dict[str, Any], space: str, loc: str)
     u = m.get("fromUser") or {}
     author = ctx.person(u.get("id"), display_name=first_name(u.get("displayName"), u.get("username")))
     parent = m.get("parentId")
-    iid = ctx.item(
+    iid = ctx.message(
         mid,
-        kind="reply" if parent else "post",
+        reply_to=parent,
         created_at=to_utc(m.get("sent")),
         author_id=author,
         space_id=space,
-        thread_id=ctx.ss.item_ref(parent) if parent else None,
-        parent_id=ctx.ss.item_ref(parent) if parent else None,
         text=m.get("text"),
     )
     if iid is None:
@@ -363,14 +374,12 @@ def telegram_update(ctx: PercevalSource, upd: dict[str, Any], loc: str) -> None:
     native = f"{chat.get('id')}/{msg.get('message_id')}"
     reply = msg.get("reply_to_message") if isinstance(msg.get("reply_to_message"), dict) else None
     parent = f"{chat.get('id')}/{reply.get('message_id')}" if reply else None
-    ctx.item(
+    ctx.message(
         native,
-        kind="reply" if parent else "post",
+        reply_to=parent,
         created_at=to_utc(msg.get("date")),
         author_id=author,
         space_id=space,
-        parent_id=ctx.ss.item_ref(parent) if parent else None,
-        thread_id=ctx.ss.item_ref(parent) if parent else None,
         text=msg.get("text") or msg.get("caption"),
         n_attachments=sum(1 for k in ("photo", "document", "video", "audio", "voice") if msg.get(k)),
     )

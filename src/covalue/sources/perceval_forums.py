@@ -245,14 +245,13 @@ def mail_message(
     irt = _MSGID.findall(str(h.get("In-Reply-To") or ""))
     parent = irt[-1] if irt else refs[-1] if refs else None
     root = refs[0] if refs else parent
-    ctx.item(
+    ctx.message(
         mid[0],
-        kind="reply" if parent else "post",
+        reply_to=parent,
+        thread=root,
         created_at=when,
         author_id=author,
         space_id=space,
-        thread_id=ctx.ss.item_ref(root) if root else None,
-        parent_id=ctx.ss.item_ref(parent) if parent else None,
         title=str(h.get("Subject") or "") or None,
         text=body,
         own_text=own_text(body),
