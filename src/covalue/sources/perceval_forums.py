@@ -129,38 +129,41 @@ def se_question(ctx: PercevalSource, q: dict[str, Any], space: str, loc: str) ->
         ctx.ss.reject(loc, "Stack Exchange question without question_id", excerpt(q))
         return
     qref = ctx.ss.item_ref(f"q/{qid}")
-    ctx.item(
-        f"q/{qid}",
-        kind="question",
-        created_at=to_utc(q.get("creation_date")),
-        author_id=se_owner(ctx, q.get("owner")),
-        space_id=space,
-        title=q.get("title"),
-        **se_body(q),
-        views=q.get("view_count"),
-        score=q.get("score"),
-    )
+    se_post(ctx, f"q/{qid}", q, "question", space, title=q.get("title"), views=q.get("view_count"))
     for a in q.get("answers") or []:
         aid = a.get("answer_id")
         if aid is None:
             ctx.ss.reject(loc, "Stack Exchange answer without answer_id", excerpt(a))
             continue
-        ctx.item(
+        se_post(
+            ctx,
             f"a/{aid}",
-            kind="answer",
-            created_at=to_utc(a.get("creation_date")),
-            author_id=se_owner(ctx, a.get("owner")),
-            space_id=space,
+            a,
+            "answer",
+            space,
             thread_id=qref,
             parent_id=qref,
-            **se_body(a),
             accepted=bool(a.get("is_accepted")),
-            score=a.get("score"),
         )
         for c in a.get("comments") or []:
             se_comment(ctx, c, space, qref, loc)
     for c in q.get("comments") or []:
         se_comment(ctx, c, space, qref, loc)
+
+
+def se_post(ctx: PercevalSource, native: str, post: dict[str, Any], kind: str, space: str, **kw: Any) -> None:
+    """A question, answer or comment: when, by whom, its body and score, as every Stack Exchange post
+    gives them; ``kw`` adds what only some kinds have (a title, the thread, acceptance)."""
+    ctx.item(
+        native,
+        kind=kind,
+        created_at=to_utc(post.get("creation_date")),
+        author_id=se_owner(ctx, post.get("owner")),
+        space_id=space,
+        **se_body(post),
+        score=post.get("score"),
+        **kw,
+    )
 
 
 def se_body(post: dict[str, Any]) -> dict[str, Any]:
@@ -179,17 +182,7 @@ def se_comment(ctx: PercevalSource, c: dict[str, Any], space: str, qref: str, lo
         return
     on = "a" if c.get("post_type") == "answer" else "q"
     parent = ctx.ss.item_ref(f"{on}/{c.get('post_id')}") if c.get("post_id") is not None else qref
-    ctx.item(
-        f"c/{cid}",
-        kind="comment",
-        created_at=to_utc(c.get("creation_date")),
-        author_id=se_owner(ctx, c.get("owner")),
-        space_id=space,
-        thread_id=qref,
-        parent_id=parent,
-        **se_body(c),
-        score=c.get("score"),
-    )
+    se_post(ctx, f"c/{cid}", c, "comment", space, thread_id=qref, parent_id=parent)
 
 
 class MailHeaders:
