@@ -35,6 +35,7 @@ others are counted in the ingest's messages. JSON files that are none of the doc
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -387,7 +388,7 @@ class _State:
         )
         space = self.space(ctx["category"] if ctx["category"] is not None else p.get("_category_id"))
         if space is None and ctx["tags"]:
-            space = self.src.space(f"tag:{ctx['tags'][0]}", ctx["tags"][0], "tag")
+            space = self.tag_space(ctx["tags"][0])
         if p.get("post_type") == _SMALL_ACTION or p.get("action_code"):
             # "closed the topic", "pinned", "split this topic": an event in the topic, not a contribution
             self.src.action(
@@ -438,16 +439,7 @@ class _State:
             self.mentions.append((native, iid, author, created, space, username))
         likes = post_likes(p)
         if likes:
-            self.src.react(
-                f"like:{native}",
-                ts=created,
-                actor_id=None,
-                space_id=space,
-                item_id=iid,
-                target_id=author,
-                value=float(likes),
-                detail="like (aggregated count)",
-            )
+            self.likes(f"like:{native}", likes, "aggregated count", created, space, iid, author)
         if accepted and pn != 1:
             self.src.action(
                 f"accept:{native}",
@@ -460,17 +452,45 @@ class _State:
                 value=1.0,
             )
         if pn == 1:
-            for tag in ctx["tags"]:
-                tsid = self.src.space(f"tag:{tag}", tag, "tag")
-                self.src.action(
-                    f"tag:{native}:{tag}",
-                    verb="system",
-                    ts=created,
-                    actor_id=author,
-                    space_id=tsid,
-                    item_id=iid,
-                    detail="tag",
-                )
+            self.tagged(native, iid, ctx["tags"], created, author)
+
+    def tag_space(self, tag: str) -> str:
+        return self.src.space(f"tag:{tag}", tag, "tag")
+
+    def tagged(self, native: str, iid: str, tags: list[str], ts: datetime | None, author: str | None) -> None:
+        """A topic's tags: its opening post filed in one tag space per tag."""
+        for tag in tags:
+            self.src.action(
+                f"tag:{native}:{tag}",
+                verb="system",
+                ts=ts,
+                actor_id=author,
+                space_id=self.tag_space(tag),
+                item_id=iid,
+                detail="tag",
+            )
+
+    def likes(
+        self,
+        key: str,
+        n: int,
+        what: str,
+        ts: datetime | None,
+        space: str | None,
+        iid: str,
+        author: str | None,
+    ) -> None:
+        """Likes the export gives only as a count: one reaction row holding the count, from nobody."""
+        self.src.react(
+            key,
+            ts=ts,
+            actor_id=None,
+            space_id=space,
+            item_id=iid,
+            target_id=author,
+            value=float(n),
+            detail=f"like ({what})",
+        )
 
     # -- topic lists -----------------------------------------------------------------------------
     def topic_list(self, f: Path, doc: dict[str, Any]) -> None:
@@ -528,27 +548,8 @@ class _State:
         )
         likes = _int(t.get("like_count")) or 0
         if likes > 0:
-            self.src.react(
-                f"like:{native}:topic",
-                ts=created,
-                actor_id=None,
-                space_id=space,
-                item_id=iid,
-                target_id=op,
-                value=float(likes),
-                detail="like (topic total, aggregated)",
-            )
-        for tag in tags:
-            tsid = self.src.space(f"tag:{tag}", tag, "tag")
-            self.src.action(
-                f"tag:{native}:{tag}",
-                verb="system",
-                ts=created,
-                actor_id=op,
-                space_id=tsid,
-                item_id=iid,
-                detail="tag",
-            )
+            self.likes(f"like:{native}:topic", likes, "topic total, aggregated", created, space, iid, op)
+        self.tagged(native, iid, tags, created, op)
 
     def finish(self) -> None:
         unknown = 0
