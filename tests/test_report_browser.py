@@ -32,6 +32,8 @@ def open_report(browser, path: Path) -> dict:
     page.goto(path.as_uri(), wait_until="load")
     page.evaluate("window.covalueVisibleDrawn()")
     first = time.perf_counter() - t0
+    # details fold away below the first screen: open every one, as a reader clicking through would
+    page.evaluate("document.querySelectorAll('details.block').forEach(d => { d.open = true; })")
     for el in page.query_selector_all(".chart"):
         el.scroll_into_view_if_needed()
         page.evaluate("(id) => document.getElementById(id)._covalueDone", el.get_attribute("id"))
@@ -46,9 +48,9 @@ def open_report(browser, path: Path) -> dict:
           labelled: charts.filter(c => (c.getAttribute('aria-label') || '').length > 20).length,
           tables: charts.filter(c => c.closest('figure').querySelector('details.data table tbody tr')).length,
           communities: [...document.querySelectorAll('section.community')].map(s => s.id),
-          verdicts: [...document.querySelectorAll('section.community p.verdict')].map(p => p.textContent.trim()),
+          verdicts: [...document.querySelectorAll('section.community .verdict-block p.verdict')].map(p => p.textContent.trim()),
           coaching: [...document.querySelectorAll('section.community')].map(
-              s => s.querySelectorAll('section.coaching article.prompt').length),
+              s => s.querySelectorAll('.coaching article.prompt').length),
         };
     }"""
     )
