@@ -83,6 +83,18 @@ def mask_excerpt(value: Any, limit: int = 300) -> str | None:
     return EMAIL.sub("[email]", str(value)[: limit + 100])[:limit]
 
 
+def reject_row(source: str, location: str, reason: str, excerpt: Any, ingest_id: str) -> dict[str, Any]:
+    """A row of the rejects table: a record that could not be read, where it is, why, and a masked excerpt."""
+    return {
+        "reject_id": identity.stable_id(source, location, reason),
+        "source": source,
+        "location": location,
+        "reason": reason,
+        "excerpt": mask_excerpt(excerpt),
+        "ingest_id": ingest_id,
+    }
+
+
 def text_stats(text: str | None) -> tuple[int, int]:
     """(words, links) in a text."""
     if not text:
@@ -335,69 +347,19 @@ class SourceSink:
         )
         return aid
 
-    def mention(
-        self,
-        native_id: Any,
-        *,
-        ts: datetime | None,
-        actor_id: str | None,
-        target_id: str | None,
-        space_id: str | None = None,
-        item_id: str | None = None,
-        detail: str | None = None,
-    ) -> str:
-        """``actor_id`` named ``target_id`` in item ``item_id`` (an ``@`` mention)."""
-        return self.action(
-            native_id,
-            verb="mention",
-            ts=ts,
-            actor_id=actor_id,
-            space_id=space_id,
-            item_id=item_id,
-            target_id=target_id,
-            detail=detail,
-        )
+    def mention(self, native_id: Any, *, target_id: str | None, **kw: Any) -> str:
+        """An ``@`` mention: ``actor_id`` named ``target_id`` in item ``item_id``; ``kw`` as for
+        :meth:`action`."""
+        return self.action(native_id, verb="mention", target_id=target_id, **kw)
 
-    def react(
-        self,
-        native_id: Any,
-        *,
-        ts: datetime | None,
-        actor_id: str | None,
-        target_id: str | None,
-        item_id: str | None,
-        space_id: str | None = None,
-        detail: str | None = None,
-        value: float | None = None,
-    ) -> str:
+    def react(self, native_id: Any, *, item_id: str | None, target_id: str | None, **kw: Any) -> str:
         """``actor_id`` reacted to item ``item_id`` by ``target_id``; ``value`` is how many people when the
-        platform gives only a count (then ``actor_id`` is None)."""
-        return self.action(
-            native_id,
-            verb="react",
-            ts=ts,
-            actor_id=actor_id,
-            space_id=space_id,
-            item_id=item_id,
-            target_id=target_id,
-            value=value,
-            detail=detail,
-        )
+        platform gives only a count (then ``actor_id`` is None); ``kw`` as for :meth:`action`."""
+        return self.action(native_id, verb="react", item_id=item_id, target_id=target_id, **kw)
 
     def reject(self, location: str, reason: str, excerpt: Any = None) -> None:
         """Keep a record that could not be read: where it is, why, and a short excerpt."""
-        ex = mask_excerpt(excerpt)
-        self.batches.add(
-            "rejects",
-            {
-                "reject_id": identity.stable_id(self.source, location, reason),
-                "source": self.source,
-                "location": location,
-                "reason": reason,
-                "excerpt": ex,
-                "ingest_id": self.ingest_id,
-            },
-        )
+        self.batches.add("rejects", reject_row(self.source, location, reason, excerpt, self.ingest_id))
 
 
 class Sink:
@@ -443,17 +405,7 @@ class Sink:
 
     def reject(self, source: str, location: str, reason: str, excerpt: Any = None) -> None:
         """A reject that belongs to no source yet (the export could not even be identified)."""
-        self.batches.add(
-            "rejects",
-            {
-                "reject_id": identity.stable_id(source, location, reason),
-                "source": source,
-                "location": location,
-                "reason": reason,
-                "excerpt": mask_excerpt(excerpt),
-                "ingest_id": self.ingest_id,
-            },
-        )
+        self.batches.add("rejects", reject_row(source, location, reason, excerpt, self.ingest_id))
 
     def warn(self, message: str) -> None:
         """A message for the person running the ingest (shown after the progress bar)."""
