@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from covalue.store import AuditEvent, Base, Job, LoginAttempt, Store, alembic_config, database_url, utcnow
 from covalue.store import accounts as acc
@@ -94,20 +94,73 @@ def test_passwords_are_argon2_and_authenticate(store: Store) -> None:
     assert ok == [True, False, False]
 
 
-def test_login_throttling_after_repeated_failures(store: Store) -> None:
+def _age_attempts(store: Store, seconds: float) -> None:
+    """Move every recorded sign-in attempt ``seconds`` into the past (instead of sleeping)."""
+    with store.session() as db:
+        for a in db.scalars(select(LoginAttempt)):
+            a.at = a.at - timedelta(seconds=seconds)
+
+
+def test_login_throttling_is_a_progressive_delay(store: Store) -> None:
     with store.session() as db:
         acc.add_user(db, "t@example.org", "manager", community="c", password="the right password")
-    for _ in range(acc.MAX_FAILURES_EMAIL):
+    for _ in range(acc.FREE_FAILURES_EMAIL):
         with store.session() as db:
             assert acc.authenticate(db, "t@example.org", "guess", "10.0.0.2") is None
-    # even the right password is not checked during the pause
-    with pytest.raises(acc.Throttled), store.session() as db:
+    # then a wait of 1 s after the latest failure; the right password is not even checked meanwhile,
+    # and the refused attempt is not recorded
+    with pytest.raises(acc.Throttled) as t, store.session() as db:
         acc.authenticate(db, "t@example.org", "the right password", "10.0.0.3")
-    with store.session() as db:  # the pause ends: old failures no longer count
-        for a in db.scalars(select(LoginAttempt)):
-            a.at = a.at - timedelta(minutes=acc.THROTTLE_MINUTES + 1)
+    assert t.value.seconds == 1 and "1 second" in str(t.value)
     with store.session() as db:
-        assert acc.authenticate(db, "t@example.org", "the right password", "10.0.0.3") is not None
+        assert db.scalar(select(func.count()).select_from(LoginAttempt)) == acc.FREE_FAILURES_EMAIL
+    _age_attempts(store, 1.1)
+    with store.session() as db:  # the sixth failure doubles the next wait
+        assert acc.authenticate(db, "t@example.org", "guess", "10.0.0.2") is None
+    with pytest.raises(acc.Throttled) as t, store.session() as db:
+        acc.authenticate(db, "t@example.org", "guess", "10.0.0.2")
+    assert t.value.seconds == 2
+    assert [acc.delay_after(n, 5) for n in (4, 5, 6, 7, 10, 11, 50)] == [0, 1, 2, 4, 32, 60, 60]
+
+
+def test_owner_signs_in_after_an_attackers_hundred_guesses(store: Store) -> None:
+    """The attacker guesses as fast as the delays allow, from one address and then from many; the
+    owner, from their own address, waits at most the capped delay after the last guess."""
+    with store.session() as db:
+        acc.add_user(db, "owner@example.org", "admin", password="the right password")
+    refused = 0
+    for i in range(100):
+        ip = "203.0.113.9" if i < 50 else f"198.51.100.{i}"
+        with store.session() as db:
+            try:
+                assert acc.authenticate(db, "owner@example.org", f"guess {i}", ip) is None
+            except acc.Throttled as t:
+                refused += 1
+                assert t.seconds <= acc.MAX_DELAY_SECONDS
+        _age_attempts(store, 30)  # the attacker tries every 30 s
+    assert refused > 0  # half of them came too soon and were not checked
+    with store.session() as db:
+        wait = acc.throttle_wait(db, "owner@example.org", "192.0.2.1")
+    assert 0 < wait <= acc.MAX_DELAY_SECONDS
+    _age_attempts(store, wait)
+    with store.session() as db:
+        assert acc.authenticate(db, "owner@example.org", "the right password", "192.0.2.1") is not None
+    # the success resets the account's count: one more wrong password costs no wait
+    with store.session() as db:
+        assert acc.authenticate(db, "owner@example.org", "a typo", "192.0.2.1") is None
+        assert acc.throttle_wait(db, "owner@example.org", "192.0.2.1") == 0
+
+
+def test_many_failures_from_one_address_slow_that_address_only(store: Store) -> None:
+    with store.session() as db:
+        acc.add_user(db, "x@example.org", "sponsor", community="c", password="the right password")
+    for i in range(acc.FREE_FAILURES_IP):
+        with store.session() as db:
+            assert acc.authenticate(db, f"someone{i}@example.org", "guess", "10.9.9.9") is None
+    with pytest.raises(acc.Throttled), store.session() as db:
+        acc.authenticate(db, "x@example.org", "the right password", "10.9.9.9")
+    with store.session() as db:  # another address is not slowed
+        assert acc.authenticate(db, "x@example.org", "the right password", "10.9.9.8") is not None
 
 
 def test_sessions_start_expire_and_end(store: Store) -> None:

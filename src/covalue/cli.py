@@ -4,11 +4,27 @@ community, period, JSON) are defined once in ``covalue.commands.options``."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from covalue.commands import canvas, health, identities, maturity, report, rights, synth, web, workspace
 
-app = typer.Typer(
+
+class _Cli(typer.Typer):
+    """The command group; a workspace held by the server is said in one line, not a traceback."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        from covalue.workspace import WorkspaceBusy
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except WorkspaceBusy as e:
+            sys.stderr.write(f"error: {e}\n")
+            raise SystemExit(2) from None
+
+
+app = _Cli(
     name="covalue",
     help="See and grow the value your community creates: ingest exports, find where members stand on "
     "the Connect → Share → Solve → Innovate journey, diagnose health, and coach.",

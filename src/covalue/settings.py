@@ -67,6 +67,19 @@ class AnalysisSettings(_Section):
     month."""
 
 
+class WebSettings(_Section):
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    """The largest request body ``covalue serve`` accepts on any route but uploads (which have their
+    own limit); a larger one is refused with 413 before it is read."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses (or networks, e.g. "10.0.0.0/8") of reverse proxies whose X-Forwarded-For and
+    X-Forwarded-Proto headers are believed. Empty: no forwarded header is believed, not even from
+    127.0.0.1. ``covalue serve --trusted-proxies`` overrides it."""
+    max_concurrent_hashes: int = Field(2, ge=1, le=64)
+    """Password checks run at once (each takes about 50 ms of a core and 64 MiB); more sign-ins
+    wait for a turn, so they cannot crowd out the rest of the app."""
+
+
 class TabularMapping(_Section):
     """How the columns of one CSV/JSONL/Parquet file map onto a canonical table."""
 
@@ -82,6 +95,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     identities: IdentitySettings = IdentitySettings()
+    web: WebSettings = WebSettings()
     tabular: dict[str, TabularMapping] = Field(default_factory=dict)
     model: dict[str, Any] = Field(default_factory=dict)
     """Overrides of values in models/*.toml, by model name then key."""
@@ -117,6 +131,11 @@ window_days = 90
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
 evidence_months = 13      # months of example items kept per community (explain computes older ones)
+
+[web]
+max_request_bytes = 1048576   # largest request body on any route but uploads (refused with 413 beyond)
+trusted_proxies = []          # reverse proxies whose X-Forwarded-For is believed, e.g. ["10.0.0.2"]
+max_concurrent_hashes = 2     # password checks at once; further sign-ins wait their turn
 
 # Map any CSV / JSON Lines / Parquet export onto the canonical tables, e.g.:
 # [tabular.forum_posts]

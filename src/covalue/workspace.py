@@ -114,6 +114,18 @@ class IngestResult:
         }
 
 
+class WorkspaceBusy(WorkspaceError):
+    """Another process holds the workspace's database (DuckDB allows one writer)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            pid = (Path(path) / "serve.pid").read_text().strip()
+        except OSError:
+            pid = ""
+        who = f"covalue serve (pid {pid})" if pid.isdigit() else "another covalue process"
+        super().__init__(f"{who} holds this workspace: use the web app, or stop it")
+
+
 def init(path: str | Path, *, name: str | None = None, exist_ok: bool = True) -> Workspace:
     """Create a workspace folder (settings, secret, database with empty canonical tables)."""
     p = Path(path)
@@ -158,7 +170,12 @@ class Workspace:
     def con(self) -> Any:
         """The Ibis DuckDB connection (opened on first use)."""
         if self._con is None:
-            self._con = ibis.duckdb.connect(str(self.path / DB_FILE), read_only=self._read_only)
+            try:
+                self._con = ibis.duckdb.connect(str(self.path / DB_FILE), read_only=self._read_only)
+            except Exception as e:  # another process (the web server) holds the file
+                if "lock" in str(e).lower():
+                    raise WorkspaceBusy(self.path) from None
+                raise
             # bound DuckDB's memory so large analyses spill to disk rather than exhaust the machine
             an = self.settings.analysis
             self._con.con.execute(f"SET memory_limit = '{self.memory_limit()}'")

@@ -1,4 +1,6 @@
-"""``covalue serve`` (the web app on a workspace) and ``covalue user`` (accounts: add, personal links)."""
+"""``covalue serve`` (the web app on a workspace) and ``covalue user`` (accounts: add, personal links,
+and taking access back). ``covalue user`` touches only the account store, never the workspace's
+DuckDB file, so it works while ``covalue serve`` runs."""
 
 from __future__ import annotations
 
@@ -16,19 +18,31 @@ from covalue.web.site import Limits
 from covalue.workspace import default_path
 
 user_app = typer.Typer(
-    help="Accounts of the web app: add them, give roles, make personal journey links.", no_args_is_help=True
+    help="Accounts of the web app: add them, give and take roles, disable or remove them, end their "
+    "sessions, make personal journey links (works while `covalue serve` runs).",
+    no_args_is_help=True,
 )
 
 
+#: the server's process id, in the workspace while it serves: commands that find the workspace busy name it
+PID_FILE = "serve.pid"
+
+
 def run_server(
-    path: Path, host: str, port: int, *, announce: list[str] | None = None, limits: Limits | None = None
+    path: Path,
+    host: str,
+    port: int,
+    *,
+    announce: list[str] | None = None,
+    limits: Limits | None = None,
+    trusted_proxies: list[str] | None = None,
 ) -> None:
     """Serve the web app on the workspace at ``path`` until interrupted."""
     import uvicorn
 
     from covalue.web.app import create_app
 
-    web = create_app(path, limits=limits)
+    web = create_app(path, limits=limits, trusted_proxies=trusted_proxies)
     base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     site = web.state.site
     with site.store.session() as db:
@@ -73,12 +87,26 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     max_upload_mb: Annotated[int, typer.Option(help="Largest export accepted by upload, in MB")] = 2000,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is "
+            "believed [default: [web] trusted_proxies, none]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app: dashboards of every community, uploads, people and members' own journeys."""
     path = workspace or default_path()
     ws = open_ws(path, create=True)
     ws.close()
-    run_server(Path(path), host, port, limits=Limits(max_upload_bytes=max_upload_mb * 1_000_000))
+    proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()] if trusted_proxies else None
+    run_server(
+        Path(path),
+        host,
+        port,
+        limits=Limits(max_upload_bytes=max_upload_mb * 1_000_000),
+        trusted_proxies=proxies,
+    )
 
 
 def _store(workspace: Path | None) -> Store:
@@ -111,6 +139,8 @@ def user_add(
         ws = open_ws(path)
         try:
             rows = ws.raw.execute("SELECT community_id, name FROM communities").fetchall()
+        except Exception:  # the server holds the workspace: the community is taken as an id
+            rows = [(community, community)]
         finally:
             ws.close()
         match = [c for c, n in rows if community in (c, n)]
@@ -161,6 +191,64 @@ def user_link(
     finally:
         store.dispose()
     console.print(f"{base_url.rstrip('/')}/j/{token}")
+
+
+EmailArg = Annotated[str, typer.Argument(help="The account's email")]
+
+
+def _revoke(
+    workspace: Path | None, email: str, action: str, role: str = "", community: str | None = None
+) -> None:
+    store = _store(workspace)
+    try:
+        with store.session() as db:
+            user = acc.require_user(db, email)
+            done = acc.revoke(db, user, action, role, community)
+            subject = f"{email}: {role}" if role else email
+            acc.audit(db, None, f"{acc.REVOCATIONS[action]} (cli)", community=community, subject=subject)
+    except acc.AccountError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
+    console.print(done)
+
+
+@user_app.command("disable")
+def user_disable(email: EmailArg, workspace: WorkspaceOpt = None) -> None:
+    """Disable an account: it can no longer sign in, and its sessions end at once."""
+    _revoke(workspace, email, "disable")
+
+
+@user_app.command("enable")
+def user_enable(email: EmailArg, workspace: WorkspaceOpt = None) -> None:
+    """Enable a disabled account again (with the roles it had)."""
+    _revoke(workspace, email, "enable")
+
+
+@user_app.command("remove")
+def user_remove(email: EmailArg, workspace: WorkspaceOpt = None) -> None:
+    """Remove an account, its roles and sessions (the audit log keeps its email)."""
+    _revoke(workspace, email, "remove")
+
+
+@user_app.command("role-remove")
+def user_role_remove(
+    email: EmailArg,
+    role: Annotated[str, typer.Option("--role", "-r", help=f"One of: {', '.join(ROLES)}")],
+    community: Annotated[
+        str | None, typer.Option("--community", "-c", help="Community id the role was given in [all]")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Take one role from an account; its sessions end, so its next request has only what is left."""
+    _revoke(workspace, email, "role-remove", role, community)
+
+
+@user_app.command("sessions-end")
+def user_sessions_end(email: EmailArg, workspace: WorkspaceOpt = None) -> None:
+    """Sign an account out everywhere."""
+    _revoke(workspace, email, "sessions-end")
 
 
 DEMO_ADMIN = "demo@covalue.local"

@@ -1,12 +1,20 @@
 """Accounts on the store: argon2 password hashes, roles scoped per community, sessions, login throttling
-and the audit log. No web code here, so the CLI (``covalue user add``) and the app share it."""
+and the audit log. No web code here, so the CLI (``covalue user add``) and the app share it.
+
+Throttling slows guessing down without locking anyone out: each account and each address has a few
+free failures, then must wait after its latest failure, twice as long each time, up to a minute.
+An attempt made while waiting is refused unchecked and unrecorded, so an attacker's guesses do not
+lengthen the owner's wait, and the owner's right password works as soon as the wait is over."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,6 +25,8 @@ from zxcvbn import zxcvbn
 from covalue.store.models import ROLES, AuditEvent, LoginAttempt, Role, Session, User, utcnow
 
 _HASHER = PasswordHasher()
+#: argon2 runs take a core and 64 MiB each: a process-wide ceiling on how many run at once
+_HASH_SLOTS = threading.BoundedSemaphore(4)
 # verified against when the email is unknown, so a wrong email costs as long as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 
@@ -33,10 +43,13 @@ MAX_PASSWORD = 1000
 #: zxcvbn's guessability score (0 to 4) a new password must reach: 3 means "safely unguessable"
 MIN_PASSWORD_SCORE = 3
 SESSION_DAYS = 7
-#: failed sign-ins allowed per email (and, more loosely, per address) before a pause
-MAX_FAILURES_EMAIL = 5
-MAX_FAILURES_IP = 30
-THROTTLE_MINUTES = 15
+#: failed sign-ins without a wait, per email and (more loosely: people share addresses) per address
+FREE_FAILURES_EMAIL = 5
+FREE_FAILURES_IP = 20
+#: the longest wait after a failure, in seconds
+MAX_DELAY_SECONDS = 60
+#: failures older than this (or before the account's latest sign-in) no longer count
+FAILURE_WINDOW = timedelta(hours=1)
 
 
 class AccountError(ValueError):
@@ -44,9 +57,23 @@ class AccountError(ValueError):
 
 
 class Throttled(Exception):
-    def __init__(self, minutes: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {minutes} minutes")
-        self.minutes = minutes
+    """Too many recent failures for this account or address: try again in ``seconds``."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = max(1, int(seconds))
+        super().__init__(f"too many failed sign-ins; try again in {wait_text(self.seconds)}")
+
+
+def wait_text(seconds: int) -> str:
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def delay_after(failures: int, free: int) -> int:
+    """Seconds to wait after the latest of ``failures`` recent failures: none while they are
+    ``free``, then 1, 2, 4 ... up to :data:`MAX_DELAY_SECONDS`."""
+    if failures < free:
+        return 0
+    return min(2 ** min(failures - free, 16), MAX_DELAY_SECONDS)
 
 
 def normalise_email(email: str) -> str:
@@ -75,7 +102,16 @@ def check_password(password: str, email: str | None = None) -> None:
 
 def hash_password(password: str, email: str | None = None) -> str:
     check_password(password, email)
-    return _HASHER.hash(password)
+    with _HASH_SLOTS:
+        return _HASHER.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    with _HASH_SLOTS:
+        try:
+            return _HASHER.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 def token_hash(token: str) -> str:
@@ -137,25 +173,42 @@ def count_users(db: DB) -> int:
     return int(db.scalar(select(func.count()).select_from(User)) or 0)
 
 
-def authenticate(db: DB, email: str, password: str, ip: str) -> User | None:
-    """The user when ``password`` is right; None otherwise. Raises :class:`Throttled` after too many
-    recent failures for this email or address (the attempt is then not even checked)."""
+def _wait(db: DB, who: Any, free: int, now: datetime) -> float:
+    """Seconds still to wait for the attempts matching ``who`` (an email or address condition)."""
+    last_ok = db.scalar(select(func.max(LoginAttempt.at)).where(who, LoginAttempt.ok))
+    since = now - FAILURE_WINDOW
+    if last_ok is not None and last_ok > since:
+        since = last_ok
+    n, last = db.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(who, ~LoginAttempt.ok, LoginAttempt.at > since)
+    ).one()
+    delay = delay_after(int(n or 0), free)
+    if not delay or last is None:
+        return 0.0
+    return (last + timedelta(seconds=delay) - now).total_seconds()
+
+
+def throttle_wait(db: DB, email: str, ip: str) -> int:
+    """Whole seconds before this email may be tried from this address again (0: now)."""
     addr = email.strip().lower()[:320]
-    since = utcnow() - timedelta(minutes=THROTTLE_MINUTES)
-    fails_email = db.scalar(
-        select(func.count()).where(LoginAttempt.email == addr, LoginAttempt.at >= since, ~LoginAttempt.ok)
+    now = utcnow()
+    wait = max(
+        _wait(db, LoginAttempt.email == addr, FREE_FAILURES_EMAIL, now),
+        _wait(db, LoginAttempt.ip == ip[:64], FREE_FAILURES_IP, now),
     )
-    fails_ip = db.scalar(
-        select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since, ~LoginAttempt.ok)
-    )
-    if (fails_email or 0) >= MAX_FAILURES_EMAIL or (fails_ip or 0) >= MAX_FAILURES_IP:
-        raise Throttled(THROTTLE_MINUTES)
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def authenticate(db: DB, email: str, password: str, ip: str) -> User | None:
+    """The user when ``password`` is right; None otherwise. Raises :class:`Throttled` while this
+    email or address must wait after recent failures (the attempt is then neither checked nor
+    recorded)."""
+    addr = email.strip().lower()[:320]
+    wait = throttle_wait(db, addr, ip)
+    if wait:
+        raise Throttled(wait)
     user = db.scalar(select(User).where(User.email == addr))
-    ok = False
-    try:
-        ok = _HASHER.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
+    ok = _verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     ok = ok and user is not None and user.active and user.password_hash is not None
     db.add(LoginAttempt(email=addr, ip=ip[:64], ok=ok))
     if not ok:
@@ -163,7 +216,8 @@ def authenticate(db: DB, email: str, password: str, ip: str) -> User | None:
         return None
     assert user is not None
     if _HASHER.check_needs_rehash(user.password_hash or ""):
-        user.password_hash = _HASHER.hash(password)
+        with _HASH_SLOTS:
+            user.password_hash = _HASHER.hash(password)
     user.last_login_at = utcnow()
     db.flush()
     return user
@@ -214,10 +268,15 @@ def require_user(db: DB, email: str) -> User:
     return user
 
 
-def set_password(db: DB, user: User, password: str, *, keep: str | None = None) -> None:
-    """Change the password and end the account's other sessions at once."""
+def set_password(db: DB, user: User, password: str, *, keep: str | None = None) -> int:
+    """Change the password and end the account's other sessions at once; how many ended."""
     user.password_hash = hash_password(password, user.email)
-    end_sessions(db, user, keep=keep)
+    return end_sessions(db, user, keep=keep)
+
+
+def verify_password(user: User, password: str) -> bool:
+    """Whether ``password`` is the account's (no throttling: for a signed-in account's own checks)."""
+    return bool(user.password_hash) and _verify(user.password_hash or "", password)
 
 
 def set_active(db: DB, user: User, active: bool) -> int:
@@ -248,6 +307,39 @@ def remove_user(db: DB, user: User) -> None:
     end_sessions(db, user)
     db.delete(user)
     db.flush()
+
+
+#: the ways to take access back, in the audit log's words (the CLI and the Accounts page share them)
+REVOCATIONS = {
+    "disable": "account disabled",
+    "enable": "account enabled",
+    "remove": "account removed",
+    "role-remove": "account role removed",
+    "sessions-end": "account sessions ended",
+}
+
+
+def revoke(db: DB, user: User, action: str, role: str = "", community: str | None = None) -> str:
+    """Apply one of :data:`REVOCATIONS` to ``user``; what was done, in words."""
+    email = user.email
+    if action == "disable":
+        n = set_active(db, user, False)
+        return f"{email} is disabled; {n} session(s) ended"
+    if action == "enable":
+        set_active(db, user, True)
+        return f"{email} is enabled again"
+    if action == "remove":
+        remove_user(db, user)
+        return f"{email} is removed"
+    if action == "role-remove":
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        remove_role(db, user, role, None if role == "admin" else community)
+        return f"{email} is no longer {role}" + (f" of {community}" if community and role != "admin" else "")
+    if action == "sessions-end":
+        n = end_sessions(db, user)
+        return f"{n} session(s) of {email} ended"
+    raise AccountError(f"unknown action {action!r}; one of {', '.join(REVOCATIONS)}")
 
 
 def _admins(db: DB) -> int:

@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(workspace)`` wires the store (migrations applied), the site
 state, the views (pages and JSON API, see ``covalue.web.views``) behind one CSRF dependency, static
-files (plotly.js from the installed plotly package, never a CDN), the security headers, and how
-refusals are answered (JSON under ``/api``, a page otherwise)."""
+files (plotly.js from the installed plotly package, never a CDN), the outer guard (body limits before
+anything is read, security headers, HEAD; ``covalue.web.guard``), and how refusals and errors are
+answered (a page for browsers, JSON for the API and other clients; never a server path or trace)."""
 
 from __future__ import annotations
 
@@ -10,34 +11,39 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from covalue.canvas.collaboration_service import Refused as CanvasRefused
 from covalue.store import Store
-from covalue.web import rights
+from covalue.web import guard, rights, security, uploads
 from covalue.web.common import LoginRequired, get_ctx, render
 from covalue.web.csrf import CsrfDep
 from covalue.web.site import Limits, Site
 from covalue.web.views import ROUTERS
+from covalue.web.views import data as data_views
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+CSP = guard.CSP
 HEADINGS = {
     400: "That did not work",
     401: "Please sign in",
     403: "Not for your account",
     404: "Not found",
+    405: "Not here",
     413: "Too large",
     429: "Please wait",
+    500: "Something went wrong",
 }
+#: what a request may not carry whatever the route: values the store cannot hold are the client's
+#: mistake (400), not a server error
+BAD_VALUE = "the request holds a value that cannot be stored (a NUL character, or a number out of range)"
 
 
 def plotly_path() -> Path:
@@ -51,15 +57,21 @@ def create_app(
     *,
     database_url: str | None = None,
     limits: Limits | None = None,
+    trusted_proxies: list[str] | None = None,
 ) -> FastAPI:
     """The web app on ``workspace``; accounts live in ``database_url`` (default: ``COVALUE_DATABASE_URL``
-    or ``store.sqlite`` in the workspace)."""
+    or ``store.sqlite`` in the workspace). ``trusted_proxies`` overrides ``[web] trusted_proxies``."""
     store = Store.open(workspace, url=database_url)
     site = Site(Path(workspace), store, limits)
+    if trusted_proxies is not None:
+        site.ws.settings.web.trusted_proxies = list(trusted_proxies)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        pool = getattr(_app.state, "hash_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         site.close()
 
     app = FastAPI(
@@ -85,16 +97,17 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        resp = await call_next(request)
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static"):
-            resp.headers.setdefault("Cache-Control", "no-store")
-        return resp
+    # routes that stream an upload to disk get the upload limit, and only for a signed session
+    def limit_for(scope: dict) -> int:
+        if scope.get("path") in data_views.STREAMED_PATHS:
+            cookie = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
+            if cookie and security.signed_session_id(site, cookie):
+                # with room for the form's other fields: the receiver counts the file itself and
+                # says its own limit in the page
+                return site.limits.max_upload_bytes + uploads.MAX_FIELD_BYTES + 1024 * 1024
+        return site.ws.settings.web.max_request_bytes
+
+    app.add_middleware(guard.Guard, limit_for=limit_for)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:
@@ -105,24 +118,13 @@ def create_app(
 
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith("/api") or exc.status_code in (405,):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        ctx = get_ctx(request)
-        return render(
-            ctx,
-            "error.html.j2",
-            exc.status_code,
-            title=HEADINGS.get(exc.status_code, "Error"),
-            heading=HEADINGS.get(exc.status_code, "Something went wrong"),
-            message=str(exc.detail),
-            back="/",
-        )
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(CanvasRefused)
     async def canvas_refused(request: Request, exc: CanvasRefused) -> Response:
-        return await http_error(request, HTTPException(exc.status, exc.message))
+        return _error(request, exc.status, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -134,6 +136,76 @@ def create_app(
             if e.get("type") == "value_error"
         ]
         detail = "the request is not well formed" + (f": {said[0]}" if said else "")
-        return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors)}, status_code=400)
+        if guard.wants_html(request.scope):
+            return _error(request, 400, detail[:1].upper() + detail[1:] + ".")
+        # the offending input is not echoed back: it may be large or hold what a page must not show
+        shown = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in errors]
+        return JSONResponse({"detail": detail, "errors": jsonable_encoder(shown)}, status_code=400)
+
+    async def bad_value(request: Request, exc: Exception) -> Response:
+        if not _bad_value(exc):
+            raise exc  # a real server error: answered by the handler below
+        return _error(request, 400, BAD_VALUE[:1].upper() + BAD_VALUE[1:] + ".")
+
+    # a value the store cannot hold is answered inside the app (no error logged, the connection kept)
+    for kind in (OverflowError, ValueError, SQLAlchemyError):
+        app.add_exception_handler(kind, bad_value)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # answered by Starlette's outermost layer, outside the guard: the headers are set here
+        if _bad_value(exc):
+            resp = _error(request, 400, BAD_VALUE[:1].upper() + BAD_VALUE[1:] + ".")
+        else:
+            log.error("web: %s %s failed", request.method, request.url.path, exc_info=exc)
+            resp = _error(request, 500, "The server could not answer this request; it has been logged.")
+        for k, v in guard.with_security_headers([], request.url.path):
+            resp.headers.setdefault(k.decode(), v.decode())
+        return resp
 
     return app
+
+
+def _bad_value(exc: BaseException) -> bool:
+    """An error from the store about a value it cannot hold: NUL in text, an integer past 64 bits."""
+    from sqlalchemy.exc import DataError, StatementError
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OverflowError | DataError):
+            return True
+        if isinstance(e, ValueError | StatementError) and ("NUL" in str(e) or "0x00" in str(e)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _error(request: Request, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A refusal or an error: JSON under ``/api`` and for clients that do not ask for HTML, else a
+    page in the app's frame."""
+    if not guard.wants_html(request.scope):
+        return JSONResponse({"detail": message}, status_code=code, headers=headers)
+    try:
+        ctx = get_ctx(request)
+    except Exception:  # the store itself failing must still give a page
+        ctx = None
+    if ctx is None:
+        return HTMLResponse(
+            f"<!doctype html><title>{HEADINGS.get(code, 'Error')}</title><h1>{HEADINGS.get(code, 'Error')}</h1>",
+            status_code=code,
+            headers=headers,
+        )
+    resp = render(
+        ctx,
+        "error.html.j2",
+        code,
+        title=HEADINGS.get(code, "Error"),
+        heading=HEADINGS.get(code, "Something went wrong"),
+        message=message,
+        back="/",
+    )
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -47,9 +49,62 @@ def _serializer(site: Site, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(site.key, salt=salt)
 
 
+def _trusted(site: Site, host: str | None) -> bool:
+    """Whether ``host`` (the peer of the connection) is one of the ``[web] trusted_proxies``."""
+    if not host:
+        return False
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in site.ws.settings.web.trusted_proxies:
+        try:
+            if addr in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_ip(site: Site, request: Request) -> str:
+    """The address a request came from, for throttling: the connection's peer, or, when that peer is
+    a trusted proxy, the last address in X-Forwarded-For that is not itself a trusted proxy (the
+    earlier ones are whatever the client chose to send). No header is believed from anyone else,
+    127.0.0.1 included."""
+    peer = request.client.host if request.client else "unknown"
+    if not _trusted(site, peer):
+        return peer
+    chain = [a.strip() for a in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if a.strip()]
+    for addr in reversed(chain):
+        if not _trusted(site, addr):
+            return addr[:64]
+    return peer
+
+
 def secure(site: Site, request: Request) -> bool:
     forced = site.limits.secure_cookies
-    return forced if forced is not None else request.url.scheme == "https"
+    if forced is not None:
+        return forced
+    peer = request.client.host if request.client else None
+    if _trusted(site, peer) and request.headers.get("x-forwarded-proto"):
+        return request.headers["x-forwarded-proto"].split(",")[0].strip() == "https"
+    return request.url.scheme == "https"
+
+
+def signed_session_id(site: Site, cookie_header: str) -> str | None:
+    """The session id in a raw Cookie header when this server signed it (not whether it is still
+    open: that needs the store); used before a request's body is read."""
+    try:
+        jar = SimpleCookie(cookie_header)
+    except CookieError:
+        return None
+    raw = jar.get(SESSION_COOKIE)
+    if raw is None:
+        return None
+    try:
+        return _serializer(site, "session").loads(raw.value, max_age=acc.SESSION_DAYS * 86400)
+    except BadSignature:
+        return None
 
 
 def load_ctx(site: Site, request: Request) -> Ctx:

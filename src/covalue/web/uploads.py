@@ -20,7 +20,7 @@ from covalue import analysis
 from covalue.settings import IngestSettings
 from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, jobs, utcnow
-from covalue.web import csrf
+from covalue.web import csrf, guard
 
 MAX_FIELD_BYTES = 64 * 1024
 _RATIO_FLOOR = 1024 * 1024
@@ -138,9 +138,12 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, token: str | 
     except (UploadRefused, csrf.CsrfRefused):
         _cleanup(part, dest)
         raise
-    except Exception as e:  # a malformed body is the client's problem, said plainly
+    except guard.BodyTooLarge:
         _cleanup(part, dest)
-        raise UploadRefused(400, f"the upload could not be read ({type(e).__name__}: {e})") from None
+        raise UploadRefused(413, _too_big(max_bytes, max_bytes)) from None
+    except Exception:  # a malformed body is the client's problem, said plainly
+        _cleanup(part, dest)
+        raise UploadRefused(400, "the upload could not be read as a multipart form") from None
     if out.path is None:
         _check_token(out, token)
         raise UploadRefused(400, "choose an export file to upload")

@@ -1,5 +1,6 @@
 """Accounts: administrators list accounts and their roles, add a role to an account (creating it when
-new), and read the audit log."""
+new), take access back (disable or enable an account, remove it, remove one of its roles, end its
+sessions; every one ends the account's sessions at once), and read the audit log."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from covalue.store import ROLES, AuditEvent, User
 from covalue.store import accounts as acc
-from covalue.web.common import CtxDep, render, signed_in
+from covalue.web.common import CtxDep, redirect, render, signed_in
 from covalue.web.security import Ctx
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +40,7 @@ def _admin_page(
         users=users,
         audit=audit,
         roles=ROLES,
+        revocations=acc.REVOCATIONS,
         communities=sorted(names.items(), key=lambda kv: kv[1].lower()),
         names=names,
         message=message,
@@ -80,3 +82,39 @@ def admin_add(
     except acc.AccountError as e:
         return _admin_page(ctx, 400, error=str(e))
     return _admin_page(ctx, message=f"Saved: {shown} is {role}{' of ' + community if community else ''}.")
+
+
+@router.post("/admin/users/revoke")
+def admin_revoke(
+    ctx: Ctx = CtxDep,
+    email: str = Form(""),
+    action: str = Form(""),
+    role: str = Form(""),
+    community: str = Form(""),
+) -> Response:
+    """Take access back from an account; audited under the administrator who did it."""
+    _admin_only(ctx)
+    assert ctx.user is not None
+    if action not in acc.REVOCATIONS:
+        return _admin_page(ctx, 400, error=f"Unknown action {action!r}.")
+    try:
+        with ctx.site.store.session() as db:
+            me_ = db.get(User, ctx.user.id)
+            user = acc.require_user(db, email)
+            own = user.id == ctx.user.id
+            if own and action in ("disable", "remove"):
+                raise acc.AccountError("you cannot disable or remove your own account here")
+            done = acc.revoke(db, user, action, role, community or None)
+            acc.audit(
+                db,
+                me_,
+                acc.REVOCATIONS[action],
+                community=community or None,
+                subject=f"{email}: {role}" if role else email,
+            )
+    except acc.AccountError as e:
+        return _admin_page(ctx, 400, error=str(e)[:1].upper() + str(e)[1:] + ".")
+    if own and action in ("role-remove", "sessions-end"):
+        # the administrator's own sessions just ended: this one too
+        return redirect(ctx, "/login")
+    return _admin_page(ctx, message=done[:1].upper() + done[1:] + ".")

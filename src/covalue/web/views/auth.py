@@ -1,10 +1,20 @@
-"""Signing in and out, the first-run set-up of the first administrator, and ``GET /api/me`` (who is
-signed in, with the CSRF token API callers send back)."""
+"""Signing in and out, changing one's own password, the first-run set-up of the first administrator,
+and ``GET /api/me`` (who is signed in, with the CSRF token API callers send back).
+
+Checking a password costs about 50 ms of a core (argon2): sign-ins run on their own small pool of
+threads (``[web] max_concurrent_hashes``) at a lower CPU priority, so a flood of them queues there
+instead of taking the threads and the cores that serve pages and static files."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
-from typing import Annotated
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -13,8 +23,9 @@ from pydantic import BaseModel
 
 from covalue.store import accounts as acc
 from covalue.web.common import CtxDep, redirect, render, signed_in
-from covalue.web.security import Ctx, clear_session, set_session
+from covalue.web.security import Ctx, clear_session, client_ip, set_session
 
+T = TypeVar("T")
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["covalue"])
 
@@ -43,8 +54,40 @@ class Me(BaseModel):
     csrf_token: str
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+class PasswordChange(BaseModel):
+    """The form to change one's own password: the current one, and the new one twice."""
+
+    current: str = ""
+    password: str = ""
+    password2: str = ""
+
+
+def _lower_priority() -> None:
+    """Run this thread (and argon2's lanes, which it starts) below the threads serving pages."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, 0, 10)  # on Linux: this thread only
+
+
+_POOL_LOCK = threading.Lock()
+
+
+def hash_pool(request: Request) -> ThreadPoolExecutor:
+    """The app's pool for password checks (made on first use, shut down with the app)."""
+    state = request.app.state
+    with _POOL_LOCK:
+        pool = getattr(state, "hash_pool", None)
+        if pool is None:
+            pool = state.hash_pool = ThreadPoolExecutor(
+                max_workers=state.site.ws.settings.web.max_concurrent_hashes,
+                thread_name_prefix="covalue-sign-in",
+                initializer=_lower_priority,
+            )
+    return pool
+
+
+async def in_hash_pool(request: Request, fn: Callable[[], T]) -> T:
+    """``fn()`` on the sign-in pool; waiting for a turn holds no thread."""
+    return await asyncio.get_running_loop().run_in_executor(hash_pool(request), fn)
 
 
 def safe_next(nxt: str | None) -> str:
@@ -79,24 +122,87 @@ def login_page(ctx: Ctx = CtxDep, next: str = "/") -> Response:
 
 
 @pages.post("/login")
-def login(request: Request, form: Annotated[SignIn, Form()], ctx: Ctx = CtxDep) -> Response:
+async def login(request: Request, form: Annotated[SignIn, Form()], ctx: Ctx = CtxDep) -> Response:
     site = ctx.site
     back = safe_next(form.next)
-    sid = None
-    try:
+    ip = client_ip(site, request)
+
+    def check() -> str | None:
         with site.store.session() as db:
-            user = acc.authenticate(db, form.email, form.password, _client_ip(request))
-            sess = acc.start_session(db, user) if user else None
-            sid = sess.id if sess else None
+            user = acc.authenticate(db, form.email, form.password, ip)
+            return acc.start_session(db, user).id if user else None
+
+    wait = 0
+    try:
+        sid = await in_hash_pool(request, check)
     except acc.Throttled as t:
-        error, code = f"Too many failed attempts. For your safety, try again in {t.minutes} minutes.", 429
+        sid, wait = None, t.seconds
+        error = f"Too many failed attempts. For your safety, try again in {acc.wait_text(wait)}."
+        code = 429
     else:
         error, code = "That email and password do not match an account.", 401
     if sid is None:
-        return render(ctx, "login.html.j2", code, title="Sign in", next=back, email=form.email, error=error)
+        resp = render(ctx, "login.html.j2", code, title="Sign in", next=back, email=form.email, error=error)
+        if wait:
+            resp.headers["Retry-After"] = str(wait)
+        return resp
     resp = RedirectResponse(back, status_code=303)
     set_session(site, request, resp, sid)
     return resp
+
+
+@pages.get("/account")
+def account_page(ctx: Ctx = CtxDep) -> Response:
+    signed_in(ctx)
+    return _account_page(ctx, 200, None, None)
+
+
+def _account_page(ctx: Ctx, code: int, message: str | None, error: str | None) -> Response:
+    return render(
+        ctx,
+        "account.html.j2",
+        code,
+        title="Your account",
+        nav="account",
+        message=message,
+        error=error,
+        min_password=acc.MIN_PASSWORD,
+    )
+
+
+@pages.post("/account/password")
+async def change_password(
+    request: Request, form: Annotated[PasswordChange, Form()], ctx: Ctx = CtxDep
+) -> Response:
+    """Change one's own password (the current one is asked for): every other session of the
+    account ends at once, this one stays."""
+    signed_in(ctx)
+    assert ctx.user is not None
+    if form.password != form.password2:
+        return _account_page(ctx, 400, None, "The two new passwords differ.")
+    site, uid, keep = ctx.site, ctx.user.id, ctx.session_id
+
+    def change() -> tuple[str | None, int]:
+        from covalue.store import User
+
+        with site.store.session() as db:
+            user = db.get(User, uid)
+            if user is None or not acc.verify_password(user, form.current):
+                return "The current password is not right.", 0
+            try:
+                ended = acc.set_password(db, user, form.password, keep=keep)
+            except acc.AccountError as e:
+                return str(e)[:1].upper() + str(e)[1:] + ".", 0
+            acc.audit(
+                db, user, "password changed", subject=user.email, detail=f"{ended} other sessions ended"
+            )
+            return None, ended
+
+    error, ended = await in_hash_pool(request, change)
+    if error:
+        return _account_page(ctx, 400, None, error)
+    others = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
+    return _account_page(ctx, 200, "Your password is changed." + others, None)
 
 
 @pages.post("/logout")

@@ -28,6 +28,8 @@ from covalue.web.security import Ctx
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["covalue"])
+#: the routes that stream an upload to disk: the app's guard gives them the upload size limit
+STREAMED_PATHS = frozenset({"/data/upload", "/api/uploads"})
 
 
 class JobOut(BaseModel):
