@@ -453,6 +453,30 @@ def test_unsafe_archives_are_refused_with_a_clear_message(upload_app: object) ->
     assert not any(upload_app.state.site.upload_dir().iterdir())  # refused files are not kept
 
 
+def test_a_bomb_of_many_small_entries_is_refused_as_a_whole(upload_app: object) -> None:
+    """Each entry is below the per-entry check (1 MB); together they unpack 300 times the archive."""
+    from covalue.settings import IngestSettings
+    from covalue.web.uploads import preflight
+
+    c = sign_in(upload_app, "admin@example.org")
+    entries = {f"general/2020-01-{i:04d}.json": b" " * 1_000_000 for i in range(300)}
+    data = _zip({"channels.json": b'[{"id": "C1", "name": "general"}]', "users.json": b"[]", **entries})
+    ratio = 300_000_000 / len(data)
+    assert ratio > IngestSettings().max_ratio
+    r = c.post(
+        "/api/uploads",
+        files={"file": ("export.zip", data, "application/zip")},
+        headers={"X-CSRF-Token": api_csrf(c)},
+    )
+    job = _wait(c, r.json()["id"])
+    assert job["state"] == "refused" and "refused as a zip bomb" in job["error"]
+    assert "the archive declares 300,0" in job["error"]
+    assert not any(upload_app.state.site.upload_dir().iterdir())
+    ok = upload_app.state.site.ws_path / "fine.zip"
+    ok.write_bytes(_zip({"a.json": b"[]", "b.json": b" " * 100_000}))
+    assert preflight(ok, IngestSettings()) == []  # a small archive is not judged by its ratio
+
+
 def test_uploads_over_the_size_limit_are_refused(upload_app: object) -> None:
     c = sign_in(upload_app, "admin@example.org")
     token = csrf_of(c.get("/data").text)
@@ -807,3 +831,53 @@ def test_error_pages_for_browsers_json_for_the_api_and_head(app: object) -> None
     head = c.head("/login")
     assert head.status_code == 200 and head.content == b"" and "x-frame-options" in head.headers
     assert c.head("/static/style.css").status_code == 200
+
+
+def test_failed_upload_leaves_no_community_and_says_why_plainly(upload_app: object) -> None:
+    site = upload_app.state.site
+    c = sign_in(upload_app, "admin@example.org")
+    before = set(site.snapshot().names)
+    broken = _zip(
+        {
+            "channels.json": b'[{"id": "C1", "name": "general"}]',
+            "users.json": b"[",
+            "general/2020-01-01.json": b"{oops",
+        }
+    )
+    r = c.post(
+        "/api/uploads",
+        files={"file": ("broken.zip", broken, "application/zip")},
+        headers={"X-CSRF-Token": api_csrf(c)},
+    )
+    job = _wait(c, r.json()["id"])
+    assert job["state"] in ("failed", "done"), job
+    error = job["error"] or ""
+    assert str(site.ws_path) not in error and "uploads/" not in error and "Error: " not in error
+    with site.lock:
+        names = {cid for (cid,) in site.ws.raw.execute("SELECT community_id FROM communities").fetchall()}
+        filled = {
+            cid
+            for (cid,) in site.ws.raw.execute(
+                "SELECT DISTINCT community_id FROM spaces UNION SELECT DISTINCT community_id FROM items"
+            ).fetchall()
+        }
+    assert names - before <= filled  # nothing new without content
+
+
+def test_plain_job_errors_and_private_files(upload_app: object) -> None:
+    from covalue.web.uploads import plain_error
+
+    site = upload_app.state.site
+    raw = (
+        f"Conversion Error: Could not convert string 'x' to INT64 in {site.upload_dir()}/abc/export.zip\n"
+        f"{site.ws_path}/scratch/a.json: 3 lines without a sender\n"
+        "Out of Memory Error: failed to allocate data of size 2.0 GiB"
+    )
+    said = plain_error(raw, site, "abc")
+    assert str(site.ws_path) not in said and "Conversion Error" not in said and "INT64" not in said
+    assert "scratch/a.json: 3 lines without a sender" in said and "more memory" in said
+    for name in ("covalue.duckdb", "store.sqlite"):
+        path = site.ws_path / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name
+    assert site.upload_dir().stat().st_mode & 0o077 == 0

@@ -6,9 +6,11 @@ answered (a page for browsers, JSON for the API and other clients; never a serve
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -61,8 +63,10 @@ def create_app(
 ) -> FastAPI:
     """The web app on ``workspace``; accounts live in ``database_url`` (default: ``COVALUE_DATABASE_URL``
     or ``store.sqlite`` in the workspace). ``trusted_proxies`` overrides ``[web] trusted_proxies``."""
-    store = Store.open(workspace, url=database_url)
-    site = Site(Path(workspace), store, limits)
+    with private_files():
+        store = Store.open(workspace, url=database_url)
+        site = Site(Path(workspace), store, limits)
+    keep_private(Path(workspace))
     if trusted_proxies is not None:
         site.ws.settings.web.trusted_proxies = list(trusted_proxies)
 
@@ -164,6 +168,34 @@ def create_app(
         return resp
 
     return app
+
+
+#: files of a workspace that hold people's data or accounts: readable by their owner only
+PRIVATE_FILES = ("covalue.duckdb", "covalue.duckdb.wal", "store.sqlite", "store.sqlite-wal", "store.sqlite-shm")
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and folders made inside the block are the owner's only (umask 077)."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def keep_private(workspace: Path) -> None:
+    """Make the workspace's data files, and uploads, readable by their owner only (0600, folders
+    0700), whoever made them before."""
+    for name in PRIVATE_FILES:
+        with contextlib.suppress(OSError):
+            (workspace / name).chmod(0o600)
+    uploads_dir = workspace / "uploads"
+    if uploads_dir.is_dir():
+        uploads_dir.chmod(0o700)
+        for p in uploads_dir.rglob("*"):
+            with contextlib.suppress(OSError):
+                p.chmod(0o700 if p.is_dir() else 0o600)
 
 
 def _bad_value(exc: BaseException) -> bool:

@@ -5,6 +5,8 @@ thread, followed by the analysis."""
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import tarfile
 import time
@@ -22,6 +24,7 @@ from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, jobs, utcnow
 from covalue.web import csrf, guard
 
+log = logging.getLogger(__name__)
 MAX_FIELD_BYTES = 64 * 1024
 _RATIO_FLOOR = 1024 * 1024
 
@@ -96,9 +99,11 @@ async def receive(request: Request, dest: Path, *, max_bytes: int, token: str | 
         out.filename = safe_filename(fname.decode("utf-8", "replace"))
         if not fname.strip():
             raise UploadRefused(400, "choose an export file to upload")
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dest.parent.chmod(0o700)  # the uploads folder: the server's user only
         out.path = dest / out.filename
-        part["fh"] = out.path.open("wb")
+        # an export holds people's messages: readable by the server's user only
+        part["fh"] = os.fdopen(os.open(out.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -186,6 +191,7 @@ def preflight(path: Path, limits: IngestSettings) -> list[str]:
         if zipfile.is_zipfile(path):
             with ZipArchive(path, limits.max_unpacked_bytes, limits.max_ratio) as z:
                 problems = [str(r) for r in z.refused]
+            problems += _archive_ratio(path, limits)
         elif tarfile.is_tarfile(path):
             problems = _tar_problems(path, limits)
         elif _is_7z(path):
@@ -193,6 +199,20 @@ def preflight(path: Path, limits: IngestSettings) -> list[str]:
     except Exception as e:  # a damaged archive is left to the reader, which names the damage
         return [] if not isinstance(e, Refused) else [str(e)]
     return problems
+
+
+def _archive_ratio(path: Path, limits: IngestSettings) -> list[str]:
+    """The whole archive's bound: many small entries, each below the per-entry check, must not add up
+    to a bomb (3 GB from a 3.4 MB zip)."""
+    with zipfile.ZipFile(path) as zf:
+        total = sum(max(i.file_size, 0) for i in zf.infolist())
+    size = max(path.stat().st_size, 1)
+    if total > _RATIO_FLOOR and total / size > limits.max_ratio:
+        return [
+            f"the archive declares {total:,} unpacked bytes from {size:,} (ratio above "
+            f"{limits.max_ratio:,.0f}); refused as a zip bomb"
+        ]
+    return []
 
 
 def _tar_problems(path: Path, limits: IngestSettings) -> list[str]:
@@ -255,14 +275,71 @@ def _7z_problems(path: Path, limits: IngestSettings) -> list[str]:
     return out
 
 
+def _drop_empty_communities(ws: Any, before: set[str]) -> None:
+    """Remove communities an upload created but filled with nothing (a failed read names the
+    community before it finds out the file is unreadable)."""
+    tables = [
+        t
+        for (t,) in ws.raw.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'community_id' "
+            "AND table_name <> 'communities' AND table_schema = 'main'"
+        ).fetchall()
+    ]
+    new = [c for (c,) in ws.raw.execute("SELECT community_id FROM communities").fetchall() if c not in before]
+    for cid in new:
+        if not any(
+            ws.raw.execute(f'SELECT 1 FROM "{t}" WHERE community_id = ? LIMIT 1', [cid]).fetchone()
+            for t in tables
+        ):
+            ws.raw.execute("DELETE FROM communities WHERE community_id = ?", [cid])
+
+
 # -- the background job ---------------------------------------------------------------------------------
 def _update(site: Any, job_id: str, **values: Any) -> None:
     with site.store.session() as db:
         jobs.update(db, job_id, **values)
 
 
+#: engine errors (DuckDB's "Conversion Error: ...", "Out of Memory Error: ...") are not for users
+_ENGINE_ERROR = re.compile(r"\b[A-Z][A-Za-z ]*Error: |Traceback|duckdb|_duckdb", re.S)
+
+
+def plain_error(message: str, site: Any, job_id: str) -> str:
+    """A job's error as the user may read it: no server folders, no database engine's own words."""
+    folders = [str(site.upload_dir() / job_id) + "/", str(site.upload_dir()) + "/", str(site.ws_path) + "/"]
+    for f in folders:
+        message = message.replace(f, "")
+    lines = []
+    for line in message.splitlines():
+        if _ENGINE_ERROR.search(line):
+            if "memory" in line.lower():
+                line = "the file needed more memory than the server may use; try a smaller export"
+            else:
+                line = "part of the file could not be read: its contents are not what the format expects"
+        lines.append(line)
+    return "\n".join(dict.fromkeys(lines))  # one line per reason
+
+
 def run_job(site: Any, job_id: str) -> None:
-    """Check, ingest and analyse one uploaded export, keeping the job row up to date for the page."""
+    """Check, ingest and analyse one uploaded export, keeping the job row up to date for the page; a
+    failure is logged for the operator and told to the user in plain words."""
+    try:
+        _run_job(site, job_id)
+    except Exception as e:
+        log.exception("web: upload job %s failed", job_id)
+        reason = plain_error(f"{type(e).__name__}: {e}", site, job_id)
+        _update(
+            site,
+            job_id,
+            state="failed",
+            progress=100,
+            step="stopped",
+            error=f"The upload could not be processed: {reason}",
+            finished_at=utcnow(),
+        )
+
+
+def _run_job(site: Any, job_id: str) -> None:
     with site.store.session() as db:
         job = db.get(Job, job_id)
         if job is None:
@@ -306,11 +383,13 @@ def run_job(site: Any, job_id: str) -> None:
     t0 = time.perf_counter()
     _update(site, job_id, state="ingesting", step=f"opening {path.name}", progress=5)
     with site.lock:
+        before = {c for (c,) in site.ws.raw.execute("SELECT community_id FROM communities").fetchall()}
         try:
             results = site.ws.ingest([path], community=community, progress=on_ingest)
         finally:
             site.ws.remove_scratch()
             site.discard_upload(job_id)
+            _drop_empty_communities(site.ws, before)
         r = results[0]
         summary: dict[str, Any] = {"ingest": r.to_dict()}
         summary["ingest"]["paths"] = [path.name]  # the server's folders are not the user's business
@@ -337,7 +416,8 @@ def run_job(site: Any, job_id: str) -> None:
                 progress=100,
                 step="nothing could be read",
                 summary=summary,
-                error="\n".join(r.messages) or "nothing could be read from this file",
+                error=plain_error("\n".join(r.messages), site, job_id)
+                or "nothing could be read from this file",
                 finished_at=utcnow(),
             )
             return
