@@ -881,3 +881,27 @@ def test_plain_job_errors_and_private_files(upload_app: object) -> None:
         if path.exists():
             assert path.stat().st_mode & 0o777 == 0o600, name
     assert site.upload_dir().stat().st_mode & 0o077 == 0
+
+
+def test_canvas_role_entries_take_only_members_of_the_same_community(app: object) -> None:
+    admin = sign_in(app, "admin@example.org")
+    ours = {p["member_id"] for p in admin.get("/api/communities/healthy/people").json()}
+    theirs = next(
+        p["member_id"]
+        for p in admin.get("/api/communities/dying/people").json()
+        if p["member_id"] not in ours
+    )
+    h = {"X-CSRF-Token": api_csrf(admin)}
+    r = admin.post("/api/c/healthy/canvas/entries", json={"kind": "champion", "member_id": theirs}, headers=h)
+    assert r.status_code == 400 and "not members of this community" in r.json()["detail"]
+    r = admin.post(
+        "/api/c/healthy/canvas/entries", json={"kind": "champion", "member_id": next(iter(ours))}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    eid = r.json()["id"]
+    r = admin.patch(
+        f"/api/c/healthy/canvas/entries/{eid}",
+        json={"version": r.json()["version"], "changes": {"member_id": theirs}},
+        headers=h,
+    )
+    assert r.status_code == 400 and "not members of this community" in r.json()["detail"]

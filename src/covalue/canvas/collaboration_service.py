@@ -182,6 +182,8 @@ def _known_members(bench: Workbench, cid: str, ids: list[str]) -> list[str]:
 def add_entry(bench: Workbench, cid: str, body: EntryIn, period: str, by: str | None) -> dict[str, Any]:
     """A new canvas entry in ``body.period`` (else ``period``, the community's latest)."""
     vals = body.model_dump(exclude={"period"})
+    if body.member_id.strip():  # a person named on the canvas must be one of this community's members
+        _known_members(bench, cid, [body.member_id.strip()])
     with bench.store.session() as db:
         e = cs.create(
             db, "entry", by, community_id=cid, period=body.period or period, section=body.section, **vals
@@ -192,6 +194,9 @@ def add_entry(bench: Workbench, cid: str, body: EntryIn, period: str, by: str | 
 def edit_entry(bench: Workbench, cid: str, eid: int, edit: EntryEdit, by: str | None) -> dict[str, Any]:
     """Save changes to an entry of this community; ``merged_conflicts`` names fields merged with a
     simultaneous edit."""
+    named = str(edit.changes.get("member_id") or "").strip()
+    if named:
+        _known_members(bench, cid, [named])
     with bench.store.session() as db:
         if entry_of(db, cid, eid) is None:
             raise Refused(404, "There is no such entry on this canvas.")
