@@ -43,8 +43,16 @@ FIGURES: dict[str, tuple[str, str, str]] = {
         "helped",
         "members who answered another member's question in the window (the Solve rule)",
     ),
-    "questions": ("questions asked", "questions", "threads opened with a question in the window, bots left out"),
-    "answered": ("questions answered", "answered", "of those questions, the ones another member answered by the window's end"),
+    "questions": (
+        "questions asked",
+        "questions",
+        "threads opened with a question in the window, bots left out",
+    ),
+    "answered": (
+        "questions answered",
+        "answered",
+        "of those questions, the ones another member answered by the window's end",
+    ),
     "reply_median_h": (
         "time to a first reply (median)",
         "first reply",
@@ -324,6 +332,17 @@ def for_workspace(
             space_name=space_name,
         )
     return out
+
+
+def shape_sentence(explanation: str | None) -> str | None:
+    """The verdict part of a shape explanation (``metrics.health.explain_shape``), without the numbers
+    that follow it: "Shape: community — no single voice dominates (...)"."""
+    if not explanation:
+        return None
+    said = explanation.split(" The numbers:", 1)[0].strip()
+    verdict, sep, why = said.partition(": ")
+    # "Community: no single voice..." would read as a name beside the community's own
+    return f"Shape: {verdict.lower()} — {why}" if sep and len(verdict) <= 30 else said
 
 
 def window_end(period: str) -> str:

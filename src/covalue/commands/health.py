@@ -3,7 +3,7 @@ who carries it and what members value — in plain words or as JSON."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,10 +14,9 @@ from covalue.commands.options import (
     JsonOpt,
     PeriodOpt,
     WorkspaceOpt,
-    check_period,
     console,
     err,
-    open_ws,
+    opened,
     print_json,
 )
 from covalue.presentation import num, pct
@@ -25,10 +24,17 @@ from covalue.presentation import num, pct
 _NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
 
 
-def _nothing(what: str, community: str | None) -> None:
-    where = f" for community {community!r}" if community else ""
-    err.print(f"[yellow]No {what}{where}:[/] is the workspace empty, or the community id mistyped?")
-    raise typer.Exit(1)
+def _as_json(out: dict[str, Any], as_json: bool, what: str, community: str | None) -> bool:
+    """Print the results as JSON when asked (then nothing more is printed); no results at all end the
+    command with a hint (exit code 1)."""
+    if as_json:
+        print_json(out)
+        return True
+    if not out:
+        where = f" for community {community!r}" if community else ""
+        err.print(f"[yellow]No {what}{where}:[/] is the workspace empty, or the community id mistyped?")
+        raise typer.Exit(1)
+    return False
 
 
 def health(
@@ -40,24 +46,22 @@ def health(
     """Each community's shape (community, single voice, broadcast, workgroup, dormant) with the numbers
     that decided it, responsiveness, concentration, its core group and bridges, and the oldest
     unanswered questions."""
-    check_period(period)
-    ws = open_ws(workspace)
-    out = diagnosis.health(ws, community=community, period=period)
-    net = diagnosis.network(ws, community=community, period=period)
-    # the value headline on the same window as the shape (the report and the web app show the same)
-    heads = headline.for_workspace(
-        ws, community=community, periods_by_community={cid: h["period"] for cid, h in out.items()}
-    )
+    with opened(workspace) as ws:
+        out = diagnosis.health(ws, community=community, period=period)
+        net = diagnosis.network(ws, community=community, period=period)
+        # the value headline on the same window as the shape (the report and the web app show the same)
+        heads = headline.for_workspace(
+            ws, community=community, periods_by_community={cid: h["period"] for cid, h in out.items()}
+        )
     for cid, h in out.items():
         n = net.get(cid)
         h["network"] = {k: n[k] for k in _NETWORK_KEYS} if n else None
         h["headline"] = heads[cid].to_dict() if cid in heads else None
-    ws.close()
-    if as_json:
-        print_json(out)
+        if h["headline"]:
+            h["headline"]["shape"] = h["shape"].get("shape")
+            h["headline"]["shape_sentence"] = headline.shape_sentence(h["shape"].get("explanation"))
+    if _as_json(out, as_json, "health results", community):
         return
-    if not out:
-        _nothing("health results", community)
     for h in out.values():
         s, r, c = h["shape"], h["responsiveness"], h["concentration"]
         console.print(
@@ -115,14 +119,10 @@ def dynamics(
 ) -> None:
     """Membership dynamics: monthly active members, newcomers, joins and leaves, the growth verdict,
     campaign spikes (and what persisted after them) and cohort retention."""
-    ws = open_ws(workspace)
-    out = diagnosis.dynamics_of(ws, community=community)
-    ws.close()
-    if as_json:
-        print_json(out)
+    with opened(workspace) as ws:
+        out = diagnosis.dynamics_of(ws, community=community)
+    if _as_json(out, as_json, "activity", community):
         return
-    if not out:
-        _nothing("activity", community)
     for d in out.values():
         g = d["growth"]
         console.print(f"\n[bold]{d['community']}[/]: [bold]{g['verdict']}[/] — {g.get('explanation', '')}")
@@ -151,15 +151,10 @@ def champions(
 ) -> None:
     """The members who help most: distinct people helped, answers accepted or thanked, response speed,
     bridging between groups and place in the core group — each with the evidence in plain words."""
-    check_period(period)
-    ws = open_ws(workspace)
-    out = diagnosis.champions(ws, community=community, period=period, limit=limit)
-    ws.close()
-    if as_json:
-        print_json(out)
+    with opened(workspace) as ws:
+        out = diagnosis.champions(ws, community=community, period=period, limit=limit)
+    if _as_json(out, as_json, "champions", community):
         return
-    if not out:
-        _nothing("champions", community)
     for cid, rows in out.items():
         console.print(f"\n[bold]{cid}[/]: {len(rows)} champion(s)")
         if not rows:
@@ -205,14 +200,10 @@ def resonance(
 ) -> None:
     """What resonates with members: the most viewed, replied and reacted content, the themes of the
     questions asked and of those still unanswered, and the most attended events."""
-    ws = open_ws(workspace)
-    out = diagnosis.resonance(ws, community=community, top=top)
-    ws.close()
-    if as_json:
-        print_json(out)
+    with opened(workspace) as ws:
+        out = diagnosis.resonance(ws, community=community, top=top)
+    if _as_json(out, as_json, "content", community):
         return
-    if not out:
-        _nothing("content", community)
     for cid, r in out.items():
         console.print(f"\n[bold]{cid}[/]")
         for key, title, unit in (

@@ -238,6 +238,10 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         log.warning("report: headline failed: %s", e)
         errors.append(f"headline: {type(e).__name__}: {e}")
         heads = {}
+    for cid, head in heads.items():  # the shape verdict of the same window, said next to the headline
+        shape = health[cid].get("shape") or {}
+        head["shape"] = shape.get("shape")
+        head["shape_sentence"] = headline.shape_sentence(shape.get("explanation"))
     maturity, roles = analysis.load_models(ws)
     reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
     judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
