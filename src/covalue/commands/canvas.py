@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from covalue.commands.options import WorkspaceOpt, console, err, open_ws, print_json
+from covalue.commands.options import WorkspaceOpt, console, fail, opened, print_json
 
 canvas_app = typer.Typer(help="Canvases the community team fills in with evidence, exported as HTML or JSON.")
 
@@ -30,31 +30,22 @@ def export(
     from covalue.store import Store
 
     if method not in sv.METHODS:
-        err.print(f"[red]error:[/] unknown method {method!r}; use one of {', '.join(sv.METHODS)}")
-        raise typer.Exit(2)
+        fail(f"unknown method {method!r}; use one of {', '.join(sv.METHODS)}")
     if method == "semantic" and not sv.semantic_available():
-        err.print(
-            "[red]error:[/] semantic matching needs the `semantic` extra: pip install 'covalue[semantic]'"
-        )
-        raise typer.Exit(2)
+        fail("semantic matching needs the `semantic` extra: pip install 'covalue[semantic]'")
     suffix = output.suffix.lower() if output else ".json"
     if suffix not in (".html", ".htm", ".json"):
-        err.print(f"[red]error:[/] {output}: write to a .html or .json file")
-        raise typer.Exit(2)
-    ws = open_ws(workspace)
-    try:
+        fail(f"{output}: write to a .html or .json file")
+    with opened(workspace) as ws:
         names = dict(ws.raw.execute("SELECT community_id, name FROM communities").fetchall())
         if community not in names:
             known = ", ".join(sorted(names)) or "none"
-            err.print(f"[red]error:[/] no community {community!r} in this workspace (known: {known})")
-            raise typer.Exit(2)
+            fail(f"no community {community!r} in this workspace (known: {known})")
         store = Store.open(ws.path)
         try:
             data = export_mod.canvas_data(store, community, names[community] or community, method)
         finally:
             store.dispose()
-    finally:
-        ws.close()
     body = export_mod.render_page(data).encode() if suffix in (".html", ".htm") else export_mod.to_json(data)
     if output is None:
         typer.echo(body.decode())
@@ -78,9 +69,8 @@ def _collab_rows(workspace: Path | None, community: str | None, what: str) -> tu
     from covalue.store import Store
     from covalue.store import collaboration as cs
 
-    ws = open_ws(workspace)
-    path = ws.path
-    ws.close()
+    with opened(workspace) as ws:
+        path = ws.path
     store = Store.open(path)
     try:
         with store.session() as db:
@@ -124,18 +114,15 @@ def experiments(
     if link is not None:
         _link_items(workspace, link, item or [])
     elif item:
-        err.print("[red]error:[/] --item needs --link EXPERIMENT (the experiment's number)")
-        raise typer.Exit(2)
+        fail("--item needs --link EXPERIMENT (the experiment's number)")
     rows, path = _collab_rows(workspace, community, "experiments")
     written = None
     if sync or link is not None:
         store = Store.open(path)
-        ws = open_ws(path)
         try:
-            with store.session() as db:
+            with opened(path) as ws, store.session() as db:
                 written = cs.sync(db, ws)
         finally:
-            ws.close()
             store.dispose()
     if as_json:
         print_json({"experiments": rows, **(written or {"participants_written": None})})
@@ -164,27 +151,20 @@ def _link_items(workspace: Path | None, xid: int, items: list[str]) -> None:
 
     ids = sorted({i.strip() for i in items if i.strip()})
     if not ids:
-        err.print("[red]error:[/] give the items to link with --item ID (repeat for several)")
-        raise typer.Exit(2)
-    ws = open_ws(workspace)
-    path = ws.path
-    store = Store.open(path)
-    try:
-        with store.session() as db:
-            exp = db.get(cs.CcExperiment, xid)
-            if exp is None:
-                err.print(f"[red]error:[/] there is no experiment #{xid}")
-                raise typer.Exit(2)
-            unknown = cs.unknown_items(ws, exp.community_id, ids)
-            if unknown:
-                err.print(
-                    f"[red]error:[/] no such post or thread in {exp.community_id}: {', '.join(unknown[:5])}"
-                )
-                raise typer.Exit(2)
-            new = cs.link_items(db, xid, ids, None)
-    finally:
-        store.dispose()
-        ws.close()
+        fail("give the items to link with --item ID (repeat for several)")
+    with opened(workspace) as ws:
+        store = Store.open(ws.path)
+        try:
+            with store.session() as db:
+                exp = db.get(cs.CcExperiment, xid)
+                if exp is None:
+                    fail(f"there is no experiment #{xid}")
+                unknown = cs.unknown_items(ws, exp.community_id, ids)
+                if unknown:
+                    fail(f"no such post or thread in {exp.community_id}: {', '.join(unknown[:5])}")
+                new = cs.link_items(db, xid, ids, None)
+        finally:
+            store.dispose()
     console.print(f"{len(new)} item(s) linked to experiment #{xid} ({len(ids) - len(new)} already were).")
 
 

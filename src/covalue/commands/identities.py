@@ -9,18 +9,15 @@ import typer
 from rich.table import Table
 
 from covalue import merge
-from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, opened, print_json
 
 
 def identities(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List members made of several accounts, with each account's source, pseudonym and merge reason.
 
     Display names are shown only when the workspace allows names (privacy.show_names)."""
-    ws = open_ws(workspace)
-    try:
+    with opened(workspace) as ws:
         members = merge.merged_members(ws)
-    finally:
-        ws.close()
     if as_json:
         print_json(members)
         return
@@ -52,14 +49,8 @@ def merge_cmd(
     """Merge accounts of the same person: same email across sources, and the alias file.
 
     Runs after every ingest too; running it again changes nothing."""
-    ws = open_ws(workspace)
-    try:
+    with opened(workspace, refused=(merge.MergeError,)) as ws:
         result = merge.auto_merge(ws, aliases)
-    except merge.MergeError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
-    finally:
-        ws.close()
     if as_json:
         print_json(result.to_dict())
         return
@@ -74,14 +65,8 @@ def unmerge(
     as_json: JsonOpt = False,
 ) -> None:
     """Undo a merge: every account gets its own member back (nothing is deleted; the log keeps it)."""
-    ws = open_ws(workspace)
-    try:
+    with opened(workspace, refused=(merge.MergeError,)) as ws:
         restored = merge.unmerge(ws, member_or_identity)
-    except merge.MergeError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
-    finally:
-        ws.close()
     if as_json:
         print_json({"restored": restored})
         return

@@ -17,10 +17,8 @@ from covalue.commands.options import (
     JsonOpt,
     PeriodOpt,
     WorkspaceOpt,
-    check_period,
     console,
-    err,
-    open_ws,
+    opened,
     print_json,
     progress_bar,
 )
@@ -37,15 +35,13 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 
     Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
     """
-    ws = open_ws(workspace)
-    with progress_bar(quiet=as_json) as bar:
+    with opened(workspace) as ws, progress_bar(quiet=as_json) as bar:
         task = bar.add_task("analysing", total=len(analysis.DERIVED))
 
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"wrote {step}")
 
         result = analysis.analyze(ws, progress=progress)
-    ws.close()
     if as_json:
         print_json(result.to_dict())
         return
@@ -59,19 +55,11 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     console.print(t)
 
 
-def stages(
-    workspace: WorkspaceOpt = None,
-    community: CommunityOpt = None,
-    period: PeriodOpt = None,
-    members: Annotated[bool, typer.Option("--members", help="List each member's stage too")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Each community's stage mix for a month and its stage checks (Terry's questions).
-
-    With --members, every member's stage and persona too.
-    """
-    check_period(period)
-    ws = open_ws(workspace)
+def _stage_rows(
+    ws: Any, community: str | None, period: str | None, members: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(stage mix, stage checks, members' stages) of each community's month: the one asked for, else its
+    latest complete one."""
     mix = analysis.stage_mix(ws, community=community, period=period)
     mix_rows = _records(mix.drop("analysis_id").order_by("community_id"))
     if period is None:  # each community's default month: its latest complete one
@@ -93,7 +81,22 @@ def stages(
             for r in _records(ms.order_by(["community_id", "member_id"]))
             if (r["community_id"], r["period"]) in chosen
         ]
-    ws.close()
+    return mix_rows, chk_rows, mem_rows
+
+
+def stages(
+    workspace: WorkspaceOpt = None,
+    community: CommunityOpt = None,
+    period: PeriodOpt = None,
+    members: Annotated[bool, typer.Option("--members", help="List each member's stage too")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each community's stage mix for a month and its stage checks (Terry's questions).
+
+    With --members, every member's stage and persona too.
+    """
+    with opened(workspace) as ws:
+        mix_rows, chk_rows, mem_rows = _stage_rows(ws, community, period, members)
     if as_json:
         out: dict[str, Any] = {"stage_mix": mix_rows, "checks": chk_rows}
         if members:
@@ -159,18 +162,17 @@ def journeys(
     as_json: JsonOpt = False,
 ) -> None:
     """How members moved between consecutive months: new, moved up, stayed, dropped, left."""
-    ws = open_ws(workspace)
-    summary = _records(analysis.journey_summary(ws, community=community))
-    jn = analysis.journeys(ws, community=community)
-    defaults = analysis.default_periods(ws, community)
-    last = jn.filter(
-        ibis.or_(*[(jn.community_id == c) & (jn.period == p) for c, p in defaults.items()])
-        if defaults
-        else ibis.literal(False)
-    )
-    flows = last.group_by("community_id", "period", "prev_stage", "stage").aggregate(members=last.count())
-    flow_rows = _records(flows.order_by(["community_id", "prev_stage", "stage"]))
-    ws.close()
+    with opened(workspace) as ws:
+        summary = _records(analysis.journey_summary(ws, community=community))
+        jn = analysis.journeys(ws, community=community)
+        defaults = analysis.default_periods(ws, community)
+        last = jn.filter(
+            ibis.or_(*[(jn.community_id == c) & (jn.period == p) for c, p in defaults.items()])
+            if defaults
+            else ibis.literal(False)
+        )
+        flows = last.group_by("community_id", "period", "prev_stage", "stage").aggregate(members=last.count())
+        flow_rows = _records(flows.order_by(["community_id", "prev_stage", "stage"]))
     if as_json:
         print_json({"summary": summary, "latest_moves": flow_rows})
         return
@@ -221,15 +223,8 @@ def explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Why a member is at their stage: numbers, reasons, example items and the next step."""
-    check_period(period)
-    ws = open_ws(workspace)
-    try:
+    with opened(workspace, refused=(LookupError,), code=1) as ws:
         out = _explain(ws, member, community=community, period=period)
-    except LookupError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
-    finally:
-        ws.close()
     if as_json:
         print_json(out)
         return
@@ -271,11 +266,10 @@ def evaluate(
     requests (a meta site's feature-request), per source; with --idea-sample, precision on a sample
     a person read and labelled.
     """
-    ws = open_ws(workspace)
-    q = analysis.question_quality(ws)
-    ideas = analysis.idea_quality(ws)
-    sample = analysis.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
-    ws.close()
+    with opened(workspace) as ws:
+        q = analysis.question_quality(ws)
+        ideas = analysis.idea_quality(ws)
+        sample = analysis.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
     if as_json:
         out: dict[str, Any] = {**q, "ideas": {"recall_by_source": ideas}}
         if sample is not None:

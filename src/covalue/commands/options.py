@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -34,14 +36,25 @@ WorkspaceOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CommunityOpt = Annotated[str | None, typer.Option("--community", "-c", help="Only this community (its id)")]
-PeriodOpt = Annotated[str | None, typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]")]
 
 
-def check_period(period: str | None) -> None:
-    """Refuse a ``--period`` that is not a month written YYYY-MM (exit code 2)."""
+def _month(period: str | None) -> str | None:
+    """Refuse a ``--period`` that is not a month written YYYY-MM (a usage error: exit code 2)."""
     if period is not None and not is_period(period):
-        err.print(f"[red]error:[/] --period must look like 2025-06, not {period!r}")
-        raise typer.Exit(2)
+        raise typer.BadParameter(f"must look like 2025-06, not {period!r}")
+    return period
+
+
+PeriodOpt = Annotated[
+    str | None,
+    typer.Option("--period", "-p", help="Month YYYY-MM [default: the latest]", callback=_month),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """End the command with ``error: message`` on stderr; exit code 2 says it was asked for wrongly."""
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
 
 
 def open_ws(path: Path | None, *, create: bool = False) -> Workspace:
@@ -49,8 +62,22 @@ def open_ws(path: Path | None, *, create: bool = False) -> Workspace:
     try:
         return covalue.open(path or default_path(), create=create)
     except WorkspaceError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        fail(str(e))
+
+
+@contextmanager
+def opened(
+    path: Path | None, *, create: bool = False, refused: tuple[type[Exception], ...] = (), code: int = 2
+) -> Iterator[Workspace]:
+    """The workspace for the length of a command, closed however it ends; an error of a ``refused`` kind
+    (a member or merge that is not there) ends the command with its message and exit ``code``."""
+    ws = open_ws(path, create=create)
+    try:
+        yield ws
+    except refused as e:
+        fail(str(e), code)
+    finally:
+        ws.close()
 
 
 def print_json(data: Any) -> None:

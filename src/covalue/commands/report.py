@@ -7,15 +7,7 @@ from typing import Annotated
 
 import typer
 
-from covalue.commands.options import (
-    CommunityOpt,
-    PeriodOpt,
-    WorkspaceOpt,
-    check_period,
-    console,
-    err,
-    open_ws,
-)
+from covalue.commands.options import CommunityOpt, PeriodOpt, WorkspaceOpt, console, opened
 
 
 def report(
@@ -28,16 +20,8 @@ def report(
     prompts per community, a portfolio when there are several; one HTML file that works offline."""
     from covalue.report import build
 
-    check_period(period)
-    ws = open_ws(workspace)
-    try:
-        with console.status("analysing and writing the report"):
-            result = build(ws, output, community=community, period=period)
-    except LookupError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
-    finally:
-        ws.close()
+    with opened(workspace, refused=(LookupError,)) as ws, console.status("analysing and writing the report"):
+        result = build(ws, output, community=community, period=period)
     console.print(
         f"Report for {result.communities} communit{'y' if result.communities == 1 else 'ies'} "
         f"({result.charts} charts, {result.bytes / 1e6:.1f} MB) written to [bold]{result.path}[/] "

@@ -6,12 +6,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, fail, opened, print_json
 from covalue.workspace import Workspace
 
 PersonArg = Annotated[
@@ -27,13 +29,19 @@ AlsoOpt = Annotated[
 ]
 
 
-def _store(ws: Workspace) -> Any:
-    """The account store, when the workspace has one (never created just for this)."""
+@contextmanager
+def _opened(workspace: Path | None) -> Iterator[tuple[Workspace, Any]]:
+    """The workspace and its account store (None when it has none: never created just for this), both
+    closed when the command is done."""
     from covalue.store import ENV_URL, STORE_FILE, Store
 
-    if os.environ.get(ENV_URL) or (ws.path / STORE_FILE).exists():
-        return Store.open(ws.path)
-    return None
+    with opened(workspace) as ws:
+        store = Store.open(ws.path) if os.environ.get(ENV_URL) or (ws.path / STORE_FILE).exists() else None
+        try:
+            yield ws, store
+        finally:
+            if store is not None:
+                store.dispose()
 
 
 def _resolve(ws: Workspace, spec: str, store: Any, also: list[str] | None) -> Any:
@@ -42,8 +50,7 @@ def _resolve(ws: Workspace, spec: str, store: Any, also: list[str] | None) -> An
     try:
         return resolve(ws, spec, store=store, also=also)
     except PersonNotFound as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        fail(str(e))
 
 
 def forget(
@@ -59,9 +66,7 @@ def forget(
     from covalue.rights.forget import forget as run
     from covalue.rights.subject_access import subject_access
 
-    ws = open_ws(workspace)
-    store = _store(ws)
-    try:
+    with _opened(workspace) as (ws, store):
         p = _resolve(ws, person, store, also)
         held = subject_access(ws, p, store=store)["counts"]
         shown = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in held.items() if v)
@@ -72,10 +77,6 @@ def forget(
             ):
                 raise typer.Exit(1)
         result = run(ws, p, asked_by=by or getpass.getuser(), store=store)
-    finally:
-        ws.close()
-        if store is not None:
-            store.dispose()
     if as_json:
         print_json(result.to_dict())
         return
@@ -99,9 +100,7 @@ def subject_access_cmd(
     """Write every row held about a person (right of access) as one JSON file; layout in docs/privacy.md."""
     from covalue.rights.subject_access import subject_access
 
-    ws = open_ws(workspace)
-    store = _store(ws)
-    try:
+    with _opened(workspace) as (ws, store):
         p = _resolve(ws, person, store, also)
         data = subject_access(ws, p, store=store)
         if store is not None:
@@ -115,10 +114,6 @@ def subject_access_cmd(
                     subject=min(p.member_ids) if p.member_ids else None,
                     detail=f"asked by {getpass.getuser()} via the CLI",
                 )
-    finally:
-        ws.close()
-        if store is not None:
-            store.dispose()
     output.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     n = sum(data["counts"].values())
     console.print(f"{n:,} rows about {data['person']['label']} written to [bold]{output}[/]")
@@ -129,14 +124,8 @@ def prune(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     measures stay. `covalue serve` runs this once a day."""
     from covalue.rights.retention import prune as run
 
-    ws = open_ws(workspace)
-    store = _store(ws)
-    try:
+    with _opened(workspace) as (ws, store):
         result = run(ws, store=store, asked_by=f"{getpass.getuser()} via the CLI")
-    finally:
-        ws.close()
-        if store is not None:
-            store.dispose()
     if as_json:
         print_json(result.to_dict())
         return

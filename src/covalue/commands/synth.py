@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from covalue import synth as synthetic
-from covalue.commands.options import WorkspaceOpt, console, err, open_ws, progress_bar
+from covalue.commands.options import WorkspaceOpt, console, fail, opened, progress_bar
 from covalue.workspace import Workspace, default_path
 
 
@@ -46,17 +46,13 @@ def synth(
 ) -> None:
     """Generate a synthetic organisation with planted structure and add it to the workspace."""
     if actions is not None and actions < 0:
-        err.print("[red]error:[/] --actions must be zero or more")
-        raise typer.Exit(2)
+        fail("--actions must be zero or more")
     t0 = time.perf_counter()
     with console.status("generating the organisation"):
         org = synthetic.generate(seed=seed, n_actions=actions)
     gen_s = time.perf_counter() - t0
-    ws = open_ws(workspace, create=True)
-    try:
+    with opened(workspace, create=True) as ws:
         added = _fill(ws, org)
-    finally:
-        ws.close()
     c = org.counts
     console.print(
         f"Generated {c['members']:,} members, {c['items']:,} items, {c['actions']:,} actions in "
@@ -85,8 +81,7 @@ def demo(
     from covalue.commands.workspace import status
 
     path = workspace or default_path()
-    ws = open_ws(path, create=True)
-    try:
+    with opened(path, create=True) as ws:
         have = ws.raw.execute("SELECT count(*) FROM communities WHERE community_id = 'healthy'").fetchone()[0]
         if not have:
             with console.status("generating the demo organisation"):
@@ -99,8 +94,6 @@ def demo(
 
         with console.status("analysing the demo organisation and writing its report"):
             result = build(ws, ws.path / "report.html")
-    finally:
-        ws.close()
     status(workspace=path, as_json=False)
     console.print(f"Value report written to [bold]{result.path}[/]: open it in a browser (it works offline)")
     if serve:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 import covalue
-from covalue.commands.options import JsonOpt, WorkspaceOpt, console, err, open_ws, print_json, progress_bar
+from covalue.commands.options import JsonOpt, WorkspaceOpt, console, fail, opened, print_json, progress_bar
 from covalue.workspace import default_path
 
 
@@ -41,21 +41,20 @@ def ingest(
 ) -> None:
     """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
     if not paths and members is None:
-        err.print("[red]error:[/] name the exports to ingest, or an HR file with --members")
-        raise typer.Exit(2)
-    ws = open_ws(workspace, create=True)
-    with progress_bar(sizes=True, quiet=as_json) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(label: str, done: int, total: int | None) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
-        results = ws.ingest(paths or [], source=source, community=community, progress=progress)
+        fail("name the exports to ingest, or an HR file with --members")
     from covalue.hr import attach_members
 
-    hr = attach_members(ws, members) if members is not None else None
+    with opened(workspace, create=True) as ws:
+        with progress_bar(sizes=True, quiet=as_json) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(label: str, done: int, total: int | None) -> None:
+                if label not in tasks:
+                    tasks[label] = bar.add_task(label, total=total)
+                bar.update(tasks[label], completed=done, total=total)
+
+            results = ws.ingest(paths or [], source=source, community=community, progress=progress)
+        hr = attach_members(ws, members) if members is not None else None
     if as_json:
         print_json([r.to_dict() for r in results] + ([hr.to_dict()] if hr else []))
     else:
@@ -81,7 +80,6 @@ def ingest(
             )
             for m in hr.messages:
                 console.print(f"  [yellow]•[/] {m}")
-    ws.close()
     statuses = [r.status for r in results] + ([hr.status] if hr else [])
     if statuses and all(s == "failed" for s in statuses):
         raise typer.Exit(1)
@@ -89,9 +87,8 @@ def ingest(
 
 def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """What the workspace holds: counts per table, source, community and kind, and the rejects."""
-    ws = open_ws(workspace)
-    st = ws.status()
-    ws.close()
+    with opened(workspace) as ws:
+        st = ws.status()
     if as_json:
         print_json(st)
         return
