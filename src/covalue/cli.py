@@ -5,6 +5,7 @@ community, period, JSON) are defined once in ``covalue.commands.options``."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import typer
 
@@ -33,37 +34,38 @@ app = _Cli(
     pretty_exceptions_enable=False,
 )
 
-# a workspace and its data
-app.command()(workspace.init)
-app.command()(workspace.ingest)
-app.command()(workspace.status)
-app.command()(synth.synth)
-app.command()(synth.demo)
-app.command()(identities.identities)
-app.command("merge")(identities.merge_cmd)
-app.command()(identities.unmerge)
-# the value journey
-app.command()(maturity.analyze)
-app.command()(maturity.stages)
-app.command()(maturity.journeys)
-app.command()(maturity.explain)
-app.command()(maturity.evaluate)
-# health
-app.command()(health.health)
-app.command()(health.dynamics)
-app.command()(health.champions)
-app.command()(health.resonance)
-# what people read and fill in
-app.command()(report.report)
-app.command()(web.serve)
-app.add_typer(web.user_app, name="user")
-app.add_typer(canvas.canvas_app, name="canvas")
-app.command()(canvas.experiments)
-app.command()(canvas.stories)
-# the rights of the people in the data
-app.command()(rights.forget)
-app.command("subject-access")(rights.subject_access_cmd)
-app.command()(rights.prune)
+#: the commands in the order ``covalue --help`` lists them, by what they are about; a Typer is a group of
+#: subcommands (``covalue user ...``, ``covalue canvas ...``)
+COMMANDS: dict[str, list[Callable[..., None] | typer.Typer]] = {
+    "a workspace": [workspace.init, workspace.ingest, workspace.status],
+    "synthetic data": [synth.synth, synth.demo],
+    "who is who": [identities.identities, identities.merge_cmd, identities.unmerge],
+    "the value journey": [
+        maturity.analyze,
+        maturity.stages,
+        maturity.journeys,
+        maturity.explain,
+        maturity.evaluate,
+    ],
+    "health": [health.health, health.dynamics, health.champions, health.resonance],
+    "what people read": [report.report, web.serve, web.user_app],
+    "what people fill in": [canvas.canvas_app, canvas.experiments, canvas.stories],
+    "the rights of the people in the data": [rights.forget, rights.subject_access_cmd, rights.prune],
+}
+#: commands not named after their function
+_NAMES: dict[object, str] = {
+    identities.merge_cmd: "merge",
+    rights.subject_access_cmd: "subject-access",
+    web.user_app: "user",
+    canvas.canvas_app: "canvas",
+}
+
+for _group in COMMANDS.values():
+    for _command in _group:
+        if isinstance(_command, typer.Typer):
+            app.add_typer(_command, name=_NAMES[_command])
+        else:
+            app.command(_NAMES.get(_command))(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
