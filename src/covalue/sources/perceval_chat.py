@@ -83,6 +83,36 @@ class PercevalSource:
         self.actions.add(key)
         self.ss.action(key, **kw)
 
+    def react(
+        self,
+        key: str,
+        actor: str | None,
+        author: str | None,
+        iid: str,
+        space: str,
+        emoji: Any,
+        ts: Any = None,
+    ) -> None:
+        """``actor`` reacted with ``emoji`` to item ``iid`` by ``author`` (once per ``key``)."""
+        self.action(
+            key,
+            verb="react",
+            ts=ts,
+            actor_id=actor,
+            space_id=space,
+            item_id=iid,
+            target_id=author,
+            detail=emoji,
+        )
+
+    def mention(
+        self, key: str, author: str | None, target: str | None, iid: str, space: str, ts: Any
+    ) -> None:
+        """``author`` named ``target`` in item ``iid`` (once per ``key``)."""
+        self.action(
+            key, verb="mention", ts=ts, actor_id=author, space_id=space, item_id=iid, target_id=target
+        )
+
     def space(self, native_id: Any, name: str | None, kind: str = "channel") -> str:
         return self.ss.space(native_id, name or str(native_id), kind)
 
@@ -142,16 +172,7 @@ def slack_message(ctx: PercevalSource, m: dict[str, Any], space: str, loc: str) 
     if iid is None:
         return
     for name, u in slack.reaction_pairs(m.get("reactions") or [])[0]:
-        ctx.action(
-            f"{native}/react/{name}/{u}",
-            verb="react",
-            ts=None,
-            actor_id=ctx.person(u),
-            space_id=space,
-            item_id=iid,
-            target_id=author,
-            detail=name,
-        )
+        ctx.react(f"{native}/react/{name}/{u}", ctx.person(u), author, iid, space, name)
 
 
 def mattermost_user(ctx: PercevalSource, u: dict[str, Any]) -> str | None:
@@ -206,16 +227,9 @@ def mattermost_post(ctx: PercevalSource, p: dict[str, Any], loc: str, channels: 
     if iid is None:
         return
     for r in meta.get("reactions") or []:
-        ctx.action(
-            f"{pid}/react/{r.get('emoji_name')}/{r.get('user_id')}",
-            verb="react",
-            ts=epoch_ms(r.get("create_at")),
-            actor_id=ctx.person(r.get("user_id")),
-            space_id=space,
-            item_id=iid,
-            target_id=author,
-            detail=r.get("emoji_name"),
-        )
+        key = f"{pid}/react/{r.get('emoji_name')}/{r.get('user_id')}"
+        when = epoch_ms(r.get("create_at"))
+        ctx.react(key, ctx.person(r.get("user_id")), author, iid, space, r.get("emoji_name"), when)
 
 
 def rocketchat_message(ctx: PercevalSource, m: dict[str, Any], loc: str) -> None:
@@ -294,26 +308,9 @@ def resolve_pending(ctx: PercevalSource) -> None:
     for kind, name, d in ctx.pending:
         who = ctx.person(ctx.usernames.get(name, f"@{name}"), display_name=name)
         if kind == "react":
-            ctx.action(
-                d["key"],
-                verb="react",
-                ts=None,
-                actor_id=who,
-                space_id=d["space"],
-                item_id=d["item"],
-                target_id=d["target"],
-                detail=d["emoji"],
-            )
+            ctx.react(d["key"], who, d["target"], d["item"], d["space"], d["emoji"])
         else:
-            ctx.action(
-                d["key"],
-                verb="mention",
-                ts=d["ts"],
-                actor_id=d["actor"],
-                space_id=d["space"],
-                item_id=d["item"],
-                target_id=who,
-            )
+            ctx.mention(d["key"], d["actor"], who, d["item"], d["space"], d["ts"])
     ctx.pending.clear()
 
 
@@ -337,15 +334,8 @@ def gitter_message(ctx: PercevalSource, m: dict[str, Any], space: str, loc: str)
         return
     for men in m.get("mentions") or []:
         if isinstance(men, dict) and men.get("userId"):
-            ctx.action(
-                f"{mid}/mention/{men['userId']}",
-                verb="mention",
-                ts=to_utc(m.get("sent")),
-                actor_id=author,
-                space_id=space,
-                item_id=iid,
-                target_id=ctx.person(men["userId"], display_name=men.get("screenName")),
-            )
+            target = ctx.person(men["userId"], display_name=men.get("screenName"))
+            ctx.mention(f"{mid}/mention/{men['userId']}", author, target, iid, space, to_utc(m.get("sent")))
 
 
 def telegram_update(ctx: PercevalSource, upd: dict[str, Any], loc: str) -> None:
