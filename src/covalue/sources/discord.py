@@ -371,17 +371,14 @@ class DiscordReader(Reader):
         ref = m.get("reference") or {}
         parent_native = ref.get("messageId") if isinstance(ref, dict) else None
         parent_id = thread_id = None
-        kind = "post"
         if parent_native:
             parent_native = str(parent_native)
-            kind = "reply"
             parent_id = src.item_ref(parent_native)
             thread_id = roots.get(parent_native, parent_id)
         roots[mid] = thread_id or src.item_ref(mid)
         atts = m.get("attachments") or []
-        iid = src.item(
+        iid = src.message(
             mid,
-            kind=kind,
             created_at=ts,
             author_id=author,
             space_id=space_id,
