@@ -20,6 +20,9 @@ class _Section(BaseModel):
 class PrivacySettings(_Section):
     show_names: bool = False
     """Whether reports and pages may show display names (otherwise pseudonyms)."""
+    reveal_by_champions: bool = False
+    """Whether champions, like managers, may reveal one person's name on their people pages to thank
+    them (each reveal is written to the audit log)."""
     min_group_size: int = 5
     """No breakdown is shown for fewer people than this."""
     keep_text: bool = True
@@ -114,6 +117,7 @@ name = "{name}"
 
 [privacy]
 show_names = false      # show display names in reports and pages (otherwise pseudonyms)
+reveal_by_champions = false  # champions may reveal one person's name to thank them (audited)
 min_group_size = 5      # no breakdown is shown for fewer people than this
 keep_text = true        # keep raw item text after classification
 # keep_uploads_days = 30    # `covalue prune` deletes uploaded exports older than this
