@@ -150,6 +150,22 @@ class CcStory(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class CcMemberRequest(Base):
+    """What a member asks of the team from their own pages: an opportunity they suggest for the canvas
+    (``kind`` "opportunity", with its text) or to join an experiment ("join"). The team sees both."""
+
+    __tablename__ = "cc_member_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("cc_experiments.id", ondelete="CASCADE"))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    by_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class CcRevision(Base):
     """One saved state of an entry, experiment or story; never updated, never deleted."""
 
@@ -405,3 +421,58 @@ def write_rows(ws: Workspace, parts: list[dict[str, Any]], items: list[dict[str,
 def sync(db: Session, ws: Workspace) -> dict[str, int]:
     """Write both workspace tables from the store; returns how many rows of each were written."""
     return write_rows(ws, *workspace_rows(db))
+
+
+def add_member_request(
+    db: Session,
+    community_id: str,
+    kind: str,
+    *,
+    member_id: str | None,
+    by: str | None,
+    text: str | None = None,
+    experiment_id: int | None = None,
+) -> CcMemberRequest:
+    """Record a member's suggestion or request to join; a second identical request is the first one."""
+    if kind == "join":
+        same = db.scalars(
+            select(CcMemberRequest).where(
+                CcMemberRequest.community_id == community_id,
+                CcMemberRequest.kind == "join",
+                CcMemberRequest.experiment_id == experiment_id,
+                CcMemberRequest.member_id == member_id,
+            )
+        ).first()
+        if same is not None:
+            return same
+    r = CcMemberRequest(
+        community_id=community_id,
+        kind=kind,
+        experiment_id=experiment_id,
+        member_id=member_id,
+        text=text,
+        by_email=by,
+    )
+    db.add(r)
+    db.flush()
+    return r
+
+
+def member_requests(db: Session, community_id: str) -> list[dict[str, Any]]:
+    """The members' suggestions and requests to join in a community, newest first."""
+    rows = db.scalars(
+        select(CcMemberRequest)
+        .where(CcMemberRequest.community_id == community_id)
+        .order_by(CcMemberRequest.created_at.desc(), CcMemberRequest.id.desc())
+    )
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "experiment_id": r.experiment_id,
+            "member_id": r.member_id,
+            "text": r.text,
+            "created_at": r.created_at.isoformat(timespec="seconds") if r.created_at else None,
+        }
+        for r in rows
+    ]

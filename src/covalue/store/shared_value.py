@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Intege
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from covalue.store.models import Base, utcnow
+from covalue.store.shared_value_people import shown_evidence, through_merges
 
 
 class SvSurvey(Base):
@@ -478,45 +479,12 @@ def add_decision(
     return d
 
 
-def _own_people(n: SvNeed) -> tuple[dict[str, set[str]], int]:
-    """The distinct people a need itself stands for, per measure (``respondents``: a survey answer, an
-    import row, or the people the team heard; ``askers``: the members who asked a theme's questions),
-    and the question count of a need taken from the data before askers were counted."""
-    ev = n.evidence if isinstance(n.evidence, dict) else {}
-    if n.origin == "data":
-        askers = ev.get("askers")
-        if isinstance(askers, list):
-            return {"respondents": set(), "askers": {f"a:{a}" for a in askers if a}}, 0
-        return {"respondents": set(), "askers": set()}, int(n.voices or 0)
-    if n.response_id is not None:
-        return {"respondents": {f"r:{n.response_id}"}, "askers": set()}, 0
-    return {"respondents": {f"n:{n.id}:{i}" for i in range(max(1, int(n.voices or 1)))}, "askers": set()}, 0
-
-
-def _shown_evidence(ev: Any) -> Any:
-    """The evidence as pages show it: who asked is counted, not listed."""
-    if not isinstance(ev, dict) or "askers" not in ev:
-        return ev
-    return {**{k: v for k, v in ev.items() if k != "askers"}, "n_askers": len(ev.get("askers") or [])}
-
-
 def state(db: Session, community_id: str) -> dict[str, Any]:
     """Everything of one community's canvas as plain dicts: needs (with status and the distinct people
     behind them per measure, merged needs included), goals, match reviews and decisions oldest first, surveys, and response figures."""
     status = statuses(db, community_id)
     needs = list(db.scalars(select(SvNeed).where(SvNeed.community_id == community_id).order_by(SvNeed.id)))
-    own = {n.id: _own_people(n) for n in needs}
-    people = {i: {m: set(ids) for m, ids in p.items()} for i, (p, _) in own.items()}
-    legacy = {i: q for i, (_, q) in own.items()}
-    for n in needs:  # a merged need's people count for wherever its merge chain ends, each person once
-        cur, seen = n.id, set()
-        while status[cur][0] == "merged" and status[cur][1] in status and cur not in seen:
-            seen.add(cur)
-            cur = status[cur][1]  # type: ignore[assignment]
-        if cur != n.id:
-            for m, ids in own[n.id][0].items():
-                people[cur][m] |= ids
-            legacy[cur] += own[n.id][1]
+    own, people, legacy = through_merges(needs, status)
     need_rows = [
         {
             "id": n.id,
@@ -531,7 +499,7 @@ def state(db: Session, community_id: str) -> dict[str, Any]:
             "questions_uncounted": legacy[n.id],
             "status": status[n.id][0],
             "merged_into": status[n.id][1],
-            "evidence": _shown_evidence(n.evidence),
+            "evidence": shown_evidence(n.evidence),
             "created_at": _iso(n.created_at),
         }
         for n in needs

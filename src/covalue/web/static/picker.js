@@ -7,12 +7,14 @@
     var id = box.getAttribute("data-target") || box.id.replace(/-search$/, "");
     return document.getElementById(id);
   }
-  function add(target, value) {
+  function add(target, value, label) {
     if (!target) return;
     if (target.tagName === "SELECT") {
+      var found = false;
       for (var i = 0; i < target.options.length; i++) {
-        if (target.options[i].value === value) target.options[i].selected = true;
+        if (target.options[i].value === value) { target.options[i].selected = true; found = true; }
       }
+      if (!found) target.add(new Option(label || value, value, true, true));
       target.dispatchEvent(new Event("change"));
       return;
     }
@@ -29,7 +31,7 @@
       b.className = "pick";
       b.textContent = r.label;
       b.setAttribute("data-value", r.value);
-      b.addEventListener("click", function () { add(target, r.value); li.classList.add("picked"); });
+      b.addEventListener("click", function () { add(target, r.value, r.label); li.classList.add("picked"); });
       li.appendChild(b);
       if (r.note) {
         var n = document.createElement("span");

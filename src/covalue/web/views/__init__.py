@@ -6,12 +6,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from covalue.web.views import admin, auth, collaboration, community, data, portfolio, shared_value
+from covalue.web.views import (
+    admin,
+    auth,
+    collaboration,
+    community,
+    data,
+    member,
+    people,
+    portfolio,
+    shared_value,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
     portfolio.router,
     community.router,
+    people.router,
+    member.router,
     data.router,
     admin.router,
     shared_value.router,

@@ -31,6 +31,7 @@ from covalue.canvas.collaboration_input import (
     StoryIn,
 )
 from covalue.canvas.remeasure import CALM, remeasure
+from covalue.store import collaboration as cs
 from covalue.web.common import CtxDep, community, redirect, render_tab
 from covalue.web.security import Ctx
 
@@ -122,15 +123,18 @@ def canvas_page(
 ) -> Response:
     c = community(ctx, cid)
     period = period or c["period"]
+    can_edit = _can_edit(ctx, cid)
     with ctx.site.store.session() as db:
         entries = data.load_entries(db, cid, period)
         goals = data.goal_options(db, cid)
         periods = data.entry_periods(db, cid)
+        # what members suggested from their own pages: the team decides what goes on the canvas
+        suggested = [r for r in cs.member_requests(db, cid) if r["kind"] == "opportunity"] if can_edit else []
     stage, shape, questions = _questions(ctx, c)
-    can_edit = _can_edit(ctx, cid)
     taken = {e["member_id"] for e in entries if e["section"] == "roles"}
     suggestions = [s for s in cc.role_suggestions(c) if s["member_id"] not in taken] if can_edit else []
     ids = [e["member_id"] for e in entries if e["member_id"]] + [s["member_id"] for s in suggestions]
+    ids += [r["member_id"] for r in suggested if r["member_id"]]
     labels = _labels(ctx, cid, ids) if can_edit else {m: privacy.pseudonym(m) for m in ids}
     return _page(
         ctx,
@@ -147,6 +151,7 @@ def canvas_page(
         stage=stage,
         shape=shape,
         goals=goals,
+        member_suggestions=suggested,
         goal_text={g["link"]: g["text"] for g in goals},
         suggestions=suggestions,
         labels=labels,
@@ -205,6 +210,8 @@ def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -
         entries = [
             e for e in data.load_entries(db, cid, None) if e["kind"] in ("opportunity", "action", "goal")
         ]
+        joins = [r for r in cs.member_requests(db, cid) if r["kind"] == "join"]
+    asked: dict[int, list[str]] = {}
     people: list[dict[str, Any]] = []
     stage_now: dict[str, str] = {}
     labels: dict[str, str] = {}
@@ -215,6 +222,12 @@ def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -
         stage_now = svc.member_stages(ctx.site, cid)
         labels = _labels(ctx, cid, sorted({m for e in exps for m in e["participants"]}))
         contributed = {k: sorted(v) for k, v in svc.contributors(ctx.site, cid, exps).items()}
+        # members who asked to join from their own pages, not yet on the list
+        for r in joins:
+            on = next((e["participants"] for e in exps if e["id"] == r["experiment_id"]), [])
+            if r["member_id"] and r["member_id"] not in on:
+                asked.setdefault(r["experiment_id"], []).append(r["member_id"])
+        labels.update(_labels(ctx, cid, sorted({m for ms in asked.values() for m in ms})))
     spaces = svc.community_spaces(ctx.site, cid)
     start, end = svc.default_dates()
     return _page(
@@ -228,6 +241,7 @@ def experiments_page(cid: str, ctx: Ctx = CtxDep, analysed: str | None = None) -
         stage_now=stage_now,
         labels=labels,
         contributed=contributed,
+        asked_to_join=asked,
         spaces=spaces,
         space_name={sp["space_id"]: sp["name"] for sp in spaces},
         targets=cc.TARGETS,

@@ -1,6 +1,6 @@
-"""One community's pages (overview, journey, health, people, content), a member's journey as their
-manager sees it and as the member sees their own (``/me``, a personal link), and the same figures
-under ``/api/communities/{cid}`` and ``/api/journey``. Person-level reads are audited."""
+"""One community's pages (overview, journey, health, content) and the same figures under
+``/api/communities/{cid}``. Its people are served by ``views.people``, a member's own pages by
+``views.member``."""
 
 from __future__ import annotations
 
@@ -15,16 +15,12 @@ from pydantic import BaseModel
 
 from covalue import analysis, headline, periods
 from covalue.presentation import json_for_script, num, pct
-from covalue.store import accounts as acc
 from covalue.web.common import (
-    TIPS,
     CtxDep,
     audit,
     community,
     names_allowed,
-    render,
     render_tab,
-    signed_in,
     summary_row,
     visible_charts,
 )
@@ -53,16 +49,6 @@ class CommunityDetail(CommunitySummary):
     stage_checks: list[Check]
     shape_explanation: str | None
     growth_explanation: str | None
-
-
-class Person(BaseModel):
-    member_id: str
-    label: str
-    stage: str
-    persona: str | None
-    n_interactions: int
-    n_items: int
-    responders: int
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -328,98 +314,17 @@ def content(cid: str, ctx: Ctx = CtxDep) -> Response:
     )
 
 
-@pages.get("/c/{cid}/people")
-def people(cid: str, ctx: Ctx = CtxDep) -> Response:
-    c = community(ctx, cid, "people")
-    names = names_allowed(ctx, cid)
-    rows = ctx.site.people(cid, names=names)
-    champs = c.get("champions") or []
-    labels = {r["member_id"]: r["label"] for r in rows}
-    missing = [ch["member_id"] for ch in champs if ch["member_id"] not in labels]
-    labels.update(ctx.site.labels(missing, names=names))
-    audit(ctx, "viewed people", cid, f"{len(rows)} members")
-    return _community_page(
-        ctx,
-        cid,
-        "people",
-        "c_people.html.j2",
-        ("network",),
-        what="people",
-        people=rows,
-        champions=champs,
-        labels=labels,
-        names=names,
-    )
-
-
-def _member_in(ctx: Ctx, cid: str, mid: str, missing: str) -> dict[str, Any]:
-    """Why a member of ``cid`` is where they are; members of other communities stay out of reach."""
-    community(ctx, cid, "people")
-    ex = ctx.site.explain(mid, cid)
-    if ex is None or not ex["communities"]:
-        raise HTTPException(404, missing)
-    return ex
-
-
-@pages.get("/c/{cid}/people/{mid}")
-def member(cid: str, mid: str, ctx: Ctx = CtxDep) -> Response:
-    ex = _member_in(ctx, cid, mid, "There is no such member in this community.")
-    label = ctx.site.label(ex["member_id"], names=names_allowed(ctx, cid))
-    audit(ctx, "viewed member journey", cid, ex["member_id"])
-    return render(
-        ctx,
-        "member.html.j2",
-        title=label,
-        nav="portfolio",
-        heading=f"{label}'s journey",
-        ex=ex,
-        own=False,
-        names=ctx.site.snapshot().names,
-        tips=TIPS,
-        back=f"/c/{cid}/people",
-    )
-
-
-def _own_journey(ctx: Ctx, member_id: str | None) -> Response:
-    ex = ctx.site.explain(member_id) if member_id else None
-    return render(
-        ctx,
-        "member.html.j2",
-        title="My journey",
-        nav="me",
-        heading="My value journey",
-        ex=ex,
-        own=True,
-        names=ctx.site.snapshot().names,
-        tips=TIPS,
-        back=None,
-    )
-
-
-@pages.get("/me")
-def me(ctx: Ctx = CtxDep) -> Response:
-    signed_in(ctx)
-    assert ctx.user is not None
-    if not ctx.user.member_id:
-        raise HTTPException(
-            404, "Your account is not linked to a member of the community; ask your administrator."
-        )
-    return _own_journey(ctx, ctx.user.member_id)
-
-
-@pages.get("/j/{token}")
-def journey_link(token: str, ctx: Ctx = CtxDep) -> Response:
-    with ctx.site.store.session() as db:
-        user = acc.user_by_journey_token(db, token)
-        member_id = user.member_id if user else None
-    if not member_id:
-        raise HTTPException(404, "This personal link is not valid (any more). Ask for a new one.")
-    resp = _own_journey(ctx, member_id)
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    return resp
-
-
 # -- API -------------------------------------------------------------------------------------------
+@api.get("/communities/{cid}/headline")
+def headline_api(
+    cid: str, ctx: Ctx = CtxDep, period: str | None = None, space: str | None = None
+) -> dict[str, Any]:
+    """The value headline (sentence, trend, and every figure with the window before and how it is
+    counted) at ``period`` and for one ``space`` when given, as the overview shows it."""
+    c = community(ctx, cid)
+    return _asked(ctx, cid, c, period or None, space or None)
+
+
 @api.get("/communities/{cid}", response_model=CommunityDetail)
 def community_detail(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     """One community's figures, stage checks, and the explanations of its shape and growth."""
@@ -435,37 +340,6 @@ def community_detail(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
         "shape_explanation": (h.get("shape") or {}).get("explanation"),
         "growth_explanation": ((c.get("dynamics") or {}).get("growth") or {}).get("explanation"),
     }
-
-
-@api.get("/communities/{cid}/people", response_model=list[Person])
-def people_api(cid: str, ctx: Ctx = CtxDep) -> list[dict[str, Any]]:
-    """Members of the community in its latest month (person-level: roles with people access only;
-    each call is recorded in the audit log)."""
-    community(ctx, cid, "people")
-    rows = ctx.site.people(cid, names=names_allowed(ctx, cid))
-    audit(ctx, "viewed people (api)", cid, f"{len(rows)} members")
-    return rows
-
-
-@api.get("/communities/{cid}/members/{mid}")
-def member_api(cid: str, mid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
-    """Why a member is at their stage (person-level; audited)."""
-    ex = _member_in(ctx, cid, mid, "no such member in this community")
-    audit(ctx, "viewed member journey (api)", cid, ex["member_id"])
-    return ex
-
-
-@api.get("/journey")
-def my_journey(ctx: Ctx = CtxDep) -> dict[str, Any]:
-    """The signed-in member's own stage, evidence and next step."""
-    signed_in(ctx)
-    assert ctx.user is not None
-    if not ctx.user.member_id:
-        raise HTTPException(404, "this account is not linked to a member")
-    ex = ctx.site.explain(ctx.user.member_id)
-    if ex is None:
-        raise HTTPException(404, "no activity for this member in the analysed data")
-    return ex
 
 
 router = APIRouter()
