@@ -318,6 +318,11 @@ def test_sponsor_landing_period_space_and_csv(
         may = headline.for_workspace(ws, community="houstondatavis", period="2016-05")["houstondatavis"]
         exp = _expected(may)
         assert {k: after[k] for k in exp} == exp
+        mix = analysis.stage_mix(ws, community="houstondatavis").to_pandas().set_index("period")
+        assert after["active"][:2] == (str(mix.active["2016-05"]), str(mix.active["2016-02"]))
+        assert after["active"][2] == f"{mix.active['2016-05'] - mix.active['2016-02']:+,}".replace(
+            "-", "\u2212"
+        )
         sid = ws.raw.execute(
             "SELECT space_id FROM spaces WHERE community_id = 'houstondatavis' AND name = 'general'"
         ).fetchone()[0]
@@ -350,6 +355,8 @@ def test_csv_of_every_table_and_the_report_download(browser, served: tuple[str, 
     assert page.request.get(f"{base}/c/beer-stackexchange-com/tables/nothing.csv").status == 404
     assert page.request.get(f"{base}/c/houstondatavis?period=1999-01").status == 400
     assert page.request.get(f"{base}/c/houstondatavis?space=elsewhere").status == 400
+    api = page.request.get(f"{base}/api/communities/houstondatavis/headline?period=2016-05").json()
+    assert api["period"] == "2016-05" and api["sentence"].startswith("In the 90 days to 2016-05-31")
     r = page.request.get(base + "/report.html")
     assert r.status == 200 and "attachment" in r.headers["content-disposition"]
     html = r.text()
