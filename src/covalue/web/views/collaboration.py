@@ -292,7 +292,7 @@ def _stories(
     ctx: Ctx,
     cid: str,
     experiment: int | None = None,
-    draft: dict[str, str] | None = None,
+    draft: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Response:
     """The stories page; ``draft`` refills the form with what was typed when it was refused."""
@@ -329,7 +329,8 @@ async def add_story(cid: str, request: Request, ctx: Ctx = CtxDep) -> Response:
         s = _run(svc.add_story, ctx.site, cid, await _form(request, StoryIn), _by(ctx))
     except HTTPException as e:
         # a wrong item id must not cost the story: the form comes back as typed, the error names the id
-        draft = {k: str(form.get(k) or "") for k in form if k != "csrf_token"}
+        draft: dict[str, Any] = {k: str(form.get(k) or "") for k in form if k != "csrf_token"}
+        draft["members"] = [str(m) for m in form.getlist("members")]
         chosen = int(draft["experiment_id"]) if draft.get("experiment_id", "").isdigit() else None
         page = _stories(ctx, cid, chosen, draft=draft, error=str(e.detail))
         page.status_code = e.status_code
