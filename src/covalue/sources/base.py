@@ -411,6 +411,13 @@ class Sink:
         """A message for the person running the ingest (shown after the progress bar)."""
         self.messages.append(message)
 
+    def warn_counts(self, platform: str, *notes: tuple[int, str]) -> None:
+        """A message "platform: N what" for each (N, what) of ``notes`` whose N is not zero: what a reader
+        skipped or repaired, said once at the end of its run."""
+        for n, what in notes:
+            if n:
+                self.warn(f"{platform}: {n} {what}")
+
     # -- progress ----------------------------------------------------------------------------------
     def set_total(self, total: int | None) -> None:
         self._total = total
@@ -438,7 +445,23 @@ class Reader:
 
     @classmethod
     def detect(cls, path: Path) -> float:
-        """How sure this reader is that it can read ``path`` (0 = not at all, 1 = certain)."""
+        """How sure this reader is that it can read ``path`` (0 = not at all, 1 = certain): a folder is
+        judged by :meth:`detect_folder`, a file by :meth:`detect_file`; a reader that judges both alike
+        overrides this instead."""
+        if path.is_dir():
+            return cls.detect_folder(path)
+        if path.is_file():
+            return cls.detect_file(path)
+        return 0.0
+
+    @classmethod
+    def detect_file(cls, path: Path) -> float:
+        """How sure this reader is that it can read the file ``path``."""
+        return 0.0
+
+    @classmethod
+    def detect_folder(cls, path: Path) -> float:
+        """How sure this reader is that it can read the folder ``path``."""
         return 0.0
 
     def __init__(self, settings: Any = None) -> None:

@@ -111,13 +111,13 @@ class DiscourseReader(Reader):
     description = "Discourse topics, posts and topic lists as the forum API returns them (a crawled folder)"
 
     @classmethod
-    def detect(cls, path: Path) -> float:
-        if path.is_file():
-            if not path.name.lower().endswith(".json"):
-                return 0.0
-            return 0.9 if _looks_discourse(file_head(path, _SNIFF_BYTES)) else 0.0
-        if not path.is_dir():
+    def detect_file(cls, path: Path) -> float:
+        if not path.name.lower().endswith(".json"):
             return 0.0
+        return 0.9 if _looks_discourse(file_head(path, _SNIFF_BYTES)) else 0.0
+
+    @classmethod
+    def detect_folder(cls, path: Path) -> float:
         seen = 0
         for p in path.rglob("*.json"):
             if not p.is_file():
@@ -566,18 +566,21 @@ class _State:
                 item_id=iid,
                 target_id=self.src.person_ref(key),
             )
-        if unknown:
-            self.sink.warn(
-                f"discourse: {unknown} mentions name people who wrote nothing in this export; "
-                "they were not recorded (their user id is unknown)"
-            )
-        if self.list_only:
-            self.sink.warn(
-                f"discourse: {self.list_only} topics were known only from topic lists: their first "
-                "post has no text and their replies are not in the export"
-            )
-        if self.partial_topics:
-            self.sink.warn(
-                f"discourse: {self.partial_topics} topic files hold only the first chunk of their posts "
-                "(post_stream.stream lists more); crawl /t/{id}/posts.json for the rest"
-            )
+        self.sink.warn_counts(
+            "discourse",
+            (
+                unknown,
+                "mentions name people who wrote nothing in this export; they were not recorded (their "
+                "user id is unknown)",
+            ),
+            (
+                self.list_only,
+                "topics were known only from topic lists: their first post has no text and their replies "
+                "are not in the export",
+            ),
+            (
+                self.partial_topics,
+                "topic files hold only the first chunk of their posts (post_stream.stream lists more); "
+                "crawl /t/{id}/posts.json for the rest",
+            ),
+        )

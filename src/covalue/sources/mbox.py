@@ -222,12 +222,11 @@ class MailReader(Reader):
     description = "Mailing lists: mbox (.gz), maildir, pipermail, HyperKitty, groups.io messages.zip, .eml"
 
     @classmethod
-    def detect(cls, path: Path) -> float:
-        if path.is_file():
-            kind = sniff(path)
-            return {"mbox": 0.9, "gzip": 0.9, "zip": 0.85, "message": 0.8}.get(kind or "", 0.0)
-        if not path.is_dir():
-            return 0.0
+    def detect_file(cls, path: Path) -> float:
+        return {"mbox": 0.9, "gzip": 0.9, "zip": 0.85, "message": 0.8}.get(sniff(path) or "", 0.0)
+
+    @classmethod
+    def detect_folder(cls, path: Path) -> float:
         if (path / "cur").is_dir() and (path / "new").is_dir():
             return 0.9
         for n, f in enumerate(p for p in path.rglob("*") if p.is_file()):
@@ -481,13 +480,12 @@ class _MailRun:
     def finish(self) -> None:
         if self._src is not None and self._src.recovered_senders:
             self.sink.warn(recovered_warning("mbox", len(self._src.recovered_senders)))
-        if self.duplicates:
-            self.sink.warn(
-                f"mbox: {self.duplicates} messages appeared more than once (same Message-ID); each "
-                "was read once"
-            )
-        if self.charset_fallbacks:
-            self.sink.warn(
-                f"mbox: {self.charset_fallbacks} messages declared no charset, a wrong one or an "
-                "unknown one; their text was decoded as UTF-8 or else Windows-1252"
-            )
+        self.sink.warn_counts(
+            "mbox",
+            (self.duplicates, "messages appeared more than once (same Message-ID); each was read once"),
+            (
+                self.charset_fallbacks,
+                "messages declared no charset, a wrong one or an unknown one; their text was decoded as "
+                "UTF-8 or else Windows-1252",
+            ),
+        )

@@ -159,15 +159,17 @@ class SlackReader(Reader):
     description: ClassVar[str] = "Slack workspace export (zip or unpacked folder)"
 
     @classmethod
-    def detect(cls, path: Path) -> float:
-        if path.is_dir():
-            found: list[str] = []
-            for depth, (dirpath, _dirs, files) in enumerate(os.walk(path)):
-                rel = Path(dirpath).relative_to(path).as_posix()
-                found += [f"{rel}/{f}" for f in files if f.endswith(".json")]
-                if depth > 200:
-                    break
-            return slack_names(found)
+    def detect_folder(cls, path: Path) -> float:
+        found: list[str] = []
+        for depth, (dirpath, _dirs, files) in enumerate(os.walk(path)):
+            rel = Path(dirpath).relative_to(path).as_posix()
+            found += [f"{rel}/{f}" for f in files if f.endswith(".json")]
+            if depth > 200:
+                break
+        return slack_names(found)
+
+    @classmethod
+    def detect_file(cls, path: Path) -> float:
         if path.suffix.lower() != ".zip":
             return 0.0
         try:

@@ -80,13 +80,15 @@ class StackExchangeReader(Reader):
     description = "Stack Exchange data dump: a site's .7z, its extracted folder, or its XML files"
 
     @classmethod
-    def detect(cls, path: Path) -> float:
-        if path.is_dir():
-            if any(p.suffix.lower() == ".xml" and _looks_like_table(p) for p in path.iterdir()):
-                return 0.9
-            if any(_SITE_ARCHIVE.search(p.name) for p in path.iterdir() if p.is_file()):
-                return 0.85
-            return 0.0
+    def detect_folder(cls, path: Path) -> float:
+        if any(p.suffix.lower() == ".xml" and _looks_like_table(p) for p in path.iterdir()):
+            return 0.9
+        if any(_SITE_ARCHIVE.search(p.name) for p in path.iterdir() if p.is_file()):
+            return 0.85
+        return 0.0
+
+    @classmethod
+    def detect_file(cls, path: Path) -> float:
         name = path.name.lower()
         if name.endswith(".7z"):
             if _SITE_ARCHIVE.search(name):

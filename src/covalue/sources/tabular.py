@@ -269,15 +269,17 @@ class TabularReader(Reader):
     name: ClassVar[str] = "tabular"
     description: ClassVar[str] = "CSV, JSON Lines or Parquet tables of members, spaces, items and actions"
 
+    # Modest scores: a platform reader that recognises its own CSV layout should win over this one.
     @classmethod
-    def detect(cls, path: Path) -> float:
-        # Modest scores: a platform reader that recognises its own CSV layout should win over this one.
-        if path.is_dir():
-            files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
-            tab = [p for p in files if is_tabular(p.name)]
-            if not tab or len(tab) * 2 < len(files):
-                return 0.0
-            return 0.5 if any(_looks_canonical(p) for p in tab[:5]) else 0.3
+    def detect_folder(cls, path: Path) -> float:
+        files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        tab = [p for p in files if is_tabular(p.name)]
+        if not tab or len(tab) * 2 < len(files):
+            return 0.0
+        return 0.5 if any(_looks_canonical(p) for p in tab[:5]) else 0.3
+
+    @classmethod
+    def detect_file(cls, path: Path) -> float:
         name = path.name.lower()
         if name.endswith(".zip"):
             try:

@@ -99,13 +99,15 @@ class ZulipReader(Reader):
     description = "Zulip: zulip-archive JSON (folder or .tar.gz) and Zulip's organisation export"
 
     @classmethod
-    def detect(cls, path: Path) -> float:
-        if path.is_dir():
-            if (path / "zulip_json").is_dir() or (path / "stream_index.json").is_file():
-                return 0.95
-            if (path / "realm.json").is_file() and any(path.glob("messages-*.json")):
-                return 0.95
-            return 0.0
+    def detect_folder(cls, path: Path) -> float:
+        if (path / "zulip_json").is_dir() or (path / "stream_index.json").is_file():
+            return 0.95
+        if (path / "realm.json").is_file() and any(path.glob("messages-*.json")):
+            return 0.95
+        return 0.0
+
+    @classmethod
+    def detect_file(cls, path: Path) -> float:
         if _is_tar(path):
             try:
                 for n, (name, _fh, _refused) in enumerate(iter_tar(path)):
@@ -500,12 +502,11 @@ class _RealmExport:
                 value=float(content.get("vote") or 1),
                 detail="poll vote",
             )
-        if self.other_submessages:
-            self.sink.warn(
-                f"zulip: {self.other_submessages} widget submessages (poll options, to-do edits) "
-                "are not interactions and were not read"
-            )
-        if self.private:
-            self.sink.warn(
-                f"zulip: {self.private} direct or group messages are private conversations and were not read"
-            )
+        self.sink.warn_counts(
+            "zulip",
+            (
+                self.other_submessages,
+                "widget submessages (poll options, to-do edits) are not interactions and were not read",
+            ),
+            (self.private, "direct or group messages are private conversations and were not read"),
+        )
