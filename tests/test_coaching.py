@@ -66,6 +66,13 @@ def test_prompts_name_waiting_questions_and_themes_per_community(three: dict[str
             assert q["date"][:7] >= _cut(c["period"]), (name, q)
         texts[name] = text
     assert len(set(texts.values())) == 3  # the prompts differ between communities
+    # where the waiting questions are: the channel or stream most of them were asked in
+    for name, kind in (("houstondatavis", "channel"), ("ncar-zulip-archive", "stream")):
+        p = next(p for p in coaching.next_steps(three[name]) if p["waiting"])
+        spaces = [q["space"] for q in p["waiting"]]
+        top = max(set(spaces), key=spaces.count)
+        assert spaces.count(top) >= 2
+        assert f"Most of them wait in the {kind} “{top}”" in " ".join(p["questions"])
 
 
 def test_links_where_the_export_has_them(three: dict[str, Any]) -> None:

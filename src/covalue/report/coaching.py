@@ -117,6 +117,7 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
     waiting += [q for q in recent_waiting(c, th) if q not in waiting]
     shown = int(th.get("waiting_shown", 3))
     about_waiting = {
+        "where": _where(waiting),
         "themes": " and ".join(f"“{t['label']}”" for t in themes[:2]),
         "waiting": [{k: v for k, v in q.items() if k != "_words"} for q in waiting[:shown]],
         "waiting_titles": "; ".join(f"“{q['title']}”" for q in waiting[:shown]),
@@ -216,6 +217,8 @@ def recent_waiting(c: CommunityFacts, th: dict[str, Any]) -> list[dict[str, Any]
                 "title": title if len(title) <= 90 else title[:89].rstrip() + "…",
                 "date": when,
                 "link": item_link(str(q.get("item_id") or ""), c.get("name"), "question"),
+                "space": q.get("space"),
+                "space_kind": q.get("space_kind"),
                 "_words": set(_WORD.findall(f"{q.get('title') or ''} {q.get('excerpt') or ''}".lower())),
             }
         )
@@ -239,6 +242,22 @@ def waiting_themes(c: CommunityFacts, th: dict[str, Any]) -> list[dict[str, Any]
         t = themes[-max(scored)[1]]
         groups.setdefault(t["label"], {"label": t["label"], "questions": []})["questions"].append(q)
     return sorted(groups.values(), key=lambda g: (-len(g["questions"]), g["label"]))
+
+
+def _where(waiting: list[dict[str, Any]]) -> str:
+    """Where most of the waiting questions were asked (``the stream “python-dev”``), or "" when the
+    export names no space or they spread evenly."""
+    seen: dict[tuple[str, str], int] = {}
+    for q in waiting:
+        if q.get("space") and q.get("space_kind") != "site":  # the whole site says nothing
+            key = (str(q.get("space_kind") or "space"), str(q["space"]))
+            seen[key] = seen.get(key, 0) + 1
+    if not seen:
+        return ""
+    (kind, name), n = max(seen.items(), key=lambda kv: (kv[1], kv[0]))
+    if n < 2 and len(waiting) > 1:
+        return ""
+    return f"the {kind} “{name}”"
 
 
 def fast_champions(c: CommunityFacts, th: dict[str, Any]) -> list[str]:

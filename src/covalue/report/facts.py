@@ -101,6 +101,22 @@ class ReportFacts(TypedDict):
     portfolio: NotRequired[Row | None]
 
 
+def _name_spaces(rows: list[dict[str, Any]], ws: Any) -> None:
+    """Add to each waiting question the name of the space it was asked in (channel, stream, tag), so
+    a coaching prompt can say where the waiting questions are."""
+    ids = [q["item_id"] for q in rows if q.get("item_id")]
+    if not ids:
+        return
+    it, sp = ws.table("items"), ws.table("spaces")
+    it = it.filter(it.item_id.isin(ids)).select("item_id", _sid="space_id")
+    got = it.join(sp, it._sid == sp.space_id).select("item_id", "name", "kind").to_pyarrow().to_pylist()
+    where = {r["item_id"]: r for r in got}
+    for q in rows:
+        r = where.get(q.get("item_id"))
+        q["space"] = r["name"] if r else None
+        q["space_kind"] = r["kind"] if r else None
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, float) and v != v:  # NaN
         return None
@@ -227,6 +243,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
     for h in health.values():
         for q in h.get("unanswered") or []:
             q["author"] = names.get(q.get("author_member") or "", "unknown")
+    _name_spaces([q for h in health.values() for q in h.get("unanswered") or []], ws)
     try:
         heads = {
             k: v.to_dict()
