@@ -357,6 +357,27 @@ class SourceSink:
         platform gives only a count (then ``actor_id`` is None); ``kw`` as for :meth:`action`."""
         return self.action(native_id, verb="react", item_id=item_id, target_id=target_id, **kw)
 
+    def reactions(
+        self,
+        item_id: str,
+        author_id: str | None,
+        space_id: str | None,
+        reactions: Iterable[tuple[Any, str | None, datetime | None, str]],
+    ) -> None:
+        """Reactions of one person each to item ``item_id`` by ``author_id``, given as (native id, who,
+        when, emoji)."""
+        for native_id, actor_id, ts, emoji in reactions:
+            self.react(
+                native_id,
+                ts=ts,
+                actor_id=actor_id,
+                space_id=space_id,
+                item_id=item_id,
+                target_id=author_id,
+                value=1.0,
+                detail=emoji,
+            )
+
     def reject(self, location: str, reason: str, excerpt: Any = None) -> None:
         """Keep a record that could not be read: where it is, why, and a short excerpt."""
         self.batches.add("rejects", reject_row(self.source, location, reason, excerpt, self.ingest_id))

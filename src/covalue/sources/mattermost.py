@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -217,27 +219,18 @@ class MattermostReader(Reader):
             text=text,
             n_attachments=len(p.get("attachments") or []),
         )
-        self._reactions(src, space_id, native, iid, author, p.get("reactions"))
+        src.reactions(iid, author, space_id, self._reactions(src, native, p.get("reactions")))
         return native, iid
 
     def _reactions(
-        self,
-        src: SourceSink,
-        space_id: str,
-        native: str,
-        iid: str,
-        author: str,
-        reactions: list[dict[str, Any]] | None,
-    ) -> None:
+        self, src: SourceSink, native: str, reactions: list[dict[str, Any]] | None
+    ) -> Iterator[tuple[str, str, datetime | None, str]]:
+        """(native id, who, when, emoji) of each reaction to the post ``native``."""
         for r in reactions or []:
             emoji = str(r["emoji_name"])
-            src.react(
+            yield (
                 f"{native}:react:{r['user']}:{emoji}",
-                ts=epoch_ms(r.get("create_at")),
-                actor_id=self._person(src, r["user"]),
-                space_id=space_id,
-                item_id=iid,
-                target_id=author,
-                value=1.0,
-                detail=emoji,
+                self._person(src, r["user"]),
+                epoch_ms(r.get("create_at")),
+                emoji,
             )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar
 
@@ -122,6 +124,16 @@ class TeamsReader(Reader):
         for i, m in enumerate(messages):
             self._message(src, f"{name}:{where}[{i}]", m, None)
 
+    def _reactions(
+        self, src: SourceSink, iid: str, ts: datetime, reactions: list[dict[str, Any]]
+    ) -> Iterator[tuple[str, str | None, datetime, str]]:
+        """(native id, who, when, kind) of each reaction; one without a time took the message's."""
+        for r in reactions:
+            who = self._person(src, r.get("user"))
+            rts = to_utc(r.get("createdDateTime")) or ts
+            kind = str(r.get("reactionType") or "like")
+            yield f"{iid}:react:{kind}:{who}:{rts.isoformat()}", who, rts, kind
+
     def _person(self, src: SourceSink, ident: Any) -> str | None:
         """The account behind a Graph identitySet (``user`` or ``application``), or None."""
         if not isinstance(ident, dict):
@@ -214,20 +226,7 @@ class TeamsReader(Reader):
             n_links=links,
             n_attachments=len(atts),
         )
-        for r in m.get("reactions") or []:
-            who = self._person(src, r.get("user"))
-            rts = to_utc(r.get("createdDateTime")) or ts
-            kind = str(r.get("reactionType") or "like")
-            src.react(
-                f"{iid}:react:{kind}:{who}:{rts.isoformat()}",
-                ts=rts,
-                actor_id=who,
-                space_id=space_id,
-                item_id=iid,
-                target_id=author,
-                value=1.0,
-                detail=kind,
-            )
+        src.reactions(iid, author, space_id, self._reactions(src, iid, ts, m.get("reactions") or []))
         for men in m.get("mentions") or []:
             target = self._person(src, (men or {}).get("mentioned"))
             if target is not None:
