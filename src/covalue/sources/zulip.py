@@ -468,16 +468,9 @@ class _RealmExport:
                 continue  # a reaction to a private message, which is not read
             iid, author, ts, space = msg
             actor = self.users.get(r.get("user_profile"))  # type: ignore[arg-type]
-            src.react(
-                f"reaction:{r.get('id')}:{r.get('message')}:{r.get('user_profile')}:{r.get('emoji_name')}",
-                ts=ts,
-                actor_id=actor,
-                space_id=space,
-                item_id=iid,
-                target_id=author,
-                value=1.0,
-                detail=str(r.get("emoji_name") or r.get("emoji_code") or ""),
-            )
+            key = f"reaction:{r.get('id')}:{r.get('message')}:{r.get('user_profile')}:{r.get('emoji_name')}"
+            emoji = str(r.get("emoji_name") or r.get("emoji_code") or "")
+            src.reactions(iid, author, space, [(key, actor, ts, emoji)])
         for s in self.submessages:
             msg = self.messages.get(s.get("message_id", s.get("message")))  # type: ignore[arg-type]
             if msg is None:
