@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 #: derived tables written by :func:`analyze`, in the order they are computed
 DERIVED = (
     "analysis_people",
+    "item_texts",
     "item_roles",
     "interactions",
     "item_facts",

@@ -9,6 +9,7 @@ engine, on DuckDB or Spark alike, without a Python loop over rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import ibis
@@ -87,7 +88,8 @@ def _opens_thread(items: ir.Table) -> ir.Table:
     """``_oid`` of the items the export itself shows opening a thread: with a title (a topic, a subject)
     or with a reply that names them as parent or thread. A chat message that merely starts after a
     pause is not among them."""
-    titled = items.filter(items.title.notnull() & (items.title.strip() != "")).select(_oid=items.item_id)
+    # a pattern, not strip(): Spark's TRIM for strip() also removes the letter f
+    titled = items.filter(items.title.re_search(r"\S")).select(_oid=items.item_id)
     parents = items.filter(items.parent_id.notnull()).select(_oid=items.parent_id)
     threads = items.filter(items.thread_id.notnull() & (items.thread_id != items.item_id)).select(
         _oid=items.thread_id
@@ -110,6 +112,12 @@ def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None) -> ir.Tab
     return up.distinct()
 
 
+#: longest alternation of a role's rules searched in one go: past it RE2 outgrows its automaton's memory
+#: and falls back to a slower matcher, so the long idea rules (about 10,000 characters together) took
+#: four times longer in one search than in five
+ONE_SEARCH_MAX = 4000
+
+
 def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.FloatingValue:
     """The sum of the weights of the rules whose pattern occurs in ``text`` (already cleaned)."""
     # typed literals: Spark would otherwise read 2.5 as a decimal and add exactly where DuckDB rounds
@@ -119,11 +127,11 @@ def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.Floating
         score = score + text.re_search(rule["pattern"]).ifelse(
             ibis.literal(float(rule["weight"]), "float64"), zero
         )
-    if len(rules) > 1:
+    any_rule = "|".join(f"(?:{rule['pattern']})" for rule in rules)
+    if len(rules) > 1 and len(any_rule) <= ONE_SEARCH_MAX:
         # one search for all the rules first: most texts match none of a role's rules, and with no
         # match the sum is 0 anyway, so they are spared a search per rule (30 % less work classifying
         # the synthetic organisation's items)
-        any_rule = "|".join(f"(?:{rule['pattern']})" for rule in rules)
         score = text.re_search(any_rule).ifelse(score, zero)
     return score
 
@@ -209,6 +217,7 @@ def classify_items(
     roles_model: dict[str, Any],
     spaces: ir.Table | None = None,
     actions: ir.Table | None = None,
+    materialize: Callable[[str, ir.Table], ir.Table] | None = None,
 ) -> ir.Table:
     """One row per item with its member, its role flags and its primary role.
 
@@ -222,6 +231,9 @@ def classify_items(
     created_at, kind, is_root, question_score, the ``is_<role>`` flags, ``answers_item`` (the question an
     answer answers), ``role`` and ``role_source`` (structure or text), and ``parent_inferred``
     (the parent was inferred from chat timing, not given by the export).
+
+    ``materialize(name, expr)`` (optional) stores the text scores (``item_texts``: one row per item, the
+    rule results and no text) so that the joins below read them instead of cleaning every text again.
     """
     st = roles_model["structure"]
     qspec = roles_model["roles"]["question"]
@@ -249,13 +261,12 @@ def classify_items(
         _title=it.title,
         _raw=it.text,
     )
-    it = _chat_replies(it, items, roles_model.get("conversation", {}))
     roles = text_roles(it._text, roles_model)
     ispec = roles_model["roles"]["idea"]
-    by_structure = idea_structure(items, spaces, actions, st)
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
     # only a thread opener by a person can be an idea: the idea rules (long alternations, on the title
-    # and text cleaned once more) are evaluated for those rows alone
+    # and text cleaned once more) are evaluated for those rows alone (a chat message that turns out to
+    # follow another is scored too, but is_root leaves it out below)
     may_propose = (
         it.parent_id.isnull()
         & it.kind.isin(root_kinds)
@@ -268,8 +279,17 @@ def classify_items(
     it = it.mutate(
         _itext=ibis.ifelse(may_propose, idea_text(it._title, it._raw, idea_max), ibis.literal(""))
     ).drop("_title", "_raw")
-    it = it.mutate(_iscore=role_score(it._itext, ispec["rules"])).drop("_itext")
+    it = it.mutate(
+        _iscore=role_score(it._itext, ispec["rules"]),
+        # rounded so that engines adding the weights in another order report the same score
+        question_score=role_score(it._text, qspec["rules"]).round(4),
+        **{f"_t_{role}": flag for role, flag in roles.items()},
+    ).drop("_itext", "_text")
+    if materialize is not None:
+        it = materialize("item_texts", it)
+    it = _chat_replies(it, items, roles_model.get("conversation", {}))
     idea_score = it._iscore
+    by_structure = idea_structure(items, spaces, actions, st)
     opens = _opens_thread(items)
     it = it.left_join(opens, it.item_id == opens._oid)
     it = it.mutate(_opens=it._oid.notnull()).drop("_oid")
@@ -302,8 +322,6 @@ def classify_items(
     is_root = it.parent_id.isnull() & it.kind.isin(root_kinds)
     base = it.mutate(
         is_root=is_root,
-        # rounded so that engines adding the weights in another order report the same score
-        question_score=role_score(it._text, qspec["rules"]).round(4),
         _q_kind=q_kind,
         _a_kind=a_kind | it.accepted.fill_null(False),
         # ideas: by kind; a thread opener in an idea space or with an idea tag; or a thread opener
@@ -313,12 +331,12 @@ def classify_items(
         is_idea=idea_kind
         | (it._idea_struct & is_root & ~it.author_is_bot)
         | (is_root & ~a_kind & ~it.author_is_bot & (idea_score >= idea_bar)),
-        _q_text=roles["question"],
-        _a_text=roles["answer"],
-        is_resource=(roles["resource"] | (it.n_links.fill_null(0) > 0)),
-        is_gratitude=roles["gratitude"],
-        is_social=roles["social"],
-    ).drop("_text", "_iscore")
+        _q_text=it._t_question,
+        _a_text=it._t_answer,
+        is_resource=(it._t_resource | (it.n_links.fill_null(0) > 0)),
+        is_gratitude=it._t_gratitude,
+        is_social=it._t_social,
+    ).drop("_iscore", *[f"_t_{role}" for role in TEXT_ROLES])
     # a structural answer is never a question; an idea is not a question unless its kind says so
     base = base.mutate(
         is_question=base._q_kind | (~base._a_kind & ~base.is_idea & base._q_text),
@@ -354,8 +372,10 @@ def classify_items(
     plain_thanks = j.is_gratitude & ~j._a_text
     # where the platform itself marks questions (Stack Exchange), it marks answers too: a comment under
     # such a question is part of the conversation, not an answer
-    answers_marked = j.kind.isin(st["answer_kinds"]).any().over(group_by=j.community_id)
-    by_structure = j._r_qkind.fill_null(False) & answers_marked.fill_null(False)
+    # (one row per community joined back: a window over every item would carry all their columns)
+    marked = items.filter(items.kind.isin(st["answer_kinds"])).select(_mcid=items.community_id).distinct()
+    j = j.left_join(marked, j.community_id == marked._mcid)
+    by_structure = j._r_qkind.fill_null(False) & j._mcid.notnull()
     is_answer = j._a_kind | (
         ~by_structure
         & (

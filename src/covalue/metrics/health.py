@@ -155,7 +155,8 @@ def unanswered_questions(
     it = items.select(_iid=items.item_id, title=items.title, _text=items.text)
     q = q.left_join(it, q.item_id == it._iid)
     text = q._text.fill_null("")
-    title = q.title.fill_null("").strip()
+    # trimmed by a pattern: Spark's TRIM for strip() also removes the letter f
+    title = q.title.fill_null("").re_replace(r"^\s+|\s+$", "")
     # words: each run of non-blanks becomes one letter, the blanks go, the letters are counted
     words = text.re_replace(r"\S+", "w").re_replace(r"\s+", "").length()
     chatter = (title == "") & (words < min_words)
