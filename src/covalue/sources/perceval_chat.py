@@ -259,10 +259,9 @@ def rocketchat_message(ctx: PercevalSource, m: dict[str, Any], loc: str) -> None
         verb = {"uj": "join", "au": "join", "ul": "leave", "ru": "leave"}.get(mtype, "system")
         ctx.action(f"{mid}/{mtype}", verb=verb, ts=when, actor_id=author, space_id=space, detail=mtype)
         return
-    tmid = m.get("tmid")
     iid = ctx.message(
         mid,
-        reply_to=tmid,
+        reply_to=m.get("tmid"),
         created_at=when,
         author_id=author,
         space_id=space,
