@@ -12,8 +12,8 @@ import ibis
 from ibis import _
 
 # one month key for the whole engine: dynamics and stages must agree on what a month is
-from covalue.metrics.maturity import month_index
-from covalue.metrics.maturity import period_label as month_label
+from covalue.periods import key_of, month_index
+from covalue.periods import period_label as month_label
 
 __all__ = ["ACTIVE_VERBS", "events", "month_index", "month_index_of", "month_label", "resolve"]
 
@@ -47,4 +47,4 @@ def events(items: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> ib
 
 def month_index_of(year: int, month: int) -> int:
     """The month index of a calendar month (see :func:`month_index`)."""
-    return year * 12 + month - 1
+    return key_of(year, month)

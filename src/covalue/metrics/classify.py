@@ -15,6 +15,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from covalue import periods
 from covalue.quoting import strip_quoted
 
 TEXT_ROLES = ("question", "answer", "idea", "resource", "gratitude", "social")
@@ -147,7 +148,7 @@ def text_roles(text: ir.StringValue, roles_model: dict[str, Any]) -> dict[str, i
 
 def _month(ts: ir.TimestampValue) -> ir.IntegerValue:
     """Months since year 0: the period in which an export does or does not use threads."""
-    return ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1
+    return periods.month_index(ts)
 
 
 def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Table:

@@ -29,8 +29,9 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from covalue import periods
 from covalue.metrics.activity import month_index, month_label
-from covalue.metrics.windows import month_start
+from covalue.periods import month_start
 
 
 def member_months(ev: ibis.Table) -> ibis.Table:
@@ -166,7 +167,7 @@ def growth(
     campaign: dict[str, set[int]] = {}
     for sp in spikes or []:
         year, mon = (int(x) for x in sp.month.split("-"))
-        m0 = year * 12 + mon - 1
+        m0 = periods.key_of(year, mon)
         campaign.setdefault(sp.community_id, set()).update(range(m0, m0 + follow + 1))
     out: list[Growth] = []
     for cid, g_all in month_rows.groupby("community_id", sort=True):
@@ -277,7 +278,7 @@ def last_month(ev: ibis.Table, *, min_quiet_days: float = 2.0, pace_days: int = 
     for t in last.last_ts:
         ts = pd.Timestamp(t).to_pydatetime().replace(tzinfo=None)
         ends.append(ts)
-        quiets.append((month_start(ts.year * 12 + ts.month) - ts).total_seconds() / 86400.0)
+        quiets.append((month_start(periods.key_of_time(ts) + 1) - ts).total_seconds() / 86400.0)
     lt = ibis.memtable(pd.DataFrame({"_lc": last.community_id, "_last": ends}))
     j = ev.select("community_id", "ts").join(lt, ev.community_id == lt._lc)
     start = j._last - ibis.interval(days=pace_days)
@@ -293,7 +294,7 @@ def last_month(ev: ibis.Table, *, min_quiet_days: float = 2.0, pace_days: int = 
     )
     out: dict[str, LastMonth] = {}
     for cid, ts, quiet in zip(last.community_id, ends, quiets, strict=True):
-        m = ts.year * 12 + ts.month - 1
+        m = periods.key_of_time(ts)
         longest = float(pace.loc[cid, "longest"])
         partial = quiet >= min_quiet_days and quiet > longest
         if partial:

@@ -9,12 +9,14 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from covalue import stages
 from covalue.metrics.experiments import experiment_contributions
 from covalue.metrics.interactions import resolve
 from covalue.metrics.item_facts import item_facts
 from covalue.metrics.windows import in_windows, month_index
 
-STAGES = ("observer", "connect", "share", "solve", "innovate")
+#: the journey's stages, lowest first (models/maturity.toml [journey])
+STAGES = stages.ORDER
 PERSONAS = ("Observer", "Engager", "Catalyst", "Responder", "Broadcaster")
 KEY = ("member_id", "community_id", "pidx")
 

@@ -7,30 +7,24 @@ alike; ``YYYY-MM`` is its label. A period's window ends with the month: ``win_st
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+# the month keys are the periods module's; they are named here too for the metrics that import them
+from covalue.periods import key_of_time, month_index, month_start, period_index, period_label
 
-def month_index(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Months since year 0 (``year * 12 + month - 1``): an integer period key both engines agree on."""
-    return (ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1).name("pidx")
-
-
-def month_start(pidx: int) -> datetime:
-    return datetime(pidx // 12, pidx % 12 + 1, 1)
-
-
-def period_label(pidx: int) -> str:
-    return f"{pidx // 12:04d}-{pidx % 12 + 1:02d}"
-
-
-def period_index(label: str) -> int:
-    """``YYYY-MM`` → period key."""
-    year, month = label.split("-")
-    return int(year) * 12 + int(month) - 1
+__all__ = [
+    "activity_range",
+    "in_windows",
+    "month_index",
+    "month_start",
+    "period_index",
+    "period_label",
+    "periods_table",
+]
 
 
 def periods_table(first: int, last: int, days: int) -> pa.Table:
@@ -71,7 +65,7 @@ def activity_range(items: ir.Table, actions: ir.Table) -> tuple[int, int] | None
     if not los:
         return None
     lo, hi = min(los), max(his)
-    return lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month - 1
+    return key_of_time(lo), key_of_time(hi)
 
 
 def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
