@@ -17,17 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from covalue.store import accounts as acc
-from covalue.web.common import CtxDep, redirect, render, signed_in
-from covalue.web.security import Ctx, clear_session, client_ip, set_session
+from covalue.web.common import redirect, render, signed_in
+from covalue.web.security import clear_session, client_ip, set_session
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 
 T = TypeVar("T")
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 
 
 class SignIn(BaseModel):
@@ -274,6 +274,4 @@ def me(ctx: Ctx = CtxDep) -> Me:
     )
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)

@@ -8,26 +8,18 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException
+from fastapi import HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from covalue.presentation import json_for_script
 from covalue.store import Job, jobs
 from covalue.web import uploads
-from covalue.web.common import (
-    STATE_WORDS,
-    CtxDep,
-    redirect,
-    render,
-    signed_in,
-    visible_charts,
-)
+from covalue.web.common import STATE_WORDS, redirect, render, signed_in, visible_charts
 from covalue.web.csrf import streams_body
-from covalue.web.security import Ctx
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 #: the routes that stream an upload to disk: the app's guard gives them the upload size limit
 STREAMED_PATHS = frozenset({"/data/upload", "/api/uploads"})
 
@@ -207,6 +199,4 @@ def job(job_id: str, ctx: Ctx = CtxDep) -> JobOut:
     return JobOut.of(load_job(ctx, job_id))
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import Form, HTTPException
 from fastapi.responses import Response
 
 from covalue.canvas import collaboration_data as data
 from covalue.item_links import item_link
 from covalue.store import accounts as acc
 from covalue.store import collaboration as cs
-from covalue.web.common import TIPS, CtxDep, redirect, render, signed_in
-from covalue.web.security import Ctx
+from covalue.web.common import TIPS, redirect, render, signed_in
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 
 #: at most this many evidence items are listed per community on a card
 MAX_ITEMS = 30
@@ -212,6 +211,4 @@ def my_journey(ctx: Ctx = CtxDep) -> dict[str, Any]:
     return {**ex, "items": evidence_items(ctx.site, ex)}
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)

@@ -9,26 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from covalue import privacy
 from covalue.presentation import json_for_script
-from covalue.web.common import (
-    TIPS,
-    CtxDep,
-    audit,
-    community,
-    names_allowed,
-    render,
-    render_tab,
-    visible_charts,
-)
-from covalue.web.security import Ctx
+from covalue.web.common import TIPS, audit, community, names_allowed, render, render_tab, visible_charts
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 
 
 class Person(BaseModel):
@@ -178,6 +168,4 @@ def member_api(cid: str, mid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     return ex
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)

@@ -6,25 +6,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from covalue.canvas import collaboration_data
 from covalue.presentation import json_for_script
 from covalue.report import charts
-from covalue.web.common import (
-    CtxDep,
-    redirect,
-    render,
-    signed_in,
-    summary_row,
-    visible_communities,
-)
-from covalue.web.security import Ctx
+from covalue.web.common import redirect, render, signed_in, summary_row, visible_communities
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 log = logging.getLogger(__name__)
 
 
@@ -118,6 +109,4 @@ def communities(ctx: Ctx = CtxDep) -> list[dict[str, Any]]:
     return [summary_row(c) for c in visible_communities(ctx)]
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)
