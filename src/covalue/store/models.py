@@ -34,10 +34,21 @@ class Base(DeclarativeBase):
     pass
 
 
-class User(Base):
+class Keyed:
+    """A table keyed by an integer the database assigns (the key is its first column)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-2)
+
+
+class OfCommunity(Keyed):
+    """A row that belongs to one community and is looked up by it."""
+
+    community_id: Mapped[str] = mapped_column(String(200), index=True, sort_order=-1)
+
+
+class User(Keyed, Base):
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -53,7 +64,7 @@ class User(Base):
     )
 
 
-class Role(Base):
+class Role(Keyed, Base):
     """One role of a user in one community; ``community_id`` is NULL for workspace-wide roles (admin)."""
 
     __tablename__ = "roles"
@@ -61,7 +72,6 @@ class Role(Base):
         UniqueConstraint("user_id", "role", "community_id", name="uq_roles_user_role_community"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     community_id: Mapped[str | None] = mapped_column(String(200))
@@ -81,26 +91,24 @@ class Session(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class LoginAttempt(Base):
+class LoginAttempt(Keyed, Base):
     __tablename__ = "login_attempts"
     __table_args__ = (
         Index("ix_login_attempts_email_at", "email", "at"),
         Index("ix_login_attempts_ip_at", "ip", "at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
     ip: Mapped[str] = mapped_column(String(64))
     ok: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class AuditEvent(Base):
+class AuditEvent(Keyed, Base):
     """Who viewed person-level data (or changed accounts), when, and which."""
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     email: Mapped[str | None] = mapped_column(String(320))

@@ -14,26 +14,37 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from covalue.store.models import Base, utcnow
+from covalue.store.models import Base, Keyed, OfCommunity, utcnow
 from covalue.store.shared_value_people import shown_evidence, through_merges
 
 
-class SvSurvey(Base):
+class EnteredByAccount:
+    """Who in the team entered the row (the account may go later; the row stays) and when."""
+
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), sort_order=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+
+
+class Signed:
+    """Who took an appended review or decision and when; the address stays if the account goes."""
+
+    by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), sort_order=1)
+    by_email: Mapped[str | None] = mapped_column(String(320), sort_order=1)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+
+
+class SvSurvey(OfCommunity, EnteredByAccount, Base):
     """A member-needs survey; its token is the only thing the public answer link carries."""
 
     __tablename__ = "sv_surveys"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(300))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-class SvResponse(Base):
+class SvResponse(OfCommunity, Base):
     """What one member said: a survey answer, an imported CSV row, or interview notes."""
 
     __tablename__ = "sv_responses"
@@ -42,8 +53,6 @@ class SvResponse(Base):
         Index("ix_sv_responses_client_at", "client", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     survey_id: Mapped[int | None] = mapped_column(ForeignKey("sv_surveys.id", ondelete="SET NULL"))
     #: survey, csv or interview
     source: Mapped[str] = mapped_column(String(16))
@@ -58,13 +67,11 @@ class SvResponse(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class SvNeed(Base):
+class SvNeed(OfCommunity, EnteredByAccount, Base):
     """A candidate member need: from a response, from the data (resonance) or typed by the team."""
 
     __tablename__ = "sv_needs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     text: Mapped[str] = mapped_column(Text)
     #: survey, csv, interview, data or team
     origin: Mapped[str] = mapped_column(String(16))
@@ -72,49 +79,37 @@ class SvNeed(Base):
     voices: Mapped[int] = mapped_column(Integer, default=1)
     evidence: Mapped[dict | None] = mapped_column(JSON)
     response_id: Mapped[int | None] = mapped_column(ForeignKey("sv_responses.id", ondelete="SET NULL"))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class SvNeedReview(Base):
+class SvNeedReview(Keyed, Signed, Base):
     """One review of a need (accept, drop, merge into another, reopen); the newest one counts."""
 
     __tablename__ = "sv_need_reviews"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("sv_needs.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     into_id: Mapped[int | None] = mapped_column(ForeignKey("sv_needs.id", ondelete="SET NULL"))
-    by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    by_email: Mapped[str | None] = mapped_column(String(320))
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class SvGoal(Base):
+class SvGoal(OfCommunity, EnteredByAccount, Base):
     """A goal or problem of the sponsoring organisation, typed and tied to one of Terry's drivers."""
 
     __tablename__ = "sv_goals"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     text: Mapped[str] = mapped_column(Text)
     #: isolation, field (knowledge not reaching the field), adoption (knowledge not adopted), other
     kind: Mapped[str] = mapped_column(String(16))
     #: growth, effectiveness, velocity, protection
     driver: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class SvMatchReview(Base):
+class SvMatchReview(OfCommunity, Signed, Base):
     """A person's verdict on one need-goal match; appended, the newest per pair counts."""
 
     __tablename__ = "sv_match_reviews"
     __table_args__ = (Index("ix_sv_match_reviews_pair", "need_id", "goal_id", "at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("sv_needs.id", ondelete="CASCADE"))
     goal_id: Mapped[int] = mapped_column(ForeignKey("sv_goals.id", ondelete="CASCADE"))
     #: confirmed or rejected
@@ -123,26 +118,18 @@ class SvMatchReview(Base):
     method: Mapped[str | None] = mapped_column(String(16))
     words: Mapped[list | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
-    by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    by_email: Mapped[str | None] = mapped_column(String(320))
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class SvDecision(Base):
+class SvDecision(OfCommunity, Signed, Base):
     """A decision on the community's purpose; appended, never edited, with the overlap seen when taken."""
 
     __tablename__ = "sv_decisions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     #: shift_purpose, realign_membership or continue
     path: Mapped[str] = mapped_column(String(24))
     rationale: Mapped[str] = mapped_column(Text)
     sponsor_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
     snapshot: Mapped[dict | None] = mapped_column(JSON)
-    by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    by_email: Mapped[str | None] = mapped_column(String(320))
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # -- what pages, the API, the CLI and the report do with these tables ------------------------------------
