@@ -7,6 +7,7 @@ Timestamps are naive UTC (``utcnow``) so SQLite and PostgreSQL store and compare
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    orm,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +34,16 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+Row = TypeVar("Row", bound=Base)
+
+
+def saved(db: orm.Session, row: Row) -> Row:
+    """``row`` added to ``db`` and flushed, so that the database has given it its key."""
+    db.add(row)
+    db.flush()
+    return row
 
 
 class Keyed:

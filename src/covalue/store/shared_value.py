@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from covalue.store.models import Base, Keyed, OfCommunity, utcnow
+from covalue.store.models import Base, Keyed, OfCommunity, saved, utcnow
 from covalue.store.shared_value_people import shown_evidence, through_merges
 
 
@@ -157,15 +157,15 @@ def new_token() -> str:
 
 
 def create_survey(db: Session, community_id: str, title: str, user_id: int | None) -> SvSurvey:
-    s = SvSurvey(
-        community_id=community_id,
-        token=new_token(),
-        title=title.strip()[:300] or "Member needs",
-        created_by=user_id,
+    return saved(
+        db,
+        SvSurvey(
+            community_id=community_id,
+            token=new_token(),
+            title=title.strip()[:300] or "Member needs",
+            created_by=user_id,
+        ),
     )
-    db.add(s)
-    db.flush()
-    return s
 
 
 def close_survey(db: Session, community_id: str, survey_id: int, user_id: int | None) -> SvSurvey:
@@ -296,17 +296,17 @@ def add_need(
     t = _clean(text, 4000)
     if not t:
         raise Refused(400, "The need is empty.")
-    n = SvNeed(
-        community_id=community_id,
-        text=t,
-        origin=origin,
-        voices=max(1, voices),
-        evidence=evidence,
-        created_by=user_id,
+    return saved(
+        db,
+        SvNeed(
+            community_id=community_id,
+            text=t,
+            origin=origin,
+            voices=max(1, voices),
+            evidence=evidence,
+            created_by=user_id,
+        ),
     )
-    db.add(n)
-    db.flush()
-    return n
 
 
 def _need(db: Session, community_id: str, need_id: int) -> SvNeed:
@@ -342,16 +342,16 @@ def review_need(
                 raise Refused(400, "That merge would make a circle of needs.")
             seen.add(cur)
             cur = status.get(cur, ("", None))[1]
-    r = SvNeedReview(
-        need_id=need_id,
-        action=action,
-        into_id=into_id if action == "merge" else None,
-        by_user=user_id,
-        by_email=email,
+    return saved(
+        db,
+        SvNeedReview(
+            need_id=need_id,
+            action=action,
+            into_id=into_id if action == "merge" else None,
+            by_user=user_id,
+            by_email=email,
+        ),
     )
-    db.add(r)
-    db.flush()
-    return r
 
 
 def statuses(db: Session, community_id: str) -> dict[int, tuple[str, int | None]]:
@@ -387,10 +387,7 @@ def add_goal(
         raise Refused(400, f"Choose the kind of problem: {', '.join(KINDS)}.")
     if driver not in DRIVERS:
         raise Refused(400, f"Choose one of the four drivers: {', '.join(DRIVERS)}.")
-    g = SvGoal(community_id=community_id, text=t, kind=kind, driver=driver, created_by=user_id)
-    db.add(g)
-    db.flush()
-    return g
+    return saved(db, SvGoal(community_id=community_id, text=t, kind=kind, driver=driver, created_by=user_id))
 
 
 def review_match(
@@ -413,21 +410,21 @@ def review_match(
     g = db.get(SvGoal, goal_id)
     if g is None or g.community_id != community_id:
         raise Refused(404, "There is no such goal in this community.")
-    r = SvMatchReview(
-        community_id=community_id,
-        need_id=need_id,
-        goal_id=goal_id,
-        verdict=verdict,
-        score=score,
-        method=method,
-        words=words,
-        note=_clean(note, 2000),
-        by_user=user_id,
-        by_email=email,
+    return saved(
+        db,
+        SvMatchReview(
+            community_id=community_id,
+            need_id=need_id,
+            goal_id=goal_id,
+            verdict=verdict,
+            score=score,
+            method=method,
+            words=words,
+            note=_clean(note, 2000),
+            by_user=user_id,
+            by_email=email,
+        ),
     )
-    db.add(r)
-    db.flush()
-    return r
 
 
 def add_decision(
@@ -452,18 +449,18 @@ def add_decision(
         raise Refused(
             400, "Shifting the community's purpose needs the sponsor's agreement; tick it once given."
         )
-    d = SvDecision(
-        community_id=community_id,
-        path=path,
-        rationale=why,
-        sponsor_agreed=sponsor_agreed,
-        snapshot=snapshot,
-        by_user=user_id,
-        by_email=email,
+    return saved(
+        db,
+        SvDecision(
+            community_id=community_id,
+            path=path,
+            rationale=why,
+            sponsor_agreed=sponsor_agreed,
+            snapshot=snapshot,
+            by_user=user_id,
+            by_email=email,
+        ),
     )
-    db.add(d)
-    db.flush()
-    return d
 
 
 def state(db: Session, community_id: str) -> dict[str, Any]:
