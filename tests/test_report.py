@@ -443,3 +443,12 @@ def test_cli_report_and_its_errors(synth_ws, tmp_path):
     r = runner.invoke(app, ["report", "-w", str(synth_ws.path), "-c", "nope", "-o", str(tmp_path / "n.html")])
     assert r.exit_code == 2 and not (tmp_path / "n.html").exists()
     assert Path(out).stat().st_size > 1_000_000
+
+
+def test_the_page_inlines_the_rules_it_shares_with_the_web_app_before_its_own():
+    html = render(facts(community("a")))
+    common = (Path(covalue.__file__).parent / "report" / "templates" / "common.css").read_text()
+    shared = html.index(".verdict { font-size: 16px;")
+    assert html.count(".verdict { font-size: 16px;") == 1
+    assert shared < html.index("header.top {")  # the report's own rules come after, so they win
+    assert html.index(common.splitlines()[-1]) > shared

@@ -32,6 +32,8 @@ from covalue.web.views import data as data_views
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+#: the rules the pages share with the report, kept with the report's own sheet
+COMMON_CSS = Path(__file__).parent.parent / "report" / "templates" / "common.css"
 CSP = guard.CSP
 HEADINGS = {
     400: "That did not work",
@@ -98,6 +100,10 @@ def create_app(
         return FileResponse(
             plotly_path(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
         )
+
+    @app.api_route("/static/common.css", methods=["GET", "HEAD"], include_in_schema=False)
+    def common_css() -> Response:
+        return FileResponse(COMMON_CSS, media_type="text/css")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -171,7 +177,13 @@ def create_app(
 
 
 #: files of a workspace that hold people's data or accounts: readable by their owner only
-PRIVATE_FILES = ("covalue.duckdb", "covalue.duckdb.wal", "store.sqlite", "store.sqlite-wal", "store.sqlite-shm")
+PRIVATE_FILES = (
+    "covalue.duckdb",
+    "covalue.duckdb.wal",
+    "store.sqlite",
+    "store.sqlite-wal",
+    "store.sqlite-shm",
+)
 
 
 @contextmanager

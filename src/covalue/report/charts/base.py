@@ -56,6 +56,29 @@ def layout(
     return lay
 
 
+def ranked_layout(
+    title: str,
+    *,
+    x: str,
+    y: str,
+    rows: int,
+    per_row: int = 28,
+    top: int = 60,
+    least: int = 280,
+    **extra: Any,
+) -> dict:
+    """A horizontal bar chart's layout that lists ``rows`` categories from the top down in the order
+    given, each ``per_row`` pixels tall over a ``top`` of title and axis (at least ``least`` pixels)."""
+    return layout(
+        title,
+        x=x,
+        y=y,
+        height=max(least, top + per_row * rows),
+        yaxis={"autorange": "reversed", "title": {"text": y}, "automargin": True},
+        **extra,
+    )
+
+
 def chart(cid: str, key: str, figure: dict, summary: str, columns: list[str], rows: list[list[Any]]) -> dict:
     """A chart with its text alternatives; ``cid``/``key`` make a unique DOM id."""
     safe = "".join(ch if ch.isalnum() else "-" for ch in f"{cid}-{key}")

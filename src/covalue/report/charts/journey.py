@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 from covalue import stages
 from covalue.presentation import pct
-from covalue.report.charts.base import GREY, STAGE_COLOURS, STAGE_WORDS, STAGES, chart, layout, rgba
+from covalue.report.charts.base import (
+    GREY,
+    STAGE_COLOURS,
+    STAGE_WORDS,
+    STAGES,
+    chart,
+    layout,
+    ranked_layout,
+    rgba,
+)
 
 if TYPE_CHECKING:
     from covalue.report.facts import CommunityFacts
@@ -258,14 +267,16 @@ def portfolio_mix(communities: list[CommunityFacts]) -> dict | None:
     ]
     fig = {
         "data": data,
-        "layout": layout(
+        "layout": ranked_layout(
             "Stage mix by community (latest month)",
             x="share of active members (%)",
             y="community",
+            rows=len(cs),
+            least=300,
+            top=110,
+            per_row=26,
             barmode="stack",
-            height=max(300, 110 + 26 * len(cs)),
             xaxis={"title": {"text": "share of active members (%)"}, "range": [0, 100], "ticksuffix": "%"},
-            yaxis={"autorange": "reversed", "title": {"text": "community"}, "automargin": True},
             legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "traceorder": "normal"},
         ),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from covalue.report.charts.base import OKABE_ITO, chart, layout
+from covalue.report.charts.base import OKABE_ITO, chart, ranked_layout
 
 if TYPE_CHECKING:
     from covalue.report.facts import CommunityFacts
@@ -39,13 +39,8 @@ def themes(c: CommunityFacts) -> dict | None:
                 "hovertemplate": "%{y}: %{x} unanswered<extra></extra>",
             },
         ],
-        "layout": layout(
-            "What members ask about",
-            x="questions (count)",
-            y="theme",
-            barmode="overlay",
-            height=max(280, 60 + 28 * len(th)),
-            yaxis={"autorange": "reversed", "title": {"text": "theme"}, "automargin": True},
+        "layout": ranked_layout(
+            "What members ask about", x="questions (count)", y="theme", rows=len(th), barmode="overlay"
         ),
     }
     summary = f"The most asked-about theme is “{labels[0]}” ({th[0].get('n_questions', 0)} questions)" + (
