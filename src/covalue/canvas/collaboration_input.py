@@ -6,7 +6,7 @@ or a story is checked by one set of rules whichever way it comes in. Checks agai
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -28,6 +28,20 @@ def _blank_none(v: Any) -> Any:
 class _In(BaseModel):
     # forms send every field as text; surrounding blanks are never meant
     model_config = ConfigDict(str_strip_whitespace=True)
+
+
+class _Titled(_In):
+    """Something with a title it cannot go without; ``noun`` names it in the refusal."""
+
+    noun: ClassVar[str]
+    title: str
+
+    @field_validator("title")
+    @classmethod
+    def _titled(cls, v: str) -> str:
+        if not v:
+            raise ValueError(f"{cls.noun} needs a title")
+        return v
 
 
 class EntryIn(_In):
@@ -79,10 +93,10 @@ class EntryEdit(_In):
         return v
 
 
-class ExperimentIn(_In):
+class ExperimentIn(_Titled):
     """A new experiment: what is tried, with whom, where, and when (today for 30 days by default)."""
 
-    title: str
+    noun = "an experiment"
     hypothesis: str = ""
     target: str = ""
     owner: str = ""
@@ -97,13 +111,6 @@ class ExperimentIn(_In):
     _entry = field_validator("entry_id", mode="before")(_blank_none)
     _items = field_validator("items", mode="before")(id_list)
     _people = field_validator("participants", mode="before")(id_list)
-
-    @field_validator("title")
-    @classmethod
-    def _titled(cls, v: str) -> str:
-        if not v:
-            raise ValueError("an experiment needs a title")
-        return v
 
     @field_validator("starts_on", "ends_on")
     @classmethod
@@ -161,10 +168,10 @@ class ItemsIn(_In):
         return v
 
 
-class StoryIn(_In):
+class StoryIn(_Titled):
     """A value story told in the value-creation cycles, optionally tied to an experiment and a goal."""
 
-    title: str
+    noun = "a story"
     immediate: str = ""
     potential: str = ""
     applied: str = ""
@@ -177,13 +184,6 @@ class StoryIn(_In):
 
     _experiment = field_validator("experiment_id", mode="before")(_blank_none)
     _lists = field_validator("items", "members", mode="before")(id_list)
-
-    @field_validator("title")
-    @classmethod
-    def _titled(cls, v: str) -> str:
-        if not v:
-            raise ValueError("a story needs a title")
-        return v
 
     @model_validator(mode="after")
     def _told(self) -> StoryIn:

@@ -4,8 +4,11 @@ sessions; every one ends the account's sessions at once), and read the audit log
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from covalue.store import ROLES, AuditEvent, User
@@ -14,6 +17,27 @@ from covalue.web.common import CtxDep, redirect, render, signed_in
 from covalue.web.security import Ctx
 
 router = APIRouter(include_in_schema=False)
+
+
+class AccountRole(BaseModel):
+    """Whose access, in which role and community: what both of the accounts page's forms name."""
+
+    email: str = ""
+    role: str = ""
+    community: str = ""
+
+
+class NewRole(AccountRole):
+    """A role given to an account, created with this password and member id when new."""
+
+    password: str = ""
+    member_id: str = ""
+
+
+class Revocation(AccountRole):
+    """Access taken back: ``action`` is a key of ``accounts.REVOCATIONS``."""
+
+    action: str = ""
 
 
 def _admin_only(ctx: Ctx) -> None:
@@ -55,66 +79,59 @@ def admin(ctx: Ctx = CtxDep) -> Response:
 
 
 @router.post("/admin/users")
-def admin_add(
-    ctx: Ctx = CtxDep,
-    email: str = Form(""),
-    role: str = Form(""),
-    community: str = Form(""),
-    password: str = Form(""),
-    member_id: str = Form(""),
-) -> Response:
+def admin_add(form: Annotated[NewRole, Form()], ctx: Ctx = CtxDep) -> Response:
     _admin_only(ctx)
     try:
         with ctx.site.store.session() as db:
             me_ = db.get(User, ctx.user.id) if ctx.user else None
             user = acc.add_user(
                 db,
-                email,
-                role,
-                community=community or None,
-                password=password or None,
-                member_id=member_id.strip() or None,
+                form.email,
+                form.role,
+                community=form.community or None,
+                password=form.password or None,
+                member_id=form.member_id.strip() or None,
             )
             acc.audit(
-                db, me_, "account role added", community=community or None, subject=f"{user.email}: {role}"
+                db,
+                me_,
+                "account role added",
+                community=form.community or None,
+                subject=f"{user.email}: {form.role}",
             )
             shown = user.email
     except acc.AccountError as e:
         return _admin_page(ctx, 400, error=str(e))
-    return _admin_page(ctx, message=f"Saved: {shown} is {role}{' of ' + community if community else ''}.")
+    return _admin_page(
+        ctx, message=f"Saved: {shown} is {form.role}{' of ' + form.community if form.community else ''}."
+    )
 
 
 @router.post("/admin/users/revoke")
-def admin_revoke(
-    ctx: Ctx = CtxDep,
-    email: str = Form(""),
-    action: str = Form(""),
-    role: str = Form(""),
-    community: str = Form(""),
-) -> Response:
+def admin_revoke(form: Annotated[Revocation, Form()], ctx: Ctx = CtxDep) -> Response:
     """Take access back from an account; audited under the administrator who did it."""
     _admin_only(ctx)
     assert ctx.user is not None
-    if action not in acc.REVOCATIONS:
-        return _admin_page(ctx, 400, error=f"Unknown action {action!r}.")
+    if form.action not in acc.REVOCATIONS:
+        return _admin_page(ctx, 400, error=f"Unknown action {form.action!r}.")
     try:
         with ctx.site.store.session() as db:
             me_ = db.get(User, ctx.user.id)
-            user = acc.require_user(db, email)
+            user = acc.require_user(db, form.email)
             own = user.id == ctx.user.id
-            if own and action in ("disable", "remove"):
+            if own and form.action in ("disable", "remove"):
                 raise acc.AccountError("you cannot disable or remove your own account here")
-            done = acc.revoke(db, user, action, role, community or None)
+            done = acc.revoke(db, user, form.action, form.role, form.community or None)
             acc.audit(
                 db,
                 me_,
-                acc.REVOCATIONS[action],
-                community=community or None,
-                subject=f"{email}: {role}" if role else email,
+                acc.REVOCATIONS[form.action],
+                community=form.community or None,
+                subject=f"{form.email}: {form.role}" if form.role else form.email,
             )
     except acc.AccountError as e:
         return _admin_page(ctx, 400, error=str(e)[:1].upper() + str(e)[1:] + ".")
-    if own and action in ("role-remove", "sessions-end"):
+    if own and form.action in ("role-remove", "sessions-end"):
         # the administrator's own sessions just ended: this one too
         return redirect(ctx, "/login")
     return _admin_page(ctx, message=done[:1].upper() + done[1:] + ".")

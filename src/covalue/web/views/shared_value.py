@@ -123,12 +123,21 @@ async def _act(ctx: Ctx, cid: str, allowed: bool, anchor: str, fn: Any) -> Respo
     return _back(ctx, cid, anchor)
 
 
+async def _manage(ctx: Ctx, cid: str, anchor: str, fn: Any) -> Response:
+    """:func:`_act` for a change the community's managers may make."""
+    return await _act(ctx, cid, _can_manage(ctx, cid), anchor, fn)
+
+
+async def _decide(ctx: Ctx, cid: str, anchor: str, fn: Any) -> Response:
+    """:func:`_act` for a change a sponsor may make too (goals, match verdicts, decisions)."""
+    return await _act(ctx, cid, _can_decide(ctx, cid), anchor, fn)
+
+
 @router.post(BASE + "/surveys")
 async def open_survey(cid: str, ctx: Ctx = CtxDep, title: str = Form("")) -> Response:
-    return await _act(
+    return await _manage(
         ctx,
         cid,
-        _can_manage(ctx, cid),
         "sv-surveys",
         lambda db: svs.create_survey(
             db, cid, title or "What do you need from this community?", ctx.access.user_id
@@ -138,23 +147,15 @@ async def open_survey(cid: str, ctx: Ctx = CtxDep, title: str = Form("")) -> Res
 
 @router.post(BASE + "/surveys/{sid}/close")
 async def close_survey(cid: str, sid: int, ctx: Ctx = CtxDep) -> Response:
-    return await _act(
-        ctx,
-        cid,
-        _can_manage(ctx, cid),
-        "sv-surveys",
-        lambda db: svs.close_survey(db, cid, sid, ctx.access.user_id),
+    return await _manage(
+        ctx, cid, "sv-surveys", lambda db: svs.close_survey(db, cid, sid, ctx.access.user_id)
     )
 
 
 @router.post(BASE + "/needs")
 async def add_need(cid: str, ctx: Ctx = CtxDep, text: str = Form("")) -> Response:
-    return await _act(
-        ctx,
-        cid,
-        _can_manage(ctx, cid),
-        "sv-needs",
-        lambda db: svs.add_need(db, cid, text, "team", user_id=ctx.access.user_id),
+    return await _manage(
+        ctx, cid, "sv-needs", lambda db: svs.add_need(db, cid, text, "team", user_id=ctx.access.user_id)
     )
 
 
@@ -195,12 +196,8 @@ async def review_need(
     cid: str, nid: int, ctx: Ctx = CtxDep, action: str = Form(""), into: str = Form("")
 ) -> Response:
     into_id = int(into) if into.strip().isdigit() else None
-    return await _act(
-        ctx,
-        cid,
-        _can_manage(ctx, cid),
-        "sv-needs",
-        lambda db: svs.review_need(db, cid, nid, action, into_id=into_id, **_who(ctx)),
+    return await _manage(
+        ctx, cid, "sv-needs", lambda db: svs.review_need(db, cid, nid, action, into_id=into_id, **_who(ctx))
     )
 
 
@@ -208,12 +205,8 @@ async def review_need(
 async def add_goal(
     cid: str, ctx: Ctx = CtxDep, text: str = Form(""), kind: str = Form(""), driver: str = Form("")
 ) -> Response:
-    return await _act(
-        ctx,
-        cid,
-        _can_decide(ctx, cid),
-        "sv-goals",
-        lambda db: svs.add_goal(db, cid, text, kind, driver, user_id=ctx.access.user_id),
+    return await _decide(
+        ctx, cid, "sv-goals", lambda db: svs.add_goal(db, cid, text, kind, driver, user_id=ctx.access.user_id)
     )
 
 
@@ -232,10 +225,9 @@ async def review_match(
     accepted = [n for n in d["needs"] if n["status"] == "accepted"]
     found = {(m.need_id, m.goal_id): m for m in sv.match(accepted, d["goals"])}
     m = found.get((need_id, goal_id))
-    return await _act(
+    return await _decide(
         ctx,
         cid,
-        _can_decide(ctx, cid),
         "sv-suggestions",
         lambda db: svs.review_match(
             db,
@@ -263,10 +255,9 @@ async def decide(
     c = _view(ctx, cid)
     cv = _data(ctx, c)["canvas"]
     snap = {"people": cv["people"], "people_words": cv["people_words"], "small_overlap": cv["small_overlap"]}
-    return await _act(
+    return await _decide(
         ctx,
         cid,
-        _can_decide(ctx, cid),
         "sv-decide",
         lambda db: svs.add_decision(
             db, cid, path, rationale, sponsor_agreed=bool(sponsor_agreed), snapshot=snap, **_who(ctx)
@@ -294,10 +285,9 @@ class Answer(BaseModel):
 
 @router.post(BASE + "/interviews")
 async def interview(cid: str, answer: Annotated[Answer, Form()], ctx: Ctx = CtxDep) -> Response:
-    return await _act(
+    return await _manage(
         ctx,
         cid,
-        _can_manage(ctx, cid),
         "sv-needs",
         lambda db: svs.add_response(
             db,
