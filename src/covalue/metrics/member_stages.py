@@ -19,6 +19,21 @@ from covalue.metrics.windows import in_windows, month_index
 STAGES = stages.ORDER
 PERSONAS = ("Observer", "Engager", "Catalyst", "Responder", "Broadcaster")
 KEY = ("member_id", "community_id", "pidx")
+#: what a member did in a period, by kind, as :func:`member_periods` counts it (each a column)
+CONTRIBUTION_COUNTS = (
+    "n_questions",
+    "n_answers",
+    "n_ideas",
+    "shared_items",
+    "helped_items",
+    "helped_people",
+    "answered_questions",
+    "supported_ideas",
+    "experiments",
+    "experiment_contributions",
+    "n_passive",
+    "n_views",
+)
 
 
 def member_activity(roles: ir.Table, actions: ir.Table, who: ir.Table, model: dict[str, Any]) -> ir.Table:
@@ -254,18 +269,7 @@ def member_periods(
         "responders",
         "n_originals",
         "n_replies",
-        "n_questions",
-        "n_answers",
-        "n_ideas",
-        "shared_items",
-        "helped_items",
-        "helped_people",
-        "answered_questions",
-        "supported_ideas",
-        "experiments",
-        "experiment_contributions",
-        "n_passive",
-        "n_views",
+        *CONTRIBUTION_COUNTS,
         "active",
         "present",
         "connect",
