@@ -20,7 +20,7 @@ from benchmarks.registry import Figure, measurement, timed
 
 def _analyze(size: str, quick: bool) -> list[Figure]:
     import covalue
-    from covalue import analysis
+    from covalue import journey
 
     n = SIZES[size][1 if quick else 0]
     src = synth_workspace(n)
@@ -30,9 +30,9 @@ def _analyze(size: str, quick: bool) -> list[Figure]:
         ws = covalue.open(tmp / "ws")
         scan(ws.con)  # warm, as analyze finds the tables after the first read
         floor = statistics.median(timed(lambda: scan(ws.con), repeat=3))
-        last: list[analysis.AnalysisResult] = []
+        last: list[journey.AnalysisResult] = []
         runs = 1 if n > 1_000_000 else 3  # 10 M: one run is minutes of a shared machine
-        secs = timed(lambda: last.append(analysis.analyze(ws)), repeat=runs)
+        secs = timed(lambda: last.append(journey.analyze(ws)), repeat=runs)
         ws.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from benchmarks.registry import Figure, measurement
 @measurement("health-10m", "analyze + health + dynamics + network + champions + resonance on 10 M actions")
 def health_10m(quick: bool) -> list[Figure]:
     import covalue
-    from covalue import analysis, diagnosis
+    from covalue import diagnosis, journey
 
     n = SIZES["10m"][1 if quick else 0]
     src = synth_workspace(n)
@@ -28,7 +28,7 @@ def health_10m(quick: bool) -> list[Figure]:
         shutil.copytree(src, tmp / "ws")
         ws = covalue.open(tmp / "ws")
         steps = {
-            "analyze": lambda: analysis.analyze(ws),
+            "analyze": lambda: journey.analyze(ws),
             "health": lambda: diagnosis.health(ws),
             "dynamics": lambda: diagnosis.dynamics_of(ws),
             "network": lambda: diagnosis.network(ws),

@@ -64,7 +64,7 @@ def report_portfolio(quick: bool) -> list[Figure]:
     if not CHROMIUM.exists():
         raise Skip("needs Debian's chromium at /usr/bin/chromium")
     import covalue
-    from covalue import analysis
+    from covalue import journey
     from covalue.report import build
 
     copies = 2 if quick else 9
@@ -72,7 +72,7 @@ def report_portfolio(quick: bool) -> list[Figure]:
     try:
         n = portfolio_workspace(tmp / "ws", copies)
         ws = covalue.open(tmp / "ws")
-        analysis.analyze(ws)  # setup: the report's own work is what is timed
+        journey.analyze(ws)  # setup: the report's own work is what is timed
         out = tmp / "report.html"
         builds = []
         for _ in range(1 if quick else 2):

@@ -35,13 +35,13 @@ def _free_port() -> int:
 def _prepare(path: Path) -> list[tuple[str, str | None]]:
     """The analysed synthetic organisation and its accounts: (email, community or None for admin)."""
     import covalue
-    from covalue import analysis, synth
+    from covalue import journey, synth
     from covalue.store import Store
     from covalue.store import accounts as acc
 
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     cids = [c for (c,) in ws.raw.execute("SELECT community_id FROM communities ORDER BY 1").fetchall()]
     ws.close()
     store = Store.open(path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 from covalue.workspace import machine_memory, size_bytes
 
 
@@ -62,17 +62,25 @@ def test_running_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
     w.close()
     _settings(tmp_path / "ws", 'memory_limit = "30MB"')
     w = covalue.open(tmp_path / "ws")
-    with pytest.raises(analysis.AnalysisOutOfMemory) as info:
-        analysis.analyze(w)
+    with pytest.raises(journey.AnalysisOutOfMemory) as info:
+        journey.analyze(w)
     msg = str(info.value)
     assert "\n" not in msg
     assert msg.startswith("covalue analyze ran out of memory while computing ")
     assert "DuckDB may use 30MB" in msg and 'memory_limit = "60MB"' in msg
     assert str(tmp_path / "ws" / "covalue.toml") in msg
     w.close()
+    # the command line prints that line alone, without a traceback, and exits 3
+    from typer.testing import CliRunner
+
+    from covalue.cli import app
+
+    out = CliRunner().invoke(app, ["analyze", "-w", str(tmp_path / "ws")])
+    assert out.exit_code == 3, out.output
+    assert "ran out of memory while computing" in out.output and "Traceback" not in out.output
     # with the limit raised as the line says, the same analysis finishes
     toml = tmp_path / "ws" / "covalue.toml"
     toml.write_text(toml.read_text().replace('memory_limit = "30MB"', 'memory_limit = "1GB"'))
     w = covalue.open(tmp_path / "ws")
-    assert analysis.analyze(w).rows["member_stages"] > 0
+    assert journey.analyze(w).rows["member_stages"] > 0
     w.close()

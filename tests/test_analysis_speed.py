@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import covalue
-from covalue import analysis, diagnosis, synth
+from covalue import diagnosis, journey, synth
 from covalue.metrics.maturity import in_windows, periods_table
 from covalue.settings import AnalysisSettings
 
@@ -78,7 +78,7 @@ def test_health_of_reported_periods_equals_the_full_table(tmp_path: Path) -> Non
     """health() builds windows only for the periods it reports; its shape rows are the full table's."""
     w = covalue.init(tmp_path / "ws")
     synth.generate(seed=11).write(w)
-    analysis.analyze(w)
+    journey.analyze(w)
     full = diagnosis.health_table(w).to_pyarrow().to_pylist()
     latest = {}
     for r in full:

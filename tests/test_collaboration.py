@@ -24,7 +24,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 from covalue.canvas import coaching, stories
 from covalue.canvas import collaboration as cc
 from covalue.store import Base, Store
@@ -369,7 +369,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = tmp_path_factory.mktemp("collab") / "ws"
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     store = Store.open(path)
     with store.session() as db:

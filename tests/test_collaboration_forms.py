@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 from covalue.web.app import create_app
@@ -26,7 +26,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = tmp_path_factory.mktemp("forms") / "ws"
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     store = Store.open(path)
     with store.session() as db:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import covalue
-from covalue import analysis
+from covalue import journey
 
 MONTH = 31 * 24 * 60  # minutes from 2024-03-10 to 2024-04-10
 
@@ -40,7 +40,7 @@ def _roles(ws: covalue.Workspace, rows: list[dict]) -> dict[str, Any]:
 
 
 def _column(ws: covalue.Workspace, col: str) -> dict[str, Any]:
-    t = analysis.derived(ws, "item_roles").select("item_id", col).to_pyarrow().to_pylist()
+    t = journey.derived(ws, "item_roles").select("item_id", col).to_pyarrow().to_pylist()
     return {r["item_id"]: r[col] for r in t}
 
 

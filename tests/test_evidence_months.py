@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 
 COLS = ["member_id", "community_id", "period", "flag", "rank", "item_id"]
 
@@ -20,7 +20,7 @@ def _evidence(w: covalue.Workspace) -> set[tuple]:
 def test_evidence_for_the_shown_months_and_older_ones_on_demand(tmp_path: Path) -> None:
     w = covalue.init(tmp_path / "ws")
     synth.generate(seed=11).write(w)
-    analysis.analyze(w)  # 13 months by default: the synthetic year is all shown
+    journey.analyze(w)  # 13 months by default: the synthetic year is all shown
     full = _evidence(w)
     last = {}
     for r in w.table("member_stages").select("community_id", "pidx").to_pyarrow().to_pylist():
@@ -30,7 +30,7 @@ def test_evidence_for_the_shown_months_and_older_ones_on_demand(tmp_path: Path) 
     toml = tmp_path / "ws" / "covalue.toml"
     toml.write_text(toml.read_text().replace("evidence_months = 13", "evidence_months = 3"))
     w = covalue.open(tmp_path / "ws")
-    analysis.analyze(w)
+    journey.analyze(w)
     kept = _evidence(w)
     from covalue.metrics.windows import period_index
 
@@ -42,7 +42,7 @@ def test_evidence_for_the_shown_months_and_older_ones_on_demand(tmp_path: Path) 
     older = sorted(e for e in full - shown if e[3] in ("share", "solve"))
     assert older
     member, community, period = older[0][:3]
-    out = analysis.explain(w, member, community=community, period=period)
+    out = journey.explain(w, member, community=community, period=period)
     got = {
         (member, community, period, flag, rank, item["item_id"])
         for c in out["communities"]
@@ -53,6 +53,6 @@ def test_evidence_for_the_shown_months_and_older_ones_on_demand(tmp_path: Path) 
     assert got == want and len({e[3] for e in want}) >= 2
     # a shown month reads the stored rows
     recent = sorted(shown)[0]
-    out = analysis.explain(w, recent[0], community=recent[1], period=recent[2])
+    out = journey.explain(w, recent[0], community=recent[1], period=recent[2])
     assert out["communities"][0]["evidence"]
     w.close()

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import covalue
-from covalue import analysis, diagnosis, headline
+from covalue import diagnosis, headline, journey
 from covalue.cli import app as cli_app
 from covalue.periods import month_start, period_index
 
@@ -85,13 +85,13 @@ def three(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
         pytest.skip(f"missing: {', '.join(missing)}")
     ws = covalue.init(path)
     ws.ingest(exports)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     return path
 
 
 def _stage_counts(ws: covalue.Workspace, cid: str, period: str) -> dict[str, int]:
-    t = analysis.stages(ws, community=cid, period=period).to_pandas()
+    t = journey.stages(ws, community=cid, period=period).to_pandas()
     return {"got_help": int((t.answered_questions > 0).sum()), "helpers": int((t.helped_items > 0).sum())}
 
 
@@ -141,7 +141,7 @@ def _threads_in_space(ws: covalue.Workspace, space: str, period: str, days: int)
         ).fetchone()[0]
         or []
     )
-    f = analysis.derived(ws, "item_facts")
+    f = journey.derived(ws, "item_facts")
     inferred = f.filter(f.item_id.isin(raw) & f.parent_inferred).count().to_pyarrow().as_py()
     return len(raw) - int(inferred)
 
@@ -318,7 +318,7 @@ def test_sponsor_landing_period_space_and_csv(
         may = headline.for_workspace(ws, community="houstondatavis", period="2016-05")["houstondatavis"]
         exp = _expected(may)
         assert {k: after[k] for k in exp} == exp
-        mix = analysis.stage_mix(ws, community="houstondatavis").to_pandas().set_index("period")
+        mix = journey.stage_mix(ws, community="houstondatavis").to_pandas().set_index("period")
         assert after["active"][:2] == (str(mix.active["2016-05"]), str(mix.active["2016-02"]))
         assert after["active"][2] == f"{mix.active['2016-05'] - mix.active['2016-02']:+,}".replace(
             "-", "\u2212"

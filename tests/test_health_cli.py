@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import covalue
-from covalue import analysis
+from covalue import journey
 from covalue.cli import app
 
 runner = CliRunner()
@@ -22,7 +22,7 @@ def slack_ws(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> str
     w = covalue.init(path)
     [res] = w.ingest([shared_data / "slack" / "houstondatavis-slack-export.zip"])
     assert res.status == "ok"
-    analysis.analyze(w)
+    journey.analyze(w)
     w.close()
     return str(path)
 

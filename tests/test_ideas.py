@@ -18,7 +18,7 @@ import py7zr
 import pytest
 
 import covalue
-from covalue import analysis, models
+from covalue import evaluation, models
 from covalue.metrics.classify import classify_items, idea_quality, idea_text, role_score
 
 ROLES = models.load("roles")
@@ -323,7 +323,7 @@ def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
     sample = tomllib.loads(SAMPLE.read_text(encoding="utf-8"))["item"]
     assert len(sample) == 100 and len({s["item_id"] for s in sample}) == 100
     assert all(len(s["excerpt"]) <= 100 and s["reason"] for s in sample)
-    p = analysis.idea_sample_precision(SAMPLE)
+    p = evaluation.idea_sample_precision(SAMPLE)
     print(f"\nidea precision on the human-read sample: {p['precision']:.0%} ({p['proposals']}/{p['items']})")
     assert p["precision"] >= 0.80
     here = {s["item_id"] for s in sample if s["source"] in {META["french"][1], META["history"][1]}}

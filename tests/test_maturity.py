@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import covalue
 import maturity_fixtures as mf
-from covalue import analysis, models
+from covalue import journey, models
 from covalue.metrics.maturity import period_index, period_label, periods_table
 
 
@@ -82,7 +82,7 @@ def test_journeys_and_leavers(club):
 
 
 def test_mix_personas_and_checks(club):
-    mix = analysis.stage_mix(club, period="2025-03").to_pandas().iloc[0]
+    mix = journey.stage_mix(club, period="2025-03").to_pandas().iloc[0]
     assert (mix.active, mix.observer, mix.connect, mix.share, mix.solve, mix.innovate) == (8, 1, 3, 1, 3, 1)
     assert (mix.members, mix.readers, mix.regular) == (9, 2, 7)  # gina and ivy viewed; gina is occasional
     assert mix.solve_share == pytest.approx(3 / 8)
@@ -90,7 +90,7 @@ def test_mix_personas_and_checks(club):
     assert ms.loc[mf.mid("gina"), "persona"] == "Observer"
     assert ms.loc[mf.mid("frank"), "persona"] == "Responder"  # gives 9, receives nothing
     assert ms.loc[mf.mid("alice"), "persona"] == "Catalyst"  # her guide drew 22 responses
-    chk = analysis.checks(club, period="2025-03").to_pandas().set_index("measure")
+    chk = journey.checks(club, period="2025-03").to_pandas().set_index("measure")
     assert chk.loc["questions asked in the window (threads opened)", "value"] == 2
     assert chk.loc["questions asked in the window (threads opened)", "window"] == "90 days to 2025-03-31"
     assert chk.loc["share of questions answered by another member", "value"] == 1.0
@@ -139,7 +139,7 @@ def test_model_overrides_and_experiments(tmp_path):
     reasons = ws.explain(mf.mid("frank"), period="2025-03")["communities"][0]["reasons"]
     assert "being listed alone does not count" in reasons["experiments"]
     # no check with a threshold of 0: "members in experiments >= 0" used to pass always
-    chk = analysis.checks(ws, period="2025-03").to_pandas()
+    chk = journey.checks(ws, period="2025-03").to_pandas()
     assert not chk.measure.str.contains("experiment").any()
     assert not ((chk.op == ">=") & (chk.threshold <= 0)).any()
     ws.close()
@@ -153,7 +153,7 @@ def test_model_overrides_and_experiments(tmp_path):
     (ws.path / "covalue.toml").write_text("[model.maturity.checks]\ninnovate_min_participants = 1\n")
     ws = covalue.open(ws.path)
     ws.analyze(experiments=parts, experiment_items=linked)
-    chk = analysis.checks(ws, period="2025-03").to_pandas().set_index("measure")
+    chk = journey.checks(ws, period="2025-03").to_pandas().set_index("measure")
     assert chk.loc["members who contributed to an experiment in the window", "value"] == 1
     with pytest.raises(models.ModelError):
         models.load("maturity", {"maturity": {"stages": {"min_interactoins": 3}}})
@@ -343,7 +343,7 @@ def test_beer_solve_is_who_answered_or_was_answered(beer, beer_raw):
     below = everyone.filter(everyone.solve & (everyone.stage_rank < 3)).count().execute()
     assert below == 0
     # the stage checks count the same helpers
-    chk = analysis.checks(beer, period="2020-05").to_pandas().set_index("measure")
+    chk = journey.checks(beer, period="2020-05").to_pandas().set_index("measure")
     assert chk.loc["members who answered someone else in the window", "value"] == len(helpers)
 
 
@@ -374,7 +374,7 @@ def test_checks_and_health_agree_on_questions_answered(beer):
     """One definition (thread-opening questions) and one window (90 days) in both places."""
     from covalue import diagnosis
 
-    chk = analysis.checks(beer).to_pandas()
+    chk = journey.checks(beer).to_pandas()
     asked = chk[chk.measure == "questions asked in the window (threads opened)"].set_index("period")
     rate = chk[chk.measure == "share of questions answered by another member"].set_index("period")
     for period in ("2016-03", "2018-11", "2020-05"):
@@ -399,7 +399,7 @@ def test_beer_answers_are_sharing(beer, beer_raw):
         n = months.setdefault(at.strftime("%Y-%m"), [0, 0])
         n[0] += 1
         n[1] += any(v < month_end for v in up.get(pid, []))
-    chk = analysis.checks(beer).to_pandas()
+    chk = journey.checks(beer).to_pandas()
     rate = chk[chk.measure == "share of those contributions with a response"].set_index("period")
     voted = [m for m, (n, v) in months.items() if n >= 3 and v / n >= 0.75 and m in rate.index]
     assert len(voted) >= 10
@@ -468,7 +468,7 @@ def test_slack_journey_counts_people_not_rows(tmp_path, shared_data: Path):
 
 def test_empty_workspace_and_bad_experiments(ws):
     run = ws.analyze()
-    assert set(run.rows) == set(analysis.DERIVED) and not any(run.rows.values())
+    assert set(run.rows) == set(journey.DERIVED) and not any(run.rows.values())
     assert ws.stages().count().execute() == 0
     with pytest.raises(ValueError, match="completed_at"):
         ws.analyze(experiments=[{"member_id": "m_x", "community_id": "c"}])

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import covalue
-from covalue import analysis, privacy, synth
+from covalue import journey, privacy, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 from covalue.store.models import AuditEvent
@@ -30,8 +30,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     path = tmp_path_factory.mktemp("loop") / "ws"
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
-    ms = analysis.derived(ws, "member_stages")
+    journey.analyze(ws)
+    ms = journey.derived(ws, "member_stages")
     row = (
         ms.filter((ms.community_id == "healthy") & ms.stage.isin(["solve", "innovate"]))
         .order_by("member_id")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from covalue import analysis
+from covalue import journey
 from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
     path = synthetic_site(tmp_path_factory.mktemp("loop-browser") / "ws", "lead@example.org", PASSWORD)
     ws = covalue.open(path)
-    ms = analysis.derived(ws, "member_stages")
+    ms = journey.derived(ws, "member_stages")
     mid = (
         ms.filter((ms.community_id == "healthy") & (ms.stage == "solve"))
         .order_by("member_id")

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import covalue
-from covalue import analysis, diagnosis, synth
+from covalue import diagnosis, journey, synth
 from covalue.metrics import network as nw
 
 
@@ -169,7 +169,7 @@ def synth_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[covalue.Workspac
     org = synth.generate(seed=7)
     w = covalue.init(Path(tmp_path_factory.mktemp("synth")) / "ws")
     org.write(w)
-    analysis.analyze(w)
+    journey.analyze(w)
     yield w, org.truth
     w.close()
 

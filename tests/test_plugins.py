@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from covalue import analysis, report, sources
+from covalue import journey, report, sources
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -83,7 +83,7 @@ def test_a_plugin_reader_and_report_section_are_found_and_used(installed: None, 
         kinds = dict(ws.raw.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
         assert kinds == {"post": 4, "reply": 6}
 
-        analysis.analyze(ws)
+        journey.analyze(ws)
         out = report.build(ws, tmp_path / "report.html")
     finally:
         ws.close()

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import covalue
-from covalue import analysis, diagnosis, models
+from covalue import diagnosis, journey, models
 from covalue.metrics import resonance as rs
 
 MODEL = models.load("health")["resonance"]
@@ -229,7 +229,7 @@ def test_events_and_content_counts_on_planted_workspace(ws: covalue.Workspace) -
         }
     )
     ws.append("actions", acts)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     r = diagnosis.resonance(ws)["c"]
     assert r["events"] == [
         {"item_id": "e1", "title_or_excerpt": "Spring meetup", "attendees": 7},
@@ -252,7 +252,7 @@ def beer(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> covalue
     w = covalue.init(tmp_path_factory.mktemp("beer") / "ws")
     [res] = w.ingest([shared_data / "stackexchange" / "beer.stackexchange.com.7z"])
     assert res.status == "ok"
-    analysis.analyze(w)
+    journey.analyze(w)
     yield w
     w.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import covalue
-from covalue import analysis
+from covalue import journey
 from covalue.cli import app
 from covalue.report import build
 from covalue.rights.retention import policy, prune, seconds_until_next
@@ -83,7 +83,7 @@ def test_prune_removes_old_uploads_and_texts_and_keeps_measures(shared_data: Pat
     html = out.read_text()
     assert "uploaded exports are deleted after 7 days" in html
     assert f"message texts are erased {days} days after they were written" in html
-    run = analysis.analyze(ws)
+    run = journey.analyze(ws)
     assert run.rows["member_stages"] > 0
     ws.close()
 

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import analysis
+from covalue import journey
 from covalue.rights import FORMER_MEMBER
 from covalue.rights.people import PersonNotFound, resolve
 from covalue.rights.subject_access import subject_access
@@ -33,7 +33,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     path = tmp_path_factory.mktemp("rights-web") / "ws"
     ws = covalue.init(path)
     member = _plant(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     store = Store.open(path)
     with store.session() as db:

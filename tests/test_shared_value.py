@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 from covalue.canvas import shared_value as sv
 from covalue.canvas import shared_value_export as export
 from covalue.store import Store
@@ -317,7 +317,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     path = tmp_path_factory.mktemp("sv") / "ws"
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     store = Store.open(path)
     with store.session() as db:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from covalue import analysis, diagnosis, privacy
+from covalue import diagnosis, journey, privacy
 from covalue.metrics import health as hm
 
 HDV = "slack/houstondatavis-slack-export.zip"
@@ -57,7 +57,7 @@ def test_houstondatavis_list_holds_questions_not_chatter(hdv: covalue.Workspace)
     assert any("any advice for first timers?" in t for t in texts)
     assert any("Anyone attending Houston Hackathon in May?" in t for t in texts)
     # they were questions nobody answered: left out as chatter, not answered now
-    facts = analysis.derived(hdv, "item_facts")
+    facts = journey.derived(hdv, "item_facts")
     items = hdv.table("items")
     j = facts.join(items.select(_iid="item_id", _text="text"), facts.item_id == items.item_id)
     j = j.filter(j.is_question & j.is_root & j.answered_ts.isnull())
@@ -100,7 +100,7 @@ def test_redaction_of_names_ids_and_addresses(ws: covalue.Workspace) -> None:
 
 
 def test_zulip_resolved_topics_are_solved(ncar: covalue.Workspace) -> None:
-    facts = analysis.derived(ncar, "item_facts")
+    facts = journey.derived(ncar, "item_facts")
     items = ncar.table("items")
     # three resolved topics open with a question nobody in the archive answered
     j = facts.join(items.select(_iid="item_id", _title="title"), facts.item_id == items.item_id)

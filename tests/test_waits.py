@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import covalue
-from covalue import analysis, diagnosis
+from covalue import diagnosis, journey
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import in_windows
 from covalue.report import charts
@@ -83,7 +83,7 @@ def _responsiveness(ws: covalue.Workspace) -> list[dict[str, Any]]:
     days = int(diagnosis.model(ws)["window"]["days"])
     periods = diagnosis._periods(ws, days)
     r = hm.responsiveness(
-        analysis.derived(ws, "item_facts"), analysis.derived(ws, "interactions"), periods, days
+        journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"), periods, days
     )
     labels = periods.select("pidx", "period")
     r = r.join(labels, "pidx")
@@ -115,7 +115,7 @@ def threaded(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_threaded_export_keeps_every_threads_real_first_reply(threaded) -> None:
     ws, plan = threaded
     roles = diagnosis._rows(
-        analysis.derived(ws, "item_roles").select("item_id", "parent_id", "parent_inferred", "created_at")
+        journey.derived(ws, "item_roles").select("item_id", "parent_id", "parent_inferred", "created_at")
     )
     by_id = {r["item_id"]: r for r in roles}
     key = {r["item_id"]: (r["item_id"].split(":")[-2], r["item_id"].split(":")[-1]) for r in roles}
@@ -130,7 +130,7 @@ def test_threaded_export_keeps_every_threads_real_first_reply(threaded) -> None:
     first = {
         r["_rid"]: r["first_reply_ts"]
         for r in diagnosis._rows(
-            hm.first_replies(analysis.derived(ws, "item_facts"), analysis.derived(ws, "interactions"))
+            hm.first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
         )
     }
     root_ids = {
@@ -251,7 +251,7 @@ def test_a_reply_created_before_its_root_makes_no_negative_wait(ws: covalue.Work
     first = {
         r["_rid"]: r["first_reply_ts"]
         for r in diagnosis._rows(
-            hm.first_replies(analysis.derived(ws, "item_facts"), analysis.derived(ws, "interactions"))
+            hm.first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
         )
     }
     assert first == {"discourse:forum:1": T0 + timedelta(hours=2)}
@@ -310,7 +310,7 @@ def test_tag_wiki_pages_are_no_threads_started(shared_data: Path, tmp_path: Path
     (res,) = ws.ingest([shared_data / "stackexchange/beer.stackexchange.com.7z"])
     assert res.status == "ok", res.messages
     ws.analyze()
-    roles = analysis.derived(ws, "item_roles")
+    roles = journey.derived(ws, "item_roles")
     by_kind = {
         (r["kind"], r["is_root"]): r["n"]
         for r in diagnosis._rows(roles.group_by(["kind", "is_root"]).aggregate(n=roles.count()))
@@ -321,7 +321,7 @@ def test_tag_wiki_pages_are_no_threads_started(shared_data: Path, tmp_path: Path
     pages = roles.filter(roles.kind == "page")
     assert set(pages.role.to_pyarrow().to_pylist()) <= {"information", "resource"}  # not answers
     # health counts threads started from questions alone, though people wrote pages in these windows
-    facts = analysis.derived(ws, "item_facts")
+    facts = journey.derived(ws, "item_facts")
     days = int(diagnosis.model(ws)["window"]["days"])
     periods = diagnosis._periods(ws, days)
 

@@ -24,7 +24,7 @@ with warnings.catch_warnings():
 from sqlalchemy import select
 
 import covalue
-from covalue import analysis, synth
+from covalue import journey, synth
 from covalue.store import AuditEvent, LoginAttempt, Store, User
 from covalue.store import accounts as acc
 from covalue.web.app import create_app
@@ -58,7 +58,7 @@ def template_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "'healthy' AND parent_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)",
         [HOSTILE_TEXT],
     )
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     store = Store.open(path)
     with store.session() as db:

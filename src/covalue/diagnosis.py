@@ -17,7 +17,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import analysis, models, privacy
+from covalue import journey, models, privacy
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import activity_range, month_start, period_index, period_label, periods_table
@@ -30,7 +30,7 @@ def model(ws: Workspace) -> dict[str, Any]:
 
 def member_units(ws: Workspace) -> ir.Table:
     """member_id → org_unit (from HR attributes or the platform), one row per member."""
-    who = analysis.derived(ws, "analysis_people")
+    who = journey.derived(ws, "analysis_people")
     mem = ws.table("members").select(_mid="member_id", _unit="org_unit")
     j = who.join(mem, who.identity_id == mem._mid)
     return j.group_by("member_id").aggregate(org_unit=j._unit.max())
@@ -85,7 +85,7 @@ def default_periods(
     """Each community's default period (key): its latest month with active members, or the month before
     when that one is a partial last month (:func:`default_pidx`). ``lasts`` spares a second scan when the
     caller already has :func:`last_months`."""
-    mix = analysis.derived(ws, "stage_mix")
+    mix = journey.derived(ws, "stage_mix")
     mix = mix.filter(mix.active > 0)
     if community:
         mix = mix.filter(mix.community_id == community)
@@ -112,9 +112,9 @@ def health_table(ws: Workspace, periods: ir.Table | None = None) -> ir.Table:
     m = model(ws)
     days = int(m["window"]["days"])
     return hm.shape(
-        analysis.derived(ws, "member_stages"),
-        analysis.derived(ws, "item_facts"),
-        analysis.derived(ws, "interactions"),
+        journey.derived(ws, "member_stages"),
+        journey.derived(ws, "item_facts"),
+        journey.derived(ws, "interactions"),
         member_units(ws),
         _periods(ws, days) if periods is None else periods,
         m,
@@ -140,8 +140,8 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         chosen = default_periods(ws, community, lasts)
         wanted = sorted(set(chosen.values()))
     periods = periods.filter(periods.pidx.isin(wanted or [-1]))
-    facts = analysis.derived(ws, "item_facts")
-    edges = analysis.derived(ws, "interactions")
+    facts = journey.derived(ws, "item_facts")
+    edges = journey.derived(ws, "interactions")
     shape_t = health_table(ws, periods)
     if community:
         shape_t = shape_t.filter(shape_t.community_id == community)
@@ -155,7 +155,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     out: dict[str, Any] = {}
     limit = int(m["responsiveness"]["unanswered_list"])
     reply_minutes = float(
-        analysis.load_models(ws)[1].get("conversation", {}).get("chat_reply_minutes", 0) or 0
+        journey.load_models(ws)[1].get("conversation", {}).get("chat_reply_minutes", 0) or 0
     )
     for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
@@ -297,7 +297,7 @@ def _community_windows(
     window."""
 
     if period:
-        mix = analysis.derived(ws, "stage_mix")
+        mix = journey.derived(ws, "stage_mix")
         mix = mix.filter(mix.pidx == period_index(period))
         if community:
             mix = mix.filter(mix.community_id == community)
@@ -333,7 +333,7 @@ def _network_state(ws: Workspace, community: str | None, period: str | None) -> 
 
     m = model(ws)
     days = int(m["window"]["days"])
-    edges = analysis.derived(ws, "interactions")
+    edges = journey.derived(ws, "interactions")
     run = (
         ws.raw.execute("SELECT max(analysis_id) FROM analyses").fetchone()[0]
         if "analyses" in ws.tables()
@@ -360,8 +360,8 @@ def _network_state(ws: Workspace, community: str | None, period: str | None) -> 
         )
         ties = nw.window_ties(edges, wt).to_pyarrow()
         helpers = nw.helper_stats(
-            analysis.derived(ws, "item_facts"),
-            analysis.derived(ws, "item_roles"),
+            journey.derived(ws, "item_facts"),
+            journey.derived(ws, "item_roles"),
             edges,
             ws.table("items"),
             wt,
@@ -517,8 +517,8 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
     rm = model(ws)["resonance"]
     items = ws.table("items")
     actions = ws.table("actions")
-    roles = analysis.derived(ws, "item_roles")
-    facts = analysis.derived(ws, "item_facts")
+    roles = journey.derived(ws, "item_roles")
+    facts = journey.derived(ws, "item_facts")
     if community:
         items = items.filter(items.community_id == community)
         roles = roles.filter(roles.community_id == community)

@@ -283,11 +283,11 @@ def for_workspace(
 ) -> dict[str, Headline]:
     """Each community's headline (or one community's, or one space's when ``space`` is a space id) at
     ``period``, at ``periods_by_community[cid]``, or at the community's default month as health shows it."""
-    from covalue import analysis, diagnosis
+    from covalue import diagnosis, journey
 
     days = int(diagnosis.model(ws)["window"]["days"])
-    facts = analysis.derived(ws, "item_facts")
-    edges = analysis.derived(ws, "interactions")
+    facts = journey.derived(ws, "item_facts")
+    edges = journey.derived(ws, "interactions")
     names = {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
     space_name = None
     if space:

@@ -152,13 +152,13 @@ def synthetic_site(
 ) -> Path:
     """A workspace holding the analysed default synthetic organisation and one account, for web tests."""
     import covalue
-    from covalue import analysis, synth
+    from covalue import journey, synth
     from covalue.store import Store
     from covalue.store import accounts as acc
 
     ws = covalue.init(path)
     synth.generate().write(ws)
-    analysis.analyze(ws)
+    journey.analyze(ws)
     ws.close()
     st = Store.open(path)
     with st.session() as db:

@@ -468,30 +468,30 @@ class Workspace:
     def remove_scratch(self) -> None:
         shutil.rmtree(self.path / "tmp", ignore_errors=True)
 
-    # -- value maturity (the work is in covalue.analysis) ----------------------------------------
+    # -- value maturity (the work is in covalue.journey) ----------------------------------------
     def analyze(self, **kwargs: Any) -> Any:
-        """Run the Value Maturity analysis and write its derived tables; see covalue.analysis.analyze."""
-        from covalue import analysis
+        """Run the Value Maturity analysis and write its derived tables; see covalue.journey.analyze."""
+        from covalue import journey
 
-        return analysis.analyze(self, **kwargs)
+        return journey.analyze(self, **kwargs)
 
     def stages(self, community: str | None = None, period: str | None = None) -> ibis.Table:
         """Member stages per community and period (analysing first if needed), as an Ibis table."""
-        from covalue import analysis
+        from covalue import journey
 
-        return analysis.stages(self, community=community, period=period)
+        return journey.stages(self, community=community, period=period)
 
     def journeys(self, community: str | None = None, period: str | None = None) -> ibis.Table:
         """Members' moves between consecutive periods (new, moved up, stayed, dropped, left)."""
-        from covalue import analysis
+        from covalue import journey
 
-        return analysis.journeys(self, community=community, period=period)
+        return journey.journeys(self, community=community, period=period)
 
     def explain(self, member: str, community: str | None = None, period: str | None = None) -> dict[str, Any]:
         """Why a member is at their stage: numbers, reasons in plain words and example items."""
-        from covalue import analysis
+        from covalue import journey
 
-        return analysis.explain(self, member, community=community, period=period)
+        return journey.explain(self, member, community=community, period=period)
 
 
 def _iso(v: Any) -> str | None:

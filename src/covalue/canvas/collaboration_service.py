@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import ibis
 import pyarrow as pa
 
-from covalue import analysis
+from covalue import journey
 from covalue.canvas import collaboration as cc
 from covalue.canvas.collaboration_data import entry_dict, entry_of, experiment_dict, story_dict
 from covalue.canvas.collaboration_input import EntryEdit, EntryIn, ExperimentAction, ExperimentIn, StoryIn
@@ -113,7 +113,7 @@ def contributors(bench: Workbench, cid: str, exps: list[dict[str, Any]]) -> dict
     out: dict[int, set[str]] = {}
     with bench.lock:
         try:
-            roles = analysis.derived(bench.ws, "item_roles", run_if_missing=False)
+            roles = journey.derived(bench.ws, "item_roles", run_if_missing=False)
         except Exception:  # not analysed yet: nobody has contributed to anything measured
             return {}
         roles = roles.filter(roles.community_id == cid)
@@ -139,7 +139,7 @@ def sync_and_analyse(bench: Workbench, *, rerun: bool) -> dict[str, Any]:
     with bench.lock:
         out: dict[str, Any] = dict(cs.write_rows(bench.ws, rows, items))
         if rerun:
-            res = analysis.analyze(bench.ws)
+            res = journey.analyze(bench.ws)
             out["analysis_id"] = res.analysis_id
             out["seconds"] = round(res.total_seconds, 1)
     if rerun:

@@ -12,7 +12,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import analysis, diagnosis, privacy
+from covalue import diagnosis, journey, privacy
 from covalue.canvas.collaboration_service import Workbench
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import STAGES, period_index, periods_table
@@ -141,13 +141,13 @@ def _group_figures(site: Workbench, cid: str, periods: list[str], members: set[s
             ws = site.ws
             days = int(diagnosis.model(ws)["window"]["days"])
             out["window_days"] = days
-            ms = analysis.derived(ws, "member_stages", run_if_missing=False)
+            ms = journey.derived(ws, "member_stages", run_if_missing=False)
             ms = ms.filter((ms.community_id == cid) & ms.period.isin(periods))
             people = ms.select("member_id", "period", "stage", "n_interactions").to_pyarrow().to_pylist()
             pt = pa.concat_tables([periods_table(p, p, days) for p in wanted])
-            facts = analysis.derived(ws, "item_facts", run_if_missing=False)
+            facts = journey.derived(ws, "item_facts", run_if_missing=False)
             facts = facts.filter(facts.community_id == cid)
-            edges = analysis.derived(ws, "interactions", run_if_missing=False)
+            edges = journey.derived(ws, "interactions", run_if_missing=False)
             ids = sorted(members) or ["\x00"]
             threads = {}
             for group, sel in (

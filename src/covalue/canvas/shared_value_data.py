@@ -18,11 +18,11 @@ from covalue.workspace import Workspace
 def question_themes(ws: Workspace, community_id: str) -> list[dict[str, Any]]:
     """Per theme, biggest first: label, terms, questions, unanswered questions, the members who asked
     (pseudonymous ids, bots left out), the most typical question and two more examples."""
-    from covalue import analysis, diagnosis
+    from covalue import diagnosis, journey
     from covalue.metrics import resonance as rs
 
     rm = diagnosis.model(ws)["resonance"]
-    facts = analysis.derived(ws, "item_facts")
+    facts = journey.derived(ws, "item_facts")
     q = facts.filter(
         facts.is_question & facts.is_root & ~facts.author_is_bot & (facts.community_id == community_id)
     )

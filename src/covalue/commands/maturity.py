@@ -11,7 +11,7 @@ import ibis
 import typer
 from rich.table import Table
 
-from covalue import analysis
+from covalue import evaluation, journey
 from covalue.commands.options import (
     CommunityOpt,
     JsonOpt,
@@ -35,13 +35,17 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 
     Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
     """
-    with opened(workspace) as ws, progress_bar(quiet=as_json) as bar:
-        task = bar.add_task("analysing", total=len(analysis.DERIVED))
+    # out of memory: the one line that names the setting to raise, exit 3, no traceback
+    with (
+        opened(workspace, refused=(journey.AnalysisOutOfMemory,), code=3) as ws,
+        progress_bar(quiet=as_json) as bar,
+    ):
+        task = bar.add_task("analysing", total=len(journey.DERIVED))
 
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"wrote {step}")
 
-        result = analysis.analyze(ws, progress=progress)
+        result = journey.analyze(ws, progress=progress)
     if as_json:
         print_json(result.to_dict())
         return
@@ -60,13 +64,13 @@ def _stage_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(stage mix, stage checks, members' stages) of each community's month: the one asked for, else its
     latest complete one."""
-    mix = analysis.stage_mix(ws, community=community, period=period)
+    mix = journey.stage_mix(ws, community=community, period=period)
     mix_rows = _records(mix.drop("analysis_id").order_by("community_id"))
     if period is None:  # each community's default month: its latest complete one
-        defaults = analysis.default_periods(ws, community)
+        defaults = journey.default_periods(ws, community)
         mix_rows = [r for r in mix_rows if defaults.get(r["community_id"]) == r["period"]]
     chosen = {(r["community_id"], r["period"]) for r in mix_rows}
-    chk = analysis.checks(ws, community=community, period=period)
+    chk = journey.checks(ws, community=community, period=period)
     chk_rows = [
         r
         for r in _records(chk.drop("analysis_id").order_by(["community_id", "ord"]))
@@ -74,7 +78,7 @@ def _stage_rows(
     ]
     mem_rows: list[dict[str, Any]] = []
     if members:
-        ms = analysis.stages(ws, community=community, period=period)
+        ms = journey.stages(ws, community=community, period=period)
         ms = ms.select("member_id", "community_id", "period", "pidx", "stage", "persona", "n_interactions")
         mem_rows = [
             r
@@ -163,9 +167,9 @@ def journeys(
 ) -> None:
     """How members moved between consecutive months: new, moved up, stayed, dropped, left."""
     with opened(workspace) as ws:
-        summary = _records(analysis.journey_summary(ws, community=community))
-        jn = analysis.journeys(ws, community=community)
-        defaults = analysis.default_periods(ws, community)
+        summary = _records(journey.journey_summary(ws, community=community))
+        jn = journey.journeys(ws, community=community)
+        defaults = journey.default_periods(ws, community)
         last = jn.filter(
             ibis.or_(*[(jn.community_id == c) & (jn.period == p) for c, p in defaults.items()])
             if defaults
@@ -199,16 +203,16 @@ def journeys(
 
 
 def _explain(ws: Any, member: str, **kw: Any) -> dict[str, Any]:
-    """``analysis.explain`` on what a person copies from a report: "Member 6b6c48" or "6b6c48" names
+    """``journey.explain`` on what a person copies from a report: "Member 6b6c48" or "6b6c48" names
     the member whose id is ``m_6b6c48…``, as the pseudonym is made."""
     given = re.sub(r"^\s*member\s+", "", member, flags=re.IGNORECASE).strip()
     try:
-        return analysis.explain(ws, given, **kw)
+        return journey.explain(ws, given, **kw)
     except LookupError:
         if given.startswith("m_"):
             raise
         try:
-            return analysis.explain(ws, "m_" + given, **kw)
+            return journey.explain(ws, "m_" + given, **kw)
         except LookupError as e:
             if str(e).startswith("no member"):
                 raise LookupError(f"no member {member!r} in {ws.path}") from None
@@ -267,9 +271,9 @@ def evaluate(
     a person read and labelled.
     """
     with opened(workspace) as ws:
-        q = analysis.question_quality(ws)
-        ideas = analysis.idea_quality(ws)
-        sample = analysis.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
+        q = evaluation.question_quality(ws)
+        ideas = evaluation.idea_quality(ws)
+        sample = evaluation.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
     if as_json:
         out: dict[str, Any] = {**q, "ideas": {"recall_by_source": ideas}}
         if sample is not None:

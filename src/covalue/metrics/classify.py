@@ -9,7 +9,6 @@ engine, on DuckDB or Spark alike, without a Python loop over rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ibis
@@ -26,7 +25,11 @@ ROLE_PRIORITY = ("idea", "question", "answer", "resource", "gratitude", "social"
 def clean_text(text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
     """Lower-cased text without quoted text (mail quotes, attributions, signatures: see
     :mod:`covalue.quoting`), HTML tags and runs of white space, cut at ``max_chars``."""
-    t = strip_quoted(text.fill_null("").substr(0, max_chars).lower())
+    return _unmarked(strip_quoted(text.fill_null("").substr(0, max_chars).lower()))
+
+
+def _unmarked(t: ir.StringValue) -> ir.StringValue:
+    """Markup and entities out, white space collapsed and trimmed."""
     t = t.re_replace(r"<[^>]*>", " ")
     t = t.re_replace(r"&(nbsp|#160);", " ").re_replace(r"&quot;", '"').re_replace(r"&(#39|apos);", "'")
     t = t.re_replace(r"&amp;", "&").re_replace(r"&lt;", "<").re_replace(r"&gt;", ">")
@@ -39,7 +42,13 @@ def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 2000
     """``title ¶ text``, cleaned, as the idea rules read a thread opener: a proposal is often stated in
     the title alone ("Feature request: ...", "Should we add a tag for ...?"). The mark lets a rule tell
     the title's start (``^``) from a chat message's (``¶``), which has no title."""
-    return clean_text(title.fill_null("").concat(" ¶ ", text.fill_null("")), max_chars)
+    return titled(clean_text(title, max_chars), clean_text(text, max_chars))
+
+
+def titled(title: ir.StringValue, text: ir.StringValue) -> ir.StringValue:
+    """:func:`idea_text` from a title and a text each already cleaned (classification cleans every text
+    once and reuses it here)."""
+    return title.concat(" ¶ ", text).re_replace(r"^ | $", "")
 
 
 def idea_structure(
@@ -218,7 +227,6 @@ def classify_items(
     roles_model: dict[str, Any],
     spaces: ir.Table | None = None,
     actions: ir.Table | None = None,
-    materialize: Callable[[str, ir.Table], ir.Table] | None = None,
 ) -> ir.Table:
     """One row per item with its member, its role flags and its primary role.
 
@@ -232,9 +240,6 @@ def classify_items(
     created_at, kind, is_root, question_score, the ``is_<role>`` flags, ``answers_item`` (the question an
     answer answers), ``role`` and ``role_source`` (structure or text), and ``parent_inferred``
     (the parent was inferred from chat timing, not given by the export).
-
-    ``materialize(name, expr)`` (optional) stores the text scores (``item_texts``: one row per item, the
-    rule results and no text) so that the joins below read them instead of cleaning every text again.
     """
     st = roles_model["structure"]
     qspec = roles_model["roles"]["question"]
@@ -260,13 +265,12 @@ def classify_items(
         thread_id=it.thread_id.coalesce(it.item_id),
         _text=text,
         _title=it.title,
-        _raw=it.text,
     )
     roles = text_roles(it._text, roles_model)
     ispec = roles_model["roles"]["idea"]
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
     # only a thread opener by a person can be an idea: the idea rules (long alternations, on the title
-    # and text cleaned once more) are evaluated for those rows alone (a chat message that turns out to
+    # and the text already cleaned) are evaluated for those rows alone (a chat message that turns out to
     # follow another is scored too, but is_root leaves it out below)
     may_propose = (
         it.parent_id.isnull()
@@ -278,16 +282,18 @@ def classify_items(
     # the text is a column of its own first: each rule refers to it, and an inline expression would
     # be cleaned again for every rule
     it = it.mutate(
-        _itext=ibis.ifelse(may_propose, idea_text(it._title, it._raw, idea_max), ibis.literal(""))
-    ).drop("_title", "_raw")
+        _itext=ibis.ifelse(
+            may_propose,
+            titled(clean_text(it._title, idea_max), it._text.substr(0, idea_max)),
+            ibis.literal(""),
+        )
+    ).drop("_title")
     it = it.mutate(
         _iscore=role_score(it._itext, ispec["rules"]),
         # rounded so that engines adding the weights in another order report the same score
         question_score=role_score(it._text, qspec["rules"]).round(4),
         **{f"_t_{role}": flag for role, flag in roles.items()},
     ).drop("_itext", "_text")
-    if materialize is not None:
-        it = materialize("item_texts", it)
     it = _chat_replies(it, items, roles_model.get("conversation", {}))
     idea_score = it._iscore
     by_structure = idea_structure(items, spaces, actions, st)
@@ -465,7 +471,7 @@ def idea_quality(
 
     Structure is off: the rules read only the title and text, as they must on exports without tags.
     Precision is not scored against the tags (an untagged opener can still be a proposal); it comes
-    from a human-read sample instead (:func:`covalue.analysis.idea_sample_precision`).
+    from a human-read sample instead (:func:`covalue.evaluation.idea_sample_precision`).
     """
     st = roles_model["structure"]
     pat = roles_model.get("evaluation", {}).get("idea_truth_tags")

@@ -110,9 +110,7 @@ def compute(
     out: dict[str, ir.Table] = {}
     out["people"] = who = keep("people", who)
     # spaces and tags carry the structural idea signals (idea channels, feature-request tags)
-    roles_expr = classify_items(
-        items, who, roles_model, spaces=tables.get("spaces"), actions=actions, materialize=materialize
-    )
+    roles_expr = classify_items(items, who, roles_model, spaces=tables.get("spaces"), actions=actions)
     out["item_roles"] = roles = keep("item_roles", roles_expr)
     out["interactions"] = edges = keep(
         "interactions", build_interactions(roles, actions, who, maturity_model)

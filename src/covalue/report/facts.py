@@ -17,7 +17,7 @@ from typing import Any, NotRequired, TypedDict
 
 import ibis
 
-from covalue import analysis, diagnosis, headline, privacy
+from covalue import diagnosis, headline, journey, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
 from covalue.rights.retention import policy as retention_policy
@@ -131,7 +131,7 @@ def _rows(t: Any) -> list[dict[str, Any]]:
 
 def stage_history(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
     """Stage mix per community and month (counts and shares), oldest first, up to ``until``."""
-    t = analysis.stage_mix(ws)
+    t = journey.stage_mix(ws)
     t = t.filter(t.community_id.isin(cids))
     if until:
         t = t.filter(t.period <= until)
@@ -145,7 +145,7 @@ def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -
     """Members by (stage ``span`` months before ``end``, stage at ``end``); ``None`` on either side means
     not active in that month's window (newcomer on the left, gone on the right)."""
     start = period_label(period_index(end) - span)
-    ms = analysis.stages(ws, community=cid)
+    ms = journey.stages(ws, community=cid)
     # only members who did something others could see are on the journey; everyone else is "not active"
     a = ms.filter((ms.period == start) & ms.active).select(m_a="member_id", s_a="stage")
     b = ms.filter((ms.period == end) & ms.active).select(m_b="member_id", s_b="stage")
@@ -157,7 +157,7 @@ def journey_flows(ws: Workspace, cid: str, end: str, span: int = JOURNEY_SPAN) -
 
 
 def checks_at(ws: Workspace, cid: str, period: str) -> list[dict[str, Any]]:
-    t = analysis.checks(ws, community=cid, period=period)
+    t = journey.checks(ws, community=cid, period=period)
     return _rows(t.drop("analysis_id").order_by("ord"))
 
 
@@ -167,7 +167,7 @@ def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[
     thread started, as health times it (a reaction carries only its message's time, which would read as
     an instant response); ``inferred``: how many of those first replies were inferred in chat without
     threads."""
-    f = hm.with_first_replies(analysis.derived(ws, "item_facts"), analysis.derived(ws, "interactions"))
+    f = hm.with_first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
     f = f.filter(f.is_root & ~f.author_is_bot.fill_null(False) & f.community_id.isin(cids))
     hours = (f.first_reply_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
     f = f.mutate(month=f.created_at.strftime("%Y-%m"), hours=hours)
@@ -219,8 +219,8 @@ def _optional(name: str, ws: Workspace, errors: list[str], **kw: Any) -> dict[st
 def gather(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ReportFacts:
     """The report's data for every community of ``ws`` (or one), at ``period`` (YYYY-MM) or each
     community's latest month."""
-    if not analysis.has_results(ws):
-        analysis.analyze(ws)
+    if not journey.has_results(ws):
+        journey.analyze(ws)
     health = diagnosis.health(ws, community=community, period=period)
     if not health and not community:
         raise LookupError(
@@ -259,7 +259,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         shape = health[cid].get("shape") or {}
         head["shape"] = shape.get("shape")
         head["shape_sentence"] = headline.shape_sentence(shape.get("explanation"))
-    maturity, roles = analysis.load_models(ws)
+    maturity, roles = journey.load_models(ws)
     reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
     judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
     out: list[CommunityFacts] = []

@@ -133,9 +133,9 @@ def forget(
 
 
 def _has_analysis(ws: Workspace) -> bool:
-    from covalue import analysis
+    from covalue import journey
 
-    return analysis.has_results(ws)
+    return journey.has_results(ws)
 
 
 def _erase_workspace(
@@ -328,13 +328,13 @@ def waiting_uploads(store: Store | None) -> set[str]:
 
 def _reanalyse(ws: Workspace) -> str:
     """Run the analysis again on what is left; drop its tables when it fails, so nothing stale stays."""
-    from covalue import analysis
+    from covalue import journey
 
     try:
-        analysis.analyze(ws)
+        journey.analyze(ws)
         return "re-run"
     except Exception as e:  # the erasure stands even when the analysis cannot run
-        for t in analysis.DERIVED:
+        for t in journey.DERIVED:
             ws.raw.execute(f'DROP TABLE IF EXISTS "{t}"')
         return f"dropped (the re-run failed: {type(e).__name__}); run `covalue analyze` again"
 

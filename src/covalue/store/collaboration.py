@@ -14,38 +14,45 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    select,
-    update,
-)
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from covalue.analysis import EXPERIMENT_ITEMS_TABLE, EXPERIMENTS_TABLE
 from covalue.canvas import collaboration as cc
 from covalue.canvas.collaboration import ENTRY_FIELDS, EXPERIMENT_FIELDS, STORY_FIELDS, merge3
-from covalue.store.models import Base, utcnow
+from covalue.journey import EXPERIMENT_ITEMS_TABLE, EXPERIMENTS_TABLE
+from covalue.store.models import Base, Keyed, OfCommunity, saved, utcnow
 
 if TYPE_CHECKING:
     from covalue.workspace import Workspace
 
 
-class CcEntry(Base):
+class Edited:
+    """A canvas object edited by several people: the version a save must start from (see the module's
+    note), who created it and when it last changed."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1, sort_order=1)
+    created_by: Mapped[str | None] = mapped_column(String(320), sort_order=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+
+
+class OfExperiment:
+    """A row tied to one experiment (part of its key), with who added it and when."""
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+    added_by: Mapped[str | None] = mapped_column(String(320), sort_order=1)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+
+
+class CcEntry(Keyed, Edited, Base):
     """One item on a community's canvas for one period: a goal, an opportunity, an action, a skill, a
     barrier, a role holder, or a strategic goal typed directly."""
 
     __tablename__ = "cc_entries"
     __table_args__ = (Index("ix_cc_entries_community_period", "community_id", "period"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[str] = mapped_column(String(200))
     period: Mapped[str] = mapped_column(String(7))
     #: strategy, goals, opportunities, capability, roles
@@ -61,19 +68,13 @@ class CcEntry(Base):
     owner: Mapped[str] = mapped_column(String(200), default="")
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_by: Mapped[str | None] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CcExperiment(Base):
+class CcExperiment(OfCommunity, Edited, Base):
     """An experiment: a hypothesis tried for a while with some members, then its outcome and lesson."""
 
     __tablename__ = "cc_experiments"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     title: Mapped[str] = mapped_column(String(300))
     hypothesis: Mapped[str] = mapped_column(Text, default="")
     #: a stage (connect, share, solve, innovate) or a value driver (growth, effectiveness, ...)
@@ -91,47 +92,31 @@ class CcExperiment(Base):
     #: the workspace space (channel, category, site) it runs in: posting there within its dates is
     #: evidence of taking part
     space_id: Mapped[str | None] = mapped_column(String(300))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_by: Mapped[str | None] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class CcParticipant(Base):
+class CcParticipant(OfExperiment, Base):
     """A member taking part in an experiment (pseudonymous member id)."""
 
     __tablename__ = "cc_participants"
 
-    experiment_id: Mapped[int] = mapped_column(
-        ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True
-    )
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    added_by: Mapped[str | None] = mapped_column(String(320))
-    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CcExperimentItem(Base):
+class CcExperimentItem(OfExperiment, Base):
     """An item of the workspace (post, answer, thread) someone linked to an experiment as what it
     produced: its author contributed to the experiment, not only appeared on its list."""
 
     __tablename__ = "cc_experiment_items"
 
-    experiment_id: Mapped[int] = mapped_column(
-        ForeignKey("cc_experiments.id", ondelete="CASCADE"), primary_key=True
-    )
     item_id: Mapped[str] = mapped_column(String(300), primary_key=True)
-    added_by: Mapped[str | None] = mapped_column(String(320))
-    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CcStory(Base):
+class CcStory(OfCommunity, Edited, Base):
     """A value-creation story (Wenger, Trayner & de Laat): each cycle's step is optional."""
 
     __tablename__ = "cc_stories"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     title: Mapped[str] = mapped_column(String(300))
     immediate: Mapped[str] = mapped_column(Text, default="")
     potential: Mapped[str] = mapped_column(Text, default="")
@@ -144,20 +129,14 @@ class CcStory(Base):
     #: item ids and member ids the story is about
     items: Mapped[list | None] = mapped_column(JSON)
     members: Mapped[list | None] = mapped_column(JSON)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_by: Mapped[str | None] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CcMemberRequest(Base):
+class CcMemberRequest(OfCommunity, Base):
     """What a member asks of the team from their own pages: an opportunity they suggest for the canvas
     (``kind`` "opportunity", with its text) or to join an experiment ("join"). The team sees both."""
 
     __tablename__ = "cc_member_requests"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    community_id: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("cc_experiments.id", ondelete="CASCADE"))
     member_id: Mapped[str | None] = mapped_column(String(64))
@@ -166,13 +145,12 @@ class CcMemberRequest(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CcRevision(Base):
+class CcRevision(Keyed, Base):
     """One saved state of an entry, experiment or story; never updated, never deleted."""
 
     __tablename__ = "cc_revisions"
     __table_args__ = (Index("ix_cc_revisions_object", "kind", "object_id", "version"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: entry, experiment or story
     kind: Mapped[str] = mapped_column(String(16))
     object_id: Mapped[int] = mapped_column(Integer)
@@ -230,9 +208,7 @@ def record(db: Session, kind: str, obj: Base, by: str | None, conflicts: list[st
 def create(db: Session, what: str, by: str | None, /, **values: Any) -> Base:
     """A new ``what`` (entry, experiment or story) from its field values, with its first revision."""
     model, _ = KINDS[what]
-    obj = model(**{k: _parse(model, k, v) for k, v in values.items()}, created_by=by, version=1)
-    db.add(obj)
-    db.flush()
+    obj = saved(db, model(**{k: _parse(model, k, v) for k, v in values.items()}, created_by=by, version=1))
     record(db, what, obj, by)
     return obj
 
@@ -445,17 +421,17 @@ def add_member_request(
         ).first()
         if same is not None:
             return same
-    r = CcMemberRequest(
-        community_id=community_id,
-        kind=kind,
-        experiment_id=experiment_id,
-        member_id=member_id,
-        text=text,
-        by_email=by,
+    return saved(
+        db,
+        CcMemberRequest(
+            community_id=community_id,
+            kind=kind,
+            experiment_id=experiment_id,
+            member_id=member_id,
+            text=text,
+            by_email=by,
+        ),
     )
-    db.add(r)
-    db.flush()
-    return r
 
 
 def member_requests(db: Session, community_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from covalue import analysis, headline, models, privacy, stages
+from covalue import headline, journey, models, privacy, stages
 from covalue.report.display import prepare
 from covalue.report.facts import CommunityFacts, gather
 from covalue.store import Job, Store, utcnow
@@ -137,7 +137,7 @@ class Site:
         rows = snap.people.get(cid)
         if rows is None:
             with self.lock:
-                t = analysis.stages(self.ws, community=cid, period=c["period"])
+                t = journey.stages(self.ws, community=cid, period=c["period"])
                 rows = (
                     t.select("member_id", "stage", "persona", "n_interactions", "n_items", "responders")
                     .to_pyarrow()
@@ -204,7 +204,7 @@ class Site:
     def explain(self, member_id: str, cid: str | None = None) -> dict[str, Any] | None:
         with self.lock:
             try:
-                return analysis.explain(self.ws, member_id, community=cid)
+                return journey.explain(self.ws, member_id, community=cid)
             except LookupError:
                 return None
 

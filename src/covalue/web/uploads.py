@@ -18,7 +18,7 @@ from typing import Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from covalue import analysis
+from covalue import journey
 from covalue.settings import IngestSettings
 from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, jobs, utcnow
@@ -422,7 +422,7 @@ def _run_job(site: Any, job_id: str) -> None:
             )
             return
         _update(site, job_id, state="analysing", step="placing members on the value journey", progress=62)
-        summary["analysis"] = analysis.analyze(site.ws, progress=on_analyse).to_dict()
+        summary["analysis"] = journey.analyze(site.ws, progress=on_analyse).to_dict()
         _update(site, job_id, step="drawing the charts", progress=94)
         site.refresh()
     summary["seconds"] = round(time.perf_counter() - t0, 2)

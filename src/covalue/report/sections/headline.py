@@ -33,7 +33,5 @@ def value(ws: Workspace | None, c: CommunityFacts) -> Section | None:
     if not head:
         return None
     shape = ((c.get("health") or {}).get("shape") or {}).get("shape")
-    html = view.render(
-        "sections/headline.html.j2", c=c, head=head, shape=shape, action=sponsor_action(c)
-    )
+    html = view.render("sections/headline.html.j2", c=c, head=head, shape=shape, action=sponsor_action(c))
     return Section(key="headline", title="Value at a glance", html=html, css="headline-block")

@@ -9,26 +9,17 @@ import io
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from covalue import analysis, headline, periods
+from covalue import headline, journey, periods
 from covalue.presentation import json_for_script, num, pct
-from covalue.web.common import (
-    CtxDep,
-    audit,
-    community,
-    names_allowed,
-    render_tab,
-    summary_row,
-    visible_charts,
-)
-from covalue.web.security import Ctx
+from covalue.web.common import audit, community, names_allowed, render_tab, summary_row, visible_charts
+from covalue.web.views.base import Ctx, CtxDep, joined, routers
 from covalue.web.views.portfolio import CommunitySummary
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["covalue"])
+pages, api = routers()
 
 
 class Check(BaseModel):
@@ -253,8 +244,8 @@ def table_csv(
 
 
 @pages.get("/c/{cid}/journey")
-def journey(cid: str, ctx: Ctx = CtxDep) -> Response:
-    maturity, _ = analysis.load_models(ctx.site.ws)
+def journey_page(cid: str, ctx: Ctx = CtxDep) -> Response:
+    maturity, _ = journey.load_models(ctx.site.ws)
     return _community_page(
         ctx,
         cid,
@@ -342,6 +333,4 @@ def community_detail(cid: str, ctx: Ctx = CtxDep) -> dict[str, Any]:
     }
 
 
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
+router = joined(pages, api)
