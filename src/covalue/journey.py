@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from covalue import models
 from covalue.metrics import maturity as mt
+from covalue.metrics.member_stages import CONTRIBUTION_COUNTS
 
 if TYPE_CHECKING:
     from covalue.workspace import Workspace
@@ -415,18 +416,7 @@ def explain(
                         "n_given",
                         "n_received",
                         "responders",
-                        "n_questions",
-                        "n_answers",
-                        "n_ideas",
-                        "shared_items",
-                        "helped_items",
-                        "helped_people",
-                        "answered_questions",
-                        "supported_ideas",
-                        "experiments",
-                        "experiment_contributions",
-                        "n_passive",
-                        "n_views",
+                        *CONTRIBUTION_COUNTS,
                     )
                 },
                 "reasons": reasons,
