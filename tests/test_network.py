@@ -227,3 +227,19 @@ def test_network_of_the_synthetic_organisation(synth_ws) -> None:
     # an earlier period uses that month's window
     early = diagnosis.network(w, community="healthy", period="2025-03")["healthy"]
     assert early["period"] == "2025-03" and early["n_members"] != h["n_members"]
+
+
+def test_the_graph_does_not_depend_on_the_order_rows_arrive_in():
+    """Engines return rows in any order; nodes follow member ids, so sampled bridges repeat exactly."""
+    rng = np.random.default_rng(5)
+    pairs = [(f"m{a:03d}", f"m{b:03d}") for a, b in rng.integers(0, 300, size=(1500, 2)) if a != b]
+    results = []
+    for seed in (1, 2):
+        shuffled = [pairs[i] for i in np.random.default_rng(seed).permutation(len(pairs))]
+        a, b = [p[0] for p in shuffled], [p[1] for p in shuffled]
+        g = nw.Graph.from_pairs(a, b, [1.0] * len(a))
+        bc, exact = nw.betweenness(g, exact_max_work=0, pivots=20)
+        assert not exact
+        results.append((g.ids, g.src.tolist(), g.dst.tolist(), bc.tolist()))
+    assert results[0] == results[1]
+    assert results[0][0] == sorted(results[0][0])

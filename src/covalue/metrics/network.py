@@ -67,8 +67,14 @@ class Graph:
         # the type is given because a period without ties has no chunks to infer it from
         both = pa.chunked_array(a.chunks + b.chunks, type=a.type).combine_chunks()
         enc = pc.dictionary_encode(both)
-        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        ids = enc.dictionary.to_pylist()
+        # nodes in member-id order, not in the order the engine happened to return the rows: sampled
+        # betweenness picks its pivots by node number, so this keeps it the same from run to run
+        found = enc.dictionary.to_pylist()
+        order = sorted(range(len(found)), key=found.__getitem__)
+        ids = [found[k] for k in order]
+        place = np.empty(len(found), np.int64)
+        place[order] = np.arange(len(found), dtype=np.int64)
+        codes = place[enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
         n = len(a)
         src, dst = codes[:n], codes[n:]
         w = np.asarray(weight, dtype=np.float64) if n else np.zeros(0)
@@ -138,7 +144,8 @@ def betweenness(g: Graph, *, exact_max_work: float, pivots: int, seed: int = 1) 
     nk.setSeed(seed, False)
     ng = nk.Graph(n, weighted=False, directed=False)
     ng.addEdges((g.src.astype(np.uint64), g.dst.astype(np.uint64)))
-    est = nk.centrality.EstimateBetweenness(ng, int(pivots), False, True)
+    # one thread: with several, which thread draws which pivot varies, and so would the scores
+    est = nk.centrality.EstimateBetweenness(ng, int(pivots), False, False)
     est.run()
     return np.asarray(est.scores(), dtype=np.float64), False
 
