@@ -30,6 +30,7 @@ from covalue.canvas import collaboration as cc
 from covalue.store import Base, Store
 from covalue.store import accounts as acc
 from covalue.store import collaboration as cs
+from covalue.testing import sign_in
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -381,13 +382,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def _login(c: TestClient, email: str) -> str:
-    c.cookies.clear()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
-    )
-    assert r.status_code == 303
-    return c.get("/api/me").json()["csrf_token"]
+    return sign_in(c, email, PASSWORD)
 
 
 def test_the_loop_counts_contributions_not_listings_and_the_story_reaches_the_report(

@@ -16,6 +16,7 @@ import covalue
 from covalue import journey, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
+from covalue.testing import sign_in
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -38,13 +39,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def _login(c: TestClient, email: str) -> str:
-    c.cookies.clear()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
-    )
-    assert r.status_code == 303
-    return c.get("/api/me").json()["csrf_token"]
+    return sign_in(c, email, PASSWORD)
 
 
 def _an_item(c: TestClient) -> tuple[str, str]:

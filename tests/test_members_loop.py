@@ -20,6 +20,7 @@ from covalue import journey, privacy, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 from covalue.store.models import AuditEvent
+from covalue.testing import sign_in
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -57,13 +58,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _login(c: TestClient, email: str) -> str:
-    c.cookies.clear()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
-    )
-    assert r.status_code == 303
-    return c.get("/api/me").json()["csrf_token"]
+    return sign_in(c, email, PASSWORD)
 
 
 def test_member_reads_suggests_joins_and_the_manager_sees_it(app: dict[str, Any]) -> None:

@@ -165,3 +165,17 @@ def synthetic_site(
         acc.add_user(db, email, role, community=community, password=password)
     st.dispose()
     return path
+
+
+def sign_in(client: Any, email: str, password: str) -> str:
+    """Sign ``client`` (a FastAPI TestClient) in through the sign-in form, as a browser would, and return
+    the session's CSRF token for API calls."""
+    import re
+
+    client.cookies.clear()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    r = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code == 303, f"sign-in as {email} refused: {r.status_code}"
+    return client.get("/api/me").json()["csrf_token"]
