@@ -34,10 +34,12 @@
       });
     });
   });
-  window.covalueDrawAll = function () { return Promise.all(charts.map(draw)); };
-  window.covalueVisibleDrawn = function () { return Promise.all(pending); };
-  window.addEventListener("beforeprint", function () {
+  // everything, as printing needs it: folded sections open first, so no chart is drawn at no width
+  function drawAll() {
     Array.prototype.forEach.call(document.querySelectorAll("details.block"), function (d) { d.open = true; });
-    charts.forEach(draw);
-  });
+    return Promise.all(charts.map(draw));
+  }
+  window.covalueDrawAll = drawAll;
+  window.covalueVisibleDrawn = function () { return Promise.all(pending); };
+  window.addEventListener("beforeprint", drawAll);
 })();
