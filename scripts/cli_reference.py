@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from generated_doc import write_or_check
 
 from covalue.cli import app
 
@@ -70,15 +71,7 @@ def reference() -> str:
 
 
 def main() -> int:
-    text = reference()
-    if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is out of date: run scripts/cli_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, reference(), "scripts/cli_reference.py")
 
 
 if __name__ == "__main__":

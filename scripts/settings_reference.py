@@ -11,6 +11,8 @@ import ast
 import sys
 from pathlib import Path
 
+from generated_doc import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "covalue" / "settings.py"
 OUT = ROOT / "docs" / "settings.md"
@@ -163,15 +165,7 @@ def reference() -> str:
 
 
 def main() -> int:
-    text = reference()
-    if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is out of date: run scripts/settings_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, reference(), "scripts/settings_reference.py")
 
 
 if __name__ == "__main__":
