@@ -22,9 +22,8 @@ from covalue.rights import forget as forgetting
 from covalue.rights import retention
 from covalue.rights.people import Person, PersonNotFound, resolve
 from covalue.rights.subject_access import subject_access
-from covalue.store import User
 from covalue.store import accounts as acc
-from covalue.web.common import CtxDep, render, signed_in
+from covalue.web.common import CtxDep, audit, render, signed_in
 from covalue.web.security import Ctx
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ def forget_form(ctx: Ctx = CtxDep, person: str = "") -> Response:
         p, held = _held(ctx, person)
     except PersonNotFound as e:
         return _forget_page(ctx, 404, person=person, error=str(e))
-    _audit(ctx, "viewed what is held before forgetting", min(p.member_ids) if p.member_ids else None)
+    audit(ctx, "viewed what is held before forgetting", None, min(p.member_ids) if p.member_ids else None)
     return _forget_page(
         ctx, person=person, label=p.label, counts={k: v for k, v in held["counts"].items() if v}
     )
@@ -124,7 +123,7 @@ def _own(ctx: Ctx, member_id: str) -> dict[str, Any]:
         _p, held = _held(ctx, member_id)
     except PersonNotFound:
         raise HTTPException(404, "Nothing is held about you in this workspace any more.") from None
-    _audit(ctx, "subject access by the person", member_id)
+    audit(ctx, "subject access by the person", None, member_id)
     return held
 
 
@@ -194,9 +193,3 @@ def own_data(ctx: Ctx = CtxDep) -> Response:
 @router.get("/me/data.json")
 def own_data_json(ctx: Ctx = CtxDep) -> Response:
     return _json(_own(ctx, _member_of_account(ctx)))
-
-
-def _audit(ctx: Ctx, action: str, subject: str | None) -> None:
-    with ctx.site.store.session() as db:
-        me_ = db.get(User, ctx.user.id) if ctx.user else None
-        acc.audit(db, me_, action, subject=subject)
