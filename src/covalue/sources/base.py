@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 import pyarrow as pa
 
 from covalue import identity, schema
@@ -81,6 +82,14 @@ def mask_excerpt(value: Any, limit: int = 300) -> str | None:
     if value is None:
         return None
     return EMAIL.sub("[email]", str(value)[: limit + 100])[:limit]
+
+
+def json_excerpt(value: Any, limit: int = 300) -> str:
+    """The start of a JSON value as it was read, for a reject row's excerpt."""
+    try:
+        return orjson.dumps(value)[:limit].decode("utf-8", "replace")
+    except TypeError:  # orjson.JSONEncodeError is one
+        return repr(value)[:limit]
 
 
 def reject_row(source: str, location: str, reason: str, excerpt: Any, ingest_id: str) -> dict[str, Any]:

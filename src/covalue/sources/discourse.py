@@ -42,7 +42,15 @@ from typing import Any
 import orjson
 
 from covalue.identity import looks_like_bot
-from covalue.sources.base import Reader, Sink, SourceSink, file_head, iter_files, to_utc
+from covalue.sources.base import (
+    Reader,
+    Sink,
+    SourceSink,
+    file_head,
+    iter_files,
+    json_excerpt,
+    to_utc,
+)
 from covalue.sources.htmltext import parse_html
 from covalue.sources.naming import discourse_site, folder_name
 
@@ -150,7 +158,7 @@ class DiscourseReader(Reader):
             kind = _kind(doc)
             if kind is None:
                 reason = "JSON that is not a Discourse topic, post, topic list or category list"
-                problems.append((f, reason, _excerpt(doc)))
+                problems.append((f, reason, json_excerpt(doc)))
                 sink.advance(1)
                 continue
             by_kind[kind].append(f)
@@ -232,13 +240,6 @@ def read_json(f: Path) -> tuple[Any, tuple[str, str | None] | None]:
         return None, (f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
 
 
-def _excerpt(doc: Any) -> str:
-    try:
-        return orjson.dumps(doc)[:300].decode("utf-8", "replace")
-    except TypeError:
-        return repr(doc)[:300]
-
-
 class _State:
     """What one read has learned so far: categories, topics and posts already emitted."""
 
@@ -314,12 +315,12 @@ class _State:
         tid = _int(doc.get("id"))
         posts = (doc.get("post_stream") or {}).get("posts")
         if not isinstance(posts, list):
-            self.src.reject(self.loc(f), "topic has no post_stream.posts list", _excerpt(doc))
+            self.src.reject(self.loc(f), "topic has no post_stream.posts list", json_excerpt(doc))
             return
         if tid is None:
             tid = next((_int(p.get("topic_id")) for p in posts if isinstance(p, dict)), None)
         if tid is None:
-            self.src.reject(self.loc(f), "topic has no id", _excerpt(doc))
+            self.src.reject(self.loc(f), "topic has no id", json_excerpt(doc))
             return
         stream = (doc.get("post_stream") or {}).get("stream")
         if isinstance(stream, list) and len(stream) > len(posts):
@@ -362,11 +363,11 @@ class _State:
         tid = _int(p.get("topic_id")) if ctx is None else ctx["tid"]
         where = f"topic {tid} post {pn}" if ctx else ""
         if pid is None or pn is None or tid is None:
-            self.src.reject(self.loc(f, where), "post lacks id, post_number or topic_id", _excerpt(p))
+            self.src.reject(self.loc(f, where), "post lacks id, post_number or topic_id", json_excerpt(p))
             return
         created = to_utc(p.get("created_at"))
         if created is None:
-            self.src.reject(self.loc(f, where), f"post {pid} has no usable created_at", _excerpt(p))
+            self.src.reject(self.loc(f, where), f"post {pid} has no usable created_at", json_excerpt(p))
             return
         native = f"t{tid}" if pn == 1 else f"p{pid}"
         if native in self.items:
@@ -502,7 +503,7 @@ class _State:
         if topics is None:
             return
         if not isinstance(topics, list):
-            self.src.reject(self.loc(f), "topic_list.topics is not a list", _excerpt(doc))
+            self.src.reject(self.loc(f), "topic_list.topics is not a list", json_excerpt(doc))
             return
         for i, t in enumerate(topics):
             self.list_topic(f, i, t, names)
@@ -515,7 +516,7 @@ class _State:
             return
         created = to_utc(t.get("created_at"))
         if created is None:
-            self.src.reject(self.loc(f, where), f"topic {tid} has no usable created_at", _excerpt(t))
+            self.src.reject(self.loc(f, where), f"topic {tid} has no usable created_at", json_excerpt(t))
             return
         op = None
         for poster in t.get("posters") or []:

@@ -23,10 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-import orjson
-
 from covalue.sources.archive import Refused, ZipArchive
-from covalue.sources.base import Reader, ReaderError, Sink, to_utc
+from covalue.sources.base import Reader, ReaderError, Sink, json_excerpt, to_utc
 from covalue.sources.slack_files import (
     DAY,
     Files,
@@ -333,16 +331,16 @@ class SlackReader(Reader):
             v = m.get(key)
             if v is not None and not isinstance(v, str) and not (key in ("ts", "thread_ts") and _number(v)):
                 self.src.reject(
-                    loc, f"field {key!r} should be a string, found {type(v).__name__}", _excerpt(m)
+                    loc, f"field {key!r} should be a string, found {type(v).__name__}", json_excerpt(m)
                 )
                 return
         ts = _ts(m.get("ts"))
         created = _created(ts) if ts else None
         if ts is None or created is None:
-            self.src.reject(loc, f"missing or unusable timestamp ts={m.get('ts')!r}", _excerpt(m))
+            self.src.reject(loc, f"missing or unusable timestamp ts={m.get('ts')!r}", json_excerpt(m))
             return
         if m.get("thread_ts") is not None and _ts(m["thread_ts"]) is None:
-            self.src.reject(loc, f"unusable thread_ts={m['thread_ts']!r}", _excerpt(m))
+            self.src.reject(loc, f"unusable thread_ts={m['thread_ts']!r}", json_excerpt(m))
             return
         msg = _Message(conv, ts, created, loc)
         subtype = m.get("subtype")
@@ -523,10 +521,3 @@ def _created(ts: str) -> datetime | None:
 def _file_id(f: Any) -> str | None:
     fid = f.get("id") if isinstance(f, dict) else None
     return fid if isinstance(fid, str) and fid else None
-
-
-def _excerpt(m: dict[str, Any]) -> str:
-    try:
-        return orjson.dumps(m)[:300].decode("utf-8", "replace")
-    except (TypeError, orjson.JSONEncodeError):
-        return str(m)[:300]
