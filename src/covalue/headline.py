@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 from covalue.metrics import health as hm
 from covalue.metrics.member_stages import contributions_in_windows
 from covalue.metrics.windows import periods_table
-from covalue.periods import month_end, period_index, period_label, window_label
+from covalue.periods import period_index, period_label, window_label
 from covalue.presentation import hours, num
 
 _KEY = ["community_id", "pidx"]
@@ -343,8 +343,3 @@ def shape_sentence(explanation: str | None) -> str | None:
     verdict, sep, why = said.partition(": ")
     # "Community: no single voice..." would read as a name beside the community's own
     return f"Shape: {verdict.lower()} — {why}" if sep and len(verdict) <= 30 else said
-
-
-def window_end(period: str) -> str:
-    """The last day of ``period``'s window, as a date."""
-    return month_end(period_index(period)).isoformat()
