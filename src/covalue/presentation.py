@@ -10,10 +10,8 @@
 A value that is missing is shown as "–" by every formatter, so a table never mixes "n/a", "None" and
 blanks. Build templates from :func:`environment` rather than a new ``jinja2.Environment`` so that every
 page escapes the same way and knows the same filters (``num``, ``pct``, ``hours``, ``when``, ``counts``,
-``text_of``); add page-specific filters to the returned environment. The report uses it
-(``covalue.report.view``); the web app's environment (``web/common.py``) and the canvases' own
-(``canvas/shared_value_export.py``, ``canvas/collaboration_section.py``) are to be made the same way,
-dropping their local ``_num``/``pct`` copies.
+``text_of``, ``plural``); add page-specific filters to the returned environment. The report
+(``covalue.report.view``), the web app (``web/common.py``) and the canvases' exports are all made so.
 """
 
 from __future__ import annotations
