@@ -87,6 +87,14 @@ def signed_in(ctx: Ctx) -> Ctx:
     return ctx
 
 
+def admin_only(ctx: Ctx, refusal: str) -> None:
+    """Go on only for a signed-in administrator; anyone else is refused (403) with ``refusal``."""
+    signed_in(ctx)
+    assert ctx.access is not None
+    if not ctx.access.is_admin:
+        raise HTTPException(403, refusal)
+
+
 def community(ctx: Ctx, cid: str, what: str = "view") -> dict[str, Any]:
     """The community's results if ``ctx`` may ``what`` there; 404 when unknown, 403 when not allowed.
     (A manager of another community learns no more than that the page is not theirs.)"""

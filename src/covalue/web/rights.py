@@ -23,7 +23,7 @@ from covalue.rights import retention
 from covalue.rights.people import Person, PersonNotFound, resolve
 from covalue.rights.subject_access import subject_access
 from covalue.store import accounts as acc
-from covalue.web.common import CtxDep, audit, render, signed_in
+from covalue.web.common import CtxDep, admin_only, audit, render, signed_in
 from covalue.web.security import Ctx
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(include_in_schema=False, lifespan=lifespan)
 
 
-def _admin(ctx: Ctx) -> None:
-    signed_in(ctx)
-    assert ctx.access is not None
-    if not ctx.access.is_admin:
-        raise HTTPException(403, "Only administrators can forget a person.")
+_ADMINS_ONLY = "Only administrators can forget a person."
 
 
 def _held(ctx: Ctx, spec: str) -> tuple[Person, dict[str, Any]]:
@@ -82,7 +78,7 @@ def _forget_page(ctx: Ctx, status: int = 200, **values: Any) -> Response:
 @router.get("/admin/forget")
 def forget_form(ctx: Ctx = CtxDep, person: str = "") -> Response:
     """The form; with ``person`` given, what is held about them, to confirm before erasing."""
-    _admin(ctx)
+    admin_only(ctx, _ADMINS_ONLY)
     if not person.strip():
         return _forget_page(ctx)
     try:
@@ -97,7 +93,7 @@ def forget_form(ctx: Ctx = CtxDep, person: str = "") -> Response:
 
 @router.post("/admin/forget")
 def forget_person(ctx: Ctx = CtxDep, person: str = Form(""), confirm: str = Form("")) -> Response:
-    _admin(ctx)
+    admin_only(ctx, _ADMINS_ONLY)
     assert ctx.user is not None
     if confirm != "forget":
         return _forget_page(ctx, 400, person=person, error="Type forget in the confirmation box to go ahead.")

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from covalue.store import ROLES, AuditEvent, User
 from covalue.store import accounts as acc
-from covalue.web.common import CtxDep, redirect, render, signed_in
+from covalue.web.common import CtxDep, admin_only, redirect, render
 from covalue.web.security import Ctx
 
 router = APIRouter(include_in_schema=False)
@@ -40,17 +40,13 @@ class Revocation(AccountRole):
     action: str = ""
 
 
-def _admin_only(ctx: Ctx) -> None:
-    signed_in(ctx)
-    assert ctx.access is not None
-    if not ctx.access.is_admin:
-        raise HTTPException(403, "Only administrators manage accounts.")
+_ADMINS_ONLY = "Only administrators manage accounts."
 
 
 def _admin_page(
     ctx: Ctx, status: int = 200, message: str | None = None, error: str | None = None
 ) -> Response:
-    _admin_only(ctx)
+    admin_only(ctx, _ADMINS_ONLY)
     names = ctx.site.snapshot().names
     with ctx.site.store.session() as db:
         users = list(db.scalars(select(User).order_by(User.email)))
@@ -80,7 +76,7 @@ def admin(ctx: Ctx = CtxDep) -> Response:
 
 @router.post("/admin/users")
 def admin_add(form: Annotated[NewRole, Form()], ctx: Ctx = CtxDep) -> Response:
-    _admin_only(ctx)
+    admin_only(ctx, _ADMINS_ONLY)
     try:
         with ctx.site.store.session() as db:
             me_ = db.get(User, ctx.user.id) if ctx.user else None
@@ -110,7 +106,7 @@ def admin_add(form: Annotated[NewRole, Form()], ctx: Ctx = CtxDep) -> Response:
 @router.post("/admin/users/revoke")
 def admin_revoke(form: Annotated[Revocation, Form()], ctx: Ctx = CtxDep) -> Response:
     """Take access back from an account; audited under the administrator who did it."""
-    _admin_only(ctx)
+    admin_only(ctx, _ADMINS_ONLY)
     assert ctx.user is not None
     if form.action not in acc.REVOCATIONS:
         return _admin_page(ctx, 400, error=f"Unknown action {form.action!r}.")
