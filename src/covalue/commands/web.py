@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from covalue.commands.options import WorkspaceOpt, console, err, open_ws
+from covalue.commands.options import WorkspaceOpt, console, fail, open_ws
 from covalue.store import ROLES, Store
 from covalue.store import accounts as acc
 from covalue.web.site import Limits
@@ -75,8 +75,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        err.print(f"[red]error:[/] cannot listen on {host}:{port}: {e.strerror or e}")
-        raise typer.Exit(1) from None
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -146,8 +145,7 @@ def user_add(
         match = [c for c, n in rows if community in (c, n)]
         if not match:
             known = ", ".join(sorted(c for c, _ in rows)) or "none yet"
-            err.print(f"[red]error:[/] no community {community!r} in {path} (known: {known})")
-            raise typer.Exit(2)
+            fail(f"no community {community!r} in {path} (known: {known})")
         cid = match[0]
     if generate:
         password = secrets.token_urlsafe(12)
@@ -161,8 +159,7 @@ def user_add(
             acc.audit(db, None, "account role added (cli)", community=cid, subject=f"{user.email}: {role}")
             shown = user.email
     except acc.AccountError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        fail(str(e))
     finally:
         store.dispose()
     where = f" of {cid}" if cid and role != "admin" else ""
@@ -183,10 +180,7 @@ def user_link(
         with store.session() as db:
             user = acc.find_user(db, email)
             if user is None or not user.member_id:
-                err.print(
-                    f"[red]error:[/] {email} is not an account linked to a member (use `user add --member`)"
-                )
-                raise typer.Exit(2)
+                fail(f"{email} is not an account linked to a member (use `user add --member`)")
             token = acc.new_journey_link(db, user)
     finally:
         store.dispose()
@@ -207,8 +201,7 @@ def _revoke(
             subject = f"{email}: {role}" if role else email
             acc.audit(db, None, f"{acc.REVOCATIONS[action]} (cli)", community=community, subject=subject)
     except acc.AccountError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        fail(str(e))
     finally:
         store.dispose()
     console.print(done)
