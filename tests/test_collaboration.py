@@ -24,16 +24,15 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import journey, synth
 from covalue.canvas import coaching, stories
 from covalue.canvas import collaboration as cc
 from covalue.store import Base, Store
-from covalue.store import accounts as acc
 from covalue.store import collaboration as cs
-from covalue.testing import sign_in
+from covalue.testing import sign_in, synthetic_site
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
+SPONSOR = ("sponsor@example.org", "sponsor", "healthy")
 SHAPES = ("community", "single voice", "broadcast", "workgroup", "dormant")
 ELEMENTS = ("alignment", "personal", "experiment", "learning", "discuss")
 
@@ -367,16 +366,9 @@ def test_stories_matrix_and_cycles() -> None:
 # -- the loop through the web app ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    path = tmp_path_factory.mktemp("collab") / "ws"
-    ws = covalue.init(path)
-    synth.generate().write(ws)
-    journey.analyze(ws)
-    ws.close()
-    store = Store.open(path)
-    with store.session() as db:
-        acc.add_user(db, "manager@example.org", "manager", community="healthy", password=PASSWORD)
-        acc.add_user(db, "sponsor@example.org", "sponsor", community="healthy", password=PASSWORD)
-    store.dispose()
+    path = synthetic_site(
+        tmp_path_factory.mktemp("collab") / "ws", "manager@example.org", PASSWORD, others=(SPONSOR,)
+    )
     with TestClient(create_app(path)) as c:
         yield c
 

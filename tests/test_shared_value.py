@@ -23,12 +23,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import journey, synth
 from covalue.canvas import shared_value as sv
 from covalue.canvas import shared_value_export as export
 from covalue.store import Store
-from covalue.store import accounts as acc
 from covalue.store import shared_value as svs
+from covalue.testing import synthetic_site
 
 PAIRS = Path(__file__).parent / "data" / "shared_value_pairs.toml"
 PASSWORD = "a long test password"
@@ -314,17 +313,12 @@ def test_history_is_appended_and_merges_add_voices(store: Store) -> None:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from covalue.web.app import create_app
 
-    path = tmp_path_factory.mktemp("sv") / "ws"
-    ws = covalue.init(path)
-    synth.generate().write(ws)
-    journey.analyze(ws)
-    ws.close()
-    store = Store.open(path)
-    with store.session() as db:
-        acc.add_user(db, "manager@example.org", "manager", community="healthy", password=PASSWORD)
-        acc.add_user(db, "sponsor@example.org", "sponsor", community="healthy", password=PASSWORD)
-        acc.add_user(db, "other@example.org", "manager", community="dying", password=PASSWORD)
-    store.dispose()
+    path = synthetic_site(
+        tmp_path_factory.mktemp("sv") / "ws",
+        "manager@example.org",
+        PASSWORD,
+        others=(("sponsor@example.org", "sponsor", "healthy"), ("other@example.org", "manager", "dying")),
+    )
     a = create_app(path)
     yield a
     a.state.site.close()

@@ -148,9 +148,16 @@ def live_server(app: Any) -> Iterator[str]:
 
 
 def synthetic_site(
-    path: Path, email: str, password: str, *, role: str = "manager", community: str = "healthy"
+    path: Path,
+    email: str,
+    password: str,
+    *,
+    role: str = "manager",
+    community: str = "healthy",
+    others: tuple[tuple[str, str, str], ...] = (),
 ) -> Path:
-    """A workspace holding the analysed default synthetic organisation and one account, for web tests."""
+    """A workspace holding the analysed default synthetic organisation and one account, for web tests;
+    ``others`` adds more accounts as (email, role, community), all with ``password``."""
     import covalue
     from covalue import journey, synth
     from covalue.store import Store
@@ -162,7 +169,8 @@ def synthetic_site(
     ws.close()
     st = Store.open(path)
     with st.session() as db:
-        acc.add_user(db, email, role, community=community, password=password)
+        for e, r, c in ((email, role, community), *others):
+            acc.add_user(db, e, r, community=c, password=password)
     st.dispose()
     return path
 
