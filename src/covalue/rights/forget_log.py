@@ -73,6 +73,11 @@ _PERSON_COLUMNS = {
 }
 
 
+def _among(column: Any, ids: set[str]) -> Any:
+    """Which values of ``column`` are in ``ids`` (False for nulls)."""
+    return pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())), False)
+
+
 @dataclass
 class SkipList:
     """The filter an ingest passes each batch through. Empty (and free) when nobody was forgotten."""
@@ -129,8 +134,7 @@ class SkipList:
             values = [v for v in pc.unique(batch[col]).to_pylist() if v]
             gone = self._forgotten(values)
             if gone:
-                hit = pc.is_in(batch[col], value_set=pa.array(sorted(gone), pa.string()))
-                hit = pc.fill_null(hit, False)
+                hit = _among(batch[col], gone)
                 drop = hit if drop is None else pc.or_(drop, hit)
         if drop is not None:
             n = int(pc.sum(drop).as_py() or 0)
@@ -148,8 +152,9 @@ class SkipList:
         gone = self._forgotten(targets)
         if not gone:
             return batch
-        hit = pc.fill_null(pc.is_in(batch["target_id"], value_set=pa.array(sorted(gone), pa.string())), False)
-        cleared = pc.if_else(hit, pa.scalar(None, pa.string()), batch["target_id"])
+        cleared = pc.if_else(
+            _among(batch["target_id"], gone), pa.scalar(None, pa.string()), batch["target_id"]
+        )
         return batch.set_column(batch.schema.get_field_index("target_id"), "target_id", cleared)
 
     def _scrub_handles(self, batch: pa.Table) -> pa.Table:
