@@ -20,7 +20,8 @@ import ibis.expr.types as ir
 from covalue import journey, models, privacy
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
-from covalue.metrics.maturity import activity_range, month_start, period_index, period_label, periods_table
+from covalue.metrics.windows import activity_range, periods_table
+from covalue.periods import month_start, period_index, period_label
 from covalue.workspace import Workspace
 
 
