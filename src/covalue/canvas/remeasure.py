@@ -12,7 +12,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import diagnosis, journey, privacy
+from covalue import diagnosis, journey, privacy, stages
 from covalue.canvas.collaboration_service import Workbench
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import STAGES, period_index, periods_table
@@ -30,7 +30,7 @@ CALM = (
 MEASURES: list[tuple[str, str]] = [
     ("active", "Active members"),
     ("solve_plus", "At Solve or beyond (share of the active)"),
-    *[(f"stage:{st}", f"At {st.title()} (share of the active)") for st in STAGES],
+    *[(f"stage:{st}", f"At {stages.label(st)} (share of the active)") for st in STAGES],
     ("response_rate", "Threads they opened that got a response"),
     ("ttfr", "Median time to first reply on their threads"),
     ("answered", "Their questions answered by another member"),
@@ -55,7 +55,7 @@ WATCH_WORDS: list[tuple[str, str]] = [
     # "share" and "connect" are ordinary words too
     *[
         (f"stage:{st}", rf"\b(?:at|reach\w*|into|stage)\s+{st}\b|\b{st}\s+(?:stage|level)\b")
-        for st in ("innovate", "solve", "share", "connect", "observer")
+        for st in reversed(stages.ORDER)
     ],
 ]
 
