@@ -33,9 +33,14 @@ def _unmarked(t: ir.StringValue) -> ir.StringValue:
     t = t.re_replace(r"<[^>]*>", " ")
     t = t.re_replace(r"&(nbsp|#160);", " ").re_replace(r"&quot;", '"').re_replace(r"&(#39|apos);", "'")
     t = t.re_replace(r"&amp;", "&").re_replace(r"&lt;", "<").re_replace(r"&gt;", ">")
-    # trimmed by a pattern: ibis compiles strip() for Spark into a TRIM whose character list also holds
-    # the letter f, so Spark read "feature request" as "eature request"
-    return t.re_replace(r"\s+", " ").re_replace(r"^ | $", "")
+    return trimmed(t.re_replace(r"\s+", " "))
+
+
+def trimmed(t: ir.StringValue) -> ir.StringValue:
+    """``t`` without white space at either end. A pattern, not ``strip()``: ibis compiles that for Spark
+    into a TRIM whose character list also holds the letter f, so Spark read "feature request" as
+    "eature request"."""
+    return t.re_replace(r"^\s+|\s+$", "")
 
 
 def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 20000) -> ir.StringValue:
@@ -48,7 +53,7 @@ def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 2000
 def titled(title: ir.StringValue, text: ir.StringValue) -> ir.StringValue:
     """:func:`idea_text` from a title and a text each already cleaned (classification cleans every text
     once and reuses it here)."""
-    return title.concat(" ¶ ", text).re_replace(r"^ | $", "")
+    return trimmed(title.concat(" ¶ ", text))
 
 
 def idea_structure(

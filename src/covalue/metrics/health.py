@@ -22,6 +22,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from covalue.metrics.classify import trimmed
 from covalue.metrics.windows import in_windows
 
 PERIOD_KEY = ("community_id", "pidx")
@@ -155,8 +156,7 @@ def unanswered_questions(
     it = items.select(_iid=items.item_id, title=items.title, _text=items.text)
     q = q.left_join(it, q.item_id == it._iid)
     text = q._text.fill_null("")
-    # trimmed by a pattern: Spark's TRIM for strip() also removes the letter f
-    title = q.title.fill_null("").re_replace(r"^\s+|\s+$", "")
+    title = trimmed(q.title.fill_null(""))
     # words: each run of non-blanks becomes one letter, the blanks go, the letters are counted
     words = text.re_replace(r"\S+", "w").re_replace(r"\s+", "").length()
     chatter = (title == "") & (words < min_words)
