@@ -15,7 +15,8 @@ import pyarrow as pa
 from covalue import diagnosis, journey, privacy, stages
 from covalue.canvas.collaboration_service import Workbench
 from covalue.metrics import health as hm
-from covalue.metrics.maturity import STAGES, period_index, periods_table
+from covalue.metrics.windows import periods_table
+from covalue.periods import period_index
 from covalue.presentation import hours, pct
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ CALM = (
 MEASURES: list[tuple[str, str]] = [
     ("active", "Active members"),
     ("solve_plus", "At Solve or beyond (share of the active)"),
-    *[(f"stage:{st}", f"At {stages.label(st)} (share of the active)") for st in STAGES],
+    *[(f"stage:{st}", f"At {stages.label(st)} (share of the active)") for st in stages.ORDER],
     ("response_rate", "Threads they opened that got a response"),
     ("ttfr", "Median time to first reply on their threads"),
     ("answered", "Their questions answered by another member"),
@@ -171,7 +172,7 @@ def _group_figures(site: Workbench, cid: str, periods: list[str], members: set[s
             f: dict[str, Any] = {
                 "present": len(members) if group == "participants" else len(rows),
                 "active": len(active),
-                **{st: sum(1 for r in active if r["stage"] == st) for st in STAGES},
+                **{st: sum(1 for r in active if r["stage"] == st) for st in stages.ORDER},
             }
             f["solve_plus"] = f["solve"] + f["innovate"]
             t = threads[group].get(pidx) or {}
