@@ -19,7 +19,7 @@ from covalue import journey
 from covalue.canvas import collaboration as cc
 from covalue.canvas.collaboration_data import entry_dict, entry_of, experiment_dict, story_dict
 from covalue.canvas.collaboration_input import EntryEdit, EntryIn, ExperimentAction, ExperimentIn, StoryIn
-from covalue.metrics.maturity import experiment_contributions
+from covalue.metrics.experiments import experiment_contributions
 from covalue.store import Store, utcnow
 from covalue.store import collaboration as cs
 from covalue.workspace import Workspace
