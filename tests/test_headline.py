@@ -43,8 +43,9 @@ def test_the_sentence_and_the_trend_say_the_planted_figures_and_their_change() -
     }
     h = headline.compose("c", "C", "2020-05", 90, {**now, "threads": 25}, {**before, "threads": 25})
     assert h.sentence == (
-        "In the 90 days to 2020-05-31, 41 members got help from 30 colleagues; 16 of 19 questions were "
-        "answered, and half of the threads had a first reply within 20.0 hours; 3 ideas gathered support."
+        "In the 90 days to 2020-05-31, 41 members got help and 30 colleagues answered questions; 16 of 19 "
+        "questions were answered, and half of the threads that got a reply had it within 20.0 hours; "
+        "3 ideas gathered support."
     )
     assert h.previous_window == "90 days to 2020-02-29"
     assert h.trend == (
@@ -70,7 +71,9 @@ def test_an_export_without_ideas_says_so_and_an_empty_window_reads_as_nothing_an
     one = headline.compose(
         "c", "C", "2021-01", 30, {"got_help": 1, "helpers": 1, "questions": 1, "answered": 1}, None
     )
-    assert "1 member got help from 1 colleague; 1 of 1 question was answered" in one.sentence
+    assert (
+        "1 member got help and 1 colleague answered questions; 1 of 1 question was answered" in one.sentence
+    )
 
 
 # -- the three real exports ----------------------------------------------------------------------------
@@ -112,8 +115,8 @@ def test_figures_equal_the_member_stages_health_and_the_cli(three: Path) -> None
         assert [f.previous for f in h.figures] == [f.value for f in prev.figures]
     beer = heads["beer-stackexchange-com"]
     assert beer.period == "2020-05" and beer.sentence.startswith(
-        f"In the 90 days to 2020-05-31, {beer.value('got_help'):.0f} members got help from "
-        f"{beer.value('helpers'):.0f} colleagues; {beer.value('answered'):.0f} of {beer.value('questions'):.0f} "
+        f"In the 90 days to 2020-05-31, {beer.value('got_help'):.0f} members got help and "
+        f"{beer.value('helpers'):.0f} colleagues answered questions; {beer.value('answered'):.0f} of {beer.value('questions'):.0f} "
         "questions were answered"
     )
     ws.close()

@@ -1,7 +1,11 @@
 """The value headline: what a community did for its members in one window, said in one sentence.
 
-    In the 90 days to 2020-05-31, 22 members got help from 20 colleagues; 11 of 19 questions were
-    answered, and half of the threads had a first reply within 20 hours; no idea gathered support yet.
+    In the 90 days to 2020-05-31, 11 members got help and 20 colleagues answered questions; 11 of 19
+    questions were answered, and half of the threads that got a reply had it within 20.2 hours; ideas
+    cannot be seen in this export.
+
+The two people counts are said apart: a colleague who helped may have answered an older question, so the
+helpers are not only those of the members who got help in the window.
 
 Every figure is counted with the rule that decides members' stages (``metrics.member_stages``: a member
 got help when another member answered their question; a colleague helped when they answered someone
@@ -183,7 +187,8 @@ def _sentence(row: dict[str, Any], window: str, ideas_measurable: bool, where: s
     parts = []
     if got or helpers:
         parts.append(
-            f"{_people(got, 'member', 'members')} got help from {_people(helpers, 'colleague', 'colleagues')}"
+            f"{_people(got, 'member', 'members')} got help and "
+            f"{_people(helpers, 'colleague', 'colleagues')} answered questions"
         )
     else:
         parts.append("no member's question was answered by a colleague")
@@ -192,7 +197,8 @@ def _sentence(row: dict[str, Any], window: str, ideas_measurable: bool, where: s
     else:
         ans = "no question was asked"
     if med is not None:
-        ans += f", and half of the threads had a first reply within {hours(med)}"
+        # the median is over the threads that got a reply: a thread with none has no time to count
+        ans += f", and half of the threads that got a reply had it within {hours(med)}"
     parts.append(ans)
     if not ideas_measurable:
         parts.append("ideas cannot be seen in this export")
