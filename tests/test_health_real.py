@@ -329,3 +329,55 @@ def test_set_aside_months_are_told_in_a_few_words() -> None:
         many
         == "11 campaign months set aside (2025-01 to 2025-04, 2025-11 to 2026-02, 2026-09 and 2 more months)"
     )
+
+
+# -- first reply ------------------------------------------------------------------------------------------
+def test_beer_first_reply_is_the_first_word_from_anyone_else_in_the_thread(
+    beer_ws: covalue.Workspace, shared_data: Path, tmp_path: Path
+) -> None:
+    """Read from the raw dump: a question's first reply is its first answer or comment, on the question or
+    on any of its answers, by someone other than the asker, as a reader of the thread sees it. Someone
+    else's comment on the asker's own answer counts (the case a direct-replies-only rule missed)."""
+    with py7zr.SevenZipFile(shared_data / BEER, mode="r") as arc:
+        arc.extract(tmp_path, targets=["Posts.xml", "Comments.xml"])
+    posts = {p.get("Id"): p for p in etree.parse(str(tmp_path / "Posts.xml")).getroot()}
+    question_of = {i: p.get("ParentId") if p.get("PostTypeId") == "2" else i for i, p in posts.items()}
+    words: dict[str, list[tuple[str | None, datetime, str]]] = defaultdict(list)
+    for p in posts.values():
+        if p.get("PostTypeId") == "2":
+            when = datetime.fromisoformat(p.get("CreationDate"))
+            words[p.get("ParentId")].append((p.get("OwnerUserId"), when, "direct"))
+    for c in etree.parse(str(tmp_path / "Comments.xml")).getroot():
+        q = question_of.get(c.get("PostId"))
+        if q:
+            where = "direct" if q == c.get("PostId") else "deeper"
+            words[q].append((c.get("UserId"), datetime.fromisoformat(c.get("CreationDate")), where))
+    truth: dict[str, datetime | None] = {}
+    deeper = 0  # threads where a word deeper than the question came first
+    for i, p in posts.items():
+        if p.get("PostTypeId") != "1" or not p.get("OwnerUserId"):
+            continue
+        asked, asker = datetime.fromisoformat(p.get("CreationDate")), p.get("OwnerUserId")
+        # a deleted account (no user id) is someone else too
+        other = [(t, where) for who, t, where in words[i] if who != asker and t >= asked]
+        truth[i] = min(other)[0] if other else None
+        direct = [t for t, where in other if where == "direct"]
+        deeper += bool(other) and (not direct or min(direct) > truth[i])
+    facts = beer_ws.table("item_facts")
+    got = {
+        r["item_id"].rsplit(":", 1)[1]: r["first_reply_ts"]
+        for r in facts.filter(facts.is_root & (facts.kind == "question"))
+        .select("item_id", "first_reply_ts")
+        .to_pyarrow()
+        .to_pylist()
+    }
+    mine = {i: t for i, t in truth.items() if i in got}
+    assert len(mine) > 0.95 * len(truth)
+    wrong = {
+        i: (t, got[i])
+        for i, t in mine.items()
+        if (t is None) != (got[i] is None)
+        or (t and abs((got[i].replace(tzinfo=None) - t).total_seconds()) > 1)
+    }
+    assert deeper >= 5, deeper
+    assert not wrong, list(wrong.items())[:5]

@@ -82,9 +82,7 @@ def _window(rows: list[dict[str, Any]], period: str) -> dict[str, Any]:
 def _responsiveness(ws: covalue.Workspace) -> list[dict[str, Any]]:
     days = int(diagnosis.model(ws)["window"]["days"])
     periods = diagnosis._periods(ws, days)
-    r = hm.responsiveness(
-        journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"), periods, days
-    )
+    r = hm.responsiveness(journey.derived(ws, "item_facts"), periods, days)
     labels = periods.select("pidx", "period")
     r = r.join(labels, "pidx")
     return diagnosis._rows(r.order_by("pidx"))
@@ -129,9 +127,7 @@ def test_threaded_export_keeps_every_threads_real_first_reply(threaded) -> None:
     # each thread's first reply by someone else is its real one, to the microsecond
     first = {
         r["_rid"]: r["first_reply_ts"]
-        for r in diagnosis._rows(
-            hm.first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
-        )
+        for r in diagnosis._rows(hm.first_replies(journey.derived(ws, "item_facts")))
     }
     root_ids = {
         iid: (channels[sid], key[iid][1])
@@ -250,9 +246,7 @@ def test_a_reply_created_before_its_root_makes_no_negative_wait(ws: covalue.Work
     )
     first = {
         r["_rid"]: r["first_reply_ts"]
-        for r in diagnosis._rows(
-            hm.first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
-        )
+        for r in diagnosis._rows(hm.first_replies(journey.derived(ws, "item_facts")))
     }
     assert first == {"discourse:forum:1": T0 + timedelta(hours=2)}
     row = _window(_responsiveness(ws), "2024-03")

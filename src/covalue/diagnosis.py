@@ -142,13 +142,12 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         wanted = sorted(set(chosen.values()))
     periods = periods.filter(periods.pidx.isin(wanted or [-1]))
     facts = journey.derived(ws, "item_facts")
-    edges = journey.derived(ws, "interactions")
     shape_t = health_table(ws, periods)
     if community:
         shape_t = shape_t.filter(shape_t.community_id == community)
     if period:
         shape_t = shape_t.filter(shape_t.period == period)
-    resp = hm.responsiveness(facts, edges, periods, days)
+    resp = hm.responsiveness(facts, periods, days)
     conc = hm.concentration(facts, member_units(ws), periods, days, float(m["concentration"]["share"]))
     resp_rows = {(r["community_id"], r["pidx"]): r for r in _rows(resp)}
     conc_rows = {(r["community_id"], r["pidx"]): r for r in _rows(conc)}

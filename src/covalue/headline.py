@@ -76,9 +76,9 @@ def months_back(days: int) -> int:
     return max(1, round(days / 30))
 
 
-def figures(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
+def figures(facts: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     """Per community and period (the rows of ``periods``): the headline's figures over the trailing
-    window of ``days``, from item facts and interactions (pass ``facts`` narrowed to one space to get
+    window of ``days``, from item facts (pass ``facts`` narrowed to one space to get
     that space's figures)."""
     fw = contributions_in_windows(facts, periods, days)
     people = fw.group_by(*_KEY).aggregate(
@@ -86,7 +86,7 @@ def figures(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> i
         helpers=fw.member_id.nunique(where=fw._help),
         ideas=fw._idea.ifelse(1, 0).sum(),
     )
-    resp = hm.responsiveness(facts, edges, periods, days).select(
+    resp = hm.responsiveness(facts, periods, days).select(
         _c="community_id",
         _p="pidx",
         questions="questions",
@@ -293,7 +293,6 @@ def for_workspace(
 
     days = int(diagnosis.model(ws)["window"]["days"])
     facts = journey.derived(ws, "item_facts")
-    edges = journey.derived(ws, "interactions")
     names = {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
     space_name = None
     if space:
@@ -320,7 +319,7 @@ def for_workspace(
         return {}
     periods = ibis.memtable(periods_table(min(wanted), max(wanted), days))
     periods = periods.filter(periods.pidx.isin(wanted))
-    rows = {(r["community_id"], r["pidx"]): r for r in _rows(figures(facts, edges, periods, days))}
+    rows = {(r["community_id"], r["pidx"]): r for r in _rows(figures(facts, periods, days))}
     with_ideas = set(
         facts.filter(facts.is_idea).select("community_id").distinct().to_pyarrow().column(0).to_pylist()
     )

@@ -148,14 +148,13 @@ def _group_figures(site: Workbench, cid: str, periods: list[str], members: set[s
             pt = pa.concat_tables([periods_table(p, p, days) for p in wanted])
             facts = journey.derived(ws, "item_facts", run_if_missing=False)
             facts = facts.filter(facts.community_id == cid)
-            edges = journey.derived(ws, "interactions", run_if_missing=False)
             ids = sorted(members) or ["\x00"]
             threads = {}
             for group, sel in (
                 ("participants", facts.author_member.isin(ids)),
                 ("others", ~facts.author_member.isin(ids)),
             ):
-                r = hm.responsiveness(facts.filter(sel), edges, ibis.memtable(pt), days)
+                r = hm.responsiveness(facts.filter(sel), ibis.memtable(pt), days)
                 threads[group] = {x["pidx"]: x for x in r.to_pyarrow().to_pylist()}
     except Exception as e:  # a workspace without results: the groups are left out, said in the log
         log.warning("collaboration: participants/others of %s unreadable: %s", cid, e)

@@ -38,23 +38,38 @@ def _hours(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingV
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / 3600.0
 
 
-def with_first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
+def with_first_replies(facts: ir.Table) -> ir.Table:
     """``facts`` with ``first_reply_ts`` and ``first_reply_inferred``: the analysis writes them into
     ``item_facts``; results of an older analysis get them computed here."""
     if "first_reply_ts" in facts.columns:
         return facts
-    first = first_replies(facts, edges)
+    first = first_replies(facts)
     return facts.left_join(first, facts.item_id == first._rid).drop("_rid")
 
 
-def first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
-    """Per root item (``_rid``): ``first_reply_ts``, the first reply or answer by someone else created at
-    or after the root (a reply dated before its root, e.g. a post moved into a topic, would make a
-    negative wait), and ``first_reply_inferred``, whether that first reply's parent was only inferred
-    from chat timing (no real reply came as early)."""
-    replies = edges.filter(edges.kind.isin(("reply", "answer")) & edges.target_item_id.notnull())
-    roots = facts.filter(facts.is_root).select(_rid=facts.item_id, _rts=facts.created_at)
-    r = replies.join(roots, replies.target_item_id == roots._rid)
+def first_replies(facts: ir.Table) -> ir.Table:
+    """Per root item (``_rid``): ``first_reply_ts``, the first reply or answer by someone else anywhere
+    in its thread, created at or after the root (a reply dated before its root, e.g. a post moved into a
+    topic, would make a negative wait), and ``first_reply_inferred``, whether that first reply's parent
+    was only inferred from chat timing (no real reply came as early).
+
+    Read as a reader of the thread reads it: someone else's comment on the opener's own answer is the
+    first word from another member, and so is a reply by a deleted account (it names nobody, so it is
+    no interaction, but it is not the opener's)."""
+    _vr = facts.view()
+    roots = _vr.filter(_vr.is_root).select(_rid=_vr.item_id, _rts=_vr.created_at, _rwho=_vr.author_member)
+    _vp = facts.view()
+    said = _vp.filter(_vp.parent_id.notnull())
+    if "author_is_bot" in facts.columns:
+        said = said.filter(~said.author_is_bot)
+    # a reply reaches its root through its parent (a chat reply inferred from timing has no thread of
+    # its own) or through its thread (a comment on an answer); one join over both keys
+    keyed = said.select("item_id", "created_at", "author_member", _key=said.parent_id).union(
+        said.select("item_id", "created_at", "author_member", _key=said.thread_id), distinct=False
+    )
+    r = keyed.join(roots, keyed._key == roots._rid)
+    r = r.filter(r.author_member.isnull() | r._rwho.isnull() | (r.author_member != r._rwho))
+    r = r.select("item_id", "_rid", "_rts", ts=r.created_at)
     r = r.filter(r.ts >= r._rts)
     if "parent_inferred" in facts.columns:
         inf = facts.select(_fid=facts.item_id, _inf=facts.parent_inferred.fill_null(False))
@@ -75,14 +90,14 @@ def first_replies(facts: ir.Table, edges: ir.Table) -> ir.Table:
     )
 
 
-def responsiveness(facts: ir.Table, edges: ir.Table, periods: ir.Table, days: int) -> ir.Table:
+def responsiveness(facts: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     """Per community and period, over the trailing window, for threads started by people:
     ``originals``, ``responded`` (reply or reaction from someone else), ``replied`` (a reply or answer
     from someone else), ``response_rate``, ``reply_rate``, time to first reply in hours (median and
     90th percentile over the originals that got one, never negative), ``replied_inferred`` (how many of
     those first replies were inferred: a chat message by someone else within minutes, in a channel
     without threads), ``questions``, ``answered``, ``unanswered``."""
-    roots = with_first_replies(facts, edges).filter(facts.is_root)
+    roots = with_first_replies(facts).filter(facts.is_root)
     w = in_windows(roots, "created_at", periods, days)
     responded = w.first_response_ts.notnull() & (w.first_response_ts < w.win_end)
     replied = w.first_reply_ts.notnull() & (w.first_reply_ts < w.win_end)
@@ -262,7 +277,7 @@ def shape(
     days = int(model["window"]["days"])
     s = model["shape"]
     p = people_numbers(ms, who_units)
-    r = responsiveness(facts, edges, periods, days)
+    r = responsiveness(facts, periods, days)
     rc = reciprocity(edges, periods, days)
 
     def attach(left: ir.Table, right: ir.Table, cols: list[str]) -> ir.Table:

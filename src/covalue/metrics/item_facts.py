@@ -93,7 +93,7 @@ def item_facts(
     # the first reply or answer by someone else (health's time to first response), computed once here
     # from the items themselves: reading it off ``f`` made the engine compute ``f`` (and every join
     # above) three times over
-    replied = first_replies(humans, edges)
+    replied = first_replies(humans)
     f = f.left_join(replied, f.item_id == replied._rid).drop("_rid")
     f = f.mutate(helps_other=f.helps_other.fill_null(False))
     # information shared: an item that is neither a question nor small talk, opening a thread or

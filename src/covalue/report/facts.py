@@ -167,7 +167,7 @@ def monthly_response(ws: Workspace, cids: list[str], until: str | None) -> dict[
     thread started, as health times it (a reaction carries only its message's time, which would read as
     an instant response); ``inferred``: how many of those first replies were inferred in chat without
     threads."""
-    f = hm.with_first_replies(journey.derived(ws, "item_facts"), journey.derived(ws, "interactions"))
+    f = hm.with_first_replies(journey.derived(ws, "item_facts"))
     f = f.filter(f.is_root & ~f.author_is_bot.fill_null(False) & f.community_id.isin(cids))
     hours = (f.first_reply_ts.epoch_seconds() - f.created_at.epoch_seconds()) / 3600.0
     f = f.mutate(month=f.created_at.strftime("%Y-%m"), hours=hours)
