@@ -8,6 +8,7 @@ the prompts quote those numbers, so the team sees why a prompt was chosen.
 from __future__ import annotations
 
 import re
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from covalue import stages
@@ -122,7 +123,17 @@ def findings(c: CommunityFacts, model: dict[str, Any]) -> list[dict[str, Any]]:
         "waiting": [{k: v for k, v in q.items() if k != "_words"} for q in waiting[:shown]],
         "waiting_titles": "; ".join(f"“{q['title']}”" for q in waiting[:shown]),
         "fast_champions": ", ".join(fast_champions(c, th)),
+        "months": int(th.get("max_age_months", 12)),
     }
+    experts = theme_champions(c, themes, th)
+    if experts:
+        about_waiting["theme_champions"] = ", ".join(
+            f"{e['label']} ({plural(e['answers'], 'answer')}, half within {hours(e['median_h'])})"
+            for e in experts
+        )
+        about_waiting["theme_champion_ids"] = [e["member_id"] for e in experts]
+    else:  # nobody known for the theme: the quick champions, so the waiting questions still go to someone
+        about_waiting["quick_fallback"] = about_waiting["fast_champions"]
     if questions and (
         unanswered >= th["unanswered_min"]
         or (answered_share is not None and answered_share < th["answered_share_min"])
@@ -270,6 +281,58 @@ def fast_champions(c: CommunityFacts, th: dict[str, Any]) -> list[str]:
         if (h is None or _n(h) <= limit) and ch.get("label"):
             out.append(ch["label"])
     return out[:3]
+
+
+def _best_theme(words: set[str], themes: list[dict[str, Any]]) -> str | None:
+    """The label of the theme whose terms a text shares most (ties to the earlier, larger theme)."""
+    best, label = 0, None
+    for t in themes:
+        n = len(words & set(t.get("terms") or []))
+        if n > best:
+            best, label = n, t.get("label")
+    return label
+
+
+def theme_champions(
+    c: CommunityFacts, themes: list[dict[str, Any]], th: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The members who answer questions like the waiting ones, and fast: answers (``c["answers"]``,
+    from the months a prompt may cite) to questions of a waiting theme (by the words they share most
+    with it) or asked in the same channel, stream or tag as a waiting question of that theme. A member
+    needs ``theme_min_answers`` such answers and a median wait within the slow-response limit; most
+    answers first, then the quicker. Each: ``member_id``, ``label``, ``answers``, ``median_h``."""
+    answers = c.get("answers") or []
+    if not answers or not themes:
+        return []
+    res = c.get("resonance") or {}
+    every = res.get("question_themes") or res.get("unanswered_themes") or []
+    wanted = {t["label"] for t in themes}
+    spaces = {
+        (q.get("space_kind"), q["space"])
+        for t in themes
+        for q in t["questions"]
+        if q.get("space") and q.get("space_kind") != "site"  # the whole site says nothing
+    }
+    per: dict[str, dict[str, Any]] = {}
+    for a in answers:
+        if a.get("hours") is None:
+            continue
+        on_theme = _best_theme(set(_WORD.findall(str(a.get("text") or "").lower())), every) in wanted
+        if not on_theme and (a.get("space_kind"), a.get("space")) not in spaces:
+            continue
+        m = per.setdefault(a["member_id"], {"member_id": a["member_id"], "label": a.get("label"), "h": []})
+        m["h"].append(float(a["hours"]))
+    least = int(th.get("theme_min_answers", 2))
+    limit = _n(th["slow_response_hours"])
+    out = []
+    for m in per.values():
+        med = statistics.median(m["h"])
+        if len(m["h"]) >= least and med <= limit and m["label"]:
+            out.append(
+                {"member_id": m["member_id"], "label": m["label"], "answers": len(m["h"]), "median_h": med}
+            )
+    out.sort(key=lambda m: (-m["answers"], m["median_h"], m["member_id"]))
+    return out[: int(th.get("theme_champions_shown", 3))]
 
 
 class _Blank(dict):

@@ -17,9 +17,10 @@ from typing import Any, NotRequired, TypedDict
 
 import ibis
 
-from covalue import diagnosis, headline, journey, privacy
+from covalue import diagnosis, headline, journey, models, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
+from covalue.report import answerers
 from covalue.rights.retention import policy as retention_policy
 from covalue.stages import rank
 from covalue.workspace import Workspace
@@ -73,6 +74,9 @@ class CommunityFacts(TypedDict):
     models: Models
     #: the value headline on the same window (covalue.headline.Headline.to_dict), None when it failed
     headline: NotRequired[Row | None]
+    #: members' answers to others' questions of the last months (covalue.report.answerers), so coaching
+    #: can name who answers a waiting theme fast
+    answers: NotRequired[list[Row]]
     # -- added by display preparation ------------------------------------------------------------------
     verdict: NotRequired[str | None]
     prompts: NotRequired[list[Row]]
@@ -259,6 +263,16 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         shape = health[cid].get("shape") or {}
         head["shape"] = shape.get("shape")
         head["shape_sentence"] = headline.shape_sentence(shape.get("explanation"))
+    try:
+        answers = answerers.recent_answers(
+            ws,
+            {cid: health[cid]["period"] for cid in cids},
+            months=int(models.load("coaching")["findings"].get("max_age_months", 12)),
+        )
+    except Exception as e:  # coaching then names champions by speed alone
+        log.warning("report: recent answers failed: %s", e)
+        errors.append(f"answers: {type(e).__name__}: {e}")
+        answers = {}
     maturity, roles = journey.load_models(ws)
     reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
     judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
@@ -290,6 +304,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
                 resonance=None if resonance is None else resonance.get(cid),
                 models=judged_by,
                 headline=heads.get(cid),
+                answers=answers.get(cid, []),
             )
         )
     return ReportFacts(
