@@ -79,19 +79,13 @@ def canvas_state(db: Any, community_id: str) -> dict[str, Any]:
 def canvas_state_of(ws: Any, community_id: str) -> dict[str, Any] | None:
     """``canvas_state`` from a workspace's store, or None when nobody has used the canvases (no store):
     the report then coaches on the data alone."""
-    import os
-    from pathlib import Path
+    from covalue.store import existing
 
-    from covalue.store import ENV_URL, STORE_FILE, Store
-
-    if ws is None or (not os.environ.get(ENV_URL) and not (Path(ws.path) / STORE_FILE).exists()):
-        return None
-    store = Store.open(ws.path, migrate=False)
-    try:
+    with existing(ws.path if ws is not None else None, migrate=False) as store:
+        if store is None:
+            return None
         with store.session() as db:
             try:
                 return canvas_state(db, community_id)
             except Exception:  # a store from before the canvases: no state to coach on
                 return None
-    finally:
-        store.dispose()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -16,7 +14,7 @@ from covalue import presentation
 from covalue.canvas import stories
 from covalue.canvas.collaboration_data import counted, sponsor_view
 from covalue.report import Section
-from covalue.store import ENV_URL, STORE_FILE, Store
+from covalue.store import existing
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +28,16 @@ def _env() -> Environment:
 def report_section(ws: Any, c: dict[str, Any]) -> Section | None:
     """The sponsor's one-pager for community ``c``; left out when the workspace has no store or
     nothing was entered for this community."""
-    if ws is None:
-        return None
-    if not os.environ.get(ENV_URL) and not (Path(ws.path) / STORE_FILE).exists():
-        return None  # nobody has used the web app on this workspace: nothing was entered
-    store = Store.open(ws.path, migrate=False)
-    try:
+    # no store: nobody has used the web app on this workspace, so nothing was entered
+    with existing(ws.path if ws is not None else None, migrate=False) as store:
+        if store is None:
+            return None
         with store.session() as db:
             try:
                 view = sponsor_view(db, c["id"], c)
             except Exception as e:  # a store from before the canvas existed has no tables for it
                 log.info("collaboration: no canvas data for the report: %s", e)
                 return None
-    finally:
-        store.dispose()
     if not (view["stories"] or view["experiments"] or view["goals"]):
         return None
     html = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from jinja2 import Environment
 from covalue import presentation
 from covalue.canvas import shared_value as sv
 from covalue.report.build import Section, register_section
-from covalue.store import ENV_URL, STORE_FILE, Store
+from covalue.store import Store, existing
 from covalue.store import shared_value as svs
 
 log = logging.getLogger(__name__)
@@ -75,16 +74,11 @@ def render_page(data: dict[str, Any]) -> str:
 @register_section
 def shared_value_section(ws: Any, c: dict[str, Any]) -> Section | None:
     """``covalue report``: the community's Shared Value canvas, when anything was entered for it."""
-    if ws is None:
-        return None
     # no store yet means nobody entered anything: do not create one as a side effect of a report
-    if not os.environ.get(ENV_URL) and not (ws.path / STORE_FILE).exists():
-        return None
-    store = Store.open(ws.path)
-    try:
+    with existing(ws.path if ws is not None else None) as store:
+        if store is None:
+            return None
         data = canvas_data(store, c["id"], c.get("name"))
-    finally:
-        store.dispose()
     if not has_content(data):
         return None
     return Section(key="shared-value", title="Shared Value canvas", html=render_section(data))

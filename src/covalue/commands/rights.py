@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,15 +32,10 @@ AlsoOpt = Annotated[
 def _opened(workspace: Path | None) -> Iterator[tuple[Workspace, Any]]:
     """The workspace and its account store (None when it has none: never created just for this), both
     closed when the command is done."""
-    from covalue.store import ENV_URL, STORE_FILE, Store
+    from covalue.store import existing
 
-    with opened(workspace) as ws:
-        store = Store.open(ws.path) if os.environ.get(ENV_URL) or (ws.path / STORE_FILE).exists() else None
-        try:
-            yield ws, store
-        finally:
-            if store is not None:
-                store.dispose()
+    with opened(workspace) as ws, existing(ws.path) as store:
+        yield ws, store
 
 
 def _resolve(ws: Workspace, spec: str, store: Any, also: list[str] | None) -> Any:

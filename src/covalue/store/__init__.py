@@ -119,3 +119,24 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def exists(workspace: str | Path) -> bool:
+    """Whether the workspace has a store: ``COVALUE_DATABASE_URL`` is set, or the web app (or an account
+    command) has created the SQLite file. Readers that only show what people entered check this first, so
+    that a report never creates a store as a side effect."""
+    return bool(os.environ.get(ENV_URL)) or (Path(workspace) / STORE_FILE).exists()
+
+
+@contextmanager
+def existing(workspace: str | Path | None, *, migrate: bool = True) -> Iterator[Store | None]:
+    """The workspace's store for the block when it has one (see :func:`exists`), else None; disposed
+    after."""
+    if workspace is None or not exists(workspace):
+        yield None
+        return
+    store = Store.open(workspace, migrate=migrate)
+    try:
+        yield store
+    finally:
+        store.dispose()
