@@ -227,7 +227,7 @@ def recent_waiting(c: CommunityFacts, th: dict[str, Any]) -> list[dict[str, Any]
                 "item_id": q.get("item_id"),
                 "title": title if len(title) <= 90 else title[:89].rstrip() + "…",
                 "date": when,
-                "link": item_link(str(q.get("item_id") or ""), c.get("name"), "question"),
+                "link": q.get("link") or item_link(str(q.get("item_id") or ""), c.get("name"), "question"),
                 "space": q.get("space"),
                 "space_kind": q.get("space_kind"),
                 "_words": set(_WORD.findall(f"{q.get('title') or ''} {q.get('excerpt') or ''}".lower())),

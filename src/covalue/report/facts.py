@@ -17,7 +17,7 @@ from typing import Any, NotRequired, TypedDict
 
 import ibis
 
-from covalue import diagnosis, headline, journey, models, privacy
+from covalue import diagnosis, headline, item_links, journey, models, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
 from covalue.report import answerers
@@ -107,18 +107,33 @@ class ReportFacts(TypedDict):
 
 def _name_spaces(rows: list[dict[str, Any]], ws: Any) -> None:
     """Add to each waiting question the name of the space it was asked in (channel, stream, tag), so
-    a coaching prompt can say where the waiting questions are."""
+    a coaching prompt can say where the waiting questions are, and its platform link when the export
+    shows its address."""
     ids = [q["item_id"] for q in rows if q.get("item_id")]
     if not ids:
         return
     it, sp = ws.table("items"), ws.table("spaces")
-    it = it.filter(it.item_id.isin(ids)).select("item_id", _sid="space_id")
-    got = it.join(sp, it._sid == sp.space_id).select("item_id", "name", "kind").to_pyarrow().to_pylist()
-    where = {r["item_id"]: r for r in got}
+    it = it.filter(it.item_id.isin(ids)).select("item_id", "title", _sid="space_id")
+    got = it.join(sp, it._sid == sp.space_id).select("item_id", "title", "space_id", "name", "kind")
+    where = {r["item_id"]: r for r in got.to_pyarrow().to_pylist()}
+    hosts = item_links.workspace_hosts(ws)
     for q in rows:
         r = where.get(q.get("item_id"))
         q["space"] = r["name"] if r else None
         q["space_kind"] = r["kind"] if r else None
+        host = hosts.get(item_links.source_of(q["item_id"]))
+        # a question opens its thread: its title is the Zulip topic; a title with a name taken out
+        # for privacy would make a wrong link, and the name must not travel in one either
+        if host and r and (r["title"] or "").strip() == (q.get("title") or "").strip():
+            q["link"] = item_links.item_link(
+                q["item_id"],
+                None,
+                "question",
+                host=host,
+                space_id=r["space_id"],
+                space_name=r["name"],
+                topic=r["title"],
+            )
 
 
 def _clean(v: Any) -> Any:

@@ -11,7 +11,7 @@ from fastapi import Form, HTTPException
 from fastapi.responses import Response
 
 from covalue.canvas import collaboration_data as data
-from covalue.item_links import item_link
+from covalue.item_links import item_link, source_of, workspace_hosts
 from covalue.store import accounts as acc
 from covalue.store import collaboration as cs
 from covalue.web.common import TIPS, redirect, render, signed_in
@@ -39,12 +39,17 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
         return {}
     marks = ",".join("?" * len(ids))
     with site.lock:
+        # the thread's first message titles a Zulip topic; the space names its stream
         found = site.ws.raw.execute(
-            "SELECT i.item_id, i.title, substr(i.text, 1, 240), i.created_at, i.kind, c.name "
+            "SELECT i.item_id, i.title, substr(i.text, 1, 240), i.created_at, i.kind, c.name, i.space_id, "
+            "s.name, coalesce(t.title, i.title) "
             "FROM items i LEFT JOIN communities c ON c.community_id = i.community_id "
+            "LEFT JOIN spaces s ON s.space_id = i.space_id "
+            "LEFT JOIN items t ON t.item_id = i.thread_id "
             f"WHERE i.item_id IN ({marks})",
             ids,
         ).fetchall()
+        hosts = workspace_hosts(site.ws)
     rows = {r[0]: r for r in found}
     out: dict[str, list[dict[str, Any]]] = {}
     for cid, per in wanted.items():
@@ -60,7 +65,15 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
                     "excerpt": text[:200] + ("…" if len(text) > 200 else ""),
                     "date": str(r[3])[:10] if r[3] is not None else None,
                     "showed": sorted(set(flags)),
-                    "link": item_link(item_id, r[5], r[4]),
+                    "link": item_link(
+                        item_id,
+                        r[5],
+                        r[4],
+                        host=hosts.get(source_of(item_id)),
+                        space_id=r[6],
+                        space_name=r[7],
+                        topic=r[8],
+                    ),
                 }
             )
         shown.sort(key=lambda x: x["date"] or "", reverse=True)
