@@ -17,6 +17,13 @@ def pseudonym(member_id: str) -> str:
     return f"Member {tail[:6]}"
 
 
+def from_pseudonym(text: str) -> str | None:
+    """The member id prefix (``m_3f2a9c``) that a label copied from a report names ("Member 3f2a9c"),
+    the inverse of :func:`pseudonym`; None when ``text`` is not such a label."""
+    m = re.fullmatch(r"\s*member\s+([0-9a-z]+)\s*", text, flags=re.IGNORECASE)
+    return f"m_{m.group(1).lower()}" if m else None
+
+
 def labels(ws: Workspace, member_ids: Iterable[str], *, allow_names: bool | None = None) -> dict[str, str]:
     """member_id → the label to show: the display name when names are allowed (workspace setting
     ``privacy.show_names``, or ``allow_names``) and known, else the pseudonym."""

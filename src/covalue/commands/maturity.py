@@ -23,6 +23,7 @@ from covalue.commands.options import (
     progress_bar,
 )
 from covalue.metrics.maturity import TRANSITIONS
+from covalue.privacy import from_pseudonym
 from covalue.stages import JOURNEY
 
 
@@ -205,18 +206,18 @@ def journeys(
 def _explain(ws: Any, member: str, **kw: Any) -> dict[str, Any]:
     """``journey.explain`` on what a person copies from a report: "Member 6b6c48" or "6b6c48" names
     the member whose id is ``m_6b6c48…``, as the pseudonym is made."""
-    given = re.sub(r"^\s*member\s+", "", member, flags=re.IGNORECASE).strip()
-    try:
-        return journey.explain(ws, given, **kw)
-    except LookupError:
-        if given.startswith("m_"):
-            raise
+    given = from_pseudonym(member) or member.strip()
+    tries = [given] if given.startswith("m_") else [given, "m_" + given]
+    for i, who in enumerate(tries):
         try:
-            return journey.explain(ws, "m_" + given, **kw)
+            return journey.explain(ws, who, **kw)
         except LookupError as e:
+            if i + 1 < len(tries):
+                continue
             if str(e).startswith("no member"):
                 raise LookupError(f"no member {member!r} in {ws.path}") from None
             raise
+    raise AssertionError("unreachable")
 
 
 def explain(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from covalue import identity
-from covalue.privacy import pseudonym
+from covalue.privacy import from_pseudonym, pseudonym
 
 if TYPE_CHECKING:
     from covalue.store import Store
@@ -79,15 +79,14 @@ def resolve(ws: Workspace, spec: str, *, store: Store | None = None, also: list[
         members |= {
             m for (m,) in q("SELECT DISTINCT member_id FROM identities WHERE email_hash = ?", [h]).fetchall()
         }
-    elif spec.lower().startswith("member "):
-        tail = spec.split(None, 1)[1].strip().lower()
-        if len(tail) < 6:
+    elif (prefix := from_pseudonym(spec)) is not None:
+        if len(prefix) < 8:
             raise PersonNotFound(f"{spec!r}: a pseudonym has six characters after 'Member'")
         members |= {
             m
             for (m,) in q(
                 "SELECT DISTINCT member_id FROM identities WHERE member_id LIKE ? OR identity_id LIKE ?",
-                [f"m_{tail}%", f"m_{tail}%"],
+                [f"{prefix}%", f"{prefix}%"],
             ).fetchall()
         }
     else:
