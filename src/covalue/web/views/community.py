@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from covalue import headline, journey, periods
 from covalue.presentation import json_for_script, num, pct
+from covalue.report import charts
+from covalue.report import facts as report_facts
 from covalue.web.common import audit, community, names_allowed, render_tab, summary_row, visible_charts
 from covalue.web.views.base import Ctx, CtxDep, joined, routers
 from covalue.web.views.portfolio import CommunitySummary
@@ -44,10 +46,25 @@ class CommunityDetail(CommunitySummary):
 
 # -- pages -----------------------------------------------------------------------------------------
 def _community_page(
-    ctx: Ctx, cid: str, tab: str, template: str, keys: tuple[str, ...], what: str = "view", **extra: Any
+    ctx: Ctx,
+    cid: str,
+    tab: str,
+    template: str,
+    keys: tuple[str, ...],
+    what: str = "view",
+    redrawn: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> Response:
+    """A tab of a community's pages; ``redrawn`` replaces charts the account may see by ones drawn for
+    another month (None leaves the chart out)."""
     c = community(ctx, cid, what)
     shown = visible_charts(ctx, c)
+    for k, v in (redrawn or {}).items():
+        if k in shown:
+            if v is None:
+                del shown[k]
+            else:
+                shown[k] = v
     specs = {shown[k]["id"]: shown[k]["figure"] for k in keys if k in shown}
     h = c.get("health") or {}
     checks = c.get("checks") or []
@@ -124,14 +141,79 @@ def _asked(ctx: Ctx, cid: str, c: dict[str, Any], period: str | None, space: str
         raise HTTPException(404, f"No figures for this choice: {e}") from None
 
 
+#: stage checks per (snapshot, community, period), so picking months back and forth reads each once;
+#: the snapshot is kept beside its entry so its id is not reused while the entry lives
+_CHECKS: dict[int, tuple[Any, dict[tuple[str, str], list[dict[str, Any]]]]] = {}
+
+
+def _checks_at(ctx: Ctx, cid: str, period: str) -> list[dict[str, Any]]:
+    """The community's stage checks at ``period`` (the snapshot's own at its period)."""
+    snap = ctx.site.snapshot()
+    c = snap.communities.get(cid) or {}
+    if period == c.get("period"):
+        return c.get("checks") or []
+    if id(snap) not in _CHECKS:
+        _CHECKS.clear()  # a new analysis: the old months' checks are stale
+        _CHECKS[id(snap)] = (snap, {})
+    got = _CHECKS[id(snap)][1]
+    if (cid, period) not in got:
+        with ctx.site.reader() as ws:
+            got[(cid, period)] = report_facts.checks_at(ws, cid, period)
+    return got[(cid, period)]
+
+
+def _checks_with_change(ctx: Ctx, cid: str, period: str, back: int, known: list[str]) -> list[dict[str, Any]]:
+    """The stage checks at ``period``, each with its value ``back`` months before and the change, as
+    the headline figures are shown beside the window before."""
+    before_p = periods.shift(period, -back)
+    before = {ch["measure"]: ch for ch in _checks_at(ctx, cid, before_p)} if before_p in known else {}
+    out = []
+    for ch in _checks_at(ctx, cid, period):
+        prev = before.get(ch["measure"], {}).get("value")
+        v = ch.get("value")
+        delta = None if v is None or prev is None else float(v) - float(prev)
+        out.append(
+            {
+                **ch,
+                "previous": prev,
+                "previous_period": before_p,
+                "delta": delta,
+                "delta_text": _check_change(delta, ch["measure"]),
+            }
+        )
+    return out
+
+
+def _check_change(d: float | None, measure: str) -> str:
+    """A check's change in words: points for a share, a signed count otherwise."""
+    if d is None:
+        return "–"
+    if abs(d) < 1e-9:
+        return "no change"
+    if re.search(r"\b(share|kept|rate)\b", measure):
+        text = f"{d * 100:+.0f} points"
+    else:
+        text = f"{d:+,.0f}" if float(d).is_integer() else f"{d:+,.1f}"
+    return text.replace("-", "\u2212")
+
+
 @pages.get("/c/{cid}")
 def overview(cid: str, ctx: Ctx = CtxDep, period: str | None = None, space: str | None = None) -> Response:
     """The value headline with its trend, for the month and space picked, the stage figures beside the
-    window before, the next steps (the coaching prompts) and the stage checks."""
+    window before, the stage mix and the stage checks of the month picked (each check beside its value
+    in the window before), then the next steps, verdict and shape of the latest complete month."""
     c = community(ctx, cid)
     period, space = period or None, space or None
     head = _asked(ctx, cid, c, period, space)
     back = headline.months_back(int(c["window_days"]))
+    known = [m["period"] for m in c.get("mix_history") or []]
+    checks = _checks_with_change(ctx, cid, head["period"], back, known)
+    mix_row = next((m for m in c.get("mix_history") or [] if m["period"] == head["period"]), None)
+    redrawn = None
+    if head["period"] != c["period"]:  # the stage mix of the month picked, drawn as the latest one is
+        redrawn = {
+            "mix_now": charts.mix_now({**c, "mix": mix_row, "period": head["period"], "checks": checks})
+        }
     return _community_page(
         ctx,
         cid,
@@ -139,11 +221,14 @@ def overview(cid: str, ctx: Ctx = CtxDep, period: str | None = None, space: str 
         "c_overview.html.j2",
         ("mix_now",),
         head=head,
+        redrawn=redrawn,
+        picked_checks=checks,
         picked_period=period or c["period"],
         picked_space=space,
         periods_known=[m["period"] for m in reversed(c.get("mix_history") or [])],
         spaces=ctx.site.spaces(cid),
         stage_figures=None if space else _stage_figures(c, head["period"], back),
+        back_months=back,
         next_steps=(c.get("prompts") or [])[:3],
     )
 
@@ -183,22 +268,16 @@ def _table(ctx: Ctx, cid: str, name: str, period: str | None, space: str | None)
             ]
         return rows
     if name == "checks":
+        # the checks of the month picked on the overview, each beside its value in the window before
+        if period and period not in {m["period"] for m in c.get("mix_history") or []}:
+            raise HTTPException(400, f"No month {period!r} in this community.")
+        back = headline.months_back(int(c["window_days"]))
+        known = [m["period"] for m in c.get("mix_history") or []]
+        keys = ("stage", "question", "measure", "window", "measurable", "value", "op", "threshold", "passed")
         return [
-            {
-                k: ch.get(k)
-                for k in (
-                    "stage",
-                    "question",
-                    "measure",
-                    "window",
-                    "measurable",
-                    "value",
-                    "op",
-                    "threshold",
-                    "passed",
-                )
-            }
-            for ch in c.get("checks") or []
+            {k: ch.get(k) for k in keys}
+            | {"previous_period": ch["previous_period"], "previous": ch["previous"]}
+            for ch in _checks_with_change(ctx, cid, period or c["period"], back, known)
         ]
     if name == "stage-mix":
         keys = ("period", "active", "observer", "connect", "share", "solve", "innovate", "readers")

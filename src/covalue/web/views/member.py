@@ -96,7 +96,20 @@ def _own_journey(ctx: Ctx, member_id: str | None) -> Response:
         back=None,
         items=evidence_items(ctx.site, ex),
         member_communities=_my_communities(ctx, ex),
+        glance=_glance(ctx, _my_communities(ctx, ex)),
     )
+
+
+def _glance(ctx: Ctx, cids: list[str]) -> list[dict[str, Any]]:
+    """The value headline of each community a member belongs to, as the sponsor reads it: counts of
+    people and questions over the window, never who."""
+    snap = ctx.site.snapshot()
+    out = []
+    for cid in cids:
+        c = snap.communities.get(cid) or {}
+        if c.get("headline"):
+            out.append({"id": cid, "name": snap.names.get(cid, cid), "head": c["headline"]})
+    return out
 
 
 def _my_communities(ctx: Ctx, ex: dict[str, Any] | None) -> list[str]:
