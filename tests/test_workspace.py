@@ -157,7 +157,7 @@ def test_unknown_export_is_a_clear_failure_with_a_reject(ws: covalue.Workspace, 
     junk.write_bytes(b"\x00\x01 not an export")
     r = ws.ingest([junk])[0]
     assert r.status == "failed"
-    assert "could not tell which platform" in r.messages[0]
+    assert "not an export covalue can read: it holds binary data" in r.messages[0]
     rejects = ws.table("rejects").to_pandas()
     assert len(rejects) == 1 and "--source" in rejects.reason[0]
 

@@ -13,6 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from covalue.sources import sniff
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink
 
 __all__ = ["Reader", "ReaderError", "Sink", "SourceSink", "detect", "get_reader", "readers"]
@@ -43,9 +44,14 @@ def get_reader(name: str) -> type[Reader]:
 
 
 def detect(path: Path) -> type[Reader]:
-    """The reader most confident it can read ``path``."""
+    """The reader most confident it can read ``path``. A file whose first bytes show that no reader
+    takes it (an image, zero bytes, binary data) is refused at once, before any reader opens it: some
+    would read it to its end to say no. Naming a reader (``--source``) skips that check."""
     if not path.exists():
         raise ReaderError(f"{path}: no such file or folder")
+    refused = sniff.refusal(path)
+    if refused:
+        raise ReaderError(f"{path.name}: {refused} (a reader named with --source reads it regardless)")
     scored = []
     for name, cls in readers().items():
         try:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from covalue import journey
 from covalue.settings import IngestSettings
+from covalue.sources import sniff
 from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, jobs, utcnow
 from covalue.web import csrf, guard
@@ -184,8 +185,13 @@ def _too_big(n: int, limit: int) -> str:
 # -- safety check before reading ----------------------------------------------------------------------
 def preflight(path: Path, limits: IngestSettings) -> list[str]:
     """Reasons to refuse an uploaded archive outright: entries that climb out of it, absolute paths,
-    links pointing outside, or sizes that make it a decompression bomb. Empty when it looks safe
-    (or is not an archive: the reader then judges it)."""
+    links pointing outside, or sizes that make it a decompression bomb; before those, a file whose
+    first bytes show no reader takes it (an image, zero bytes, binary data), told in plain words in
+    well under a second whatever its size. Empty when it looks safe (or is not an archive: the reader
+    then judges it)."""
+    refused = sniff.refusal(path)
+    if refused:
+        return [refused]
     problems: list[str] = []
     try:
         if zipfile.is_zipfile(path):
