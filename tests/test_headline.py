@@ -86,7 +86,7 @@ def three(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     missing = [str(e) for e in exports if not e.exists()]
     if missing:
         pytest.skip(f"missing: {', '.join(missing)}")
-    ws = covalue.init(path)
+    ws = covalue.init(path, name="Three public communities")  # the name the screenshots show
     ws.ingest(exports)
     journey.analyze(ws)
     ws.close()
@@ -171,7 +171,7 @@ def test_a_space_narrows_the_figures_to_what_its_items_hold(three: Path) -> None
 # -- in the browser -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(three: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The web app on a copy of the workspace, one admin signed up."""
+    """The web app on a copy of the workspace, one sponsor of every community signed up."""
     from covalue.store import Store
     from covalue.store import accounts as acc
     from covalue.testing import live_server
@@ -181,7 +181,7 @@ def served(three: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     shutil.copytree(three, path)
     store = Store.open(path)
     with store.session() as db:
-        acc.add_user(db, "sponsor@example.org", "admin", password=PASSWORD)
+        acc.add_user(db, "sponsor@example.org", "sponsor", password=PASSWORD)
     store.dispose()
     with live_server(create_app(path)) as base:
         yield base, path

@@ -389,6 +389,8 @@ def prompts(
                 "finding": f["key"],
                 "title": p["title"],
                 "saw": p["saw"].format_map(_Blank(f)),
+                # what a sponsor reads beside the title: the finding in one short sentence
+                "brief": p.get("brief", p["saw"]).format_map(_Blank(f)),
                 "questions": _lines(p["questions"], f),
                 "actions": _lines(p["actions"], f),
                 "waiting": f.get("waiting") or [],
@@ -438,6 +440,7 @@ def canvas_step(canvas: dict[str, Any] | None, model: dict[str, Any]) -> dict[st
         "finding": "canvas_" + when,
         "title": s["title"].format_map(_Blank(vals)),
         "saw": s["saw"].format_map(_Blank(vals)),
+        "brief": s["saw"].format_map(_Blank(vals)),
         "questions": _lines(s["questions"], vals),
         "actions": _lines(s["actions"], vals),
         "waiting": [],
