@@ -69,8 +69,8 @@ RULES: tuple[tuple[str, str], ...] = (
 
 _COMPILED = tuple((re.compile(p, re.I), r) for p, r in RULES)
 
-#: what any rule needs somewhere in the text: most messages have none of it and are spared the rules
-#: (one search instead of six replacements)
+#: what any rule needs somewhere in the text: most messages have none of it, and :func:`own_text`
+#: spares them the rules (one search instead of six replacements)
 ANY_MARK = (
     r"(?:^|\n)[ \t]*>|(?:^|\n)--|"
     + _ATTRIBUTED
@@ -79,6 +79,7 @@ ANY_MARK = (
     + r"|-{2,}[ \t]*(?:original|ursprüngliche|message d|mensaje"
     r"|messaggio|oorspronkelijk|mensagem)"
 )
+_ANY_MARK = re.compile(ANY_MARK, re.I)
 
 
 def own_text(text: str | None) -> str:
@@ -86,18 +87,22 @@ def own_text(text: str | None) -> str:
     signature left out."""
     if not text:
         return ""
-    for rx, repl in _COMPILED:
-        text = rx.sub(repl, text)
+    if _ANY_MARK.search(text):
+        for rx, repl in _COMPILED:
+            text = rx.sub(repl, text)
     return text.strip()
 
 
 def strip_quoted(text: ir.StringValue) -> ir.StringValue:
-    """:func:`own_text` as an engine expression, for text that is already lower-cased."""
+    """:func:`own_text` as an engine expression, for text that is already lower-cased.
+
+    The six replacements run on every text, with no test for :data:`ANY_MARK` first: a CASE there
+    turns DuckDB's dictionary-encoded text into one string per row, so every later expression on the
+    text (markup removal, each role's rules) ran once per item instead of once per distinct text
+    (classifying the 1 M-action synthetic organisation took twice as long). Where no mark is found
+    the rules change nothing, so the result is the same.
+    """
     stripped = text
     for pattern, repl in RULES:
         stripped = stripped.re_replace(pattern, repl)
-    # every rule needs a '>', a '--' or a ':' (after "wrote", "sent", "from"): three plain substring
-    # tests spare most texts the regular-expression search (DuckDB evaluates the search only where
-    # they hold)
-    maybe = text.contains(">") | text.contains("--") | text.contains(":")
-    return (maybe & text.re_search(ANY_MARK)).ifelse(stripped, text)
+    return stripped

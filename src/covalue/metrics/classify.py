@@ -112,14 +112,22 @@ def _opens_thread(items: ir.Table) -> ir.Table:
     return titled.union(parents).union(threads).distinct()
 
 
-def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None) -> ir.Table:
+def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None, root_kinds: list[str]) -> ir.Table:
     """``_upid`` of the items another member took up: a reply inferred from chat timing (always by
     someone else), or a reaction or vote whose actor is not the author (an anonymous one counts, as
-    Discord's exports name no reactor)."""
+    Discord's exports name no reactor).
+
+    Only items that may open a thread are looked up (no parent or thread of another item, a kind in
+    ``root_kinds``): uptake matters for no other, and most reactions are on replies."""
     up = it.filter(it.parent_inferred).select(_upid=it.parent_id)
     if actions is not None:
         acts = actions.filter(actions.verb.isin(["react", "vote"]) & actions.item_id.notnull())
-        own = items.select(_aid=items.item_id, _author=items.author_id)
+        roots = items.filter(
+            items.parent_id.isnull()
+            & (items.thread_id.isnull() | (items.thread_id == items.item_id))
+            & items.kind.isin(root_kinds)
+        )
+        own = roots.select(_aid=roots.item_id, _author=roots.author_id)
         j = acts.join(own, acts.item_id == own._aid)
         if "actor_id" in j.columns:
             j = j.filter(j.actor_id.isnull() | (j.actor_id != j._author.fill_null("")))
@@ -321,7 +329,7 @@ def classify_items(
     # in passing and left unanswered, "I suggest we ..." is most often advice within a task.
     chat_bar = ibis.literal(float(ispec.get("chat_threshold", ispec["threshold"])), "float64")
     if ispec.get("chat_needs_uptake", False):
-        up = _taken_up(it, items, actions)
+        up = _taken_up(it, items, actions, root_kinds)
         it = it.left_join(up, it.item_id == up._upid)
         it = it.mutate(_up=it._upid.notnull()).drop("_upid")
         chat_bar = ibis.ifelse(it._up, chat_bar, ibis.literal(float("inf"), "float64"))
