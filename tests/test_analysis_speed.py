@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import covalue
-from covalue import diagnosis, journey, synth
+from covalue import diagnosis, journey, presentation, synth
 from covalue.metrics.maturity import in_windows, periods_table
 from covalue.settings import AnalysisSettings
 
@@ -88,7 +88,7 @@ def test_health_of_reported_periods_equals_the_full_table(tmp_path: Path) -> Non
     assert set(out) == set(latest) and len(out) >= 3
     for cid, h in out.items():
         shape = {k: v for k, v in h["shape"].items() if k not in ("explanation", "thresholds")}
-        assert shape == diagnosis._rows(ibis.memtable(pa.Table.from_pylist([latest[cid]])))[0]
+        assert shape == presentation.table_rows(ibis.memtable(pa.Table.from_pylist([latest[cid]])))[0]
     # an earlier period asked for by name gives that period's row of the full table
     cid, row = sorted(latest.items())[0]
     earlier = [r for r in full if r["community_id"] == cid and r["pidx"] == row["pidx"] - 2]

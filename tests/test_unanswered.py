@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from covalue import diagnosis, journey, privacy
+from covalue import diagnosis, journey, presentation, privacy
 from covalue.metrics import health as hm
 
 HDV = "slack/houstondatavis-slack-export.zip"
@@ -61,7 +61,7 @@ def test_houstondatavis_list_holds_questions_not_chatter(hdv: covalue.Workspace)
     items = hdv.table("items")
     j = facts.join(items.select(_iid="item_id", _text="text"), facts.item_id == items.item_id)
     j = j.filter(j.is_question & j.is_root & j.answered_ts.isnull())
-    raw = [r["_text"] for r in diagnosis._rows(j.select("_text"))]
+    raw = [r["_text"] for r in presentation.table_rows(j.select("_text"))]
     assert "?" in raw and "How was it, Ju??" in raw
     assert any(t.startswith("@channel any friendly volunteers") for t in raw)
 
@@ -105,9 +105,9 @@ def test_zulip_resolved_topics_are_solved(ncar: covalue.Workspace) -> None:
     # three resolved topics open with a question nobody in the archive answered
     j = facts.join(items.select(_iid="item_id", _title="title"), facts.item_id == items.item_id)
     j = j.filter(j.is_question & j.is_root & j.answered_ts.isnull() & j._title.startswith("✔"))
-    resolved = {r["item_id"] for r in diagnosis._rows(j.select("item_id"))}
+    resolved = {r["item_id"] for r in presentation.table_rows(j.select("item_id"))}
     assert len(resolved) == 3
-    listed = diagnosis._rows(hm.unanswered_questions(facts, items, min_words=5))
+    listed = presentation.table_rows(hm.unanswered_questions(facts, items, min_words=5))
     assert listed and not resolved & {r["item_id"] for r in listed}
     assert not any((r["title"] or "").startswith("✔") for r in listed)
     # nor in the list for April 2025, whose year holds one of them (2024-09-30)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import covalue
-from covalue import diagnosis, journey
+from covalue import diagnosis, journey, presentation
 from covalue.metrics import health as hm
 from covalue.metrics.maturity import in_windows
 from covalue.report import charts
@@ -85,7 +85,7 @@ def _responsiveness(ws: covalue.Workspace) -> list[dict[str, Any]]:
     r = hm.responsiveness(journey.derived(ws, "item_facts"), periods, days)
     labels = periods.select("pidx", "period")
     r = r.join(labels, "pidx")
-    return diagnosis._rows(r.order_by("pidx"))
+    return presentation.table_rows(r.order_by("pidx"))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def threaded(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_threaded_export_keeps_every_threads_real_first_reply(threaded) -> None:
     ws, plan = threaded
-    roles = diagnosis._rows(
+    roles = presentation.table_rows(
         journey.derived(ws, "item_roles").select("item_id", "parent_id", "parent_inferred", "created_at")
     )
     by_id = {r["item_id"]: r for r in roles}
@@ -127,7 +127,7 @@ def test_threaded_export_keeps_every_threads_real_first_reply(threaded) -> None:
     # each thread's first reply by someone else is its real one, to the microsecond
     first = {
         r["_rid"]: r["first_reply_ts"]
-        for r in diagnosis._rows(hm.first_replies(journey.derived(ws, "item_facts")))
+        for r in presentation.table_rows(hm.first_replies(journey.derived(ws, "item_facts")))
     }
     root_ids = {
         iid: (channels[sid], key[iid][1])
@@ -246,7 +246,7 @@ def test_a_reply_created_before_its_root_makes_no_negative_wait(ws: covalue.Work
     )
     first = {
         r["_rid"]: r["first_reply_ts"]
-        for r in diagnosis._rows(hm.first_replies(journey.derived(ws, "item_facts")))
+        for r in presentation.table_rows(hm.first_replies(journey.derived(ws, "item_facts")))
     }
     assert first == {"discourse:forum:1": T0 + timedelta(hours=2)}
     row = _window(_responsiveness(ws), "2024-03")
@@ -307,7 +307,7 @@ def test_tag_wiki_pages_are_no_threads_started(shared_data: Path, tmp_path: Path
     roles = journey.derived(ws, "item_roles")
     by_kind = {
         (r["kind"], r["is_root"]): r["n"]
-        for r in diagnosis._rows(roles.group_by(["kind", "is_root"]).aggregate(n=roles.count()))
+        for r in presentation.table_rows(roles.group_by(["kind", "is_root"]).aggregate(n=roles.count()))
     }
     # 81 + 81 tag-wiki posts and 3 of PostTypeId 7 are pages; only the 1,029 questions start threads
     assert by_kind[("question", True)] == 1029 and by_kind[("page", False)] == 165
@@ -321,7 +321,7 @@ def test_tag_wiki_pages_are_no_threads_started(shared_data: Path, tmp_path: Path
 
     def per_window(kind: str) -> dict[int, int]:
         w = in_windows(facts.filter(facts.kind == kind), "created_at", periods, days)
-        return {r["pidx"]: r["n"] for r in diagnosis._rows(w.group_by("pidx").aggregate(n=w.count()))}
+        return {r["pidx"]: r["n"] for r in presentation.table_rows(w.group_by("pidx").aggregate(n=w.count()))}
 
     questions, pages_in = per_window("question"), per_window("page")
     assert sum(pages_in.values()) > 100

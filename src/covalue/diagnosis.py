@@ -10,7 +10,6 @@ Every result carries the numbers that decided it and the thresholds used (``mode
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.windows import activity_range, periods_table
 from covalue.periods import month_start, period_index, period_label
+from covalue.presentation import table_rows
 from covalue.workspace import Workspace
 
 
@@ -42,20 +42,8 @@ def _periods(ws: Workspace, days: int) -> ir.Table:
     return ibis.memtable(periods_table(*rng, days))
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item"):
-        return _clean(v.item())
-    return v
-
-
-def _rows(t: ir.Table) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
-
-
 def _names(ws: Workspace) -> dict[str, str]:
-    return {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
+    return {r["community_id"]: r["name"] for r in table_rows(ws.table("communities"))}
 
 
 def last_months(ws: Workspace, community: str | None = None) -> dict[str, dynamics.LastMonth]:
@@ -90,7 +78,7 @@ def default_periods(
     mix = mix.filter(mix.active > 0)
     if community:
         mix = mix.filter(mix.community_id == community)
-    span = _rows(mix.group_by("community_id").aggregate(p=mix.pidx.max(), p0=mix.pidx.min()))
+    span = table_rows(mix.group_by("community_id").aggregate(p=mix.pidx.max(), p0=mix.pidx.min()))
     if not span:
         return {}
     lasts = last_months(ws, community) if lasts is None else lasts
@@ -149,21 +137,21 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         shape_t = shape_t.filter(shape_t.period == period)
     resp = hm.responsiveness(facts, periods, days)
     conc = hm.concentration(facts, member_units(ws), periods, days, float(m["concentration"]["share"]))
-    resp_rows = {(r["community_id"], r["pidx"]): r for r in _rows(resp)}
-    conc_rows = {(r["community_id"], r["pidx"]): r for r in _rows(conc)}
+    resp_rows = {(r["community_id"], r["pidx"]): r for r in table_rows(resp)}
+    conc_rows = {(r["community_id"], r["pidx"]): r for r in table_rows(conc)}
     names = _names(ws)
     out: dict[str, Any] = {}
     limit = int(m["responsiveness"]["unanswered_list"])
     reply_minutes = float(
         journey.load_models(ws)[1].get("conversation", {}).get("chat_reply_minutes", 0) or 0
     )
-    for row in sorted(_rows(shape_t), key=lambda r: r["community_id"]):
+    for row in sorted(table_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
         if not period and pidx != chosen.get(cid):
             continue  # another community's period
         until = month_start(pidx + 1)
         since = until - timedelta(days=int(m["responsiveness"]["unanswered_max_age_days"]))
-        unanswered = _rows(
+        unanswered = table_rows(
             hm.unanswered_questions(
                 facts,
                 ws.table("items"),
@@ -302,7 +290,8 @@ def _community_windows(
         if community:
             mix = mix.filter(mix.community_id == community)
         chosen = {
-            r["community_id"]: int(r["pidx"]) for r in _rows(mix.select("community_id", "pidx").distinct())
+            r["community_id"]: int(r["pidx"])
+            for r in table_rows(mix.select("community_id", "pidx").distinct())
         }
     else:
         chosen = default_periods(ws, community)
@@ -367,7 +356,7 @@ def _network_state(ws: Workspace, community: str | None, period: str | None) -> 
             wt,
         )
         by_comm: dict[str, list[dict[str, Any]]] = {}
-        for r in _rows(helpers):
+        for r in table_rows(helpers):
             by_comm.setdefault(r["community_id"], []).append(r)
         net = m["network"]
         for w in wins:
@@ -397,7 +386,7 @@ def _units(ws: Workspace, ids: list[str]) -> dict[str, str | None]:
     u = member_units(ws)
     want = ibis.memtable({"_want": list(ids)})
     u = u.join(want, u.member_id == want._want)
-    return {r["member_id"]: r["org_unit"] for r in _rows(u.select("member_id", "org_unit"))}
+    return {r["member_id"]: r["org_unit"] for r in table_rows(u.select("member_id", "org_unit"))}
 
 
 def champions(
@@ -526,7 +515,7 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
     names = {"viewed": "top_viewed", "replied": "top_replied", "reacted": "top_reacted", "attended": "events"}
     tops: dict[str, list[dict[str, Any]]] = {v: [] for v in names.values()}
     found = rs.top_lists(rs.item_counts(items, actions, roles), top)
-    for r in _rows(found.order_by(["measure", "community_id", ibis.desc("n"), "item_id"])):
+    for r in table_rows(found.order_by(["measure", "community_id", ibis.desc("n"), "item_id"])):
         tops[names[r["measure"]]].append(r)
     if community:
         tops = {k: [r for r in v if r["community_id"] == community] for k, v in tops.items()}
@@ -535,7 +524,7 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
     if ids:
         it = ws.table("items")
         it = it.filter(it.item_id.isin(ids)).select("item_id", "title", text=it.text.substr(0, 400))
-        shown = {r["item_id"]: rs.title_or_excerpt(r["title"], r["text"]) for r in _rows(it)}
+        shown = {r["item_id"]: rs.title_or_excerpt(r["title"], r["text"]) for r in table_rows(it)}
 
     # questions that open a thread: a question asked in a reply is part of someone else's conversation
     q = facts.filter(facts.is_question & facts.is_root & ~facts.author_is_bot)
@@ -551,7 +540,7 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
     for r in q.order_by(["community_id", "item_id"]).to_pyarrow().to_pylist():
         qs.setdefault(r["community_id"], []).append(r)
 
-    cids = sorted({r["community_id"] for r in _rows(items.select("community_id").distinct())})
+    cids = sorted({r["community_id"] for r in table_rows(items.select("community_id").distinct())})
     out: dict[str, dict[str, Any]] = {}
     for cid in cids:
         rows = qs.get(cid, [])

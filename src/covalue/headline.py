@@ -31,7 +31,7 @@ from covalue.metrics import health as hm
 from covalue.metrics.member_stages import contributions_in_windows
 from covalue.metrics.windows import periods_table
 from covalue.periods import period_index, period_label, window_label
-from covalue.presentation import hours, num
+from covalue.presentation import hours, num, table_rows
 
 _KEY = ["community_id", "pidx"]
 
@@ -272,13 +272,6 @@ def compose(
     )
 
 
-def _rows(t: ir.Table) -> list[dict[str, Any]]:
-    out = []
-    for r in t.to_pyarrow().to_pylist():
-        out.append({k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()})
-    return out
-
-
 def for_workspace(
     ws: Any,
     *,
@@ -293,11 +286,11 @@ def for_workspace(
 
     days = int(diagnosis.model(ws)["window"]["days"])
     facts = journey.derived(ws, "item_facts")
-    names = {r["community_id"]: r["name"] for r in _rows(ws.table("communities"))}
+    names = {r["community_id"]: r["name"] for r in table_rows(ws.table("communities"))}
     space_name = None
     if space:
         sp = ws.table("spaces")
-        found = _rows(sp.filter(sp.space_id == space).select("community_id", "name", "kind"))
+        found = table_rows(sp.filter(sp.space_id == space).select("community_id", "name", "kind"))
         if not found:
             raise LookupError(f"no space {space!r} in {ws.path}")
         community = found[0]["community_id"]
@@ -319,7 +312,7 @@ def for_workspace(
         return {}
     periods = ibis.memtable(periods_table(min(wanted), max(wanted), days))
     periods = periods.filter(periods.pidx.isin(wanted))
-    rows = {(r["community_id"], r["pidx"]): r for r in _rows(figures(facts, periods, days))}
+    rows = {(r["community_id"], r["pidx"]): r for r in table_rows(figures(facts, periods, days))}
     with_ideas = set(
         facts.filter(facts.is_idea).select("community_id").distinct().to_pyarrow().column(0).to_pylist()
     )

@@ -26,6 +26,20 @@ from markupsafe import Markup
 MISSING = "–"
 
 
+def plain(v: Any) -> Any:
+    """A value from an engine as plain Python: NaN as None, numpy scalars as their Python value."""
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if hasattr(v, "item"):
+        return plain(v.item())
+    return v
+
+
+def table_rows(t: Any) -> list[dict[str, Any]]:
+    """An Ibis table's rows as dicts of plain Python values (see :func:`plain`)."""
+    return [{k: plain(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
+
+
 def _float(v: Any) -> float | None:
     try:
         return float(v)

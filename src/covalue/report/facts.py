@@ -20,6 +20,7 @@ import ibis
 from covalue import diagnosis, headline, item_links, journey, models, privacy
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
+from covalue.presentation import table_rows
 from covalue.report import answerers
 from covalue.rights.retention import policy as retention_policy
 from covalue.stages import rank
@@ -136,16 +137,12 @@ def _name_spaces(rows: list[dict[str, Any]], ws: Any) -> None:
             )
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and v != v:  # NaN
-        return None
-    if isinstance(v, datetime):
-        return v.isoformat(sep=" ", timespec="minutes")
-    return v
-
-
 def _rows(t: Any) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in r.items()} for r in t.to_pyarrow().to_pylist()]
+    """:func:`covalue.presentation.table_rows` with times written as the report shows them."""
+    return [
+        {k: v.isoformat(sep=" ", timespec="minutes") if isinstance(v, datetime) else v for k, v in r.items()}
+        for r in table_rows(t)
+    ]
 
 
 def stage_history(ws: Workspace, cids: list[str], until: str | None) -> dict[str, list[dict[str, Any]]]:
