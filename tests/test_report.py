@@ -415,7 +415,7 @@ def test_one_community_and_one_month(synth_ws, tmp_path):
     result = build(synth_ws, tmp_path / "one.html", community="healthy", period="2025-06")
     html = (tmp_path / "one.html").read_text(encoding="utf-8")
     assert result.communities == 1 and 'id="portfolio"' not in html
-    assert 'healthy <span class="sub">· 2025-06' in html
+    assert 'Analytics Guild <span class="sub">· 2025-06' in html
     assert "2025-07" not in re.search(r'id="chart-healthy-mix-time".*?</figure>', html, re.S).group(0)
     with pytest.raises(LookupError, match="no community 'nope'"):
         build(synth_ws, tmp_path / "x.html", community="nope")

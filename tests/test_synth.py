@@ -399,6 +399,6 @@ def test_cli_synth_and_demo(tmp_path: Path) -> None:
     d = tmp_path / "demo"
     r = runner.invoke(app, ["demo", "-w", str(d)])
     assert r.exit_code == 0, r.output
-    assert "healthy" in r.output and "Communities" in r.output
+    assert "Analytics Guild" in r.output and "Communities" in r.output
     r = runner.invoke(app, ["demo", "-w", str(d)])
     assert "already holds" in " ".join(r.output.split())  # Rich wraps long paths

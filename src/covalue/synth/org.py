@@ -29,6 +29,16 @@ EMOJI = ("thumbsup", "heart", "tada", "bulb", "raised_hands", "eyes", "100")
 WORKGROUP_UNIT = "Finance"
 SPIKE_MONTH = 6  # 1-based: the campaign's launch month
 SCENARIOS = ("healthy", "single-voice", "broadcast", "workgroup", "dying", "campaign")
+#: what people see: names such communities might have, which do not give their planted shape away (the
+#: scenario stays the community's id, so tests and URLs can name what they check)
+DISPLAY_NAMES = {
+    "healthy": "Analytics Guild",
+    "single-voice": "Architecture Notes",
+    "broadcast": "Company News",
+    "workgroup": "Quarter-End Circle",
+    "dying": "Desktop Support Forum",
+    "campaign": "Sustainability Network",
+}
 
 
 @dataclass

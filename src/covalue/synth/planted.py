@@ -14,6 +14,7 @@ import pyarrow as pa
 from covalue import identity, periods, schema
 from covalue.sources.base import text_stats
 from covalue.synth.org import (
+    DISPLAY_NAMES,
     EMOJI,
     JOB_ROLES,
     LOCATIONS,
@@ -71,7 +72,7 @@ class _Comm:
         self.n_items = 0
         self.n_actions = 0
         self.people: list[str] = []
-        org.rows["communities"].append({"community_id": name, "name": name})
+        org.rows["communities"].append({"community_id": name, "name": DISPLAY_NAMES.get(name, name)})
         for s, sid in self.spaces.items():
             org.rows["spaces"].append(
                 {"space_id": sid, "source": self.source, "name": s, "kind": space_kind, "community_id": name}
