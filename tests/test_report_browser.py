@@ -95,6 +95,46 @@ def test_synthetic_organisation_report(browser, tmp_path_factory):
     assert result["first_seconds"] < 5
 
 
+def test_chart_boxes_keep_their_height_while_charts_are_drawn(browser, tmp_path_factory):
+    """Every chart's box has its figure's height before it is drawn, the drawn plot fills it exactly, so
+    the page does not move as charts appear; the page's <base> leaves links pointing into the page."""
+    path, ws = make(tmp_path_factory, "boxes")
+    ws.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri(), wait_until="load")
+    page.evaluate("window.covalueVisibleDrawn()")
+    measure = """() => [...document.querySelectorAll('.chart')].map(c => {
+        const svg = c.querySelector('svg.main-svg');
+        return {id: c.id, box: c.getBoundingClientRect().height, width: c.getBoundingClientRect().width,
+                plot: svg ? svg.getBoundingClientRect().height : null,
+                plotWidth: svg ? svg.getBoundingClientRect().width : null};
+    })"""
+    # open every folded section and measure in the same turn, before any of their charts is drawn
+    before = page.evaluate(
+        "(measure) => { document.querySelectorAll('details.block').forEach(d => { d.open = true; });"
+        " return {undrawn: document.querySelectorAll('.chart:not([data-drawn])').length,"
+        " height: document.documentElement.scrollHeight, charts: eval(measure)()}; }",
+        measure,
+    )
+    page.evaluate("window.covalueDrawAll()")
+    after = page.evaluate(measure)
+    height_after = page.evaluate("document.documentElement.scrollHeight")
+    figures = page.evaluate(
+        "Object.fromEntries(Object.entries(JSON.parse(document.getElementById('covalue-charts').textContent))"
+        ".map(([k, v]) => [k, v.layout.height]))"
+    )
+    base = page.evaluate("[document.baseURI, location.href]")
+    page.close()
+    assert before["undrawn"] > 10  # most charts were measured before being drawn
+    assert len(after) == len(figures) > 10
+    for b, a in zip(before["charts"], after, strict=True):
+        want = max(figures[a["id"]], 300)  # the box's least height is 300 px
+        assert b["box"] == a["box"] == want, a["id"]
+        assert a["plot"] == figures[a["id"]] and a["plotWidth"] == a["width"], a["id"]
+    assert height_after == before["height"]
+    assert base[0] == base[1]
+
+
 def test_beer_stack_exchange_report(browser, tmp_path_factory, shared_data):
     path, ws = make(tmp_path_factory, "beer", [shared_data / "stackexchange" / "beer.stackexchange.com.7z"])
     ws.close()

@@ -15,6 +15,14 @@
     return el._covalueDone;
   }
   var charts = Array.prototype.slice.call(document.querySelectorAll(".chart"));
+  // Each chart's box takes its figure's height before it is drawn, so the page does not shift as charts
+  // appear, and on screen keeps its layout to itself (.chart.sized in style.css): drawing a chart then
+  // re-lays out that box alone, not the whole page before the next chart measures itself, which made
+  // drawing every chart of a long report slow.
+  charts.forEach(function (el) {
+    var layout = specs[el.id] && specs[el.id].layout;
+    if (layout && layout.height) { el.style.height = layout.height + "px"; el.classList.add("sized"); }
+  });
   if ("IntersectionObserver" in window) {
     var io = new IntersectionObserver(function (entries) {
       entries.forEach(function (e) {
