@@ -34,6 +34,15 @@ SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
 
+#: ingests running in this process: start-up recovery leaves them alone (another Workspace object
+#: on the same file may be reading an export right now)
+_ACTIVE_INGESTS: set[str] = set()
+#: what an ingest that never finished says, once the next writer has rolled it back
+STOPPED = (
+    "the process stopped before this ingest finished (killed or crashed); nothing of it was kept: "
+    "ingest the export again"
+)
+
 
 class WorkspaceError(Exception):
     """The workspace is missing, damaged or cannot be used as asked."""
@@ -164,6 +173,7 @@ class Workspace:
         self.settings = Settings.load(self.path / SETTINGS_FILE)
         self._read_only = read_only
         self._con: Any = None
+        self._in_transaction = False
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -182,7 +192,46 @@ class Workspace:
             self._con.con.execute(f"SET temp_directory = '{self.spill_dir()}'")
             if an.threads:
                 self._con.con.execute(f"SET threads = {int(an.threads)}")
+            if not self._read_only:
+                self.recover()
         return self._con
+
+    def cursor(self, of: Any = None) -> Workspace:
+        """Another view of this workspace on its own DuckDB cursor (opened from ``of``, a duckdb
+        connection to the same database, by default this one's): it sees the last committed state
+        (DuckDB's MVCC), so a reader is never held up by, and never sees half of, an ingest running
+        on another cursor. One thread per view; ``close()`` it when done."""
+        view = Workspace.__new__(Workspace)
+        view.path, view.settings, view._read_only = self.path, self.settings, self._read_only
+        view._in_transaction = False
+        view._con = ibis.duckdb.from_connection((of if of is not None else self.raw).cursor())
+        return view
+
+    def recover(self) -> list[str]:
+        """Roll back ingests recorded as running that no process is running any more (the process
+        was killed mid-ingest): their rows were never committed, so what is left is their log row and
+        any rejects, which are marked failed and removed. Returns the ingest ids so marked."""
+        raw = self._con.con
+        has = raw.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingests' "
+            "AND table_schema = 'main'"
+        ).fetchone()[0]
+        if not has:
+            return []
+        stale = [
+            i
+            for (i,) in raw.execute("SELECT ingest_id FROM ingests WHERE status = 'running'").fetchall()
+            if i not in _ACTIVE_INGESTS
+        ]
+        for ingest_id in stale:
+            raw.execute("BEGIN TRANSACTION")
+            raw.execute("DELETE FROM rejects WHERE ingest_id = ?", [ingest_id])
+            raw.execute(
+                "UPDATE ingests SET status = 'failed', finished_at = ?, message = ? WHERE ingest_id = ?",
+                [datetime.now(UTC).replace(tzinfo=None), STOPPED, ingest_id],
+            )
+            raw.execute("COMMIT")
+        return stale
 
     def memory_limit(self) -> str:
         """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else
@@ -268,13 +317,53 @@ class Workspace:
         community: str | None,
         progress: Callable[[str, int, int | None], None] | None,
     ) -> IngestResult:
-        t0 = time.perf_counter()
         started = datetime.now(UTC).replace(tzinfo=None)
         ingest_id = uuid.uuid4().hex[:16]
         result = IngestResult(ingest_id=ingest_id, paths=[str(path)], reader=source)
         raw = self.raw
         added = dict.fromkeys(schema.CONTENT_TABLES, 0)
         skip = SkipList.load(self)  # people who asked to be forgotten are not read back in
+        if self._in_transaction:  # the caller's transaction makes it atomic already
+            return self._read_export(path, result, added, skip, started, source, community, progress)
+        # the log says "running" (committed) before a row is read, so that a killed process leaves a
+        # trace the next writer finds (``recover``); every row of the export is then written in one
+        # transaction: readers on other cursors see none of it until all of it is there
+        self._log_ingest(result, started, community, running=True)
+        _ACTIVE_INGESTS.add(ingest_id)
+        raw.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            self._read_export(path, result, added, skip, started, source, community, progress)
+            raw.execute("COMMIT")
+        except BaseException as e:
+            raw.execute("ROLLBACK")
+            reason = f"nothing of it was kept: {type(e).__name__}: {e}"
+            raw.execute(
+                "UPDATE ingests SET status = 'failed', finished_at = ?, message = ? WHERE ingest_id = ?",
+                [datetime.now(UTC).replace(tzinfo=None), reason[:4000], ingest_id],
+            )
+            raise
+        finally:
+            self._in_transaction = False
+            _ACTIVE_INGESTS.discard(ingest_id)
+        return result
+
+    def _read_export(
+        self,
+        path: Path,
+        result: IngestResult,
+        added: dict[str, int],
+        skip: SkipList,
+        started: datetime,
+        source: str,
+        community: str | None,
+        progress: Callable[[str, int, int | None], None] | None,
+    ) -> IngestResult:
+        """Read one export through its reader, merging batches as they come, then merge identities
+        and log the ingest (the caller holds the transaction)."""
+        t0 = time.perf_counter()
+        ingest_id = result.ingest_id
+        raw = self.raw
 
         # each batch is merged as it comes (new keys only), so memory holds one batch, not the export
         def emit(table: str, batch: pa.Table) -> None:
@@ -333,6 +422,11 @@ class Workspace:
         self._log_ingest(result, started, community)
         return result
 
+    def transaction(self) -> Any:
+        """A context in which everything written to this workspace is committed at once, or not at
+        all when the block raises (ingests inside it join it)."""
+        return _Transaction(self)
+
     def _merge_stage(self, table: str, stage_name: str) -> int:
         """Add the rows of ``stage_name`` (a table or registered batch) whose key is new; the first
         occurrence wins within it. Returns the number of rows added."""
@@ -347,7 +441,10 @@ class Workspace:
         ).fetchone()
         return int(inserted[0]) if inserted else 0
 
-    def _log_ingest(self, r: IngestResult, started: datetime, community: str | None) -> None:
+    def _log_ingest(
+        self, r: IngestResult, started: datetime, community: str | None, *, running: bool = False
+    ) -> None:
+        """The ingest's log row: ``running`` before reading, replaced by the outcome at the end."""
         row = {
             "ingest_id": r.ingest_id,
             "started_at": started,
@@ -360,10 +457,15 @@ class Workspace:
             "read_counts": json.dumps({**r.read, "recovered_ids": r.recovered} if r.recovered else r.read),
             "added_counts": json.dumps(r.added),
             "n_rejects": r.rejects,
-            "status": r.status,
-            "message": "\n".join(r.messages)[:4000] or None,
+            "status": "running" if running else r.status,
+            "message": f"reading in process {os.getpid()}"
+            if running
+            else "\n".join(r.messages)[:4000] or None,
         }
+        if running:
+            row["finished_at"] = None
         batch = pa.Table.from_pylist([row], schema=schema.INGESTS)
+        self.raw.execute("DELETE FROM ingests WHERE ingest_id = ?", [r.ingest_id])
         self.raw.register("_covalue_batch", batch)
         self.raw.execute("INSERT INTO ingests SELECT * FROM _covalue_batch")
         self.raw.unregister("_covalue_batch")
@@ -492,6 +594,24 @@ class Workspace:
         from covalue import journey
 
         return journey.explain(self, member, community=community, period=period)
+
+
+class _Transaction:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.outer = False
+
+    def __enter__(self) -> Workspace:
+        if not self.ws._in_transaction:
+            self.ws.raw.execute("BEGIN TRANSACTION")
+            self.ws._in_transaction = self.outer = True
+        return self.ws
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if not self.outer:
+            return
+        self.ws._in_transaction = False
+        self.ws.raw.execute("ROLLBACK" if kind is not None else "COMMIT")
 
 
 def _iso(v: Any) -> str | None:

@@ -1,6 +1,7 @@
 """Upload jobs in the store: queue one for an uploaded export, record its progress as the background
 worker goes, and list or find the jobs an account may follow (its own, and those of the communities it
-may upload to; an administrator's, all)."""
+may upload to; an administrator's, all); at the server's start, fail the jobs a stopped server left
+running."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from covalue.store.models import Job
+from covalue.store.models import Job, utcnow
 
 
 def queue(
@@ -44,3 +45,21 @@ def recent(db: Session, *, user_id: int, communities: list[str] | None, limit: i
     if communities is not None:
         q = q.where(or_(Job.user_id == user_id, Job.community_id.in_(communities)))
     return list(db.scalars(q))
+
+
+#: states of a job the worker has taken up and not finished
+RUNNING = ("checking", "ingesting", "analysing")
+#: what a job stopped by the server's end says (its upload is removed; the export was not kept)
+STOPPED = "the server stopped while reading this file; nothing of it was kept — upload it again"
+
+
+def interrupted(db: Session) -> tuple[list[str], list[str]]:
+    """At the server's start: jobs a stopped server left running are marked failed with a plain
+    reason; returns (the ids so marked, the ids still queued, for the worker to take up again)."""
+    failed: list[str] = []
+    for job in db.scalars(select(Job).where(Job.state.in_(RUNNING))):
+        job.state, job.step, job.progress = "failed", "stopped", 100
+        job.error, job.finished_at = STOPPED, utcnow()
+        failed.append(job.id)
+    waiting = list(db.scalars(select(Job.id).where(Job.state == "queued").order_by(Job.created_at)))
+    return failed, waiting

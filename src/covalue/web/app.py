@@ -26,7 +26,7 @@ from covalue.store import Store
 from covalue.web import guard, rights, security, uploads
 from covalue.web.common import LoginRequired, get_ctx, render
 from covalue.web.csrf import CsrfDep
-from covalue.web.site import Limits, Site
+from covalue.web.site import Busy, Limits, Site
 from covalue.web.views import ROUTERS
 from covalue.web.views import data as data_views
 
@@ -44,6 +44,7 @@ HEADINGS = {
     413: "Too large",
     429: "Please wait",
     500: "Something went wrong",
+    503: "Busy right now",
 }
 #: what a request may not carry whatever the route: values the store cannot hold are the client's
 #: mistake (400), not a server error
@@ -131,6 +132,11 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error(request, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        # a bounded kind of slow request is full: said at once, so no server thread waits for a slot
+        return _error(request, 503, exc.message, {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(CanvasRefused)
     async def canvas_refused(request: Request, exc: CanvasRefused) -> Response:

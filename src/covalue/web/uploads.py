@@ -1,7 +1,8 @@
 """Uploads of exports: the request body is streamed to a file in the workspace with a size limit (a
 multipart parser fed chunk by chunk, so nothing is held in memory), archives are checked for unsafe
 entries before anything is read, then the same ``Workspace.ingest`` as the CLI runs in the worker
-thread, followed by the analysis."""
+thread on the writer's own cursor (one transaction: pages meanwhile read the last committed state),
+followed by the analysis."""
 
 from __future__ import annotations
 
@@ -353,7 +354,7 @@ def _run_job(site: Any, job_id: str) -> None:
         path = site.upload_dir() / job.id / job.filename
         community = job.community_id
     _update(site, job_id, state="checking", step="looking for unsafe entries in the archive", progress=2)
-    problems = preflight(path, site.ws.settings.ingest)
+    problems = preflight(path, site.writer.settings.ingest)
     if problems:
         site.discard_upload(job_id)
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
@@ -388,27 +389,30 @@ def _run_job(site: Any, job_id: str) -> None:
 
     t0 = time.perf_counter()
     _update(site, job_id, state="ingesting", step=f"opening {path.name}", progress=5)
-    with site.lock:
-        before = {c for (c,) in site.ws.raw.execute("SELECT community_id FROM communities").fetchall()}
+    # the worker's own cursor, under the writer's lock: pages read on cursors of their own meanwhile,
+    # and see the export once its ingest (one transaction) has committed
+    ws = site.writer
+    with site.write_lock:
+        before = {c for (c,) in ws.raw.execute("SELECT community_id FROM communities").fetchall()}
         try:
-            results = site.ws.ingest([path], community=community, progress=on_ingest)
+            results = ws.ingest([path], community=community, progress=on_ingest)
         finally:
-            site.ws.remove_scratch()
+            ws.remove_scratch()
             site.discard_upload(job_id)
-            _drop_empty_communities(site.ws, before)
+            _drop_empty_communities(ws, before)
         r = results[0]
         summary: dict[str, Any] = {"ingest": r.to_dict()}
         summary["ingest"]["paths"] = [path.name]  # the server's folders are not the user's business
         summary["reject_reasons"] = [
             {"reason": reason, "count": int(n), "example": loc}
-            for reason, n, loc in site.ws.raw.execute(
+            for reason, n, loc in ws.raw.execute(
                 "SELECT reason, count(*), min(location) FROM rejects WHERE ingest_id = ? GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
                 [r.ingest_id],
             ).fetchall()
         ]
         sources = r.sources or ["-"]
         marks = ",".join("?" for _ in sources)
-        touched = site.ws.raw.execute(
+        touched = ws.raw.execute(
             f"SELECT DISTINCT community_id FROM spaces WHERE source IN ({marks}) "
             f"UNION SELECT DISTINCT community_id FROM items WHERE source IN ({marks}) ORDER BY 1",
             sources + sources,
@@ -428,9 +432,11 @@ def _run_job(site: Any, job_id: str) -> None:
             )
             return
         _update(site, job_id, state="analysing", step="placing members on the value journey", progress=62)
-        summary["analysis"] = journey.analyze(site.ws, progress=on_analyse).to_dict()
-        _update(site, job_id, step="drawing the charts", progress=94)
-        site.refresh()
+        # one transaction: pages never see some derived tables of this run and some of the last
+        with ws.transaction():
+            summary["analysis"] = journey.analyze(ws, progress=on_analyse).to_dict()
+    _update(site, job_id, step="drawing the charts", progress=94)
+    site.refresh()
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     _update(
         site,
