@@ -38,7 +38,10 @@
     d.addEventListener("toggle", function () {
       if (!d.open) { return; }
       Array.prototype.forEach.call(d.querySelectorAll(".chart"), function (el) {
-        if (el.dataset.drawn) { Plotly.Plots.resize(el); } else { pending.push(draw(el)); }
+        if (!el.dataset.drawn) { pending.push(draw(el)); return; }
+        // refit only a chart drawn at another width (say, before the window was resized): one drawn just
+        // now, as covalueDrawAll does after opening every section, already fits
+        if (el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) > 1) { Plotly.Plots.resize(el); }
       });
     });
   });
