@@ -62,10 +62,12 @@ def first_replies(facts: ir.Table) -> ir.Table:
     said = _vp.filter(_vp.parent_id.notnull())
     if "author_is_bot" in facts.columns:
         said = said.filter(~said.author_is_bot)
-    # a reply reaches its root through its parent (a chat reply inferred from timing has no thread of
-    # its own) or through its thread (a comment on an answer); one join over both keys
-    keyed = said.select("item_id", "created_at", "author_member", _key=said.parent_id).union(
-        said.select("item_id", "created_at", "author_member", _key=said.thread_id), distinct=False
+    # a reply reaches its root through its thread (a comment on an answer too) or, when it has no
+    # thread of another item (a chat reply inferred from timing, a reply in an export without
+    # threads), through its parent
+    own = said.thread_id.isnull() | (said.thread_id == said.item_id)
+    keyed = said.select(
+        "item_id", "created_at", "author_member", _key=ibis.ifelse(own, said.parent_id, said.thread_id)
     )
     r = keyed.join(roots, keyed._key == roots._rid)
     r = r.filter(r.author_member.isnull() | r._rwho.isnull() | (r.author_member != r._rwho))
