@@ -5,6 +5,10 @@ latency, the throughput and the errors (which must be none); the server's peak m
 Users are the admin and managers of each community; each loops over the portfolio, a community's
 overview, journey, health, content and people pages and the API's community list, with no pause.
 Client and server share the machine, so the figures are a floor for a server of its own.
+
+"web-under-ingest" is the same browsing while the admin uploads the Komodo Discord archive (704,597
+messages) and the server ingests and analyses it: the pages must keep answering (0 errors) from the
+last committed state, at a p95 per page that is the figure to watch, and the server's peak memory.
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.registry import Figure, Skip, measurement
 
 USERS = 50
 PASSWORD = "load test password"
+DISCORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "discord" / "komodo-discord-csv.tar.gz"
 
 
 def _free_port() -> int:
@@ -68,23 +76,45 @@ def _peak_kb(pid: int) -> int:
 
 
 async def _load(
-    base: str, users: list[tuple[str, str | None]], seconds: float
+    base: str,
+    users: list[tuple[str, str | None]],
+    seconds: float,
+    until: threading.Event | None = None,
+    signed_in: Callable[[], None] | None = None,
 ) -> tuple[list[float], dict[str, list[float]], list[str]]:
+    """Each user signs in and browses until ``seconds`` have passed (or ``until`` is set);
+    ``signed_in`` is called once every user has signed in (the clock of a timed load starts then)."""
     import httpx
 
     latencies: list[float] = []
     by_page: dict[str, list[float]] = {}
     errors: list[str] = []
     stop = time.monotonic() + seconds
+    ready = asyncio.Event()
+    arrived = [0]
+
+    def arrive() -> None:
+        arrived[0] += 1
+        if arrived[0] == USERS:  # every user (one coroutine each) has tried to sign in
+            if signed_in is not None:
+                signed_in()
+            ready.set()
+
+    def going() -> bool:
+        return time.monotonic() < stop and not (until is not None and until.is_set())
 
     async def one(i: int) -> None:
         email, cid = users[i % len(users)]
-        async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=False) as c:
-            token = re.search(r'name="csrf_token" value="([^"]+)"', (await c.get("/login")).text).group(1)
-            r = await c.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+        async with httpx.AsyncClient(base_url=base, timeout=300, follow_redirects=False) as c:
+            try:
+                token = re.search(r'name="csrf_token" value="([^"]+)"', (await c.get("/login")).text).group(1)
+                r = await c.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+            finally:
+                arrive()
             if r.status_code != 303:
                 errors.append(f"sign-in {email}: {r.status_code}")
                 return
+            await ready.wait()
             if cid is None:
                 cids = [x["id"] for x in (await c.get("/api/communities")).json()]
                 cid = cids[i % len(cids)]
@@ -98,7 +128,7 @@ async def _load(
                 "/api/communities",
             ]
             k = i
-            while time.monotonic() < stop:
+            while going():
                 url = pages[k % len(pages)]
                 k += 1
                 t0 = time.perf_counter()
@@ -120,17 +150,9 @@ async def _load(
     return latencies, by_page, errors
 
 
-def _pct(sorted_s: list[float], q: float) -> float:
-    return sorted_s[int(q * (len(sorted_s) - 1))] * 1000 if sorted_s else 0.0
-
-
-@measurement("web-50-users", "50 signed-in users browsing community pages for 60 s: p95 latency, errors")
-def web_50_users(quick: bool) -> list[Figure]:
-    try:
-        import httpx
-    except ImportError as e:
-        raise Skip("httpx is needed for the load client") from e
-    seconds = 15.0 if quick else 60.0
+@contextmanager
+def _served() -> Iterator[tuple[subprocess.Popen[bytes], str, list[tuple[str, str | None]]]]:
+    """``covalue serve`` on a fresh analysed synthetic workspace: the process, its URL, the users."""
     tmp = Path(tempfile.mkdtemp(prefix="covalue-bench-web-"))
     server = None
     try:
@@ -165,17 +187,32 @@ def web_50_users(quick: bool) -> list[Figure]:
                     "the server did not start: " + (server.stderr.read().decode() if server.stderr else "")
                 )
             time.sleep(0.2)
+        yield server, base, users
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pct(sorted_s: list[float], q: float) -> float:
+    return sorted_s[int(q * (len(sorted_s) - 1))] * 1000 if sorted_s else 0.0
+
+
+@measurement("web-50-users", "50 signed-in users browsing community pages for 60 s: p95 latency, errors")
+def web_50_users(quick: bool) -> list[Figure]:
+    try:
+        import httpx  # noqa: F401
+    except ImportError as e:
+        raise Skip("httpx is needed for the load client") from e
+    seconds = 15.0 if quick else 60.0
+    with _served() as (server, base, users):
         # the first page builds the results snapshot; warm it before the clock starts
         asyncio.run(_load(base, users[:1], 0.1))
         t0 = time.monotonic()
         latencies, by_page, errors = asyncio.run(_load(base, users, seconds))
         wall = time.monotonic() - t0
         peak_mb = _peak_kb(server.pid) / 1024
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
     if errors:
         raise RuntimeError(f"{len(errors)} errors under load, e.g. {errors[:5]}")
     lat = sorted(latencies)
@@ -189,4 +226,86 @@ def web_50_users(quick: bool) -> list[Figure]:
         Figure("web-50-users-p95", [p95], "ms", note),
         Figure("web-50-users-p50", [p50], "ms"),
         Figure("web-50-users-throughput", [len(lat) / wall], "requests/s"),
+    ]
+
+
+def _upload_and_follow(base: str, archive: Path, done: threading.Event, out: dict[str, object]) -> None:
+    """As the admin: upload ``archive`` and follow its job until it ends; then set ``done``."""
+    import httpx
+
+    try:
+        with httpx.Client(base_url=base, timeout=600) as c:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+            c.post("/login", data={"email": "admin@load.test", "password": PASSWORD, "csrf_token": token})
+            csrf = c.get("/api/me").json()["csrf_token"]
+            t0 = time.monotonic()
+            with archive.open("rb") as fh:
+                r = c.post(
+                    "/api/uploads",
+                    files={"file": (archive.name, fh, "application/gzip")},
+                    headers={"X-CSRF-Token": csrf},
+                )
+            job = r.json()
+            while job.get("state") not in ("done", "failed", "refused"):
+                time.sleep(1)
+                job = c.get(f"/api/jobs/{job['id']}").json()
+                if job.get("state") == "analysing" and "ingested_s" not in out:
+                    out["ingested_s"] = time.monotonic() - t0
+            out["job"] = job
+            out["seconds"] = time.monotonic() - t0
+    except Exception as e:  # said in the figure's failure, not lost in a thread
+        out["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        done.set()
+
+
+@measurement(
+    "web-under-ingest",
+    "50 signed-in users browsing while the Komodo Discord archive is uploaded and ingested: "
+    "errors, p95 per page, server peak memory",
+)
+def web_under_ingest(quick: bool) -> list[Figure]:
+    try:
+        import httpx  # noqa: F401
+    except ImportError as e:
+        raise Skip("httpx is needed for the load client") from e
+    if not DISCORD.exists():
+        raise Skip(f"{DISCORD} is missing")
+    with _served() as (server, base, users):
+        asyncio.run(_load(base, users[:1], 0.1))
+        done = threading.Event()
+        job: dict[str, object] = {}
+        uploader = threading.Thread(target=_upload_and_follow, args=(base, DISCORD, done, job))
+        t0 = [time.monotonic()]
+
+        def start_upload() -> None:  # the users are signed in and browsing when the upload starts
+            t0[0] = time.monotonic()
+            uploader.start()
+
+        latencies, by_page, errors = asyncio.run(
+            _load(base, users, 1800.0, until=done, signed_in=start_upload)
+        )
+        wall = time.monotonic() - t0[0]
+        uploader.join()
+        peak_mb = _peak_kb(server.pid) / 1024
+    if "error" in job:
+        raise RuntimeError(f"the upload failed: {job['error']}")
+    state = job["job"].get("state")  # type: ignore[union-attr]
+    if state != "done":
+        raise RuntimeError(f"the upload ended {state}: {job['job']}")
+    lat = sorted(latencies)
+    p95, p50 = _pct(lat, 0.95), _pct(lat, 0.5)
+    pages = ", ".join(f"{k} {_pct(sorted(v), 0.95):,.0f}" for k, v in sorted(by_page.items()))
+    note = (
+        f"{USERS} users, {len(lat):,} requests in {wall:.0f} s while {DISCORD.name} was uploaded, ingested "
+        f"({job.get('ingested_s', 0):.0f} s) and analysed ({job.get('seconds', 0):.0f} s in all); "
+        f"{len(errors)} errors; server peak {peak_mb:,.0f} MB; p95 ms per page: {pages}"
+    )
+    if errors:
+        raise RuntimeError(f"{len(errors)} errors under ingest, e.g. {errors[:5]}; {note}")
+    return [
+        Figure("web-under-ingest-p95", [p95], "ms", note),
+        Figure("web-under-ingest-p50", [p50], "ms"),
+        Figure("web-under-ingest-errors", [float(len(errors))], "errors"),
+        Figure("web-under-ingest-peak", [peak_mb], "MB", "the server's peak resident memory (VmHWM)"),
     ]

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: parts of a community's facts that name or single out people; only roles with "people" see them
 PERSON_LEVEL_CHARTS = ("network",)
+#: seconds a query kept with the snapshot (a community's people, spaces, a headline) waits for a slot:
+#: there is one such query per page and snapshot, so waiting cannot take many threads
+KEPT_WAIT = 20.0
 
 
 @dataclass
@@ -171,10 +174,12 @@ class Site:
             view.close()
 
     @contextmanager
-    def person_query(self) -> Iterator[Workspace]:
+    def person_query(self, wait: float = 0.0) -> Iterator[Workspace]:
         """A reader for a person-level query, in one of the few slots such queries may hold; none
-        free: :class:`Busy` at once (a request waiting for a slot would hold a server thread)."""
-        if not self._person_slots.acquire(blocking=False):
+        free within ``wait`` seconds: :class:`Busy` (a request waiting for a slot holds a server
+        thread, so only queries kept with the snapshot, one per page, wait at all)."""
+        got = self._person_slots.acquire(timeout=wait) if wait > 0 else self._person_slots.acquire(False)
+        if not got:
             raise Busy("Many people are looking at member pages right now; try again in a few seconds.")
         try:
             with self.reader() as ws:
@@ -217,7 +222,7 @@ class Site:
             return []
 
         def compute() -> list[dict[str, Any]]:
-            with self.person_query() as ws:
+            with self.person_query(wait=KEPT_WAIT) as ws:
                 t = journey.stages(ws, community=cid, period=c["period"])
                 rows = (
                     t.select("member_id", "stage", "persona", "n_interactions", "n_items", "responders")
@@ -245,7 +250,7 @@ class Site:
         key = (cid, period or (c["period"] if c else None), space)
 
         def compute() -> dict[str, Any]:
-            with self.person_query() as ws:
+            with self.person_query(wait=KEPT_WAIT) as ws:
                 heads = headline.for_workspace(ws, community=cid, period=key[1], space=space)
             if cid not in heads:
                 raise LookupError(f"no headline for {cid!r} at {key[1]}")
@@ -258,7 +263,7 @@ class Site:
         ``n_items``."""
 
         def compute() -> list[dict[str, Any]]:
-            with self.person_query() as ws:
+            with self.person_query(wait=KEPT_WAIT) as ws:
                 return [
                     {"space_id": r[0], "name": r[1], "kind": r[2], "n_items": int(r[3])}
                     for r in ws.raw.execute(
