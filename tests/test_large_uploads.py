@@ -122,8 +122,8 @@ def _ingest_in_child(tmp_path: Path, rows_bytes: int, name: str) -> dict:
 def test_a_large_csv_is_read_in_bounded_memory(tmp_path: Path) -> None:
     """A 40 MB CSV (95,000 items) costs its ingest little more memory than a one-batch file does: rows
     go to the workspace a batch at a time and DuckDB keeps to its limit. A reader that held the file
-    would need its rows as Python objects, some 200 MB more; the 1 GB figure (0.8 GB peak, 2.34 M
-    items) is the bench measurement "ingest-csv-1g", too slow for a test."""
+    would need its rows as Python objects, some 200 MB more. The 1 GB file (2.34 M items) takes ten
+    minutes here, too slow for a test: its peak is the bench measurement "ingest-csv-1g"."""
     small = _ingest_in_child(tmp_path, 1_000_000, "small")
     large = _ingest_in_child(tmp_path, 40_000_000, "large")
     for run in (small, large):
