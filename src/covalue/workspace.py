@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import merge, schema
+from covalue import merge, schema, staging
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import ReaderError, Sink, detect, get_reader
@@ -33,15 +33,6 @@ DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
-
-#: ingests running in this process: start-up recovery leaves them alone (another Workspace object
-#: on the same file may be reading an export right now)
-_ACTIVE_INGESTS: set[str] = set()
-#: what an ingest that never finished says, once the next writer has rolled it back
-STOPPED = (
-    "the process stopped before this ingest finished (killed or crashed); nothing of it was kept: "
-    "ingest the export again"
-)
 
 
 class WorkspaceError(Exception):
@@ -208,30 +199,8 @@ class Workspace:
         return view
 
     def recover(self) -> list[str]:
-        """Roll back ingests recorded as running that no process is running any more (the process
-        was killed mid-ingest): their rows were never committed, so what is left is their log row and
-        any rejects, which are marked failed and removed. Returns the ingest ids so marked."""
-        raw = self._con.con
-        has = raw.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingests' "
-            "AND table_schema = 'main'"
-        ).fetchone()[0]
-        if not has:
-            return []
-        stale = [
-            i
-            for (i,) in raw.execute("SELECT ingest_id FROM ingests WHERE status = 'running'").fetchall()
-            if i not in _ACTIVE_INGESTS
-        ]
-        for ingest_id in stale:
-            raw.execute("BEGIN TRANSACTION")
-            raw.execute("DELETE FROM rejects WHERE ingest_id = ?", [ingest_id])
-            raw.execute(
-                "UPDATE ingests SET status = 'failed', finished_at = ?, message = ? WHERE ingest_id = ?",
-                [datetime.now(UTC).replace(tzinfo=None), STOPPED, ingest_id],
-            )
-            raw.execute("COMMIT")
-        return stale
+        """Clean up after ingests a killed process left unfinished (:func:`covalue.staging.recover`)."""
+        return staging.recover(self._con.con)
 
     def memory_limit(self) -> str:
         """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else
@@ -325,18 +294,19 @@ class Workspace:
         skip = SkipList.load(self)  # people who asked to be forgotten are not read back in
         if self._in_transaction:  # the caller's transaction makes it atomic already
             return self._read_export(path, result, added, skip, started, source, community, progress)
-        # the log says "running" (committed) before a row is read, so that a killed process leaves a
-        # trace the next writer finds (``recover``); every row of the export is then written in one
-        # transaction: readers on other cursors see none of it until all of it is there
+        # "running" is logged (committed) before a row is read: a killed process leaves a trace for
+        # ``recover``. Rows wait in staging tables and reach the workspace's in one transaction at the
+        # end, so readers on other cursors see none of the export until all of it is there
         self._log_ingest(result, started, community, running=True)
-        _ACTIVE_INGESTS.add(ingest_id)
-        raw.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
+        staging.ACTIVE.add(ingest_id)
+        stage = staging.Stage(raw, ingest_id)
         try:
-            self._read_export(path, result, added, skip, started, source, community, progress)
+            self._read_export(path, result, added, skip, started, source, community, progress, stage)
             raw.execute("COMMIT")
         except BaseException as e:
-            raw.execute("ROLLBACK")
+            if self._in_transaction:
+                raw.execute("ROLLBACK")
+            self._in_transaction = False
             reason = f"nothing of it was kept: {type(e).__name__}: {e}"
             raw.execute(
                 "UPDATE ingests SET status = 'failed', finished_at = ?, message = ? WHERE ingest_id = ?",
@@ -345,7 +315,8 @@ class Workspace:
             raise
         finally:
             self._in_transaction = False
-            _ACTIVE_INGESTS.discard(ingest_id)
+            staging.ACTIVE.discard(ingest_id)
+            stage.drop()
         return result
 
     def _read_export(
@@ -358,16 +329,22 @@ class Workspace:
         source: str,
         community: str | None,
         progress: Callable[[str, int, int | None], None] | None,
+        stage: staging.Stage | None = None,
     ) -> IngestResult:
-        """Read one export through its reader, merging batches as they come, then merge identities
-        and log the ingest (the caller holds the transaction)."""
+        """Read one export through its reader, then merge identities and log the ingest. Batches go
+        to ``stage`` and reach the workspace's tables in a transaction this opens once the reader is
+        done (the caller commits it); without a stage they are merged as they come, in the caller's
+        transaction."""
         t0 = time.perf_counter()
         ingest_id = result.ingest_id
         raw = self.raw
 
-        # each batch is merged as it comes (new keys only), so memory holds one batch, not the export
+        # each batch is staged or merged as it comes, so memory holds one batch, not the export
         def emit(table: str, batch: pa.Table) -> None:
             batch = skip.filter(table, batch)
+            if stage is not None:
+                stage.add(table, batch)
+                return
             raw.register("_covalue_batch", batch)
             try:
                 added[table] += self._merge_stage(table, "_covalue_batch")
@@ -399,6 +376,11 @@ class Workspace:
             )
             result.messages.append(fatal)
         sink.flush()
+        if stage is not None:
+            raw.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            for table, n in stage.merge().items():
+                added[table] += n
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
@@ -423,8 +405,7 @@ class Workspace:
         return result
 
     def transaction(self) -> Any:
-        """A context in which everything written to this workspace is committed at once, or not at
-        all when the block raises (ingests inside it join it)."""
+        """A block whose writes are committed at once, or not at all if it raises (ingests join it)."""
         return _Transaction(self)
 
     def _merge_stage(self, table: str, stage_name: str) -> int:
