@@ -36,10 +36,11 @@ def _prune_daily(site: Any, stop: threading.Event) -> None:
     the next night."""
     while not stop.wait(retention.seconds_until_next()):
         try:
-            with site.lock:
+            with site.write_lock, site.lock:
                 result = retention.prune(
                     site.ws, store=site.store, asked_by="the daily prune of covalue serve"
                 )
+                site.reconnected()
             if result.texts_erased:
                 site.refresh()
         except Exception:
@@ -98,7 +99,7 @@ def forget_person(ctx: Ctx = CtxDep, person: str = Form(""), confirm: str = Form
     if confirm != "forget":
         return _forget_page(ctx, 400, person=person, error="Type forget in the confirmation box to go ahead.")
     try:
-        with ctx.site.lock:
+        with ctx.site.write_lock, ctx.site.lock:
             p = resolve(ctx.site.ws, person, store=ctx.site.store)
             if ctx.user.id in p.user_ids:
                 raise HTTPException(
@@ -107,6 +108,7 @@ def forget_person(ctx: Ctx = CtxDep, person: str = Form(""), confirm: str = Form
             result = forgetting.forget(
                 ctx.site.ws, p, asked_by=ctx.user.email, store=ctx.site.store, by_user_id=ctx.user.id
             )
+            ctx.site.reconnected()
     except PersonNotFound as e:
         return _forget_page(ctx, 404, person=person, error=str(e))
     ctx.site.refresh()

@@ -161,6 +161,14 @@ class Site:
         self._worker = threading.Thread(target=self._work, name="covalue-jobs", daemon=True)
         self._worker.start()
 
+    def reconnected(self) -> None:
+        """New cursors for readers and the worker once the workspace's connection was reopened:
+        forgetting a person or the daily prune compacts the database file, which closes it. Taken
+        under the write lock, so no ingest is writing meanwhile."""
+        with self.write_lock, self._root_lock:
+            self._root = self.ws.raw.cursor()
+            self.writer = self.ws.cursor(self._root)
+
     # -- reading -------------------------------------------------------------------------------------
     @contextmanager
     def reader(self) -> Iterator[Workspace]:
