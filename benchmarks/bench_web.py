@@ -14,12 +14,9 @@ last committed state, at a p95 per page that is the figure to watch, and the ser
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,16 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.registry import Figure, Skip, measurement
+from covalue.testing import serve_process
 
 USERS = 50
 PASSWORD = "load test password"
 DISCORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "discord" / "komodo-discord-csv.tar.gz"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare(path: Path) -> list[tuple[str, str | None]]:
@@ -154,45 +146,21 @@ async def _load(
 def _served() -> Iterator[tuple[subprocess.Popen[bytes], str, list[tuple[str, str | None]]]]:
     """``covalue serve`` on a fresh analysed synthetic workspace: the process, its URL, the users."""
     tmp = Path(tempfile.mkdtemp(prefix="covalue-bench-web-"))
-    server = None
     try:
         users = _prepare(tmp / "ws")
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if k != "COVALUE_DATABASE_URL"}  # the workspace's SQLite
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "covalue"),
-                "serve",
-                "-w",
-                str(tmp / "ws"),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(
-                    "the server did not start: " + (server.stderr.read().decode() if server.stderr else "")
-                )
-            time.sleep(0.2)
-        yield server, base, users
+        with serve_process(tmp / "ws", timeout=60) as (server, base):
+            yield server, base, users
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _summary(
+    latencies: list[float], by_page: dict[str, list[float]]
+) -> tuple[list[float], float, float, str]:
+    """Latencies sorted, their p95 and p50 in ms, and the p95 of each page in words."""
+    lat = sorted(latencies)
+    pages = ", ".join(f"{k} {_pct(sorted(v), 0.95):,.0f}" for k, v in sorted(by_page.items()))
+    return lat, _pct(lat, 0.95), _pct(lat, 0.5), pages
 
 
 def _pct(sorted_s: list[float], q: float) -> float:
@@ -215,9 +183,7 @@ def web_50_users(quick: bool) -> list[Figure]:
         peak_mb = _peak_kb(server.pid) / 1024
     if errors:
         raise RuntimeError(f"{len(errors)} errors under load, e.g. {errors[:5]}")
-    lat = sorted(latencies)
-    p95, p50 = _pct(lat, 0.95), _pct(lat, 0.5)
-    pages = ", ".join(f"{k} {_pct(sorted(v), 0.95):,.0f}" for k, v in sorted(by_page.items()))
+    lat, p95, p50, pages = _summary(latencies, by_page)
     note = (
         f"{USERS} users, {len(lat):,} requests in {wall:.0f} s, 0 errors; server peak {peak_mb:,.0f} MB; "
         f"p95 ms per page: {pages}"
@@ -293,9 +259,7 @@ def web_under_ingest(quick: bool) -> list[Figure]:
     state = job["job"].get("state")  # type: ignore[union-attr]
     if state != "done":
         raise RuntimeError(f"the upload ended {state}: {job['job']}")
-    lat = sorted(latencies)
-    p95, p50 = _pct(lat, 0.95), _pct(lat, 0.5)
-    pages = ", ".join(f"{k} {_pct(sorted(v), 0.95):,.0f}" for k, v in sorted(by_page.items()))
+    lat, p95, p50, pages = _summary(latencies, by_page)
     note = (
         f"{USERS} users, {len(lat):,} requests in {wall:.0f} s while {DISCORD.name} was uploaded, ingested "
         f"({job.get('ingested_s', 0):.0f} s) and analysed ({job.get('seconds', 0):.0f} s in all); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(SHARED_DATA_MISSING)
     return SHARED_DATA
+
+
+#: a Q&A site, a chat without threads and a threaded chat: the three public exports the coaching tests read
+THREE_EXPORTS = (
+    "stackexchange/beer.stackexchange.com.7z",
+    "slack/houstondatavis-slack-export.zip",
+    "zulip/ncar-zulip-archive.tar.gz",
+)
+
+
+@pytest.fixture(scope="session")
+def three_reports(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Any]:
+    """The report's facts of each of the three exports, by community name (ingested and analysed once
+    per test process)."""
+    from covalue.report import facts as report_facts
+
+    ws = covalue.init(tmp_path_factory.mktemp("three") / "ws")
+    ws.ingest([shared_data / e for e in THREE_EXPORTS])
+    ws.analyze()
+    try:
+        f = report_facts.gather(ws)
+    finally:
+        ws.close()
+    return {c["name"]: c for c in f["communities"]}
 
 
 @pytest.fixture

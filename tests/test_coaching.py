@@ -6,36 +6,21 @@ stories."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import covalue
 from covalue import models
 from covalue.canvas.coaching import canvas_state
 from covalue.item_links import item_link
 from covalue.report import coaching
-from covalue.report import facts as report_facts
 
-EXPORTS = (
-    "stackexchange/beer.stackexchange.com.7z",
-    "slack/houstondatavis-slack-export.zip",
-    "zulip/ncar-zulip-archive.tar.gz",
-)
 MODEL = models.load("coaching")
 
 
-@pytest.fixture(scope="module")
-def three(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Any]:
-    ws = covalue.init(tmp_path_factory.mktemp("three") / "ws")
-    ws.ingest([shared_data / e for e in EXPORTS])
-    ws.analyze()
-    try:
-        f = report_facts.gather(ws)
-    finally:
-        ws.close()
-    return {c["name"]: c for c in f["communities"]}
+@pytest.fixture
+def three(three_reports: dict[str, Any]) -> dict[str, Any]:
+    return three_reports
 
 
 def _cut(period: str) -> str:

@@ -12,11 +12,8 @@ serve`` processes with the Komodo Discord archive (704,597 messages) uploaded th
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +25,7 @@ import pytest
 
 import covalue
 from covalue import schema
-from covalue.testing import sign_in, synthetic_site
+from covalue.testing import serve_process, sign_in, synthetic_site
 
 pytestmark = pytest.mark.slow
 
@@ -36,42 +33,14 @@ EMAIL, PASSWORD = "owner@example.org", "a long test password"
 ARCHIVE = "discord/komodo-discord-csv.tar.gz"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serving(ws: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``covalue serve`` on ``ws`` as a process of its own; stopped (if still alive) at the end."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "COVALUE_DATABASE_URL"}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "covalue"), "serve", "-w", str(ws), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(base + "/login", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            err = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
-            proc.kill()
-            pytest.fail(f"the server did not start: {err[-2000:]}")
-        time.sleep(0.2)
     try:
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=60)
+        with serve_process(ws) as served:
+            yield served
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 def _client(base: str) -> tuple[httpx.Client, str]:

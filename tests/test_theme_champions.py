@@ -5,15 +5,12 @@ exports every member named answered questions of the waiting themes or their spa
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import covalue
 from covalue import models
 from covalue.report import coaching
-from covalue.report import facts as report_facts
 
 MODEL = models.load("coaching")
 TH = MODEL["findings"]
@@ -118,23 +115,9 @@ def test_an_expert_by_space_in_a_chat_community() -> None:
     assert [e["member_id"] for e in experts] == ["regular"]
 
 
-EXPORTS = (
-    "stackexchange/beer.stackexchange.com.7z",
-    "slack/houstondatavis-slack-export.zip",
-    "zulip/ncar-zulip-archive.tar.gz",
-)
-
-
-@pytest.fixture(scope="module")
-def three(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Any]:
-    ws = covalue.init(tmp_path_factory.mktemp("three") / "ws")
-    ws.ingest([shared_data / e for e in EXPORTS])
-    ws.analyze()
-    try:
-        f = report_facts.gather(ws)
-    finally:
-        ws.close()
-    return {c["name"]: c for c in f["communities"]}
+@pytest.fixture
+def three(three_reports: dict[str, Any]) -> dict[str, Any]:
+    return three_reports
 
 
 def test_on_the_real_exports_named_members_answered_the_waiting_themes(three: dict[str, Any]) -> None:

@@ -13,6 +13,10 @@ A reader author checks a reader in two ways: without a database, by collecting t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,7 +129,6 @@ def live_server(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on a free loopback port; yields its base URL."""
     import socket
     import threading
-    import time
 
     import uvicorn
 
@@ -145,6 +148,52 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         t.join(timeout=30)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_process(ws: Path, *, timeout: float = 90) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``covalue serve`` on ``ws`` as a process of its own (the workspace's own store, whatever
+    ``COVALUE_DATABASE_URL`` says), once ``/login`` answers: the process and its base URL. Stopped at
+    the end if still alive; RuntimeError with the server's last words if it does not start."""
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "COVALUE_DATABASE_URL"}
+    covalue_cmd = str(Path(sys.executable).parent / "covalue")
+    proc = subprocess.Popen(
+        [covalue_cmd, "serve", "-w", str(ws), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if httpx.get(base + "/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"the server did not start: {err[-2000:]}")
+            time.sleep(0.2)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def synthetic_site(
