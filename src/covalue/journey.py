@@ -274,34 +274,29 @@ def latest_period(ws: Workspace, community: str | None = None) -> str | None:
     return max(found.values()) if found else None
 
 
-def stages(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
-    """Member stages (one row per member, community and period), optionally for one community and
-    one period (``YYYY-MM``)."""
-    t = derived(ws, "member_stages")
+def _narrowed(ws: Workspace, table: str, community: str | None, period: str | None) -> ir.Table:
+    """A derived table, optionally for one community and one period (``YYYY-MM``)."""
+    t = derived(ws, table)
     if community:
         t = t.filter(t.community_id == community)
     if period:
         t = t.filter(t.period == period)
     return t
+
+
+def stages(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
+    """Member stages (one row per member, community and period)."""
+    return _narrowed(ws, "member_stages", community, period)
 
 
 def stage_mix(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
-    t = derived(ws, "stage_mix")
-    if community:
-        t = t.filter(t.community_id == community)
-    if period:
-        t = t.filter(t.period == period)
-    return t
+    """Members per stage, community and period."""
+    return _narrowed(ws, "stage_mix", community, period)
 
 
 def journeys(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
     """Each member's move between consecutive periods (new, moved up, stayed, dropped, left)."""
-    t = derived(ws, "journeys")
-    if community:
-        t = t.filter(t.community_id == community)
-    if period:
-        t = t.filter(t.period == period)
-    return t
+    return _narrowed(ws, "journeys", community, period)
 
 
 def journey_summary(ws: Workspace, *, community: str | None = None) -> ir.Table:
@@ -315,12 +310,8 @@ def journey_summary(ws: Workspace, *, community: str | None = None) -> ir.Table:
 
 
 def checks(ws: Workspace, *, community: str | None = None, period: str | None = None) -> ir.Table:
-    t = derived(ws, "stage_checks")
-    if community:
-        t = t.filter(t.community_id == community)
-    if period:
-        t = t.filter(t.period == period)
-    return t
+    """The stage checks per community and period."""
+    return _narrowed(ws, "stage_checks", community, period)
 
 
 # -- explain -----------------------------------------------------------------------------------------
