@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from covalue import models
+from covalue import models, text_memo
 from covalue.metrics import maturity as mt
 from covalue.metrics.member_stages import CONTRIBUTION_COUNTS
 
@@ -206,6 +206,7 @@ def _analyze(
             experiment_items=_experiment_items(ws, experiment_items) if ex is not None else None,
             materialize=keep,
             evidence_months=ws.settings.analysis.evidence_months,
+            scores=text_memo.kept_scores(ws, tables["items"], roles),
         )
     finally:
         ws.raw.execute("RESET preserve_insertion_order")

@@ -234,12 +234,64 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
     ).drop("_cid", "_inferred")
 
 
+def text_key(items: ir.Table) -> ir.IntegerValue:
+    """A hash of everything :func:`text_scores` reads of an item (title, text and whether it can open a
+    thread), so that a kept score is reused only while it still holds."""
+    opener = _may_propose(items).ifelse("1", "0")
+    return (items.title.fill_null("") + "\x1f" + items.text.fill_null("") + "\x1f" + opener).hash()
+
+
+def _may_propose(items: ir.Table) -> ir.BooleanValue:
+    """Whether an item can be an idea by its text: a thread opener of a kind that opens threads (the
+    author's being a bot is checked where the author is known)."""
+    return items.parent_id.isnull() & (items.thread_id.isnull() | (items.thread_id == items.item_id))
+
+
+def text_scores(items: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
+    """What each item's own text earns, one row per item: ``_sid`` (its id), ``_th`` (:func:`text_key`),
+    ``_iscore`` (the idea rules' score of ``title ¶ text``, for a thread opener; 0 otherwise),
+    ``question_score`` and a ``_t_<role>`` flag per text role. This is the costliest part of
+    classification and depends on nothing but the item, so a workspace keeps it between runs."""
+    st = roles_model["structure"]
+    qspec, ispec = roles_model["roles"]["question"], roles_model["roles"]["idea"]
+    root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
+    may = _may_propose(items) & items.kind.isin(root_kinds) & ~items.kind.isin(st["answer_kinds"])
+    it = items.select(
+        _sid=items.item_id,
+        _th=text_key(items),
+        _may=may,
+        _text=clean_text(items.text, int(st.get("max_chars", 20000))),
+        _title=items.title,
+    )
+    idea_max = int(ispec.get("max_chars", st.get("max_chars", 20000)))
+    # the text is a column of its own first: each rule refers to it, and an inline expression would
+    # be cleaned again for every rule; the idea rules (long alternations, on the title and the text
+    # already cleaned) are evaluated for thread openers alone
+    it = it.mutate(
+        _itext=ibis.ifelse(
+            it._may,
+            titled(clean_text(it._title, idea_max), it._text.substr(0, idea_max)),
+            ibis.literal(""),
+        )
+    )
+    roles = text_roles(it._text, roles_model)
+    return it.select(
+        "_sid",
+        "_th",
+        _iscore=role_score(it._itext, ispec["rules"]),
+        # rounded so that engines adding the weights in another order report the same score
+        question_score=role_score(it._text, qspec["rules"]).round(4),
+        **{f"_t_{role}": flag for role, flag in roles.items()},
+    )
+
+
 def classify_items(
     items: ir.Table,
     authors: ir.Table,
     roles_model: dict[str, Any],
     spaces: ir.Table | None = None,
     actions: ir.Table | None = None,
+    scores: ir.Table | None = None,
 ) -> ir.Table:
     """One row per item with its member, its role flags and its primary role.
 
@@ -253,14 +305,19 @@ def classify_items(
     created_at, kind, is_root, question_score, the ``is_<role>`` flags, ``answers_item`` (the question an
     answer answers), ``role`` and ``role_source`` (structure or text), and ``parent_inferred``
     (the parent was inferred from chat timing, not given by the export).
+
+    ``scores`` is :func:`text_scores` of these items, when kept from an earlier run (a text's scores
+    never change while the text and the rules stay the same); computed here when not given.
     """
     st = roles_model["structure"]
-    qspec = roles_model["roles"]["question"]
     a = authors.select(
         _aid=authors.identity_id, author_member=authors.member_id, author_is_bot=authors.is_bot
     )
+    if scores is None:
+        scores = text_scores(items, roles_model)
+    sc = scores.drop("_th") if "_th" in scores.columns else scores
     it = items.left_join(a, items.author_id == a._aid)
-    text = clean_text(it.text, int(st.get("max_chars", 20000)))
+    it = it.left_join(sc, it.item_id == sc._sid)
     it = it.select(
         "item_id",
         "community_id",
@@ -276,37 +333,13 @@ def classify_items(
             ibis.ifelse(it.thread_id != it.item_id, it.thread_id, ibis.null("string"))
         ),
         thread_id=it.thread_id.coalesce(it.item_id),
-        _text=text,
-        _title=it.title,
+        # bots propose nothing: their thread openers were scored like anyone's, the score is dropped here
+        _iscore=ibis.ifelse(it.author_is_bot.fill_null(False), 0.0, it._iscore.fill_null(0.0)),
+        question_score=it.question_score.fill_null(0.0),
+        **{f"_t_{role}": it[f"_t_{role}"].fill_null(False) for role in TEXT_ROLES},
     )
-    roles = text_roles(it._text, roles_model)
     ispec = roles_model["roles"]["idea"]
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
-    # only a thread opener by a person can be an idea: the idea rules (long alternations, on the title
-    # and the text already cleaned) are evaluated for those rows alone (a chat message that turns out to
-    # follow another is scored too, but is_root leaves it out below)
-    may_propose = (
-        it.parent_id.isnull()
-        & it.kind.isin(root_kinds)
-        & ~it.kind.isin(st["answer_kinds"])
-        & ~it.author_is_bot
-    )
-    idea_max = int(ispec.get("max_chars", st.get("max_chars", 20000)))
-    # the text is a column of its own first: each rule refers to it, and an inline expression would
-    # be cleaned again for every rule
-    it = it.mutate(
-        _itext=ibis.ifelse(
-            may_propose,
-            titled(clean_text(it._title, idea_max), it._text.substr(0, idea_max)),
-            ibis.literal(""),
-        )
-    ).drop("_title")
-    it = it.mutate(
-        _iscore=role_score(it._itext, ispec["rules"]),
-        # rounded so that engines adding the weights in another order report the same score
-        question_score=role_score(it._text, qspec["rules"]).round(4),
-        **{f"_t_{role}": flag for role, flag in roles.items()},
-    ).drop("_itext", "_text")
     it = _chat_replies(it, items, roles_model.get("conversation", {}))
     idea_score = it._iscore
     by_structure = idea_structure(items, spaces, actions, st)

@@ -86,6 +86,7 @@ def compute(
     periods: ir.Table | None = None,
     materialize: Callable[[str, ir.Table], ir.Table] | None = None,
     evidence_months: int | None = None,
+    scores: ir.Table | None = None,
 ) -> dict[str, ir.Table]:
     """The whole Value Maturity computation over canonical tables (``items``, ``actions``,
     ``identities``, ``members`` and optionally ``spaces``) as lazy Ibis expressions, one per derived
@@ -97,6 +98,8 @@ def compute(
     expr)`` may store a step's result and return a table reading it back (the workspace does, so each
     step is computed once); without it everything stays lazy. ``evidence_months`` keeps the evidence
     to each community's last months (None: every month); :func:`member_evidence` gives the rest.
+    ``scores`` are the items' text scores kept from earlier runs
+    (:func:`~covalue.metrics.classify.text_scores`), computed when not given.
     """
     from covalue.metrics.classify import classify_items
     from covalue.metrics.interactions import build_interactions, people
@@ -110,7 +113,9 @@ def compute(
     out: dict[str, ir.Table] = {}
     out["people"] = who = keep("people", who)
     # spaces and tags carry the structural idea signals (idea channels, feature-request tags)
-    roles_expr = classify_items(items, who, roles_model, spaces=tables.get("spaces"), actions=actions)
+    roles_expr = classify_items(
+        items, who, roles_model, spaces=tables.get("spaces"), actions=actions, scores=scores
+    )
     out["item_roles"] = roles = keep("item_roles", roles_expr)
     out["interactions"] = edges = keep(
         "interactions", build_interactions(roles, actions, who, maturity_model)

@@ -1,0 +1,79 @@
+"""Text scores kept between analyses.
+
+Reading an item's text against the role rules (cleaning it, then dozens of regular expressions) is the
+costliest part of classifying items, and its result depends on nothing but the item's own title, text
+and place as a thread opener, and on the rules. The workspace keeps those scores
+(:func:`covalue.metrics.classify.text_scores`) in ``item_text_scores``, keyed by item and by a hash of what
+was read (:func:`~covalue.metrics.classify.text_key`), with a fingerprint of the rules: each analysis scores
+only the items that are new or whose text changed, drops the rows of items that are gone, and scores
+everything again when the rules, or the code reading the texts, change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue import quoting
+from covalue.metrics import classify
+from covalue.metrics.classify import text_key, text_scores
+
+if TYPE_CHECKING:
+    from covalue.workspace import Workspace
+
+TABLE = "item_text_scores"
+
+
+def fingerprint(roles_model: dict[str, Any]) -> str:
+    """A hash of everything text scores depend on: the roles model's rules and the code that cleans
+    and reads the texts (a new release may read them differently)."""
+    st = roles_model.get("structure", {})
+    used = {
+        "roles": roles_model.get("roles", {}),
+        "structure": {k: st.get(k) for k in ("max_chars", "root_kinds", "answer_kinds")},
+    }
+    h = hashlib.sha256(json.dumps(used, sort_keys=True, default=str).encode())
+    for module in (classify, quoting):
+        h.update(Path(module.__file__ or "").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def kept_scores(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
+    """The text scores of every item in ``items``, reusing those kept in the workspace; the kept table
+    is brought up to date first (new and changed items scored, rows of items that are gone dropped)."""
+    con = ws.con
+    rules = fingerprint(roles_model)
+    if TABLE in con.list_tables():
+        memo = con.table(TABLE)
+        same = memo.filter(memo.rules == rules)
+        if same.count().to_pyarrow().as_py() != memo.count().to_pyarrow().as_py():
+            con.drop_table(TABLE)
+    if TABLE not in con.list_tables():
+        con.create_table(TABLE, text_scores(items, roles_model).mutate(rules=ibis.literal(rules)))
+        return con.table(TABLE).drop("rules")
+    memo = con.table(TABLE)
+    # what each item's scores would be read from, hashed once for both comparisons below
+    con.create_table(
+        "_text_keys", items.select(_kid=items.item_id, _kh=text_key(items)), temp=True, overwrite=True
+    )
+    keys = con.table("_text_keys")
+    try:
+        current = memo.semi_join(keys, [memo._sid == keys._kid, memo._th == keys._kh])
+        if current.count().to_pyarrow().as_py() != memo.count().to_pyarrow().as_py():
+            # items forgotten, or edited since they were scored: keep only what still holds
+            con.create_table(f"_{TABLE}_kept", current, overwrite=True)
+            con.drop_table(TABLE)
+            ws.raw.execute(f'ALTER TABLE "_{TABLE}_kept" RENAME TO "{TABLE}"')
+            memo = con.table(TABLE)
+        new = keys.anti_join(memo, [keys._kid == memo._sid, keys._kh == memo._th])
+        if new.count().to_pyarrow().as_py():
+            fresh = items.semi_join(new, items.item_id == new._kid)
+            con.insert(TABLE, text_scores(fresh, roles_model).mutate(rules=ibis.literal(rules)))
+    finally:
+        con.drop_table("_text_keys", force=True)
+    return con.table(TABLE).drop("rules")
