@@ -32,8 +32,10 @@ lint: setup
 test: setup system lint
 	bash scripts/with-postgres.sh $(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
 
+# make bench BENCH=analyze-1m runs one measurement (or a comma-separated list, or a name prefix);
+# some, like analyze-100m, run only when named so
 bench: setup system
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(if $(BENCH),--only $(BENCH))
 
 # docs/cli.md and docs/settings.md are generated from the code
 docs: setup

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.peer_sql import models
+from benchmarks.peer_sql import models, peak_mb
 
 # the role patterns group their alternatives; pandas warns that contains() does not return the groups
 warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
@@ -546,8 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = run(args.db, args.out)
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "peak_mb": peak, "rows": rows}))
+    print(json.dumps({"seconds": secs, "peak_mb": peak_mb(), "rows": rows}))
     return 0
 
 

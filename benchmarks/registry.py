@@ -48,20 +48,25 @@ class Measurement:
     name: str
     description: str
     run: Callable[[bool], list[Figure]]
+    #: run only when named exactly (``--only NAME``, ``make bench BENCH=NAME``), never by default
+    on_request: bool = False
 
 
 REGISTRY: dict[str, Measurement] = {}
 
 
 def measurement(
-    name: str, description: str = ""
+    name: str, description: str = "", *, on_request: bool = False
 ) -> Callable[[Callable[[bool], list[Figure]]], Callable[[bool], list[Figure]]]:
-    """Register ``fn(quick) -> list[Figure]`` under ``name`` (names must be unique)."""
+    """Register ``fn(quick) -> list[Figure]`` under ``name`` (names must be unique); ``on_request``
+    measurements (too long for every ``make bench``) run only when named exactly."""
 
     def deco(fn: Callable[[bool], list[Figure]]) -> Callable[[bool], list[Figure]]:
         if name in REGISTRY:
             raise ValueError(f"measurement {name!r} is registered twice")
-        REGISTRY[name] = Measurement(name, description or (fn.__doc__ or "").strip().split("\n")[0], fn)
+        REGISTRY[name] = Measurement(
+            name, description or (fn.__doc__ or "").strip().split("\n")[0], fn, on_request
+        )
         return fn
 
     return deco

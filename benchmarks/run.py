@@ -3,6 +3,7 @@
     python -m benchmarks.run                 # everything, full sizes
     python -m benchmarks.run --quick         # small sizes, a smoke test of the whole bench
     python -m benchmarks.run --only synth    # measurements whose name is or starts with "synth"
+    python -m benchmarks.run --only analyze-100m   # one run on request only (named exactly)
     python -m benchmarks.run --list
 
 Every measurement runs in a child process of its own, so the peak memory printed (the child's maximum
@@ -38,11 +39,13 @@ def discover() -> None:
 
 
 def selected(only: list[str]) -> list[str]:
+    """The measurements asked for: by name or name prefix, but those run on request only by their
+    exact name (``--only analyze`` is not a request for the 100 M run)."""
     names = list(REGISTRY)
-    if not only:
-        return names
     pats = [p for o in only for p in o.split(",") if p]
-    return [n for n in names if any(n == p or n.startswith(p) for p in pats)]
+    if not pats:
+        return [n for n in names if not REGISTRY[n].on_request]
+    return [n for n in names if any(n == p or (n.startswith(p) and not REGISTRY[n].on_request) for p in pats)]
 
 
 def child(name: str, quick: bool) -> None:
@@ -105,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = selected(args.only)
     if args.list:
-        for n in names:
-            print(f"{n}  {REGISTRY[n].description}")
+        for n in names if args.only else REGISTRY:
+            extra = f"  (on request only: make bench BENCH={n})" if REGISTRY[n].on_request else ""
+            print(f"{n}  {REGISTRY[n].description}{extra}")
         return 0
     if not names:
         print(f"no measurement matches {args.only}; known: {', '.join(REGISTRY)}", file=sys.stderr)
