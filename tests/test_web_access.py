@@ -453,6 +453,34 @@ def test_unsafe_archives_are_refused_with_a_clear_message(upload_app: object) ->
     assert not any(upload_app.state.site.upload_dir().iterdir())  # refused files are not kept
 
 
+def test_a_file_no_reader_takes_is_refused_for_what_it_is(upload_app: object) -> None:
+    """A picture or random bytes are not unsafe archives: the refusal names what the file is, and
+    speaks of archives only when the archive was the reason."""
+    import random
+
+    c = sign_in(upload_app, "admin@example.org")
+    token = api_csrf(c)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(200)
+    noise = random.Random(3).randbytes(300_000)
+    for name, data, words in (
+        ("export.zip", png, "it looks like a PNG image"),
+        ("export.dat", noise, "it holds binary data"),
+    ):
+        r = c.post(
+            "/api/uploads",
+            files={"file": (name, data, "application/octet-stream")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert r.status_code == 202, r.text
+        job = _wait(c, r.json()["id"])
+        assert job["state"] == "refused", job
+        first, reason = job["error"].split("\n")
+        assert first == "The upload was refused; nothing was read."
+        assert reason.startswith("This file is not an export covalue can read: ") and words in reason
+        assert "archive is not safe" not in job["error"] and "bomb" not in job["error"]
+    assert not any(upload_app.state.site.upload_dir().iterdir())
+
+
 def test_a_bomb_of_many_small_entries_is_refused_as_a_whole(upload_app: object) -> None:
     """Each entry is below the per-entry check (1 MB); together they unpack 300 times the archive."""
     from covalue.settings import IngestSettings

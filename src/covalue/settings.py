@@ -81,6 +81,12 @@ class WebSettings(_Section):
     max_concurrent_hashes: int = Field(2, ge=1, le=64)
     """Password checks run at once (each takes about 50 ms of a core and 64 MiB); more sign-ins
     wait for a turn, so they cannot crowd out the rest of the app."""
+    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    """DuckDB's memory cap while ``covalue serve`` holds the workspace, in place of
+    ``[analysis] memory_limit``: pages, uploads and analyses share it and spill to disk beyond it,
+    so a large upload cannot take the machine's memory from the server (a 1 GB CSV peaked it at
+    3.3 GB with half the machine's memory as the cap). Raise it for large workspaces on a server of
+    their own."""
 
 
 class TabularMapping(_Section):
@@ -140,6 +146,7 @@ evidence_months = 13      # months of example items kept per community (explain 
 max_request_bytes = 1048576   # largest request body on any route but uploads (refused with 413 beyond)
 trusted_proxies = []          # reverse proxies whose X-Forwarded-For is believed, e.g. ["10.0.0.2"]
 max_concurrent_hashes = 2     # password checks at once; further sign-ins wait their turn
+memory_limit = "1GB"          # DuckDB's memory cap while serving (uploads and analyses spill beyond it)
 
 # Map any CSV / JSON Lines / Parquet export onto the canonical tables, e.g.:
 # [tabular.forum_posts]

@@ -27,7 +27,7 @@ import pyarrow as pa
 from covalue import merge, schema, staging
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
-from covalue.sources import ReaderError, Sink, detect, get_reader
+from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
 
 DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
@@ -266,16 +266,23 @@ class Workspace:
         source: str = "auto",
         community: str | None = None,
         progress: Callable[[str, int, int | None], None] | None = None,
+        open_reader: Callable[[Path, str, Sink], Reader] | None = None,
     ) -> list[IngestResult]:
         """Read exports into the workspace; one :class:`IngestResult` per path.
 
         Rows are deduplicated on their ids as each batch is added, so ingesting the same export again
-        adds nothing and a newer export only adds what is new.
+        adds nothing and a newer export only adds what is new. ``open_reader(path, source, sink)``
+        gives the reader of one export (by default the one detected or named, in this process; the
+        web server's reads in a process of its own, ``covalue.web.reading``).
         """
         self.ensure_tables()
         results = []
         for p in paths:
-            results.append(self._ingest_one(Path(p), source=source, community=community, progress=progress))
+            results.append(
+                self._ingest_one(
+                    Path(p), source=source, community=community, progress=progress, open_reader=open_reader
+                )
+            )
         return results
 
     def _ingest_one(
@@ -285,6 +292,7 @@ class Workspace:
         source: str,
         community: str | None,
         progress: Callable[[str, int, int | None], None] | None,
+        open_reader: Callable[[Path, str, Sink], Reader] | None = None,
     ) -> IngestResult:
         started = datetime.now(UTC).replace(tzinfo=None)
         ingest_id = uuid.uuid4().hex[:16]
@@ -293,7 +301,9 @@ class Workspace:
         added = dict.fromkeys(schema.CONTENT_TABLES, 0)
         skip = SkipList.load(self)  # people who asked to be forgotten are not read back in
         if self._in_transaction:  # the caller's transaction makes it atomic already
-            return self._read_export(path, result, added, skip, started, source, community, progress)
+            return self._read_export(
+                path, result, added, skip, started, source, community, progress, open_reader=open_reader
+            )
         # "running" is logged (committed) before a row is read: a killed process leaves a trace for
         # ``recover``. Rows wait in staging tables and reach the workspace's in one transaction at the
         # end, so readers on other cursors see none of the export until all of it is there
@@ -301,7 +311,9 @@ class Workspace:
         staging.ACTIVE.add(ingest_id)
         stage = staging.Stage(raw, ingest_id)
         try:
-            self._read_export(path, result, added, skip, started, source, community, progress, stage)
+            self._read_export(
+                path, result, added, skip, started, source, community, progress, stage, open_reader
+            )
             raw.execute("COMMIT")
         except BaseException as e:
             if self._in_transaction:
@@ -330,6 +342,7 @@ class Workspace:
         community: str | None,
         progress: Callable[[str, int, int | None], None] | None,
         stage: staging.Stage | None = None,
+        open_reader: Callable[[Path, str, Sink], Reader] | None = None,
     ) -> IngestResult:
         """Read one export through its reader, then merge identities and log the ingest. Batches go
         to ``stage`` and reach the workspace's tables in a transaction this opens once the reader is
@@ -362,9 +375,12 @@ class Workspace:
         )
         fatal: str | None = None
         try:
-            reader_cls = detect(path) if source == "auto" else get_reader(source)
-            result.reader = reader_cls.name
-            reader = reader_cls(self.settings)
+            if open_reader is not None:
+                reader = open_reader(path, source, sink)
+            else:
+                reader_cls = detect(path) if source == "auto" else get_reader(source)
+                reader = reader_cls(self.settings)
+            result.reader = reader.name
             reader.read(path, sink)
         except ReaderError as e:
             fatal = str(e)

@@ -127,6 +127,12 @@ class Batches:
         if len(buf) >= self._batch_rows:
             self.flush(table)
 
+    def put(self, table: str, batch: pa.Table) -> None:
+        """Emit a batch of ``table`` that is ready made (by a reader in another process), counted
+        like rows added one by one."""
+        self.counts[table] += batch.num_rows
+        self._emit(table, batch)
+
     def flush(self, table: str | None = None) -> None:
         for t in [table] if table else list(self._rows):
             buf = self._rows[t]

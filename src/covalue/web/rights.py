@@ -67,9 +67,9 @@ _ADMINS_ONLY = "Only administrators can forget a person."
 
 
 def _held(ctx: Ctx, spec: str) -> tuple[Person, dict[str, Any]]:
-    with ctx.site.lock:
-        p = resolve(ctx.site.ws, spec, store=ctx.site.store)
-        return p, subject_access(ctx.site.ws, p, store=ctx.site.store)
+    with ctx.site.reader() as ws:  # reads only: never waits for an ingest or analysis
+        p = resolve(ws, spec, store=ctx.site.store)
+        return p, subject_access(ws, p, store=ctx.site.store)
 
 
 def _forget_page(ctx: Ctx, status: int = 200, **values: Any) -> Response:

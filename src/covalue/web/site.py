@@ -21,7 +21,6 @@ import logging
 import queue
 import secrets
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from covalue import headline, journey, models, privacy, stages
 from covalue.report.display import prepare
 from covalue.report.facts import CommunityFacts, gather
 from covalue.store import Job, Store, jobs, utcnow
+from covalue.web.reading import ReadingProcesses
 from covalue.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,12 @@ class Site:
         #: community id -> the analysis queued for it and not yet started (a second ask joins it)
         self._analyses: dict[str, Future[dict[str, Any]]] = {}
         self._analyses_lock = threading.Lock()
+        self._cap_memory()
+        #: uploads are parsed in a child process each (Python work there takes no time from pages);
+        #: the worker writes what it hands over
+        self.reading = ReadingProcesses(self.ws.settings)
+        self._stopping = threading.Event()
         self._recover_jobs()
-        # the worker's reading is Python work that holds the GIL; a shorter switch interval lets the
-        # event loop (sign-in page, static files) in more often while it runs
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self._worker = threading.Thread(target=self._work, name="covalue-jobs", daemon=True)
         self._worker.start()
 
@@ -166,8 +168,15 @@ class Site:
         forgetting a person or the daily prune compacts the database file, which closes it. Taken
         under the write lock, so no ingest is writing meanwhile."""
         with self.write_lock, self._root_lock:
+            self._cap_memory()
             self._root = self.ws.raw.cursor()
             self.writer = self.ws.cursor(self._root)
+
+    def _cap_memory(self) -> None:
+        """DuckDB's memory cap while serving (``[web] memory_limit``), for the whole database: the
+        server's readers, ingests and analyses share it, and spill to disk beyond it."""
+        cap = self.ws.settings.web.memory_limit.replace(" ", "")
+        self.ws.raw.execute(f"SET memory_limit = '{cap}'")
 
     # -- reading -------------------------------------------------------------------------------------
     @contextmanager
@@ -376,8 +385,8 @@ class Site:
         try:
             while True:
                 task = self._queue.get()
-                if task is None:
-                    return
+                if task is None or self._stopping.is_set():
+                    return  # queued uploads stay queued: the next start takes them up
                 kind, arg = task
                 if kind == "upload":
                     self._run_upload(arg)
@@ -434,6 +443,8 @@ class Site:
             self.submit(job_id)
 
     def close(self) -> None:
+        self._stopping.set()
+        self.reading.stop()  # an upload being read fails at once, plainly, rather than outlive us
         self._queue.put(None)
         self._worker.join(timeout=30)
         with self.lock:

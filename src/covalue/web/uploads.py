@@ -2,7 +2,7 @@
 multipart parser fed chunk by chunk, so nothing is held in memory), archives are checked for unsafe
 entries before anything is read, then the same ``Workspace.ingest`` as the CLI runs in the worker
 thread on the writer's own cursor (one transaction: pages meanwhile read the last committed state),
-followed by the analysis."""
+with the file parsed in a child process (``covalue.web.reading``), followed by the analysis."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from covalue.sources import sniff
 from covalue.sources.archive import Refused, ZipArchive, safe_name
 from covalue.store import Job, jobs, utcnow
 from covalue.web import csrf, guard
+from covalue.web.reading import ReadingStopped
 
 log = logging.getLogger(__name__)
 MAX_FIELD_BYTES = 64 * 1024
@@ -191,8 +192,11 @@ def preflight(path: Path, limits: IngestSettings) -> list[str]:
     well under a second whatever its size. Empty when it looks safe (or is not an archive: the reader
     then judges it)."""
     refused = sniff.refusal(path)
-    if refused:
-        return [refused]
+    return [refused] if refused else archive_problems(path, limits)
+
+
+def archive_problems(path: Path, limits: IngestSettings) -> list[str]:
+    """Reasons an archive is not safe to unpack (see :func:`preflight`); empty for other files."""
     problems: list[str] = []
     try:
         if zipfile.is_zipfile(path):
@@ -332,6 +336,18 @@ def run_job(site: Any, job_id: str) -> None:
     failure is logged for the operator and told to the user in plain words."""
     try:
         _run_job(site, job_id)
+    except ReadingStopped as e:  # the ingest was abandoned: nothing of the export was kept
+        log.warning("web: upload job %s: %s", job_id, e)
+        _update(
+            site,
+            job_id,
+            state="failed",
+            progress=100,
+            step="stopped",
+            error=f"The upload could not be processed: {plain_error(str(e), site, job_id)}; nothing of it "
+            "was kept: upload it again",
+            finished_at=utcnow(),
+        )
     except Exception as e:
         log.exception("web: upload job %s failed", job_id)
         reason = plain_error(f"{type(e).__name__}: {e}", site, job_id)
@@ -346,6 +362,21 @@ def run_job(site: Any, job_id: str) -> None:
         )
 
 
+def _refuse(site: Any, job_id: str, heading: str, problems: list[str]) -> None:
+    """End the job as refused: ``heading``, then each reason on a line of its own (ten at most)."""
+    site.discard_upload(job_id)
+    shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
+    _update(
+        site,
+        job_id,
+        state="refused",
+        progress=100,
+        step="nothing was read",
+        error="\n".join([heading, *shown]),
+        finished_at=utcnow(),
+    )
+
+
 def _run_job(site: Any, job_id: str) -> None:
     with site.store.session() as db:
         job = db.get(Job, job_id)
@@ -353,20 +384,22 @@ def _run_job(site: Any, job_id: str) -> None:
             return
         path = site.upload_dir() / job.id / job.filename
         community = job.community_id
-    _update(site, job_id, state="checking", step="looking for unsafe entries in the archive", progress=2)
-    problems = preflight(path, site.writer.settings.ingest)
+    _update(site, job_id, state="checking", step="checking the file's format", progress=2)
+    # each refusal says its own reason: a file no reader takes is not an unsafe archive
+    refused = sniff.refusal(path)
+    if refused:
+        _refuse(
+            site, job_id, "The upload was refused; nothing was read.", [refused[:1].upper() + refused[1:]]
+        )
+        return
+    _update(site, job_id, step="looking for unsafe entries in the archive")
+    problems = archive_problems(path, site.writer.settings.ingest)
     if problems:
-        site.discard_upload(job_id)
-        shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
-        _update(
+        _refuse(
             site,
             job_id,
-            state="refused",
-            progress=100,
-            step="nothing was read",
-            error="The upload was refused because the archive is not safe to unpack; nothing was read:\n"
-            + "\n".join(shown),
-            finished_at=utcnow(),
+            "The upload was refused because the archive is not safe to unpack; nothing was read:",
+            problems,
         )
         return
     last = [0.0]
@@ -395,7 +428,7 @@ def _run_job(site: Any, job_id: str) -> None:
     with site.write_lock:
         before = {c for (c,) in ws.raw.execute("SELECT community_id FROM communities").fetchall()}
         try:
-            results = ws.ingest([path], community=community, progress=on_ingest)
+            results = ws.ingest([path], community=community, progress=on_ingest, open_reader=site.reading)
         finally:
             ws.remove_scratch()
             site.discard_upload(job_id)

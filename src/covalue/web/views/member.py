@@ -38,9 +38,9 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    with site.lock:
+    with site.reader() as ws:  # its own cursor: never waits for an ingest or analysis
         # the thread's first message titles a Zulip topic; the space names its stream
-        found = site.ws.raw.execute(
+        found = ws.raw.execute(
             "SELECT i.item_id, i.title, substr(i.text, 1, 240), i.created_at, i.kind, c.name, i.space_id, "
             "s.name, coalesce(t.title, i.title) "
             "FROM items i LEFT JOIN communities c ON c.community_id = i.community_id "
@@ -49,7 +49,7 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
             f"WHERE i.item_id IN ({marks})",
             ids,
         ).fetchall()
-        hosts = workspace_hosts(site.ws)
+        hosts = workspace_hosts(ws)
     rows = {r[0]: r for r in found}
     out: dict[str, list[dict[str, Any]]] = {}
     for cid, per in wanted.items():

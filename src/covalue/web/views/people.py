@@ -112,8 +112,8 @@ def _reveal(ctx: Ctx, cid: str, mid: str) -> tuple[dict[str, Any], str]:
     if not may_reveal(ctx, cid):
         raise HTTPException(403, "Your role may not reveal members' names in this community.")
     ex = _member_in(ctx, cid, mid, "There is no such member in this community.")
-    with ctx.site.lock:
-        name = privacy.labels(ctx.site.ws, [ex["member_id"]], allow_names=True).get(ex["member_id"])
+    with ctx.site.reader() as ws:
+        name = privacy.labels(ws, [ex["member_id"]], allow_names=True).get(ex["member_id"])
     audit(ctx, "revealed name", cid, ex["member_id"])
     return ex, name or privacy.pseudonym(ex["member_id"])
 

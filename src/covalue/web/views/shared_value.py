@@ -22,6 +22,7 @@ from covalue.canvas import shared_value_export as export
 from covalue.store import shared_value as svs
 from covalue.web.common import CtxDep, community, render, render_tab
 from covalue.web.security import Ctx, finish
+from covalue.web.site import Busy
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["covalue"])
@@ -167,8 +168,10 @@ async def needs_from_data(cid: str, ctx: Ctx = CtxDep) -> Response:
 
     site = ctx.site
     try:
-        with site.lock:
-            themes = question_themes(site.ws, cid)
+        with site.person_query() as ws:  # a slot of its own: it reads every question of the community
+            themes = question_themes(ws, cid)
+    except Busy:
+        raise
     except Exception as e:  # the canvas stays usable without the data's view
         return _page(ctx, cid, 500, error=f"The themes of this community's data could not be read: {e}")
     found = sv.needs_from_themes(themes)
