@@ -76,6 +76,8 @@ class AnalysisResult:
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
+    #: "full" or "incremental: ..." (covalue.incremental), with the reason a full run was needed
+    mode: str = "full"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class AnalysisResult:
             "rows": self.rows,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "total_seconds": round(self.total_seconds, 3),
+            "mode": self.mode,
         }
 
 
@@ -143,6 +146,7 @@ def analyze(
     experiments: Any = None,
     experiment_items: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    full: bool = False,
 ) -> AnalysisResult:
     """Compute every derived table of the Value Maturity model and write it into the workspace.
 
@@ -155,10 +159,13 @@ def analyze(
 
     A run that does not fit in DuckDB's memory limit, even spilling to disk, raises
     :class:`AnalysisOutOfMemory` with one plain line naming the setting to change.
+
+    After an earlier analysis only what the rows added since can change is recomputed
+    (:mod:`covalue.incremental`), with the same results; ``full=True`` recomputes everything.
     """
     done = [0]
     try:
-        return _analyze(ws, experiments, experiment_items, progress, done)
+        return _analyze(ws, experiments, experiment_items, progress, done, full)
     except duckdb.OutOfMemoryException as e:
         step = DERIVED[min(done[0], len(DERIVED) - 1)]
         raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
@@ -170,7 +177,10 @@ def _analyze(
     experiment_items: Any,
     progress: Callable[[str, int, int], None] | None,
     done: list[int],
+    full: bool = False,
 ) -> AnalysisResult:
+    from covalue import changes, incremental
+
     ws.ensure_tables()
     maturity, roles = load_models(ws)
     run = AnalysisResult(analysis_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
@@ -198,16 +208,25 @@ def _analyze(
     ws.raw.execute("SET preserve_insertion_order = false")
     try:
         ex = _experiments(ws, experiments)
-        mt.compute(
-            tables,
-            maturity,
-            roles,
-            experiments=ex,
-            experiment_items=_experiment_items(ws, experiment_items) if ex is not None else None,
-            materialize=keep,
-            evidence_months=ws.settings.analysis.evidence_months,
-            scores=text_memo.kept_scores(ws, tables["items"], roles),
-        )
+        exi = _experiment_items(ws, experiment_items) if ex is not None else None
+        basis = changes.fingerprint(ws, maturity, roles)
+        plan = changes.plan(ws, basis, roles, DERIVED)
+        since = plan.since or ws.raw.execute("SELECT current_localtimestamp()").fetchone()[0]
+        run.mode = f"full: {'asked for' if full else plan.full_reason}"
+        redo = full or plan.full_reason
+        if redo or not incremental.update(ws, run, maturity, roles, ex, exi, plan, progress):
+            run.rows, run.seconds = {}, {}
+            mt.compute(
+                tables,
+                maturity,
+                roles,
+                experiments=ex,
+                experiment_items=exi,
+                materialize=keep,
+                evidence_months=ws.settings.analysis.evidence_months,
+                scores=text_memo.kept_scores(ws, tables["items"], roles),
+            )
+        changes.settle(ws, run.analysis_id, basis, since)
     finally:
         ws.raw.execute("RESET preserve_insertion_order")
     run.total_seconds = time.perf_counter() - t_all

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from covalue import schema
+from covalue import changes, schema
 
 #: ingests running in this process: recovery leaves them alone (another Workspace object on the same
 #: file may be reading an export right now)
@@ -68,11 +68,13 @@ class Stage:
             pk = schema.TABLES[t][1]
             cols = ", ".join(f'"{c}"' for c in schema.TABLES[t][0].names)
             name = self.prefix + t
-            added = self.raw.execute(
-                f'INSERT INTO "{t}" SELECT {cols} FROM "{name}" s WHERE s._seq IN ('
+            new_rows = (
+                f'SELECT {cols} FROM "{name}" s WHERE s._seq IN ('
                 f'SELECT min(_seq) FROM "{name}" WHERE "{pk}" IS NOT NULL GROUP BY "{pk}") '
                 f'AND NOT EXISTS (SELECT 1 FROM "{t}" w WHERE w."{pk}" = s."{pk}")'
-            ).fetchone()
+            )
+            changes.note_added(self.raw, t, new_rows)  # the months the next analysis revisits
+            added = self.raw.execute(f'INSERT INTO "{t}" {new_rows}').fetchone()
             out[t] = int(added[0]) if added else 0
         return out
 
@@ -80,6 +82,23 @@ class Stage:
         for t in self.tables:
             self.raw.execute(f'DROP TABLE IF EXISTS "{self.prefix + t}"')
         self.tables = []
+
+
+def merge_new(raw: Any, table: str, stage_name: str) -> int:
+    """Add the rows of ``stage_name`` (a table or registered batch) whose key is new to ``table``; the
+    first occurrence wins within it. Notes the months added for the next analysis; returns the rows
+    added."""
+    pk = schema.TABLES[table][1]
+    cols = ", ".join(f'"{c}"' for c in schema.TABLES[table][0].names)
+    new_rows = (
+        f"SELECT {cols} FROM ("
+        f'  SELECT *, row_number() OVER (PARTITION BY "{pk}") AS _rn FROM "{stage_name}"'
+        f'  WHERE "{pk}" IS NOT NULL) s '
+        f'WHERE s._rn = 1 AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = s."{pk}")'
+    )
+    changes.note_added(raw, table, new_rows)
+    inserted = raw.execute(f'INSERT INTO "{table}" {new_rows}').fetchone()
+    return int(inserted[0]) if inserted else 0
 
 
 def recover(raw: Any) -> list[str]:

@@ -425,18 +425,8 @@ class Workspace:
         return _Transaction(self)
 
     def _merge_stage(self, table: str, stage_name: str) -> int:
-        """Add the rows of ``stage_name`` (a table or registered batch) whose key is new; the first
-        occurrence wins within it. Returns the number of rows added."""
-        pk = schema.TABLES[table][1]
-        raw = self.raw
-        cols = ", ".join(f'"{c}"' for c in schema.TABLES[table][0].names)
-        inserted = raw.execute(
-            f'INSERT INTO "{table}" SELECT {cols} FROM ('
-            f'  SELECT *, row_number() OVER (PARTITION BY "{pk}") AS _rn FROM "{stage_name}"'
-            f'  WHERE "{pk}" IS NOT NULL) s '
-            f'WHERE s._rn = 1 AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = s."{pk}")'
-        ).fetchone()
-        return int(inserted[0]) if inserted else 0
+        """Add the rows of ``stage_name`` whose key is new (:func:`covalue.staging.merge_new`)."""
+        return staging.merge_new(self.raw, table, stage_name)
 
     def _log_ingest(
         self, r: IngestResult, started: datetime, community: str | None, *, running: bool = False

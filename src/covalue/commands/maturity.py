@@ -31,7 +31,14 @@ def _records(table: Any) -> list[dict[str, Any]]:
     return table.to_pyarrow().to_pylist()
 
 
-def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+def analyze(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="recompute everything, not only what the rows added since can change"),
+    ] = False,
+) -> None:
     """Place every member on the Connect → Share → Solve → Innovate journey, with evidence.
 
     Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
@@ -46,7 +53,7 @@ def analyze(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"wrote {step}")
 
-        result = journey.analyze(ws, progress=progress)
+        result = journey.analyze(ws, progress=progress, full=full)
     if as_json:
         print_json(result.to_dict())
         return

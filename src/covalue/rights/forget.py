@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from covalue import schema
+from covalue import changes, schema
 from covalue.rights import FORMER_MEMBER, base_tables, compact, forget_log, text_columns
 from covalue.rights.people import Person
 
@@ -162,6 +162,7 @@ def _erase_workspace(
         )
     )
     c["items deleted"] = _n(q("DELETE FROM items WHERE author_id IN (SELECT id FROM _fg_ids)"))
+    changes.note_everything(ws.raw)  # rows gone: the next analysis runs in full
     c["actions deleted"] = _n(q("DELETE FROM actions WHERE actor_id IN (SELECT id FROM _fg_ids)"))
     c["others' actions no longer pointing at them"] = _n(
         q("UPDATE actions SET target_id = NULL WHERE target_id IN (SELECT id FROM _fg_ids)")

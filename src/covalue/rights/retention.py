@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from covalue import changes
 from covalue.rights import compact
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ def prune(
                 [cut],
             ).fetchone()[0]
         )
+        if res.texts_erased:
+            changes.note_everything(ws.raw)  # texts classify items: the next analysis runs in full
         if res.texts_erased or res.excerpts_erased:
             compact.rewrite_workspace(ws)  # erased texts otherwise linger in freed blocks
     if store is not None and (res.uploads_deleted or res.texts_erased or res.excerpts_erased):

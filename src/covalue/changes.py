@@ -1,0 +1,200 @@
+"""What changed since the last analysis, and whether the next one can build on it.
+
+Every write to ``items`` or ``actions`` notes the (community, month) of the rows it adds in
+``changed_months`` (:func:`note_added`); a delete or an in-place rewrite notes "everything"
+(:func:`note_everything`). Each analysis records what shaped it besides the canonical rows (the models,
+the settings it reads, the experiment tables, the spaces) in ``analysis_basis`` and ``analysis_spaces``
+(:func:`settle`). :func:`plan` reads both: the months to revisit, or why the next run must be full.
+:mod:`covalue.incremental` does the revisiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import ibis.expr.types as ir
+
+from covalue.periods import month_start
+
+if TYPE_CHECKING:
+    from covalue.workspace import Workspace
+
+#: (community, month) of rows added since the last analysis; a null month means "everything"
+CHANGES = "changed_months"
+#: per analysis, the fingerprint of what shaped it (models, settings, spaces, experiments)
+BASIS = "analysis_basis"
+#: the spaces as the last analysis read them (a new space is harmless; a renamed or moved one is not)
+SPACES = "analysis_spaces"
+_MONTH = "(year({c}) * 12 + month({c}) - 1)"
+_TIME = {"items": "created_at", "actions": "ts"}
+
+
+def _ensure(raw: Any) -> None:
+    raw.execute(
+        f"CREATE TABLE IF NOT EXISTS {CHANGES} (community_id VARCHAR, month BIGINT, "
+        "noted_at TIMESTAMP DEFAULT current_localtimestamp())"
+    )
+
+
+def note_added(raw: Any, table: str, rows_sql: str) -> None:
+    """Note the months of the rows ``rows_sql`` (a SELECT over rows about to be added to ``table``)."""
+    col = _TIME.get(table)
+    if col is None:
+        return
+    _ensure(raw)
+    raw.execute(
+        f"INSERT INTO {CHANGES} (community_id, month) SELECT DISTINCT community_id, "
+        f"{_MONTH.format(c=col)} FROM ({rows_sql}) _added"
+    )
+
+
+def note_everything(raw: Any) -> None:
+    """Rows were deleted or rewritten in place: the next analysis runs in full."""
+    _ensure(raw)
+    raw.execute(f"INSERT INTO {CHANGES} (community_id, month) VALUES (NULL, NULL)")
+
+
+# -- deciding ----------------------------------------------------------------------------------------
+def fingerprint(ws: Workspace, maturity: dict[str, Any], roles: dict[str, Any]) -> str:
+    """What shapes every result besides the canonical rows: the models, the settings read by the
+    analysis, and the experiment tables people edit in the web app."""
+    from covalue import journey
+
+    parts: list[Any] = [maturity, roles, ws.settings.analysis.evidence_months]
+    existing = set(ws.con.list_tables())
+    for t in (journey.EXPERIMENTS_TABLE, journey.EXPERIMENT_ITEMS_TABLE):
+        if t in existing:
+            rows = ws.raw.execute(
+                f"SELECT md5(string_agg(x::VARCHAR, '|' ORDER BY x::VARCHAR)) FROM \"{t}\" x"
+            )
+            parts.append([t, rows.fetchone()[0]])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def settle(ws: Workspace, analysis_id: str, print_: str, since: datetime) -> None:
+    """Record the analysis's fingerprint and clear the changes it took in (noted before ``since``)."""
+    raw = ws.raw
+    _ensure(raw)
+    raw.execute(f"CREATE TABLE IF NOT EXISTS {BASIS} (analysis_id VARCHAR, fingerprint VARCHAR)")
+    raw.execute(f"DELETE FROM {BASIS}")
+    raw.execute(f"INSERT INTO {BASIS} VALUES (?, ?)", [analysis_id, print_])
+    raw.execute(f"CREATE OR REPLACE TABLE {SPACES} AS SELECT {_SPACE_COLS} FROM spaces")
+    raw.execute(f"DELETE FROM {CHANGES} WHERE noted_at <= ?", [since])
+
+
+@dataclass
+class Plan:
+    """What an incremental run starts from: the changed months, or why it must run in full."""
+
+    full_reason: str | None = None
+    months: list[int] = field(default_factory=list)
+    since: datetime | None = None
+
+
+def plan(ws: Workspace, print_: str, roles: dict[str, Any], derived: tuple[str, ...]) -> Plan:
+    """Whether the last analysis can be brought up to date, and from which months."""
+    raw = ws.raw
+    existing = set(ws.con.list_tables())
+    if BASIS not in existing or CHANGES not in existing or not all(t in existing for t in derived):
+        return Plan("no earlier analysis to build on")
+    basis = raw.execute(f"SELECT analysis_id, fingerprint FROM {BASIS}").fetchall()
+    last = raw.execute("SELECT analysis_id FROM analyses ORDER BY finished_at DESC LIMIT 1").fetchall()
+    if not basis or not last or basis[0][0] != last[0][0]:
+        return Plan("the last analysis left no basis")
+    if basis[0][1] != print_:
+        return Plan("the models, the settings or the experiments changed")
+    since = raw.execute("SELECT current_localtimestamp()").fetchone()[0]
+    rows = raw.execute(f"SELECT DISTINCT month FROM {CHANGES} WHERE noted_at <= ?", [since]).fetchall()
+    if any(m is None for (m,) in rows):
+        return Plan("rows were deleted or rewritten")
+    months = sorted(int(m) for (m,) in rows)
+    answer_kinds = list(roles["structure"]["answer_kinds"]) or ["\x00"]
+    marks = ",".join("?" * len(answer_kinds))
+    differ = raw.execute(
+        f"SELECT count(*) FROM ((SELECT DISTINCT community_id FROM items WHERE kind IN ({marks})) "
+        f"EXCEPT (SELECT DISTINCT community_id FROM item_roles WHERE kind IN ({marks})))",
+        [*answer_kinds, *answer_kinds],
+    ).fetchone()[0]
+    if differ:
+        return Plan("a community now marks answers")
+    return Plan(None, months, since)
+
+
+def in_months(col: str, months: list[int]) -> str:
+    """A SQL predicate: ``col`` falls in one of ``months`` (ranges, so zone maps can skip blocks)."""
+    spans: list[tuple[int, int]] = []
+    for m in months:
+        if spans and spans[-1][1] == m - 1:
+            spans[-1] = (spans[-1][0], m)
+        else:
+            spans.append((m, m))
+    return (
+        "("
+        + " OR ".join(
+            f"({col} >= TIMESTAMP '{month_start(a)}' AND {col} < TIMESTAMP '{month_start(b + 1)}')"
+            for a, b in spans
+        )
+        + ")"
+        if spans
+        else "FALSE"
+    )
+
+
+def people_ok(ws: Workspace, who: ir.Table, months: list[int]) -> bool:
+    """People changed only by accounts no older row names (new people in the new rows)."""
+    raw = ws.raw
+    ws.con.create_table("_inc_people", who, temp=True, overwrite=True)
+    cols = "identity_id, member_id, is_bot"
+    gone = raw.execute(
+        f"SELECT count(*) FROM (SELECT {cols} FROM analysis_people EXCEPT SELECT {cols} FROM _inc_people)"
+    ).fetchone()[0]
+    if gone:
+        return False
+    raw.execute(
+        f"CREATE OR REPLACE TEMP TABLE _inc_new_ids AS SELECT identity_id AS id FROM "
+        f"(SELECT {cols} FROM _inc_people EXCEPT SELECT {cols} FROM analysis_people)"
+    )
+    return _unseen_before(
+        raw,
+        "_inc_new_ids",
+        months,
+        [("items", "author_id"), ("actions", "actor_id"), ("actions", "target_id")],
+    )
+
+
+_SPACE_COLS = "space_id, source, name, kind, community_id"
+
+
+def spaces_ok(ws: Workspace, months: list[int]) -> bool:
+    """Spaces changed only by spaces no older row names (a new channel): the snapshot kept by
+    :func:`settle` against the table now."""
+    raw = ws.raw
+    if SPACES not in set(ws.con.list_tables()):
+        return False
+    gone = raw.execute(
+        f"SELECT count(*) FROM (SELECT {_SPACE_COLS} FROM {SPACES} EXCEPT SELECT {_SPACE_COLS} FROM spaces)"
+    ).fetchone()[0]
+    if gone:
+        return False
+    raw.execute(
+        f"CREATE OR REPLACE TEMP TABLE _inc_new_spaces AS SELECT space_id AS id FROM "
+        f"(SELECT {_SPACE_COLS} FROM spaces EXCEPT SELECT {_SPACE_COLS} FROM {SPACES})"
+    )
+    return _unseen_before(raw, "_inc_new_spaces", months, [("items", "space_id"), ("actions", "space_id")])
+
+
+def _unseen_before(raw: Any, ids: str, months: list[int], refs: list[tuple[str, str]]) -> bool:
+    if not raw.execute(f"SELECT count(*) FROM {ids}").fetchone()[0]:
+        return True
+    for table, col in refs:
+        old = raw.execute(
+            f'SELECT count(*) FROM "{table}" WHERE "{col}" IN (SELECT id FROM {ids}) '
+            f"AND NOT coalesce({in_months(_TIME[table], months)}, FALSE)"
+        ).fetchone()[0]
+        if old:
+            return False
+    return True

@@ -1,0 +1,476 @@
+"""Incremental analysis: after an ingest, recompute only what the new rows can change.
+
+Every write to ``items`` or ``actions`` notes the (community, month) of the rows it added in
+``changed_months``; a delete or an in-place rewrite (forgetting a person, pruning texts) notes
+"everything". ``covalue analyze`` then:
+
+1. runs in full when there is no earlier analysis recorded in ``analysis_basis``, the models or the
+   settings that shape results changed (a fingerprint), "everything" was noted, people were merged or
+   flagged, or a space, identity or experiment changed in a way an old row could see;
+2. otherwise recomputes the item-level tables (``item_roles``, ``interactions``, ``item_facts``) for the
+   threads the new rows touch, closed over parents, roots, replies and chat neighbours, and reads which
+   rows really changed;
+3. recomputes the member-level tables (``member_stages``, ``stage_evidence``, ``stage_mix``, ``journeys``,
+   ``personas``, ``stage_checks``) for the periods from the first month any of those changes can reach
+   (a trailing window holding it, or a later threshold time), plus the empty months a returning member's
+   rows now span;
+4. replaces exactly those rows (DELETE + INSERT) in one transaction, and clears the notes.
+
+The results equal a full run row for row (tests/test_incremental.py compares them). What is
+recomputed and when is described in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue.changes import _MONTH, Plan, in_months, people_ok, spaces_ok
+from covalue.periods import key_of_time, month_start
+
+if TYPE_CHECKING:
+    from covalue.journey import AnalysisResult
+    from covalue.workspace import Workspace
+
+
+# -- the item level ----------------------------------------------------------------------------------
+def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tuple[int, int]:
+    """Temp tables ``_inc_t`` (the items whose rows are recomputed: everything in the threads the new
+    rows touch, with parents, roots, replies and chat neighbours, closed) and ``_inc_s`` (those and the
+    items their classification reads: chat neighbours and the threaded replies of their channel-months).
+    Returns the sizes."""
+    raw = ws.raw
+    conv = roles.get("conversation", {})
+    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
+    platforms = list(conv.get("chat_platforms", [])) or ["\x00"]
+    plats = ",".join(f"'{p}'" for p in platforms)
+    chat = f"regexp_extract(i.source, '^([^:]+)', 1) IN ({plats})"
+    new_items = in_months("i.created_at", months)
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_t AS "
+        f"SELECT item_id FROM items i WHERE {new_items} "
+        f"UNION SELECT item_id FROM actions a WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
+    )
+    secs = int(2 * minutes * 60)
+
+    def neighbours(of: str) -> str:
+        # chat items within 2x the reply gap of a chat item of ``of``, in the same channel (by buckets)
+        if secs <= 0:
+            return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
+        return (
+            f"SELECT n.item_id FROM (SELECT i.space_id, i.created_at, "
+            f"floor(epoch(i.created_at) / {secs})::BIGINT AS b FROM items i JOIN {of} o USING (item_id) "
+            f"WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL) c, "
+            f"(SELECT item_id, space_id, created_at, floor(epoch(created_at) / {secs})::BIGINT AS b "
+            f"FROM items i WHERE {chat}) n "
+            f"WHERE n.space_id = c.space_id AND n.b BETWEEN c.b - 1 AND c.b + 1 "
+            f"AND abs(epoch(n.created_at) - epoch(c.created_at)) <= {secs}"
+        )
+
+    # the new items' chat neighbours: a message after a new one may now follow it
+    raw.execute(f"INSERT INTO _inc_t {neighbours('_inc_t')}")
+    size = -1
+    while True:
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_k AS SELECT DISTINCT k FROM (SELECT unnest([i.item_id, "
+            "i.parent_id, i.thread_id]) AS k FROM items i JOIN (SELECT DISTINCT item_id FROM _inc_t) t "
+            "USING (item_id)) WHERE k IS NOT NULL"
+        )
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_t AS SELECT item_id FROM items WHERE item_id IN "
+            "(SELECT k FROM _inc_k) OR thread_id IN (SELECT k FROM _inc_k) OR parent_id IN (SELECT k FROM _inc_k)"
+        )
+        n = raw.execute("SELECT count(*) FROM _inc_t").fetchone()[0]
+        if n == size:
+            break
+        size = n
+    # context: chat neighbours (with their replies) and the threaded replies of the channel-months read
+    raw.execute(f"CREATE OR REPLACE TEMP TABLE _inc_nb AS {neighbours('_inc_t')}")
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
+        "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
+        "OR thread_id IN (SELECT item_id FROM _inc_nb) UNION "
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, {_MONTH.format(c='i.created_at')} AS m "
+        f"FROM items i WHERE {chat} AND i.item_id IN (SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)) b "
+        f"ON i.space_id = b.space_id AND {_MONTH.format(c='i.created_at')} = b.m "
+        "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
+    )
+    return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0]
+
+
+def _items_context(ws: Workspace, roles: dict[str, Any]) -> ir.Table:
+    """The items of ``_inc_s``, plus one placeholder answer per community that marks answers (which
+    item the classification reads only as "this community's platform marks answers")."""
+    items = ws.table("items")
+    s = ws.table("_inc_s")
+    ctx = items.semi_join(s, items.item_id == s.item_id)
+    kinds = list(roles["structure"]["answer_kinds"])
+    if not kinds:
+        return ctx
+    marked = items.filter(items.kind.isin(kinds)).select("community_id").distinct()
+    cols = {c: ibis.null(t) for c, t in items.schema().items()}
+    cols.update(
+        item_id=ibis.literal("~marks-answers:").concat(marked.community_id),
+        community_id=marked.community_id,
+        kind=ibis.literal(kinds[0]),
+        source=ibis.literal("~"),
+    )
+    fake = marked.select(**{c: v.cast(items.schema()[c]) for c, v in cols.items()})
+    return ctx.union(fake, distinct=False)
+
+
+def _replace(raw: Any, table: str, where: str, new: str, analysis_id: str) -> int:
+    raw.execute(f'DELETE FROM "{table}" WHERE {where}')
+    n = raw.execute(
+        f'INSERT INTO "{table}" BY NAME SELECT *, ? AS analysis_id FROM "{new}"', [analysis_id]
+    ).fetchone()
+    return int(n[0]) if n else 0
+
+
+# -- the whole update --------------------------------------------------------------------------------
+def update(
+    ws: Workspace,
+    run: AnalysisResult,
+    maturity: dict[str, Any],
+    roles: dict[str, Any],
+    experiments: ir.Table | None,
+    experiment_items: ir.Table | None,
+    pl: Plan,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> bool:
+    """Bring the derived tables up to date for the changes of ``pl``; False (nothing written) when the
+    changes turn out to need a full run."""
+    from covalue.metrics import maturity as mt
+    from covalue.metrics.classify import classify_items
+    from covalue.metrics.interactions import build_interactions, people
+
+    raw, con = ws.raw, ws.con
+    months = pl.months
+    t0 = time.perf_counter()
+    clock = [t0]
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        run.seconds[name] = now - clock[0]
+        clock[0] = now
+        if progress:
+            progress(name, len(run.seconds), 10)
+
+    tables = {t: ws.table(t) for t in ("items", "actions", "identities", "members", "spaces")}
+    who = people(tables["identities"], tables["members"])
+    if not people_ok(ws, who, months):
+        run.mode = "full: people were merged, flagged or named by older rows"
+        return False
+    if not spaces_ok(ws, months):
+        run.mode = "full: a space was renamed, moved or named by older rows"
+        return False
+    step("analysis_people")
+    if not months:
+        raw.execute("BEGIN TRANSACTION")
+        _replace(raw, "analysis_people", "TRUE", "_inc_people", run.analysis_id)
+        raw.execute("COMMIT")
+        run.mode = "incremental: nothing changed"
+        return True
+    days = int(maturity["window"]["days"])
+    reach = days // 28
+
+    # -- item level: the touched threads ------------------------------------------------------------
+    n_t, n_s = _touched_items(ws, months, roles)
+    t_ids = ws.table("_inc_t")
+    actions = tables["actions"]
+    s_ids = ws.table("_inc_s")
+    ctx_actions = actions.semi_join(s_ids, actions.item_id == s_ids.item_id)
+    items_ctx = _items_context(ws, roles)
+    roles_expr = classify_items(items_ctx, who, roles, spaces=tables["spaces"], actions=ctx_actions)
+    roles_expr = roles_expr.semi_join(t_ids, roles_expr.item_id == t_ids.item_id)
+    con.create_table("_inc_item_roles", roles_expr, temp=True, overwrite=True)
+    step("item_roles")
+    stored_roles = ws.table("item_roles").drop("analysis_id")
+    new_roles = stored_roles.anti_join(t_ids, stored_roles.item_id == t_ids.item_id).union(
+        ws.table("_inc_item_roles"), distinct=False
+    )
+    # edges of the touched items: their replies, and every action on them; plus actions on no item
+    parents = ws.table("_inc_item_roles").select(_p=ws.table("_inc_item_roles").parent_id)
+    roles_ctx = new_roles.filter(new_roles.item_id.isin(t_ids.item_id) | new_roles.item_id.isin(parents._p))
+    # (and the items of the new actions: an action on an item not in the workspace is an edge too)
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_e AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM actions a "
+        f"WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
+    )
+    e_ids = ws.table("_inc_e")
+    on_t = actions.semi_join(t_ids, actions.item_id == t_ids.item_id)
+    on_e = actions.semi_join(e_ids, actions.item_id == e_ids.item_id)
+    no_item = actions.filter(actions.item_id.isnull())
+    no_item = no_item.filter(_ts_in(no_item.ts, months))
+    edges = build_interactions(roles_ctx, on_e.union(no_item, distinct=False), who, maturity)
+    edges = edges.filter(edges.item_id.isnull() | edges.item_id.isin(e_ids.item_id))
+    con.create_table("_inc_interactions", edges, temp=True, overwrite=True)
+    edge_where = f"item_id IN (SELECT item_id FROM _inc_e) OR (item_id IS NULL AND {in_months('ts', months)})"
+    step("interactions")
+    stored_edges = ws.table("interactions").drop("analysis_id")
+    new_edges = stored_edges.filter(
+        ~(
+            stored_edges.item_id.isin(e_ids.item_id)
+            | (stored_edges.item_id.isnull() & _ts_in(stored_edges.ts, months))
+        )
+    ).union(ws.table("_inc_interactions"), distinct=False)
+    edges_ctx = new_edges.filter(new_edges.target_item_id.isin(t_ids.item_id))
+    facts = mt.item_facts(roles_ctx, edges_ctx, maturity, on_t)
+    facts = facts.filter(facts.item_id.isin(t_ids.item_id))
+    con.create_table("_inc_item_facts", facts, temp=True, overwrite=True)
+    step("item_facts")
+    stored_facts = ws.table("item_facts").drop("analysis_id")
+    new_facts = stored_facts.anti_join(t_ids, stored_facts.item_id == t_ids.item_id).union(
+        ws.table("_inc_item_facts"), distinct=False
+    )
+
+    # -- from which period the member level changes -----------------------------------------------
+    first = _first_reached(ws, months, reach, roles)
+    last_row = raw.execute(
+        "SELECT max(m) FROM (SELECT max(created_at) AS m FROM items UNION ALL SELECT max(ts) FROM actions)"
+    ).fetchone()[0]
+    last = key_of_time(last_row)
+    frm = first
+    lo = frm - (reach + 2)  # the grid reads presence up to 5 months before a period
+    lo_ts = month_start(lo)
+    periods = ibis.memtable(mt.periods_table(frm, last, days))
+
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_old_ms AS SELECT member_id, community_id, max(pidx) AS top, "
+        "min(CASE WHEN is_first THEN pidx END) AS first FROM member_stages GROUP BY ALL"
+    )
+    acts_r = actions.filter(actions.ts >= lo_ts)
+    activity = mt.member_activity(new_roles, acts_r, who, maturity)
+    activity = activity.filter(activity.ts >= lo_ts)
+    con.create_table("_inc_activity", activity, temp=True, overwrite=True)
+    activity = ws.table("_inc_activity")
+    facts_r = new_facts.filter(new_facts.created_at >= lo_ts)
+    edges_r = new_edges.filter(new_edges.ts >= lo_ts)
+    # members present before the restricted months keep their first month through one row there
+    old = ws.table("_inc_old_ms")
+    early = old.filter(old.first < lo)
+    fake = early.select(
+        "member_id", "community_id",
+        ts=_month_start_expr(early.first).cast(activity.ts.type()),
+        item_id=ibis.null("string"), verb=ibis.literal("~first"),
+        authored=ibis.literal(False), counted=ibis.literal(False),
+    )  # fmt: skip
+    ms = mt.member_periods(
+        new_roles, edges_r, acts_r, who, periods, maturity, experiments,
+        experiment_items=experiment_items, facts=facts_r, activity=activity.union(fake, distinct=False),
+    )  # fmt: skip
+    con.create_table("_inc_ms_main", ms, temp=True, overwrite=True)
+    # empty months a member's rows now span: after their old last row, before the first recomputed one
+    gap_from = _gap_rows(
+        ws, frm, last, days, maturity, who, new_roles, new_edges, new_facts, experiments, experiment_items
+    )
+    jfrom = min(frm, gap_from)
+    step("member_stages")
+
+    # everything keyed by period from jfrom on, read over the member stages as they will be
+    stored_ms = ws.table("member_stages").drop("analysis_id")
+    ms_new = stored_ms.filter(stored_ms.pidx < frm).union(ws.table("_inc_ms_main"), distinct=False)
+    ms_new = ms_new.union(ws.table("_inc_ms_gap"), distinct=False)
+    con.create_table("_inc_ms_all", ms_new.filter(ms_new.pidx >= jfrom - 1), temp=True, overwrite=True)
+    msw = ws.table("_inc_ms_all")
+    shown = mt.shown_periods(ms_new, ws.settings.analysis.evidence_months)
+    if shown is not None:
+        con.create_table("_inc_shown", shown, temp=True, overwrite=True)
+        shown = ws.table("_inc_shown")
+    ev = mt.stage_evidence(ws.table("_inc_activity"), facts_r, new_roles, periods, maturity, shown=shown)
+    con.create_table("_inc_stage_evidence", ev, temp=True, overwrite=True)
+    step("stage_evidence")
+    jperiods = ibis.memtable(mt.periods_table(jfrom, last, days))
+    cur = msw.filter(msw.pidx >= jfrom)
+    con.create_table("_inc_stage_mix", mt.stage_mix(cur, maturity), temp=True, overwrite=True)
+    con.create_table("_inc_personas", mt.persona_mix(cur), temp=True, overwrite=True)
+    step("stage_mix")
+    # journeys: the rows from the month before, and each member's first active month when earlier
+    before = stored_ms.filter((stored_ms.pidx < jfrom - 1) & stored_ms.active)
+    firsts = before.group_by("member_id", "community_id").aggregate(pidx=before.pidx.min())
+    firsts = firsts.mutate(
+        **{c: ibis.null(t) for c, t in msw.schema().items() if c not in ("member_id", "community_id", "pidx")}
+    ).mutate(active=ibis.literal(True))
+    firsts = firsts.select(*[firsts[c].cast(t) for c, t in msw.schema().items()])
+    jin = msw.union(firsts, distinct=False)
+    leaves = actions.filter((actions.verb == "leave") & (actions.ts >= month_start(jfrom)))
+    jn = mt.journeys(jin, leaves, who)
+    con.create_table("_inc_journeys", jn.filter(jn.pidx >= jfrom), temp=True, overwrite=True)
+    step("journeys")
+    ideas = new_facts.group_by("community_id").aggregate(_has=new_facts.is_idea.any())
+    ideas = ideas.filter(ideas._has)
+    fcols = new_facts.schema()
+    ph = {c: ibis.null(t) for c, t in fcols.items()}
+    ph.update(
+        community_id=ideas.community_id,
+        created_at=ibis.literal(month_start(jfrom - reach - 2)),
+        **{c: ibis.literal(False) for c, t in fcols.items() if t.is_boolean()},
+    )
+    ph["is_idea"] = ibis.literal(True)
+    placeholder = ideas.select(**{c: v.cast(fcols[c]) for c, v in ph.items()})
+    facts_j = new_facts.filter(new_facts.created_at >= month_start(jfrom - reach - 1))
+    sc = mt.stage_checks(
+        cur, facts_j.union(placeholder, distinct=False), ws.table("_inc_journeys"), jperiods, maturity,
+        with_experiments=experiments is not None,
+    )  # fmt: skip
+    con.create_table("_inc_stage_checks", sc, temp=True, overwrite=True)
+    step("stage_checks")
+
+    # -- one transaction: out with the rows recomputed, in with the new ones ----------------------
+    aid = run.analysis_id
+    raw.execute("BEGIN TRANSACTION")
+    try:
+        run.rows["analysis_people"] = _replace(raw, "analysis_people", "TRUE", "_inc_people", aid)
+        run.rows["item_roles"] = _replace(
+            raw, "item_roles", "item_id IN (SELECT item_id FROM _inc_t)", "_inc_item_roles", aid
+        )
+        run.rows["interactions"] = _replace(raw, "interactions", edge_where, "_inc_interactions", aid)
+        run.rows["item_facts"] = _replace(
+            raw, "item_facts", "item_id IN (SELECT item_id FROM _inc_t)", "_inc_item_facts", aid
+        )
+        run.rows["member_stages"] = _replace(raw, "member_stages", f"pidx >= {frm}", "_inc_ms_main", aid)
+        run.rows["member_stages"] += _replace(raw, "member_stages", "FALSE", "_inc_ms_gap", aid)
+        drop_old = f"pidx >= {frm}"
+        if shown is not None:
+            drop_old += " OR pidx < coalesce((SELECT _from FROM _inc_shown WHERE _sc = community_id), -1)"
+        run.rows["stage_evidence"] = _replace(raw, "stage_evidence", drop_old, "_inc_stage_evidence", aid)
+        for t in ("stage_mix", "personas", "journeys", "stage_checks"):
+            run.rows[t] = _replace(raw, t, f"pidx >= {jfrom}", f"_inc_{t}", aid)
+        raw.execute("COMMIT")
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
+    for t in [t for t in con.list_tables() if t.startswith("_inc_")]:
+        raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+    run.mode = (
+        f"incremental: {n_t:,} items in touched threads ({n_s:,} read), periods from {mt.period_label(jfrom)}"
+    )
+    return True
+
+
+def _ts_in(ts: ir.TimestampValue, months: list[int]) -> ir.BooleanValue:
+    cond = ibis.literal(False)
+    for m in months:
+        cond = cond | ((ts >= month_start(m)) & (ts < month_start(m + 1)))
+    return cond
+
+
+def _month_start_expr(key: ir.IntegerValue) -> ir.TimestampValue:
+    return ibis.timestamp(key // 12, key % 12 + 1, 1, 0, 0, 0)
+
+
+def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str, Any]) -> int:
+    """The first period the changes can reach: the first changed month, or an earlier month whose item
+    row changed (its roles or facts, or an edge of it), where a window or a threshold time sees it."""
+    raw = ws.raw
+    mk = _MONTH.format(c="created_at")
+    cols_r = ", ".join(f'"{c}"' for c in ws.table("_inc_item_roles").columns)
+    first = min(months)
+    q = (
+        f"SELECT min({mk}) FROM ((SELECT {cols_r} FROM item_roles WHERE item_id IN (SELECT item_id FROM _inc_t) "
+        f"EXCEPT SELECT {cols_r} FROM _inc_item_roles) UNION ALL (SELECT {cols_r} FROM _inc_item_roles "
+        f"EXCEPT SELECT {cols_r} FROM item_roles WHERE item_id IN (SELECT item_id FROM _inc_t)))"
+    )
+    found = [raw.execute(q).fetchone()[0]]
+    cols_e = ", ".join(f'"{c}"' for c in ws.table("_inc_interactions").columns)
+    where = "item_id IN (SELECT item_id FROM _inc_t)"
+    found.append(
+        raw.execute(
+            f"SELECT min({_MONTH.format(c='ts')}) FROM ((SELECT {cols_e} FROM interactions WHERE {where} "
+            f"EXCEPT SELECT {cols_e} FROM _inc_interactions) UNION ALL (SELECT {cols_e} FROM _inc_interactions "
+            f"EXCEPT SELECT {cols_e} FROM interactions WHERE {where}))"
+        ).fetchone()[0]
+    )
+    # a fact row: a changed flag counts from its month; a later threshold time only from that time's
+    # month, and only while a window holding the item can still see it
+    fcols = ws.table("_inc_item_facts").columns
+    times = [t for t in ("first_response_ts", "answered_ts", "support_ts", "first_reply_ts") if t in fcols]
+    plain = " OR ".join(
+        f'n."{c}" IS DISTINCT FROM o."{c}"' for c in fcols if c not in times and c != "item_id"
+    )
+    cm = _MONTH.format(c="n.created_at")
+    moved = [
+        f"CASE WHEN n.{t} IS DISTINCT FROM o.{t} THEN greatest({cm}, {_MONTH.format(c=f'least(n.{t}, o.{t})')}) END"
+        for t in times
+    ]
+    lowest = f"least({', '.join(moved)})" if moved else "NULL"
+    found.append(
+        raw.execute(
+            f"SELECT min(CASE WHEN o.item_id IS NULL OR {plain or 'FALSE'} THEN {cm} "
+            f"WHEN {lowest} <= {cm} + {reach} THEN {lowest} END) "
+            "FROM _inc_item_facts n LEFT JOIN item_facts o USING (item_id)"
+        ).fetchone()[0]
+    )
+    # facts gone (items no longer in T) — none: T only grows; items new to the workspace may give
+    # older actions on them a community or a known item
+    found.append(
+        raw.execute(
+            f"SELECT min({_MONTH.format(c='a.ts')}) FROM actions a WHERE a.item_id IN "
+            "(SELECT item_id FROM _inc_item_roles EXCEPT SELECT item_id FROM item_roles)"
+        ).fetchone()[0]
+    )
+    return min([first, *[int(f) for f in found if f is not None]])
+
+
+def _gap_rows(
+    ws: Workspace, frm: int, last: int, days: int, maturity: dict[str, Any], who: ir.Table,
+    roles: ir.Table, edges: ir.Table, facts: ir.Table, experiments: ir.Table | None,
+    experiment_items: ir.Table | None,
+) -> int:  # fmt: skip
+    """Rows before ``frm`` that appear because a member's rows now run further (``_inc_ms_gap``): a
+    member returning after their rows had ended, or a community's months resuming after a pause. Their
+    windows hold no new row, so they are computed over those members' whole history. Returns the first
+    such period (``frm`` when none)."""
+    from covalue.metrics import maturity as mt
+
+    raw, con = ws.raw, ws.con
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_gap AS SELECT o.member_id, o.community_id, o.top FROM _inc_old_ms o "
+        "JOIN (SELECT community_id, max(top) AS ctop FROM _inc_old_ms GROUP BY 1) c USING (community_id) "
+        f"WHERE o.top < {frm} - 1 AND (o.top = c.ctop OR EXISTS (SELECT 1 FROM _inc_ms_main n "
+        "WHERE n.member_id = o.member_id AND n.community_id = o.community_id))"
+    )
+    ms_schema = ws.table("_inc_ms_main").schema()
+    got = raw.execute("SELECT min(top) FROM _inc_gap").fetchone()[0]
+    if got is None:
+        con.create_table("_inc_ms_gap", ws.table("_inc_ms_main").limit(0), temp=True, overwrite=True)
+        return frm
+    first = int(got) + 1
+    gap = ws.table("_inc_gap")
+    mine = who.semi_join(gap, who.member_id == gap.member_id)
+    acts = ws.table("actions")
+    acts = acts.semi_join(mine, acts.actor_id == mine.identity_id)
+    r = roles.semi_join(gap, roles.author_member == gap.member_id)
+    activity = mt.member_activity(roles, acts, who, maturity)
+    activity = activity.semi_join(
+        gap, (activity.member_id == gap.member_id) & (activity.community_id == gap.community_id)
+    )
+    # the communities' last months as they are now: a row per community at its last month
+    tops = ws.table("_inc_old_ms")
+    now = ws.table("_inc_ms_main")
+    ends = (
+        tops.group_by("community_id")
+        .aggregate(top=tops.top.max())
+        .union(now.group_by("community_id").aggregate(top=now.pidx.max()), distinct=False)
+    )
+    ends = ends.group_by("community_id").aggregate(top=ends.top.max())
+    marker = ends.select(
+        member_id=ibis.literal("~end"), community_id=ends.community_id,
+        ts=_month_start_expr(ends.top).cast(activity.ts.type()), item_id=ibis.null("string"),
+        verb=ibis.literal("~end"), authored=ibis.literal(False), counted=ibis.literal(False),
+    )  # fmt: skip
+    periods = ibis.memtable(mt.periods_table(first, frm - 1, days))
+    e = edges.semi_join(gap, edges.target == gap.member_id)
+    f = facts.semi_join(gap, facts.author_member == gap.member_id)
+    ms = mt.member_periods(
+        r, e, acts, who, periods, maturity, experiments, experiment_items=experiment_items, facts=f,
+        activity=activity.union(marker, distinct=False),
+    )  # fmt: skip
+    ms = ms.join(gap, (ms.member_id == gap.member_id) & (ms.community_id == gap.community_id))
+    ms = ms.filter(ms.pidx > ms.top).select(*ms_schema.names)
+    con.create_table("_inc_ms_gap", ms, temp=True, overwrite=True)
+    return first
