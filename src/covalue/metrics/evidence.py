@@ -51,6 +51,9 @@ def stage_evidence(
     n = int(model["stages"]["evidence_examples"])
     reach = days // 28  # a row of month m is in the windows of months m .. m + reach at most
     events = activity.filter(activity.counted).select("member_id", "community_id", "ts", "item_id")
+    # months no shown window can hold go first, before anything is joined or grouped (a long history
+    # shows only its last months)
+    events = _from_shown(events, month_index(events.ts), shown, reach)
     _vknown = roles.view()
     known = _vknown.select(_known=_vknown.item_id)
     con = events.join(known, events.item_id == known._known)
@@ -60,7 +63,6 @@ def stage_evidence(
     con = con.group_by("member_id", "community_id", "item_id", _m=month_index(con.ts)).aggregate(
         ts=con.ts.min()
     )
-    con = _from_shown(con, con._m, shown, reach)
     first = ibis.window(group_by=[con.member_id, con.community_id, con._m], order_by=[con.ts, con.item_id])
     con = con.mutate(_r=ibis.row_number().over(first))
     con = con.filter(con._r < n).drop("_m", "_r")

@@ -13,7 +13,7 @@ from covalue import stages
 from covalue.metrics.experiments import experiment_contributions
 from covalue.metrics.interactions import resolve
 from covalue.metrics.item_facts import item_facts
-from covalue.metrics.windows import in_windows, month_index
+from covalue.metrics.windows import in_windows, month_index, window_sums
 
 #: the journey's stages, lowest first (models/maturity.toml [journey])
 STAGES = stages.ORDER
@@ -135,19 +135,21 @@ def member_periods(
     grid = grid.drop("_clast")
     grid = grid.mutate(is_first=grid.pidx == grid._first).drop("_last")
 
-    # interactions counted toward the stage: items authored and reactions/votes given, added up per
-    # day first (windows start at midnight, so a day is never split) to keep the repeated rows few;
-    # one pass over everything people did, per member and day: what others can see counts toward the
-    # stage; joins, views and follows are presence only (an Observer), never a stage
-    daily = activity.group_by("member_id", "community_id", day=activity.ts.truncate("D")).aggregate(
-        _n=activity.counted.ifelse(1, 0).sum(),
-        _ni=(activity.counted & activity.authored).ifelse(1, 0).sum(),
-        _np=(~activity.counted).ifelse(1, 0).sum(),
-        _nv=(activity.verb == "view").ifelse(1, 0).sum(),
-    )
-    ev = in_windows(daily, "day", periods, days)
-    counts = ev.group_by(*KEY).aggregate(
-        n_interactions=ev._n.sum(), n_items=ev._ni.sum(), n_passive=ev._np.sum(), n_views=ev._nv.sum()
+    # interactions counted toward the stage: items authored and reactions/votes given, in one pass over
+    # everything people did: what others can see counts toward the stage; joins, views and follows are
+    # presence only (an Observer), never a stage
+    counts = window_sums(
+        activity,
+        "ts",
+        ["member_id", "community_id"],
+        {
+            "n_interactions": activity.counted.ifelse(1, 0),
+            "n_items": (activity.counted & activity.authored).ifelse(1, 0),
+            "n_passive": (~activity.counted).ifelse(1, 0),
+            "n_views": (activity.verb == "view").ifelse(1, 0),
+        },
+        periods,
+        days,
     )
     counts = counts.mutate(n_given=counts.n_interactions - counts.n_items)
 
@@ -164,12 +166,11 @@ def member_periods(
         supported_ideas=fw._idea.ifelse(1, 0).sum(),
     )
 
-    # responses received: summed per member and day before the rows are repeated per window
-    e = edges.group_by("community_id", member_id=edges.target, day=edges.ts.truncate("D")).aggregate(
-        _n=edges.count()
+    # responses received
+    e = edges.filter(edges.ts.notnull()).mutate(member_id=edges.target)
+    got = window_sums(
+        e, "ts", ["member_id", "community_id"], {"n_received": e.ts.notnull().ifelse(1, 0)}, periods, days
     )
-    rw = in_windows(e, "day", periods, days)
-    got = rw.group_by(*KEY).aggregate(n_received=rw._n.sum())
     # distinct responders without regrouping every windowed (member, responder) row (10 M actions: 16 M
     # rows on four keys, the slowest part of this step): one row per pair and month holding its last
     # day. The latest month <= P with a response holds the pair's latest day before P's end, so the pair
