@@ -17,6 +17,7 @@ from pydantic import ValidationError
 import covalue
 from covalue import diagnosis, journey, presentation, synth
 from covalue.metrics.maturity import in_windows, periods_table
+from covalue.metrics.windows import window_sums
 from covalue.settings import AnalysisSettings
 
 
@@ -72,6 +73,45 @@ def test_in_windows_finds_every_window_holding_a_row(moments: list[datetime], da
     key = lambda r: (r["i"], r["pidx"])  # noqa: E731
     assert sorted(got, key=key) == sorted(want, key=key)
     assert all(p["win_end"] - p["win_start"] == timedelta(days=days) for p in per.to_pylist())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["ann", "bo", "cy"]),
+            st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2024, 12, 31, 23, 59, 59)),
+            st.integers(min_value=0, max_value=5),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    days=st.integers(min_value=1, max_value=200),
+)
+def test_window_sums_add_up_each_window_like_a_person_would(rows, days: int) -> None:
+    """Per person and period, the sum of the values whose time the period's window holds, counted
+    naively row by row against every window (leap years, short months and long windows included)."""
+    per = periods_table(2023 * 12, 2025 * 12 + 8, days)
+    t = ibis.memtable(
+        pa.table(
+            {
+                "who": [r[0] for r in rows],
+                "ts": pa.array([r[1] for r in rows], pa.timestamp("us")),
+                "v": [r[2] for r in rows],
+            }
+        )
+    )
+    out = window_sums(
+        t, "ts", ["who"], {"n": t.v, "rows": t.v.notnull().ifelse(1, 0)}, ibis.memtable(per), days
+    )
+    got = {(r["who"], r["pidx"]): (r["n"], r["rows"]) for r in out.to_pyarrow().to_pylist()}
+    want: dict[tuple[str, int], tuple[int, int]] = {}
+    for who, ts, v in rows:
+        for p in per.to_pylist():
+            if p["win_start"] <= ts < p["win_end"]:
+                n, k = want.get((who, p["pidx"]), (0, 0))
+                want[(who, p["pidx"])] = (n + v, k + 1)
+    assert got == want
 
 
 def test_health_of_reported_periods_equals_the_full_table(tmp_path: Path) -> None:
