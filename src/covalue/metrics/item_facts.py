@@ -37,7 +37,8 @@ def item_facts(
     first answer by another member; ``helps_other`` (answers): it answers someone else's question, and
     ``seeker`` is that person when known (null for a deleted account); ``first_reply_ts`` and
     ``first_reply_inferred`` (roots): the first reply or answer by someone else, as health times it;
-    ``support_ts`` (ideas): when the k-th distinct other member supported it (k from the model).
+    ``support_ts`` (ideas; null for other items): when the k-th distinct other member supported it (k
+    from the model).
     """
     k = int(model["stages"]["innovate_min_supporters"])
     support_kinds = ["reply", "answer", *model["interactions"]["support_verbs"]]
@@ -81,6 +82,10 @@ def item_facts(
     sup = sup.select(_iid=sup.target_item_id, _who=sup.actor, _ts=sup.ts)
     if anon is not None:
         sup = sup.union(anon, distinct=False)
+    # only ideas need their k-th supporter: ranking every response to every item was most of this step
+    _videas = roles.view()
+    ideas = _videas.filter(_videas.is_idea).select(_idea_id=_videas.item_id)
+    sup = sup.semi_join(ideas, sup._iid == ideas._idea_id)
     sup = sup.group_by("_iid", "_who").aggregate(_ts=sup._ts.min())
     sup = sup.mutate(_n=ibis.row_number().over(group_by=sup._iid, order_by=[sup._ts, sup._who]) + 1)
     supported = sup.filter(sup._n == k).select(_sup_id=sup._iid, support_ts=sup._ts)
