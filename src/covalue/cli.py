@@ -37,7 +37,7 @@ app = _Cli(
 #: the commands in the order ``covalue --help`` lists them, by what they are about; a Typer is a group of
 #: subcommands (``covalue user ...``, ``covalue canvas ...``)
 COMMANDS: dict[str, list[Callable[..., None] | typer.Typer]] = {
-    "a workspace": [workspace.init, workspace.ingest, workspace.status],
+    "a workspace": [workspace.init, workspace.ingest, workspace.status, workspace.export],
     "synthetic data": [synth.synth, synth.demo],
     "who is who": [identities.identities, identities.merge_cmd, identities.unmerge],
     "the value journey": [

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -146,6 +147,9 @@ def analyze(
     experiments: Any = None,
     experiment_items: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    engine: str | None = None,
+    spark_master: str | None = None,
+    lake: str | Path | None = None,
     full: bool = False,
 ) -> AnalysisResult:
     """Compute every derived table of the Value Maturity model and write it into the workspace.
@@ -162,7 +166,19 @@ def analyze(
 
     After an earlier analysis only what the rows added since can change is recomputed
     (:mod:`covalue.incremental`), with the same results; ``full=True`` recomputes everything.
+
+    ``engine``, ``spark_master`` and ``lake`` (default: ``[analysis]`` in covalue.toml) may send the run
+    to a Spark cluster over a Parquet lake instead (:mod:`covalue.lake`, docs/scale.md).
     """
+    from covalue import lake as parquet_lake
+
+    run_on = parquet_lake.engine_for(ws, engine, spark_master, lake)
+    if run_on.name == "spark":
+        return parquet_lake.analyze_on_spark(
+            ws, run_on.lake, master=run_on.spark_master, conf=run_on.spark_conf, experiments=experiments,
+            experiment_items=experiment_items, progress=progress,
+        )  # fmt: skip
+    parquet_lake.detach(ws)  # derived tables a Spark run left as views over Parquet give way
     done = [0]
     try:
         return _analyze(ws, experiments, experiment_items, progress, done, full)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,17 @@ class AnalysisSettings(_Section):
     """Example items (stage evidence) are stored for each community's last this many months, the
     ones reports and pages show; ``covalue explain`` computes older months on demand. None: every
     month."""
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """Where ``covalue analyze`` runs the pipeline: the workspace's DuckDB, or a Spark cluster over a
+    Parquet lake (``covalue export --parquet``); see docs/scale.md."""
+    spark_master: str | None = None
+    """The Spark master the spark engine connects to, e.g. "spark://head:7077" (or "local[4]")."""
+    lake: str | None = None
+    """The folder of the Parquet lake the spark engine reads and writes its derived tables into; it
+    must be the same folder for this machine and the cluster (a shared mount). A relative path is
+    taken from the workspace."""
+    spark_conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Further Spark settings for the session, e.g. { "spark.executor.memory" = "4g" }."""
 
 
 class WebSettings(_Section):
@@ -141,6 +152,9 @@ window_days = 90
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
 evidence_months = 13      # months of example items kept per community (explain computes older ones)
+engine = "duckdb"         # or "spark": analyse on a Spark cluster over a Parquet lake (docs/scale.md)
+# spark_master = "spark://head:7077"
+# lake = "/shared/covalue-lake"   # written by `covalue export --parquet`, read by the cluster
 
 [web]
 max_request_bytes = 1048576   # largest request body on any route but uploads (refused with 413 beyond)

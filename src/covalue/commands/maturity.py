@@ -18,6 +18,7 @@ from covalue.commands.options import (
     PeriodOpt,
     WorkspaceOpt,
     console,
+    fail,
     opened,
     print_json,
     progress_bar,
@@ -34,6 +35,19 @@ def _records(table: Any) -> list[dict[str, Any]]:
 def analyze(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="duckdb (in the workspace) or spark (a cluster over a Parquet lake) [default: covalue.toml]"
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL for --engine spark, e.g. spark://head:7077")
+    ] = None,
+    lake: Annotated[
+        Path | None,
+        typer.Option(help="Parquet lake for --engine spark (written by `covalue export --parquet`)"),
+    ] = None,
     full: Annotated[
         bool,
         typer.Option("--full", help="recompute everything, not only what the rows added since can change"),
@@ -42,7 +56,11 @@ def analyze(
     """Place every member on the Connect → Share → Solve → Innovate journey, with evidence.
 
     Writes item roles, interactions, member stages, stage mix, journeys, personas and stage checks.
+    With --engine spark the same pipeline runs on a Spark cluster over a Parquet lake, the results are
+    written there and the workspace reads them from it (docs/scale.md).
     """
+    from covalue.lake import LakeError
+
     # out of memory: the one line that names the setting to raise, exit 3, no traceback
     with (
         opened(workspace, refused=(journey.AnalysisOutOfMemory,), code=3) as ws,
@@ -53,7 +71,17 @@ def analyze(
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"wrote {step}")
 
-        result = journey.analyze(ws, progress=progress, full=full)
+        try:
+            result = journey.analyze(
+                ws,
+                progress=progress,
+                engine=engine,
+                spark_master=spark_master,
+                lake=lake.resolve() if lake else None,  # from where the command was given
+                full=full,
+            )
+        except LakeError as e:
+            fail(str(e))
     if as_json:
         print_json(result.to_dict())
         return

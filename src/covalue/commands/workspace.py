@@ -133,3 +133,36 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         console.print(t)
     else:
         console.print("No rejects.")
+
+
+def export(
+    parquet: Annotated[
+        Path,
+        typer.Option(
+            "--parquet", help="Folder for the Parquet lake (created; an earlier export is replaced)"
+        ),
+    ],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the canonical tables as Parquet for Spark: items and actions partitioned by community and
+    month, pseudonymous ids only (no names, account ids or email hashes); see docs/scale.md."""
+    from covalue.lake import LakeError, export_parquet
+
+    with opened(workspace, refused=(LakeError,)) as ws, progress_bar(quiet=as_json) as bar:
+        task = bar.add_task("exporting", total=None)
+
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"wrote {table}")
+
+        result = export_parquet(ws, parquet, progress=progress)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"Exported to [bold]{result.path}[/] in {result.seconds:.1f}s")
+    t = Table(box=None)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in result.rows.items():
+        t.add_row(name, f"{n:,}")
+    console.print(t)
