@@ -17,7 +17,8 @@ The pipe carries frames: one byte of kind, eight of length, then the payload.
 * ``E`` the reader's failure, as JSON: ``{"reader_error": bool, "type": ..., "message": ...}``
 * ``D`` the end
 
-The child runs at a lower priority than the server, and ends by itself when its parent is gone.
+The child ends by itself when its parent is gone. It runs at the server's priority: a lower one
+(nice 10) starved it on a busy shared machine, down to 2 % of a core, and the upload with it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ import pyarrow as pa
 
 from covalue.sources import ReaderError, Sink, SourceSink, detect, get_reader
 
-#: the child's niceness: the server's request threads come first on a busy machine
-NICENESS = 10
 #: seconds between progress frames
 PROGRESS_EVERY = 0.2
 _HEAD = 9
@@ -265,8 +264,6 @@ def _watch_parent(parent: int) -> None:
 def _child(fd: int) -> None:
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
     spec = pickle.load(sys.stdin.buffer)
     out = _Out(fd)
     path = Path(spec["path"])
