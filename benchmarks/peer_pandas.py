@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.peer_sql import models, peak_mb
+from benchmarks.peer_sql import FOLD_FROM, FOLD_TO, models, peak_mb
 
 # the role patterns group their alternatives; pandas warns that contains() does not return the groups
 warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
@@ -160,7 +160,8 @@ def item_roles(t: dict[str, pd.DataFrame], who: pd.DataFrame, roles: dict[str, A
     b["opens"] = b.item_id.isin(opens)
     may = b.is_root & ~b.kind.isin(answer_kinds) & ~b.is_bot
     b["iscore"] = 0.0
-    itext = (clean(b.title[may]) + " ¶ " + b.txt[may]).str.strip()
+    fold = str.maketrans(FOLD_FROM[: len(FOLD_TO)], FOLD_TO, FOLD_FROM[len(FOLD_TO) :])
+    itext = (clean(b.title[may]) + " ¶ " + b.txt[may]).str.strip().str.translate(fold)
     b.loc[may, "iscore"] = score(itext, r["idea"]["rules"])
     names = t["spaces"].assign(name=t["spaces"].name.fillna("").str.lower())
     idea_spaces = names.space_id[names.name.str.contains(st["idea_spaces"], regex=True)]

@@ -55,6 +55,14 @@ def _score(col: str, rules: list[dict[str, Any]]) -> str:
     return "(" + " + ".join(terms) + ")"
 
 
+#: the idea rules read text folded to ASCII letters (accents to their base letter, typographic spaces and
+#: apostrophes to plain ones, combining accents dropped), as covalue's classifier folds it
+FOLD_FROM = (
+    "àâäáãåçéèêëíìîïñóòôöõúùûüýÿ\u00a0\u202f\u2009\u2019\u2018\u02bc\u0300\u0301\u0302\u0303\u0308\u0327"
+)
+FOLD_TO = "aaaaaaceeeeiiiinooooouuuuyy   '''"
+
+
 def _clean(col: str) -> str:
     """Lower-cased, HTML tags out, white space collapsed and trimmed."""
     return (
@@ -137,7 +145,8 @@ def queries(maturity: dict[str, Any], roles: dict[str, Any]) -> list[tuple[str, 
                t.item_id IS NOT NULL AS itag, sp.space_id IS NOT NULL AS ispace,
                CASE WHEN b.parent_id IS NULL AND b.kind IN {_list(root_kinds)}
                          AND b.kind NOT IN {_list(st["answer_kinds"])} AND NOT b.is_bot
-                    THEN {_score("trim(b.ttl || ' ¶ ' || b.txt)", idea["rules"])} ELSE 0 END AS iscore,
+                    THEN {_score(f"translate(trim(b.ttl || ' ¶ ' || b.txt), {_q(FOLD_FROM)}, {_q(FOLD_TO)})", idea["rules"])}
+                    ELSE 0 END AS iscore,
                {_score("b.txt", r["question"]["rules"])} >= {thr["question"]} AS t_question,
                {_score("b.txt", r["answer"]["rules"])} >= {thr["answer"]} AS t_answer,
                {_score("b.txt", r["resource"]["rules"])} >= {thr["resource"]} OR b.n_links > 0 AS is_resource,
