@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -91,6 +92,42 @@ def test_three_more_months_with_replies_to_old_threads(tmp_path: Path, org: synt
     (questions now answered, ideas now supported), which change the older months too."""
     run = _incremental_vs_full(tmp_path, org.tables, synth.month_starts("2025-01")[-4])
     assert run.mode.startswith("incremental")
+
+
+def test_late_replies_and_votes_in_old_months(tmp_path: Path, org: synth.SynthOrg) -> None:
+    """Every fifth reply and every fifth vote or reaction of two months in the middle of the history
+    arrive only with the last month, dated as they were: old questions get their answers late, old
+    ideas their supporters, and the months in between must be revisited."""
+    starts = synth.month_starts("2025-01")
+    lo, hi = pa.scalar(starts[4], pa.timestamp("us")), pa.scalar(starts[6], pa.timestamp("us"))
+
+    def held(tbl: pa.Table, col: str, which: pa.ChunkedArray) -> pa.Array:
+        in_middle = pc.and_(pc.greater_equal(tbl[col], lo), pc.less(tbl[col], hi))
+        every_fifth = pa.array(np.arange(tbl.num_rows) % 5 == 0)
+        return pc.fill_null(pc.and_(pc.and_(in_middle, which), every_fifth), False)
+
+    items, actions = org.tables["items"], org.tables["actions"]
+    late_items = held(items, "created_at", pc.is_valid(items["parent_id"]))
+    late_actions = held(actions, "ts", pc.is_in(actions["verb"], pa.array(["react", "vote"])))
+    last = pa.scalar(starts[-2], pa.timestamp("us"))
+    early = dict(org.tables)
+    late = {}
+    for name, tbl, col, extra in (
+        ("items", items, "created_at", late_items),
+        ("actions", actions, "ts", late_actions),
+    ):
+        later = pc.or_(pc.fill_null(pc.greater_equal(tbl[col], last), False), extra)
+        early[name], late[name] = tbl.filter(pc.invert(later)), tbl.filter(later)
+    inc = covalue.init(tmp_path / "inc")
+    _write(inc, early)
+    journey.analyze(inc)
+    _write(inc, late)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    full = covalue.init(tmp_path / "full")
+    _write(full, org.tables)
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
 
 
 def test_a_real_export_split_by_date(tmp_path: Path) -> None:

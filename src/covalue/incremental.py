@@ -431,7 +431,8 @@ def _gap_rows(
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_gap AS SELECT o.member_id, o.community_id, o.top FROM _inc_old_ms o "
         "JOIN (SELECT community_id, max(top) AS ctop FROM _inc_old_ms GROUP BY 1) c USING (community_id) "
-        f"WHERE o.top < {frm} - 1 AND (o.top = c.ctop OR EXISTS (SELECT 1 FROM _inc_ms_main n "
+        f"WHERE o.top < {frm} - 1 AND ((o.top = c.ctop AND EXISTS (SELECT 1 FROM _inc_ms_main n "
+        "WHERE n.community_id = o.community_id AND n.pidx > c.ctop)) OR EXISTS (SELECT 1 FROM _inc_ms_main n "
         "WHERE n.member_id = o.member_id AND n.community_id = o.community_id))"
     )
     ms_schema = ws.table("_inc_ms_main").schema()
