@@ -192,7 +192,7 @@ def analyze_incremental(quick: bool) -> list[Figure]:
     import time
 
     import covalue
-    from covalue import journey
+    from covalue import journey, staging
 
     n = SIZES["10m"][1 if quick else 0]
     src = synth_workspace(n)
@@ -207,7 +207,7 @@ def analyze_incremental(quick: bool) -> list[Figure]:
             raw.execute(f"DELETE FROM {t} WHERE {col} >= ?", [top])
         journey.analyze(ws, full=True)
         for t in ("items", "actions"):
-            ws._merge_stage(t, f"_held_{t}")
+            staging.merge_new(raw, t, f"_held_{t}")
             raw.execute(f"DROP TABLE _held_{t}")
         t0 = time.perf_counter()
         inc = journey.analyze(ws)

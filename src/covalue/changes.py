@@ -29,7 +29,7 @@ CHANGES = "changed_months"
 BASIS = "analysis_basis"
 #: the spaces as the last analysis read them (a new space is harmless; a renamed or moved one is not)
 SPACES = "analysis_spaces"
-_MONTH = "(year({c}) * 12 + month({c}) - 1)"
+MONTH_SQL = "(year({c}) * 12 + month({c}) - 1)"
 _TIME = {"items": "created_at", "actions": "ts"}
 
 
@@ -48,7 +48,7 @@ def note_added(raw: Any, table: str, rows_sql: str) -> None:
     _ensure(raw)
     raw.execute(
         f"INSERT INTO {CHANGES} (community_id, month) SELECT DISTINCT community_id, "
-        f"{_MONTH.format(c=col)} FROM ({rows_sql}) _added"
+        f"{MONTH_SQL.format(c=col)} FROM ({rows_sql}) _added"
     )
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue.changes import _MONTH, Plan, in_months, people_ok, spaces_ok
+from covalue.changes import MONTH_SQL, Plan, in_months, people_ok, spaces_ok
 from covalue.periods import key_of_time, month_start
 
 if TYPE_CHECKING:
@@ -94,9 +94,9 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
         "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
         "OR thread_id IN (SELECT item_id FROM _inc_nb) UNION "
-        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, {_MONTH.format(c='i.created_at')} AS m "
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, {MONTH_SQL.format(c='i.created_at')} AS m "
         f"FROM items i WHERE {chat} AND i.item_id IN (SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)) b "
-        f"ON i.space_id = b.space_id AND {_MONTH.format(c='i.created_at')} = b.m "
+        f"ON i.space_id = b.space_id AND {MONTH_SQL.format(c='i.created_at')} = b.m "
         "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
     )
     return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0]
@@ -367,7 +367,7 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
     """The first period the changes can reach: the first changed month, or an earlier month whose item
     row changed (its roles or facts, or an edge of it), where a window or a threshold time sees it."""
     raw = ws.raw
-    mk = _MONTH.format(c="created_at")
+    mk = MONTH_SQL.format(c="created_at")
     cols_r = ", ".join(f'"{c}"' for c in ws.table("_inc_item_roles").columns)
     first = min(months)
     q = (
@@ -380,7 +380,7 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
     where = "item_id IN (SELECT item_id FROM _inc_t)"
     found.append(
         raw.execute(
-            f"SELECT min({_MONTH.format(c='ts')}) FROM ((SELECT {cols_e} FROM interactions WHERE {where} "
+            f"SELECT min({MONTH_SQL.format(c='ts')}) FROM ((SELECT {cols_e} FROM interactions WHERE {where} "
             f"EXCEPT SELECT {cols_e} FROM _inc_interactions) UNION ALL (SELECT {cols_e} FROM _inc_interactions "
             f"EXCEPT SELECT {cols_e} FROM interactions WHERE {where}))"
         ).fetchone()[0]
@@ -392,9 +392,9 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
     plain = " OR ".join(
         f'n."{c}" IS DISTINCT FROM o."{c}"' for c in fcols if c not in times and c != "item_id"
     )
-    cm = _MONTH.format(c="n.created_at")
+    cm = MONTH_SQL.format(c="n.created_at")
     moved = [
-        f"CASE WHEN n.{t} IS DISTINCT FROM o.{t} THEN greatest({cm}, {_MONTH.format(c=f'least(n.{t}, o.{t})')}) END"
+        f"CASE WHEN n.{t} IS DISTINCT FROM o.{t} THEN greatest({cm}, {MONTH_SQL.format(c=f'least(n.{t}, o.{t})')}) END"
         for t in times
     ]
     lowest = f"least({', '.join(moved)})" if moved else "NULL"
@@ -409,7 +409,7 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
     # older actions on them a community or a known item
     found.append(
         raw.execute(
-            f"SELECT min({_MONTH.format(c='a.ts')}) FROM actions a WHERE a.item_id IN "
+            f"SELECT min({MONTH_SQL.format(c='a.ts')}) FROM actions a WHERE a.item_id IN "
             "(SELECT item_id FROM _inc_item_roles EXCEPT SELECT item_id FROM item_roles)"
         ).fetchone()[0]
     )

@@ -11,6 +11,7 @@ export. A process killed while reading leaves only its staging tables and a log 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +100,18 @@ def merge_new(raw: Any, table: str, stage_name: str) -> int:
     changes.note_added(raw, table, new_rows)
     inserted = raw.execute(f'INSERT INTO "{table}" {new_rows}').fetchone()
     return int(inserted[0]) if inserted else 0
+
+
+def merge_batch(raw: Any, table: str, data: pa.Table) -> int:
+    """:func:`merge_new` for rows in memory (typed as ``table``), through a temporary table."""
+    st = f"_stage_{table}_{uuid.uuid4().hex[:8]}"
+    raw.register("_covalue_batch", data)
+    raw.execute(f'CREATE TEMP TABLE "{st}" AS SELECT * FROM _covalue_batch')
+    raw.unregister("_covalue_batch")
+    try:
+        return merge_new(raw, table, st)
+    finally:
+        raw.execute(f'DROP TABLE IF EXISTS "{st}"')
 
 
 def recover(raw: Any) -> list[str]:

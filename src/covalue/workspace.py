@@ -360,7 +360,7 @@ class Workspace:
                 return
             raw.register("_covalue_batch", batch)
             try:
-                added[table] += self._merge_stage(table, "_covalue_batch")
+                added[table] += staging.merge_new(raw, table, "_covalue_batch")
             finally:
                 raw.unregister("_covalue_batch")
 
@@ -424,10 +424,6 @@ class Workspace:
         """A block whose writes are committed at once, or not at all if it raises (ingests join it)."""
         return _Transaction(self)
 
-    def _merge_stage(self, table: str, stage_name: str) -> int:
-        """Add the rows of ``stage_name`` whose key is new (:func:`covalue.staging.merge_new`)."""
-        return staging.merge_new(self.raw, table, stage_name)
-
     def _log_ingest(
         self, r: IngestResult, started: datetime, community: str | None, *, running: bool = False
     ) -> None:
@@ -462,15 +458,7 @@ class Workspace:
         self.ensure_tables()
         sch = schema.TABLES[table][0]
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=sch)
-        data = data.select(sch.names).cast(sch)
-        st = f"_stage_{table}_{uuid.uuid4().hex[:8]}"
-        self.raw.register("_covalue_batch", data)
-        self.raw.execute(f'CREATE TEMP TABLE "{st}" AS SELECT * FROM _covalue_batch')
-        self.raw.unregister("_covalue_batch")
-        try:
-            return self._merge_stage(table, st)
-        finally:
-            self.raw.execute(f'DROP TABLE IF EXISTS "{st}"')
+        return staging.merge_batch(self.raw, table, data.select(sch.names).cast(sch))
 
     # -- status ----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
