@@ -46,13 +46,23 @@ def _list(xs: list[str]) -> str:
     return "(" + ", ".join(_q(x) for x in xs) + ")"
 
 
+#: the longest alternation of a role's rules searched in one go (past it RE2 falls back to a slower matcher)
+ANY_RULE_MAX = 4000
+
+
 def _score(col: str, rules: list[dict[str, Any]]) -> str:
     """The sum of the weights of the rules whose pattern occurs in ``col``."""
     terms = [
         f"CASE WHEN regexp_matches({col}, {_q(r['pattern'])}) THEN {float(r['weight'])} ELSE 0 END"
         for r in rules
     ]
-    return "(" + " + ".join(terms) + ")"
+    total = "(" + " + ".join(terms) + ")"
+    # most texts match none of a role's rules: one search for any of them first spares them the rest
+    # (not for the long idea rules, which RE2 searches faster one by one)
+    any_rule = "|".join(f"(?:{r['pattern']})" for r in rules)
+    if len(rules) > 1 and len(any_rule) <= ANY_RULE_MAX:
+        return f"(CASE WHEN regexp_matches({col}, {_q(any_rule)}) THEN {total} ELSE 0 END)"
+    return total
 
 
 #: the idea rules read text folded to ASCII letters (accents to their base letter, typographic spaces and
