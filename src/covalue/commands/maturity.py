@@ -85,7 +85,9 @@ def analyze(
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(f"Analysis [bold]{result.analysis_id}[/] done in {result.total_seconds:.1f}s")
+    console.print(
+        f"Analysis [bold]{result.analysis_id}[/] done in {result.total_seconds:.1f}s ({result.mode})"
+    )
     t = Table(box=None)
     t.add_column("table")
     t.add_column("rows", justify="right")
