@@ -481,6 +481,33 @@ def test_a_file_no_reader_takes_is_refused_for_what_it_is(upload_app: object) ->
     assert not any(upload_app.state.site.upload_dir().iterdir())
 
 
+def test_an_analysis_that_fails_is_not_blamed_on_the_file(
+    upload_app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export is read and kept; the analysis after it fails with an engine error: the job says so
+    in plain words, without the engine's text, and does not call the file unreadable."""
+    import duckdb
+
+    from covalue.web import uploads
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise duckdb.ConversionException("Conversion Error: Could not convert string 'x' to INT64")
+
+    monkeypatch.setattr(uploads.journey, "analyze", broken)
+    c = sign_in(upload_app, "admin@example.org")
+    path = Path(__file__).parent / "data" / "mini" / "mbox" / "makers-list.mbox"
+    r = c.post(
+        "/api/uploads",
+        files={"file": (path.name, path.read_bytes(), "application/mbox")},
+        headers={"X-CSRF-Token": api_csrf(c)},
+    )
+    job = _wait(c, r.json()["id"])
+    assert job["state"] == "failed" and job["step"] == "read, not analysed"
+    assert job["error"].startswith("The export was read and kept, but analysing it failed: an internal error")
+    assert "Conversion" not in job["error"] and "could not be read" not in job["error"]
+    assert upload_app.state.site.status()["tables"]["items"] > 0  # what was read stays
+
+
 def test_a_bomb_of_many_small_entries_is_refused_as_a_whole(upload_app: object) -> None:
     """Each entry is below the per-entry check (1 MB); together they unpack 300 times the archive."""
     from covalue.settings import IngestSettings

@@ -21,6 +21,7 @@ import logging
 import queue
 import secrets
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,6 +161,11 @@ class Site:
         self.reading = ReadingProcesses(self.ws.settings)
         self._stopping = threading.Event()
         self._recover_jobs()
+        # person-level pages (a member's journey, the report download) are Python work in request
+        # threads, up to ``person_slots`` at once; a shorter switch interval than the default 5 ms
+        # lets the event loop (sign-in page, static files) take the interpreter lock between them
+        # (slowest /login 6.7 s without it, on a loaded machine, with 60 such requests kept open)
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self._worker = threading.Thread(target=self._work, name="covalue-jobs", daemon=True)
         self._worker.start()
 

@@ -315,8 +315,18 @@ def _update(site: Any, job_id: str, **values: Any) -> None:
 _ENGINE_ERROR = re.compile(r"\b[A-Z][A-Za-z ]*Error: |Traceback|duckdb|_duckdb", re.S)
 
 
-def plain_error(message: str, site: Any, job_id: str) -> str:
-    """A job's error as the user may read it: no server folders, no database engine's own words."""
+class AnalysisFailed(Exception):
+    """The export was read and kept, but analysing the workspace afterwards failed."""
+
+
+def plain_error(
+    message: str,
+    site: Any,
+    job_id: str,
+    unreadable: str = "part of the file could not be read: its contents are not what the format expects",
+) -> str:
+    """A job's error as the user may read it: no server folders, no database engine's own words
+    (an engine's line becomes ``unreadable``, or a word on memory when memory ran out)."""
     folders = [str(site.upload_dir() / job_id) + "/", str(site.upload_dir()) + "/", str(site.ws_path) + "/"]
     for f in folders:
         message = message.replace(f, "")
@@ -326,7 +336,7 @@ def plain_error(message: str, site: Any, job_id: str) -> str:
             if "memory" in line.lower():
                 line = "the file needed more memory than the server may use; try a smaller export"
             else:
-                line = "part of the file could not be read: its contents are not what the format expects"
+                line = unreadable
         lines.append(line)
     return "\n".join(dict.fromkeys(lines))  # one line per reason
 
@@ -336,6 +346,19 @@ def run_job(site: Any, job_id: str) -> None:
     failure is logged for the operator and told to the user in plain words."""
     try:
         _run_job(site, job_id)
+    except AnalysisFailed as e:  # the export is in the workspace: only its analysis is missing
+        log.exception("web: upload job %s: the analysis failed", job_id)
+        reason = plain_error(str(e), site, job_id, unreadable="an internal error (the server's log has it)")
+        _update(
+            site,
+            job_id,
+            state="failed",
+            progress=100,
+            step="read, not analysed",
+            error=f"The export was read and kept, but analysing it failed: {reason}. Analyse again later "
+            "(covalue analyze, or the community's canvas).",
+            finished_at=utcnow(),
+        )
     except ReadingStopped as e:  # the ingest was abandoned: nothing of the export was kept
         log.warning("web: upload job %s: %s", job_id, e)
         _update(
@@ -466,8 +489,11 @@ def _run_job(site: Any, job_id: str) -> None:
             return
         _update(site, job_id, state="analysing", step="placing members on the value journey", progress=62)
         # one transaction: pages never see some derived tables of this run and some of the last
-        with ws.transaction():
-            summary["analysis"] = journey.analyze(ws, progress=on_analyse).to_dict()
+        try:
+            with ws.transaction():
+                summary["analysis"] = journey.analyze(ws, progress=on_analyse).to_dict()
+        except Exception as e:
+            raise AnalysisFailed(f"{type(e).__name__}: {e}") from e
     _update(site, job_id, step="drawing the charts", progress=94)
     site.refresh()
     summary["seconds"] = round(time.perf_counter() - t0, 2)
