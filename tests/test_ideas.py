@@ -57,6 +57,76 @@ def test_proposals_in_english_and_french_read_as_ideas(title, text):
     assert _score(text, title) >= TITLED, (title, text)
 
 
+# Each way of proposing in French the rules claim, with French typography (no-break spaces before
+# : ? !, typographic apostrophes, decomposed accents): RE2 and Java read \b in ASCII, so before the
+# idea text was folded to ASCII letters "ça serait bien" or a word ending in an accent never matched.
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (None, "Ça serait bien d'avoir une étiquette pour l'argot."),
+        (None, "À mon avis on devrait fusionner ces deux étiquettes."),
+        (None, "Il serait peut-être judicieux de créer une page d’aide."),
+        (None, f"Proposition{NBSP}: un concours d'écriture chaque mois."),
+        (None, f"Idée{NNBSP}: un lexique du jargon du site."),
+        (None, "On pourrait peut-être créer une balise « régionalismes »."),
+        (None, "Que diriez-vous d'un défi hebdomadaire ?"),
+        (None, "Je suggère de renommer la balise « idiomes »."),
+        (None, f"Ne faudrait-il pas fusionner ces balises{NBSP}?"),
+        (None, "Serait-il envisageable d'ajouter un bouton de traduction ?"),
+        (None, "Ne pourrait-on pas autoriser les réponses en anglais ?"),
+        (None, "J’aimerais qu’on crée une FAQ bilingue."),
+        (None, "Il est temps de créer une étiquette pour la francophonie."),
+        (None, "Merci de bien vouloir ajouter une balise pour l'argot."),
+        (None, "Je me demande s'il ne serait pas utile de créer une balise."),
+        ("Création d'une étiquette « argot »", "Plusieurs questions en parlent."),
+        ("Ajouter un lien vers le Wiktionnaire", "Sous chaque question."),
+        ("Possibilité de masquer les questions en anglais", "Pour les francophones."),
+        ("Faudrait-il une étiquette pour l'argot ?", "Plusieurs questions."),
+        # decomposed accents (e + combining acute) read as the composed letter
+        (None, "Il serait utile de cre\u0301er une e\u0301tiquette."),
+    ],
+)
+def test_french_proposals_with_accents_and_typography_read_as_ideas(title, text):
+    assert _score(text, title) >= TITLED, (title, text)
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (None, "It would be useful to have a tag for slang."),
+        (None, "I think we need to make clear that sources are not required."),
+        (None, "We should clarify the help center on reference requests."),
+        (None, "Let's create a tag for regional usage."),
+        (None, "Would it make sense to merge these two tags?"),
+        (None, "I'd suggest merging the tags."),
+        (None, "What do you think about adding a tag for slang?"),
+        (None, "Are there any plans to translate the interface into French?"),
+        (None, "Could we have a weekly challenge on the site?"),
+        ("[Feature request] dark theme", "For reading at night."),
+        ("Rename the tag medieval-china", "There was no medieval China."),
+        ("Tag synonym request: ww1 and wwi", "Both mean the same war."),
+    ],
+)
+def test_english_proposals_read_as_ideas(title, text):
+    assert _score(text, title) >= TITLED, (title, text)
+
+
+def test_idea_text_folds_accents_spaces_and_apostrophes():
+    t = ibis.memtable({"title": ["Créé\u00a0?"], "text": ["L\u2019idée de ça, e\u0301te\u0301"]})
+    got = t.select(x=idea_text(t.title, t.text)).execute().x[0]
+    assert got == "cree ? ¶ l'idee de ca, ete"
+
+
+def test_idea_rules_are_written_in_ascii():
+    """The idea text is folded to ASCII letters, so a rule with an accent could never match."""
+    for rule in ROLES["roles"]["idea"]["rules"]:
+        odd = {c for c in rule["pattern"] if ord(c) > 127} - {"¶", "–"}
+        assert not odd, (rule["name"], odd)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -83,6 +153,13 @@ def test_chat_proposals_need_two_signals(text):
         (None, "Could we get an update on the release?"),
         ("Where is my question?", "I cannot find it, pourrait-on m'aider ?"),
         (None, "We need to make sure the node is synced first."),
+        # usage questions and remarks on a language site, and a counterfactual history question
+        ("Peut-on mettre un accent sur les majuscules ?", "Je ne sais jamais."),
+        ("Est-ce possible de dire « après qu'il soit » ?", "On l'entend souvent."),
+        ("Which is right?", "It would be more natural to say 'en revanche' here."),
+        ("What if there was no war in 1914?", "How would Europe look today?"),
+        ("How do I type accents?", "Any help would be welcome, toute aide serait la bienvenue."),
+        (None, "It would be great to see you all at the race!"),
     ],
 )
 def test_help_requests_and_advice_are_not_ideas(title, text):
@@ -303,8 +380,9 @@ def test_meta_site_requests_are_ideas_by_structure(
 def test_text_only_idea_recall_on_the_meta_sites(metas):
     """Structure off: how many tagged feature requests the title and text rules find. The weights were
     fitted on meta.history; meta.french is the held-out site, never read while fitting. The goal of
-    60 % on the held-out site is not reached (see docs/maturity.md); these floors are the measured
-    figures, 9/26 and 22/36, so that they cannot slide back."""
+    60 % on the held-out site is not reached (see docs/maturity.md). The floors: meta.history's 26/36
+    as fitted; on meta.french 9/26, the figure of the rules these extend (the text rules only gained
+    alternatives since, so no request found then can be lost)."""
     got = {
         r["source"]: r
         for r in idea_quality(metas.table("items"), metas.table("actions"), metas.table("spaces"), ROLES)
@@ -313,12 +391,12 @@ def test_text_only_idea_recall_on_the_meta_sites(metas):
     print(f"\ntext-only idea recall: meta.french {fr['found']}/{fr['requests']} = {fr['recall']:.0%} (held out), "
           f"meta.history {hi['found']}/{hi['requests']} = {hi['recall']:.0%} (tuned on)")  # fmt: skip
     assert (fr["requests"], hi["requests"]) == (26, 36)
-    assert fr["found"] >= 9 and hi["found"] >= 22
+    assert fr["found"] >= 9 and hi["found"] >= 26
 
 
 def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
     """A person read 100 items covalue calls ideas across six real exports (scripts/idea_sample.py,
-    seed 22) and found 83 proposals (the goal is 80). The sampled items of the sources ingested here must
+    seed 23) and found 85 proposals (the goal is 80). The sampled items of the sources ingested here must
     still be ideas under these rules (a rule change means a fresh draw, read again)."""
     sample = tomllib.loads(SAMPLE.read_text(encoding="utf-8"))["item"]
     assert len(sample) == 100 and len({s["item_id"] for s in sample}) == 100

@@ -50,10 +50,20 @@ def idea_text(title: ir.StringValue, text: ir.StringValue, max_chars: int = 2000
     return titled(clean_text(title, max_chars), clean_text(text, max_chars))
 
 
+#: folded for the idea rules: accented Latin letters to their base letter, French typography's
+#: no-break spaces to a space, typographic apostrophes to ', combining accents (decomposed text) dropped.
+#: RE2 and Java read ``\b`` and ``[a-z]`` in ASCII, so "ça serait" or "créé" could never match a rule
+#: with an accent next to a word boundary; folded, the rules are written in plain ASCII.
+_FOLD_FROM = (
+    "àâäáãåçéèêëíìîïñóòôöõúùûüýÿ\u00a0\u202f\u2009\u2019\u2018\u02bc\u0300\u0301\u0302\u0303\u0308\u0327"
+)
+_FOLD_TO = "aaaaaaceeeeiiiinooooouuuuyy   '''"
+
+
 def titled(title: ir.StringValue, text: ir.StringValue) -> ir.StringValue:
     """:func:`idea_text` from a title and a text each already cleaned (classification cleans every text
-    once and reuses it here)."""
-    return trimmed(title.concat(" ¶ ", text))
+    once and reuses it here), folded to ASCII letters (``_FOLD_FROM``) for the idea rules."""
+    return trimmed(title.concat(" ¶ ", text).translate(_FOLD_FROM, _FOLD_TO))
 
 
 def idea_structure(
