@@ -298,15 +298,15 @@ def analyze_on_spark(
     started = datetime.now(UTC).replace(tzinfo=None)
     t_all = time.perf_counter()
     out_dir = root / DERIVED_DIR / run.analysis_id
-    warehouse = tempfile.mkdtemp(prefix="covalue-spark-")
     own = session is None
-    if own:
-        if not master:
-            raise LakeError("give a Spark master (spark://host:7077) or a session")
-        session = spark_session(master, conf, warehouse=warehouse)
+    if own and not master:
+        raise LakeError("give a Spark master (spark://host:7077) or a session")
+    warehouse = tempfile.mkdtemp(prefix="covalue-spark-")
     tag = run.analysis_id.replace("-", "_")
     schemas: dict[str, ibis.Schema] = {}
     try:
+        if own:
+            session = spark_session(master, conf, warehouse=warehouse)
         con = ibis.pyspark.connect(session)
         tables = {
             n: _read_lake_table(con, root, n, tag) for n in ("items", "actions", "identities", "members")
@@ -347,7 +347,7 @@ def analyze_on_spark(
             evidence_months=ws.settings.analysis.evidence_months,
         )
     finally:
-        if own:
+        if own and session is not None:
             session.stop()
         shutil.rmtree(warehouse, ignore_errors=True)
     (out_dir / MANIFEST).write_text(
