@@ -428,6 +428,8 @@ def test_idea_rules_agree_on_duckdb_and_spark(tmp_path, spark):
         ("gen", "How do I export?", "It is not working, any ideas why?"),
         ("fb", None, "ok thanks"),
         ("gen", "Dark mode", "For the site."),
+        # folded in both engines: accents next to a word boundary, a no-break space, a decomposed accent
+        ("gen", "Ça serait bien\u00a0: une étiquette créée pour l'argot", "Cre\u0301ons-la."),
     ]
     items = pa.Table.from_pylist(
         [
@@ -486,4 +488,4 @@ def test_idea_rules_agree_on_duckdb_and_spark(tmp_path, spark):
     duck = run(ibis.duckdb.connect())
     sprk = run(ibis.pyspark.connect(spark))
     assert duck == sprk
-    assert [i for i, idea, _ in duck if idea] == ["i0", "i1", "i2", "i3", "i4", "i7"]
+    assert [i for i, idea, _ in duck if idea] == ["i0", "i1", "i2", "i3", "i4", "i7", "i8"]
