@@ -233,13 +233,15 @@ def analyze_incremental(quick: bool) -> list[Figure]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load = "/".join(f"{v:.1f}" for v in os.getloadavg())
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(inc.seconds.items(), key=lambda kv: -kv[1])[:4])
     same = "identical to the full run" if not differ else "DIFFERENT: " + ", ".join(differ)
     return [
         Figure(
             "analyze-incremental",
             [100 * inc_s / full_s],
             "% of a full run",
-            f"{n:,} actions, one new month: incremental {inc_s:.1f} s vs full {full_s:.1f} s ({inc.mode}); "
+            f"{n:,} actions, one new month: incremental {inc_s:.1f} s vs full {full_s:.1f} s ({inc.mode}; "
+            f"slowest steps {steps}); "
             f"{same}; load {load}",
         )
     ]

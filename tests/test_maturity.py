@@ -162,10 +162,12 @@ def test_model_overrides_and_experiments(tmp_path):
 
 def test_rerun_is_logged_and_stable(club):
     before = club.table("member_stages").count().execute()
-    club.analyze()
+    # nothing new since: the rows stay as they are; a full run (asked for) writes them all again
+    assert club.analyze().mode == "incremental: nothing changed"
+    club.analyze(full=True)
     assert club.table("member_stages").count().execute() == before
     runs = club.table("analyses").to_pandas()
-    assert len(runs) == 2 and runs.analysis_id.nunique() == 2
+    assert len(runs) == 3 and runs.analysis_id.nunique() == 3
     latest = runs.sort_values("started_at").analysis_id.iloc[-1]
     assert set(club.table("member_stages").analysis_id.to_pandas()) == {latest}
 

@@ -174,6 +174,7 @@ def update(
         _replace(raw, "analysis_people", "TRUE", "_inc_people", run.analysis_id)
         raw.execute("COMMIT")
         run.mode = "incremental: nothing changed"
+        _count_rows(raw, run)
         return True
     days = int(maturity["window"]["days"])
     reach = days // 28
@@ -346,10 +347,20 @@ def update(
         raise
     for t in [t for t in con.list_tables() if t.startswith("_inc_")]:
         raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+    written = sum(run.rows.values())
     run.mode = (
-        f"incremental: {n_t:,} items in touched threads ({n_s:,} read), periods from {mt.period_label(jfrom)}"
+        f"incremental: {n_t:,} items in touched threads ({n_s:,} read), periods from "
+        f"{mt.period_label(jfrom)}, {written:,} rows written"
     )
+    _count_rows(raw, run)
     return True
+
+
+def _count_rows(raw: Any, run: AnalysisResult) -> None:
+    """Rows per derived table after the run, as a full run reports them."""
+    from covalue.journey import DERIVED
+
+    run.rows = {t: int(raw.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in DERIVED}
 
 
 def _ts_in(ts: ir.TimestampValue, months: list[int]) -> ir.BooleanValue:
