@@ -87,8 +87,10 @@ def build_snapshot(ws: Workspace) -> Snapshot:
 class Limits:
     max_upload_bytes: int = 2_000_000_000
     secure_cookies: bool | None = None  # None: Secure when the request came over https
-    #: person-level queries running at once (each holds a server thread while it runs)
-    person_slots: int = 4
+    #: person-level queries running at once (each holds a server thread while it runs); their Python
+    #: work takes turns on the interpreter lock anyway, so more slots add little but the wait they
+    #: put on the event loop (the sign-in page, static files)
+    person_slots: int = 2
     #: requests waiting at once for an analysis they asked for
     analysis_waiters: int = 4
     #: how long an analysis request waits for its result before it is told to look again later
@@ -452,7 +454,15 @@ class Site:
         self._stopping.set()
         self.reading.stop()  # an upload being read fails at once, plainly, rather than outlive us
         self._queue.put(None)
-        self._worker.join(timeout=30)
+        self._worker.join(timeout=10)
+        if self._worker.is_alive():
+            # an analysis or a merge is running: interrupt its query (its transaction rolls back and
+            # the job says it failed), or closing the database would wait for it, for many minutes
+            try:
+                self.writer.raw.interrupt()
+            except Exception:
+                log.exception("web: the running job could not be interrupted")
+            self._worker.join(timeout=20)
         with self.lock:
             self._root.close()
             self.ws.close()
