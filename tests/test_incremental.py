@@ -4,6 +4,7 @@ again holds exactly the derived tables a full run on all of it gives, row for ro
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,22 @@ def test_a_model_change_runs_in_full(tmp_path: Path, org: synth.SynthOrg) -> Non
     ws = covalue.open(ws.path)
     assert journey.analyze(ws).mode.startswith("full")
     assert journey.analyze(ws, full=True).mode == "full: asked for"
+
+
+def test_a_large_upload_into_a_small_workspace_runs_in_full(tmp_path: Path) -> None:
+    """When most items are new, reading every thread they touch costs more than a full run (and held
+    more than a 1 GB server's memory on a Discord archive): the run is full and says why."""
+    mini = Path(__file__).parent / "data" / "mini"
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([mini / "stackexchange" / "crafts.stackexchange.com"])
+    journey.analyze(ws)
+    ws.ingest([mini / "discord", mini / "zulip" / "makers-guild"])
+    run = journey.analyze(ws)
+    n = ws.raw.execute("SELECT count(*) FROM items").fetchone()[0]
+    new = n - 131  # the Stack Exchange mini export's items
+    assert run.mode == f"full: {new:,} of {n:,} items are new", run.mode
+    ws.close()
+    shutil.copytree(tmp_path / "ws", tmp_path / "again")
+    ws, again = covalue.open(tmp_path / "ws"), covalue.open(tmp_path / "again")
+    journey.analyze(again, full=True)
+    assert _differences(ws, again) == {}

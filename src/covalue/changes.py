@@ -95,6 +95,11 @@ class Plan:
     since: datetime | None = None
 
 
+#: an update recomputes only what changed while the months that changed hold less than this share of
+#: the items; beyond it a full run is quicker
+FULL_SHARE = 0.25
+
+
 def plan(ws: Workspace, print_: str, roles: dict[str, Any], derived: tuple[str, ...]) -> Plan:
     """Whether the last analysis can be brought up to date, and from which months."""
     raw = ws.raw
@@ -112,6 +117,16 @@ def plan(ws: Workspace, print_: str, roles: dict[str, Any], derived: tuple[str, 
     if any(m is None for (m,) in rows):
         return Plan("rows were deleted or rewritten")
     months = sorted(int(m) for (m,) in rows)
+    if months:
+        # items the last analysis did not classify are the new ones
+        new, total = raw.execute(
+            "SELECT count(*) FILTER (WHERE r.item_id IS NULL), count(*) FROM items i "
+            "LEFT JOIN (SELECT item_id FROM item_roles) r USING (item_id)"
+        ).fetchone()
+        if total and new >= FULL_SHARE * total:
+            # a large upload into a small workspace: reading every thread it touches costs more than
+            # analysing everything again (and holds more in memory at once)
+            return Plan(f"{new:,} of {total:,} items are new")
     answer_kinds = list(roles["structure"]["answer_kinds"]) or ["\x00"]
     marks = ",".join("?" * len(answer_kinds))
     differ = raw.execute(

@@ -230,7 +230,15 @@ def _analyze(
         since = plan.since or ws.raw.execute("SELECT current_localtimestamp()").fetchone()[0]
         run.mode = f"full: {'asked for' if full else plan.full_reason}"
         redo = full or plan.full_reason
-        if redo or not incremental.update(ws, run, maturity, roles, ex, exi, plan, progress):
+        if not redo:
+            try:
+                redo = not incremental.update(ws, run, maturity, roles, ex, exi, plan, progress)
+            except duckdb.OutOfMemoryException:
+                # the update reads whole threads at once; a full run goes step by step and spills
+                run.mode, redo = "full: the update did not fit in memory", True
+                for t in [t for t in ws.con.list_tables() if t.startswith("_inc_")]:
+                    ws.raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+        if redo:
             run.rows, run.seconds = {}, {}
             mt.compute(
                 tables,
