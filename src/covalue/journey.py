@@ -59,7 +59,7 @@ ANALYSES = pa.schema(
         ("seconds", pa.float64()),
     ]
 )
-_STEP_NAMES = {"analysis_people": "people"}
+STEP_NAMES = {"analysis_people": "people"}
 
 
 class AnalysisMissing(LookupError):
@@ -109,7 +109,9 @@ def _given_or_stored(ws: Workspace, given: Any, name: str) -> ir.Table | None:
     return given if isinstance(given, ir.Table) else ibis.memtable(given)
 
 
-def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
+def experiment_table(ws: Workspace, experiments: Any) -> ir.Table | None:
+    """The experiment participants an analysis reads: ``experiments`` as given (any table-like), else
+    the workspace's stored table; None when there are none."""
     experiments = _given_or_stored(ws, experiments, EXPERIMENTS_TABLE)
     if experiments is None:
         return None
@@ -134,7 +136,8 @@ def _experiments(ws: Workspace, experiments: Any) -> ir.Table | None:
     )
 
 
-def _experiment_items(ws: Workspace, items: Any) -> ir.Table | None:
+def experiment_item_table(ws: Workspace, items: Any) -> ir.Table | None:
+    """The items linked to experiments: ``items`` as given, else the workspace's stored table."""
     items = _given_or_stored(ws, items, EXPERIMENT_ITEMS_TABLE)
     if items is None:
         return None
@@ -206,7 +209,7 @@ def _analyze(
     t_step = [time.perf_counter()]
 
     def keep(name: str, expr: ir.Table) -> ir.Table:
-        table = next((t for t in DERIVED if _STEP_NAMES.get(t, t) == name), name)
+        table = next((t for t in DERIVED if STEP_NAMES.get(t, t) == name), name)
         con.create_table(table, expr.mutate(analysis_id=ibis.literal(run.analysis_id)), overwrite=True)
         now = time.perf_counter()
         run.seconds[table] = now - t_step[0]
@@ -223,8 +226,8 @@ def _analyze(
     # writes alone took ~50 s)
     ws.raw.execute("SET preserve_insertion_order = false")
     try:
-        ex = _experiments(ws, experiments)
-        exi = _experiment_items(ws, experiment_items) if ex is not None else None
+        ex = experiment_table(ws, experiments)
+        exi = experiment_item_table(ws, experiment_items) if ex is not None else None
         basis = changes.fingerprint(ws, maturity, roles)
         plan = changes.plan(ws, basis, roles, DERIVED)
         since = plan.since or ws.raw.execute("SELECT current_localtimestamp()").fetchone()[0]
@@ -254,7 +257,7 @@ def _analyze(
     finally:
         ws.raw.execute("RESET preserve_insertion_order")
     run.total_seconds = time.perf_counter() - t_all
-    _log(ws, run, started, maturity, roles)
+    log_analysis(ws, run, started, maturity, roles)
     return run
 
 
@@ -270,7 +273,8 @@ def out_of_memory_message(ws: Workspace, step: str) -> str:
     )
 
 
-def _log(ws: Workspace, run: AnalysisResult, started: datetime, maturity: dict, roles: dict) -> None:
+def log_analysis(ws: Workspace, run: AnalysisResult, started: datetime, maturity: dict, roles: dict) -> None:
+    """Append the run to the workspace's ``analyses`` log (models' versions, rows, seconds)."""
     if "analyses" not in ws.con.list_tables():
         ws.con.create_table("analyses", schema=ibis.Schema.from_pyarrow(ANALYSES))
     row = {

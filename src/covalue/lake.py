@@ -320,7 +320,7 @@ def analyze_on_spark(
         step = [time.perf_counter()]
 
         def keep(name: str, expr: ir.Table) -> ir.Table:
-            table = next((t for t in journey.DERIVED if journey._STEP_NAMES.get(t, t) == name), name)
+            table = next((t for t in journey.DERIVED if journey.STEP_NAMES.get(t, t) == name), name)
             expr = expr.mutate(analysis_id=ibis.literal(run.analysis_id))
             schemas[table] = expr.schema()
             con.to_parquet(expr, out_dir / table)
@@ -341,8 +341,8 @@ def analyze_on_spark(
             tables,
             maturity,
             roles,
-            experiments=journey._experiments(ws, ex) if ex is not None else None,
-            experiment_items=journey._experiment_items(ws, items) if items is not None else None,
+            experiments=journey.experiment_table(ws, ex) if ex is not None else None,
+            experiment_items=journey.experiment_item_table(ws, items) if items is not None else None,
             materialize=keep,
             evidence_months=ws.settings.analysis.evidence_months,
         )
@@ -363,7 +363,7 @@ def analyze_on_spark(
     run.total_seconds = time.perf_counter() - t_all
     with ws.transaction():
         attach(ws, out_dir)
-        journey._log(ws, run, started, maturity, roles)
+        journey.log_analysis(ws, run, started, maturity, roles)
     _remove_other_runs(root, run.analysis_id)
     return run
 
