@@ -161,24 +161,10 @@ def in_months(col: str, months: list[int]) -> str:
 
 def people_ok(ws: Workspace, who: ir.Table, months: list[int]) -> bool:
     """People changed only by accounts no older row names (new people in the new rows)."""
-    raw = ws.raw
     ws.con.create_table("_inc_people", who, temp=True, overwrite=True)
+    refs = [("items", "author_id"), ("actions", "actor_id"), ("actions", "target_id")]
     cols = "identity_id, member_id, is_bot"
-    gone = raw.execute(
-        f"SELECT count(*) FROM (SELECT {cols} FROM analysis_people EXCEPT SELECT {cols} FROM _inc_people)"
-    ).fetchone()[0]
-    if gone:
-        return False
-    raw.execute(
-        f"CREATE OR REPLACE TEMP TABLE _inc_new_ids AS SELECT identity_id AS id FROM "
-        f"(SELECT {cols} FROM _inc_people EXCEPT SELECT {cols} FROM analysis_people)"
-    )
-    return _unseen_before(
-        raw,
-        "_inc_new_ids",
-        months,
-        [("items", "author_id"), ("actions", "actor_id"), ("actions", "target_id")],
-    )
+    return _only_added(ws.raw, "analysis_people", "_inc_people", cols, "identity_id", months, refs)
 
 
 _SPACE_COLS = "space_id, source, name, kind, community_id"
@@ -187,19 +173,28 @@ _SPACE_COLS = "space_id, source, name, kind, community_id"
 def spaces_ok(ws: Workspace, months: list[int]) -> bool:
     """Spaces changed only by spaces no older row names (a new channel): the snapshot kept by
     :func:`settle` against the table now."""
-    raw = ws.raw
     if SPACES not in set(ws.con.list_tables()):
         return False
+    refs = [("items", "space_id"), ("actions", "space_id")]
+    return _only_added(ws.raw, SPACES, "spaces", _SPACE_COLS, "space_id", months, refs)
+
+
+def _only_added(
+    raw: Any, kept: str, now: str, cols: str, key: str, months: list[int], refs: list[tuple[str, str]]
+) -> bool:
+    """Every row of ``kept`` (the last analysis's snapshot) is still in ``now``, and the rows added
+    since are named by no row older than ``months`` (through the ``refs`` columns)."""
     gone = raw.execute(
-        f"SELECT count(*) FROM (SELECT {_SPACE_COLS} FROM {SPACES} EXCEPT SELECT {_SPACE_COLS} FROM spaces)"
+        f"SELECT count(*) FROM (SELECT {cols} FROM {kept} EXCEPT SELECT {cols} FROM {now})"
     ).fetchone()[0]
     if gone:
         return False
+    scratch = f"_inc_new_{now.strip('_')}"
     raw.execute(
-        f"CREATE OR REPLACE TEMP TABLE _inc_new_spaces AS SELECT space_id AS id FROM "
-        f"(SELECT {_SPACE_COLS} FROM spaces EXCEPT SELECT {_SPACE_COLS} FROM {SPACES})"
+        f"CREATE OR REPLACE TEMP TABLE {scratch} AS SELECT {key} AS id FROM "
+        f"(SELECT {cols} FROM {now} EXCEPT SELECT {cols} FROM {kept})"
     )
-    return _unseen_before(raw, "_inc_new_spaces", months, [("items", "space_id"), ("actions", "space_id")])
+    return _unseen_before(raw, scratch, months, refs)
 
 
 def _unseen_before(raw: Any, ids: str, months: list[int], refs: list[tuple[str, str]]) -> bool:

@@ -345,8 +345,7 @@ def update(
     except BaseException:
         raw.execute("ROLLBACK")
         raise
-    for t in [t for t in con.list_tables() if t.startswith("_inc_")]:
-        raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+    drop_scratch(ws)
     written = sum(run.rows.values())
     run.mode = (
         f"incremental: {n_t:,} items in touched threads ({n_s:,} read), periods from "
@@ -486,3 +485,9 @@ def _gap_rows(
     ms = ms.filter(ms.pidx > ms.top).select(*ms_schema.names)
     con.create_table("_inc_ms_gap", ms, temp=True, overwrite=True)
     return first
+
+
+def drop_scratch(ws: Workspace) -> None:
+    """Drop the ``_inc_`` tables an update builds (after it, or after one that did not finish)."""
+    for t in [t for t in ws.con.list_tables() if t.startswith("_inc_")]:
+        ws.raw.execute(f'DROP TABLE IF EXISTS "{t}"')

@@ -239,8 +239,7 @@ def _analyze(
             except duckdb.OutOfMemoryException:
                 # the update reads whole threads at once; a full run goes step by step and spills
                 run.mode, redo = "full: the update did not fit in memory", True
-                for t in [t for t in ws.con.list_tables() if t.startswith("_inc_")]:
-                    ws.raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+                incremental.drop_scratch(ws)
         if redo:
             run.rows, run.seconds = {}, {}
             mt.compute(

@@ -50,8 +50,7 @@ def kept_scores(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> 
     rules = fingerprint(roles_model)
     if TABLE in con.list_tables():
         memo = con.table(TABLE)
-        same = memo.filter(memo.rules == rules)
-        if same.count().to_pyarrow().as_py() != memo.count().to_pyarrow().as_py():
+        if memo.filter(memo.rules != rules).count().to_pyarrow().as_py():
             con.drop_table(TABLE)
     if TABLE not in con.list_tables():
         con.create_table(TABLE, text_scores(items, roles_model).mutate(rules=ibis.literal(rules)))

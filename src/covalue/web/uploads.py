@@ -349,40 +349,31 @@ def run_job(site: Any, job_id: str) -> None:
     except AnalysisFailed as e:  # the export is in the workspace: only its analysis is missing
         log.exception("web: upload job %s: the analysis failed", job_id)
         reason = plain_error(str(e), site, job_id, unreadable="an internal error (the server's log has it)")
-        _update(
+        _fail(
             site,
             job_id,
-            state="failed",
-            progress=100,
-            step="read, not analysed",
-            error=f"The export was read and kept, but analysing it failed: {reason}. Analyse again later "
+            "read, not analysed",
+            f"The export was read and kept, but analysing it failed: {reason}. Analyse again later "
             "(covalue analyze, or the community's canvas).",
-            finished_at=utcnow(),
         )
     except ReadingStopped as e:  # the ingest was abandoned: nothing of the export was kept
         log.warning("web: upload job %s: %s", job_id, e)
-        _update(
+        reason = plain_error(str(e), site, job_id)
+        _fail(
             site,
             job_id,
-            state="failed",
-            progress=100,
-            step="stopped",
-            error=f"The upload could not be processed: {plain_error(str(e), site, job_id)}; nothing of it "
-            "was kept: upload it again",
-            finished_at=utcnow(),
+            "stopped",
+            f"The upload could not be processed: {reason}; nothing of it was kept: upload it again",
         )
     except Exception as e:
         log.exception("web: upload job %s failed", job_id)
         reason = plain_error(f"{type(e).__name__}: {e}", site, job_id)
-        _update(
-            site,
-            job_id,
-            state="failed",
-            progress=100,
-            step="stopped",
-            error=f"The upload could not be processed: {reason}",
-            finished_at=utcnow(),
-        )
+        _fail(site, job_id, "stopped", f"The upload could not be processed: {reason}")
+
+
+def _fail(site: Any, job_id: str, step: str, error: str) -> None:
+    """End the job as failed, at ``step``, with ``error`` for the page."""
+    _update(site, job_id, state="failed", progress=100, step=step, error=error, finished_at=utcnow())
 
 
 def _refuse(site: Any, job_id: str, heading: str, problems: list[str]) -> None:
