@@ -1,8 +1,9 @@
 """The FastAPI application: ``create_app(workspace)`` wires the store (migrations applied), the site
 state, the views (pages and JSON API, see ``covalue.web.views``) behind one CSRF dependency, static
 files (plotly.js from the installed plotly package, never a CDN), the outer guard (body limits before
-anything is read, security headers, HEAD; ``covalue.web.guard``), and how refusals and errors are
-answered (a page for browsers, JSON for the API and other clients; never a server path or trace)."""
+anything is read, security headers, HEAD; ``covalue.web.guard``), turns for signed-in pages
+(``covalue.web.turns``), and how refusals and errors are answered (a page for browsers, JSON for the
+API and other clients; never a server path or trace)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from covalue.web import guard, rights, security, uploads
 from covalue.web.common import LoginRequired, get_ctx, render
 from covalue.web.csrf import CsrfDep
 from covalue.web.site import Busy, Limits, Site
+from covalue.web.turns import Turns
 from covalue.web.views import ROUTERS
 from covalue.web.views import data as data_views
 
@@ -118,6 +120,9 @@ def create_app(
                 return site.limits.max_upload_bytes + uploads.MAX_FIELD_BYTES + 1024 * 1024
         return site.ws.settings.web.max_request_bytes
 
+    # signed-in pages take turns (waiting in the event loop), so the sign-in page and static files
+    # answer at once however many pages are being drawn; the guard is outside, so a refusal never waits
+    app.add_middleware(Turns, turns=site.limits.page_turns, long_paths=data_views.STREAMED_PATHS)
     app.add_middleware(guard.Guard, limit_for=limit_for)
 
     @app.exception_handler(LoginRequired)

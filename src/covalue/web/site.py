@@ -91,6 +91,8 @@ class Limits:
     #: work takes turns on the interpreter lock anyway, so more slots add little but the wait they
     #: put on the event loop (the sign-in page, static files)
     person_slots: int = 2
+    #: signed-in requests drawn at once (``covalue.web.turns``); the rest wait in the event loop
+    page_turns: int = 4
     #: requests waiting at once for an analysis they asked for
     analysis_waiters: int = 4
     #: how long an analysis request waits for its result before it is told to look again later
