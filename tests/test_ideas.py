@@ -380,9 +380,9 @@ def test_meta_site_requests_are_ideas_by_structure(
 def test_text_only_idea_recall_on_the_meta_sites(metas):
     """Structure off: how many tagged feature requests the title and text rules find. The weights were
     fitted on meta.history; meta.french is the held-out site, never read while fitting. The goal of
-    60 % on the held-out site is not reached (see docs/maturity.md). The floors: meta.history's 26/36
-    as fitted; on meta.french 9/26, the figure of the rules these extend (the text rules only gained
-    alternatives since, so no request found then can be lost)."""
+    60 % on the held-out site is not reached (see docs/maturity.md). The floors are the figures of the
+    shipped rules: meta.history 27/36, meta.french 15/26 (its last rule was written without reading
+    meta.french and measured there once)."""
     got = {
         r["source"]: r
         for r in idea_quality(metas.table("items"), metas.table("actions"), metas.table("spaces"), ROLES)
@@ -391,7 +391,7 @@ def test_text_only_idea_recall_on_the_meta_sites(metas):
     print(f"\ntext-only idea recall: meta.french {fr['found']}/{fr['requests']} = {fr['recall']:.0%} (held out), "
           f"meta.history {hi['found']}/{hi['requests']} = {hi['recall']:.0%} (tuned on)")  # fmt: skip
     assert (fr["requests"], hi["requests"]) == (26, 36)
-    assert fr["found"] >= 9 and hi["found"] >= 26
+    assert fr["found"] >= 15 and hi["found"] >= 27
 
 
 def test_idea_precision_on_the_human_read_sample(metas, meta_roles):
