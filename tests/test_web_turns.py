@@ -15,16 +15,22 @@ def _run(paths: list[str], turns: int) -> list[tuple[str, str]]:
 
     async def app(scope, receive, send) -> None:
         events.append(("start", scope["path"]))
-        if scope["path"].startswith("/c/"):
+        if scope["path"].startswith("/download"):  # answers at once, then sends its body slowly
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await release.wait()
+        elif scope["path"].startswith("/c/"):
             await release.wait()
         events.append(("end", scope["path"]))
+
+    async def send(message) -> None:
+        pass
 
     mw = Turns(app, turns=turns, long_paths={"/api/uploads"})
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             for p in paths:
-                tg.start_soon(mw, {"type": "http", "path": p}, None, None)
+                tg.start_soon(mw, {"type": "http", "path": p}, None, send)
                 await anyio.sleep(0.01)
             await anyio.sleep(0.05)
             events.append(("released", ""))
@@ -50,3 +56,10 @@ def test_long_requests_do_not_hold_a_turn() -> None:
     before = events[: events.index(("released", ""))]
     assert ("end", "/api/uploads") in before and ("end", "/api/c/a/analyse") in before
     assert ("start", "/c/b/people") not in before
+
+
+def test_an_answer_being_sent_does_not_hold_a_turn() -> None:
+    """A slow download has been drawn: once its answer starts, the next page takes the turn."""
+    events = _run(["/download/report", "/c/a/journey"], turns=1)
+    before = events[: events.index(("released", ""))]
+    assert ("start", "/c/a/journey") in before and ("end", "/download/report") not in before

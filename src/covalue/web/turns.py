@@ -24,7 +24,8 @@ QUICK_PREFIXES = ("/static/", "/login", "/logout", "/setup", "/api/me")
 
 class Turns:
     """ASGI middleware: at most ``turns`` requests not in ``QUICK_PREFIXES`` or ``long_paths`` (and
-    not ending in ``/analyse``) run at once; the others wait their turn without holding a thread."""
+    not ending in ``/analyse``) are drawn at once, until their answer starts; the others wait their
+    turn without holding a thread."""
 
     def __init__(self, app: Any, turns: int, long_paths: Collection[str] = ()) -> None:
         self.app = app
@@ -39,5 +40,25 @@ class Turns:
         if scope["type"] != "http" or not self.queued(scope):
             await self.app(scope, receive, send)
             return
-        async with self.limiter:
-            await self.app(scope, receive, send)
+        # the turn is held while the page is drawn and given back once its answer starts, so a
+        # client that reads slowly (a large download) cannot hold one; borrowed on behalf of a token
+        # because a streamed answer is sent from another task
+        borrower = object()
+        await self.limiter.acquire_on_behalf_of(borrower)
+        held = True
+
+        def give_back() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.limiter.release_on_behalf_of(borrower)
+
+        async def answer(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                give_back()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            give_back()
