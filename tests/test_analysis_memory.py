@@ -9,7 +9,7 @@ import pytest
 
 import covalue
 from covalue import journey, synth
-from covalue.workspace import machine_memory, size_bytes
+from covalue.workspace import DEFAULT_MEMORY_CEILING, machine_memory, size_bytes
 
 
 def _settings(ws_path: Path, lines: str) -> None:
@@ -21,17 +21,18 @@ def _duckdb_bytes(w: covalue.Workspace) -> int:
     return size_bytes(w.raw.execute("SELECT current_setting('memory_limit')").fetchone()[0])
 
 
-def test_default_limit_is_a_share_of_the_machine(tmp_path: Path) -> None:
+def test_default_limit_is_a_share_of_the_machine_up_to_a_ceiling(tmp_path: Path) -> None:
     w = covalue.init(tmp_path / "ws")
-    half = machine_memory() * 0.5
+    half = min(machine_memory() * 0.5, DEFAULT_MEMORY_CEILING)
     assert abs(w.memory_limit_bytes() - half) < 2**20
-    assert abs(_duckdb_bytes(w) - half) / half < 0.03  # DuckDB shows one decimal of its unit
+    assert abs(_duckdb_bytes(w) - half) < 2**30 / 10  # DuckDB shows one decimal of its unit, cut
     w.close()
-    # memory_share sets the share (the toml already names the key with its default)
+    # memory_share sets the share (the toml already names the key with its default), within the ceiling
     toml = tmp_path / "ws" / "covalue.toml"
-    toml.write_text(toml.read_text().replace("memory_share = 0.5", "memory_share = 0.25"))
+    toml.write_text(toml.read_text().replace("memory_share = 0.5", "memory_share = 0.05"))
     w = covalue.open(tmp_path / "ws")
-    assert abs(_duckdb_bytes(w) - machine_memory() * 0.25) / (machine_memory() * 0.25) < 0.03
+    share = min(machine_memory() * 0.05, DEFAULT_MEMORY_CEILING)
+    assert abs(_duckdb_bytes(w) - share) < 2**30 / 10
     w.close()
 
 

@@ -55,10 +55,10 @@ class AnalysisSettings(_Section):
     window_days: int = 90
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     """DuckDB's memory cap on the workspace connection, e.g. "12GB": beyond it, joins and aggregates
-    spill to disk instead of growing. Default: ``memory_share`` of the machine's memory."""
+    spill to disk instead of growing. Default: ``memory_share`` of the machine's memory, at most 3 GB."""
     memory_share: float = Field(0.5, gt=0, le=0.95)
     """The share of the machine's memory (or of the container's limit) DuckDB may use when
-    ``memory_limit`` is not set."""
+    ``memory_limit`` is not set, up to 3 GB (``DEFAULT_MEMORY_CEILING``)."""
     spill_dir: str | None = None
     """Where DuckDB writes what does not fit in memory (default: ``spill`` inside the workspace; a
     relative path is taken from the workspace)."""
@@ -148,7 +148,7 @@ batch_rows = 50000                 # rows buffered per table before writing
 [analysis]
 period = "month"
 window_days = 90
-# memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine's memory)
+# memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine's memory, at most 3 GB)
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
 evidence_months = 13      # months of example items kept per community (explain computes older ones)
