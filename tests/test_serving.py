@@ -220,3 +220,42 @@ def test_static_files_answer_during_a_flood_of_failed_sign_ins(server: Server) -
     # generous bounds, for a machine shared with other work (unbounded hashing on the event loop
     # took static files from 4 ms to 1.6 s at 11 sign-ins a second)
     assert p95 < 1.0 and latencies[-1] < 2.5
+
+
+def _one_response(s: socket.socket) -> bytes:
+    """One HTTP/1.1 response read from ``s`` (headers, then Content-Length bytes); what came before
+    the server closed the connection, if it did."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_an_idle_connection_outlasts_the_clients_own_keep_alive(tmp_path: Path) -> None:
+    """httpx keeps an idle connection 5 s; a server closing its own at 5 s met clients sending on it at
+    that instant ("Server disconnected without sending a response"). `covalue serve` keeps an idle
+    connection open longer, so a request sent after 6 s idle on the same connection is answered."""
+    from covalue.testing import serve_process
+
+    covalue.init(tmp_path / "ws").close()
+    with serve_process(tmp_path / "ws") as (_proc, base):
+        port = int(base.rsplit(":", 1)[1].strip("/"))
+        ask = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(ask)
+            first = _one_response(s)
+            time.sleep(6)
+            s.sendall(ask)
+            second = _one_response(s)
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 200"), second[:200]

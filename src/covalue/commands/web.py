@@ -40,7 +40,7 @@ def run_server(
     """Serve the web app on the workspace at ``path`` until interrupted."""
     import uvicorn
 
-    from covalue.web.app import create_app
+    from covalue.web.app import KEEP_ALIVE_SECONDS, create_app
 
     web = create_app(path, limits=limits, trusted_proxies=trusted_proxies)
     base = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
@@ -57,7 +57,13 @@ def run_server(
         )
     # proxy headers only from the local machine, so https behind a local reverse proxy gives Secure cookies
     config = uvicorn.Config(
-        web, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="warning"
+        web,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

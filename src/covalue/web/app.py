@@ -48,6 +48,11 @@ HEADINGS = {
     500: "Something went wrong",
     503: "Busy right now",
 }
+#: seconds an idle keep-alive connection stays open: longer than clients keep theirs (httpx 5 s), so a
+#: client never sends a request on a connection the server is closing at the same instant (uvicorn's
+#: 5 s default met httpx's 5 s: "Server disconnected without sending a response", about 1 in 40
+#: requests made after 5 s idle)
+KEEP_ALIVE_SECONDS = 75
 #: what a request may not carry whatever the route: values the store cannot hold are the client's
 #: mistake (400), not a server error
 BAD_VALUE = "the request holds a value that cannot be stored (a NUL character, or a number out of range)"
