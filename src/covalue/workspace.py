@@ -34,7 +34,7 @@ SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
 #: the default memory cap never exceeds this: DuckDB keeps what it is given, not what it needs (10 M
-#: actions analysed in the same 53-59 s with 3 GB as with 12 GB, peak 3.3 GB against 4.6 GB); a
+#: actions: 58.9 s and a peak of 3.2 GB with 3 GB, 66.2 s and 4.6 GB with 12 GB, in `make bench`); a
 #: workspace that needs more sets ``[analysis] memory_limit``
 DEFAULT_MEMORY_CEILING = 3 * 10**9
 
