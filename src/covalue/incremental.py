@@ -13,7 +13,9 @@ Every write to ``items`` or ``actions`` notes the (community, month) of the rows
 3. recomputes the member-level tables (``member_stages``, ``stage_evidence``, ``stage_mix``, ``journeys``,
    ``personas``, ``stage_checks``) for the periods from the first month any of those changes can reach
    (a trailing window holding it, or a later threshold time), plus the empty months a returning member's
-   rows now span;
+   rows now span; the monthly totals (``member_months``, ``responder_months``, ``example_months``) are
+   computed for the months from there on and read back as kept for every earlier month, so the actions
+   of the months a window reaches back over are not read again;
 4. replaces exactly those rows (DELETE + INSERT) in one transaction, and clears the notes.
 
 The results equal a full run row for row (tests/test_incremental.py compares them). What is
@@ -236,7 +238,7 @@ def update(
     ).fetchone()[0]
     last = key_of_time(last_row)
     frm = first
-    lo = frm - (reach + 2)  # the grid reads presence up to 5 months before a period
+    lo = frm - (reach + 2)  # the windows of periods from frm hold rows from up to 5 months before it
     lo_ts = month_start(lo)
     periods = ibis.memtable(mt.periods_table(frm, last, days))
 
@@ -244,25 +246,28 @@ def update(
         "CREATE OR REPLACE TEMP TABLE _inc_old_ms AS SELECT member_id, community_id, max(pidx) AS top, "
         "min(CASE WHEN is_first THEN pidx END) AS first FROM member_stages GROUP BY ALL"
     )
-    acts_r = actions.filter(actions.ts >= lo_ts)
-    activity = mt.member_activity(new_roles, acts_r, who, maturity)
-    activity = activity.filter(activity.ts >= lo_ts)
+    # only the months from frm are read from the actions; every earlier month's totals are kept
+    frm_ts = month_start(frm)
+    acts_n = actions.filter(actions.ts >= frm_ts)
+    activity = mt.member_activity(new_roles, acts_n, who, maturity)
+    activity = activity.filter(activity.ts >= frm_ts)
     con.create_table("_inc_activity", activity, temp=True, overwrite=True)
     activity = ws.table("_inc_activity")
     facts_r = new_facts.filter(new_facts.created_at >= lo_ts)
     edges_r = new_edges.filter(new_edges.ts >= lo_ts)
-    # members present before the restricted months keep their first month through one row there
-    old = ws.table("_inc_old_ms")
-    early = old.filter(old.first < lo)
-    fake = early.select(
-        "member_id", "community_id",
-        ts=_month_start_expr(early.first).cast(activity.ts.type()),
-        item_id=ibis.null("string"), verb=ibis.literal("~first"),
-        authored=ibis.literal(False), counted=ibis.literal(False),
-    )  # fmt: skip
+    edges_n = new_edges.filter(new_edges.ts >= frm_ts)
+    con.create_table(
+        "_inc_member_months", mt.member_months(activity, edges_n, days), temp=True, overwrite=True
+    )
+    con.create_table("_inc_responder_months", mt.responder_months(edges_n), temp=True, overwrite=True)
+    kept_mm = ws.table("member_months").drop("analysis_id")
+    months_all = kept_mm.filter(kept_mm.month < frm).union(ws.table("_inc_member_months"), distinct=False)
+    kept_rm = ws.table("responder_months").drop("analysis_id")
+    kept_rm = kept_rm.filter((kept_rm.month < frm) & (kept_rm.month >= lo))
+    pairs = kept_rm.union(ws.table("_inc_responder_months"), distinct=False)
     ms = mt.member_periods(
-        new_roles, edges_r, acts_r, who, periods, maturity, experiments,
-        experiment_items=experiment_items, facts=facts_r, activity=activity.union(fake, distinct=False),
+        new_roles, edges_r, acts_n, who, periods, maturity, experiments,
+        experiment_items=experiment_items, facts=facts_r, months=months_all, pairs=pairs,
     )  # fmt: skip
     con.create_table("_inc_ms_main", ms, temp=True, overwrite=True)
     # empty months a member's rows now span: after their old last row, before the first recomputed one
@@ -282,7 +287,12 @@ def update(
     if shown is not None:
         con.create_table("_inc_shown", shown, temp=True, overwrite=True)
         shown = ws.table("_inc_shown")
-    ev = mt.stage_evidence(ws.table("_inc_activity"), facts_r, new_roles, periods, maturity, shown=shown)
+    ex_new = mt.example_months(ws.table("_inc_activity"), new_roles, maturity, shown=shown)
+    con.create_table("_inc_example_months", ex_new, temp=True, overwrite=True)
+    kept_ex = ws.table("example_months").drop("analysis_id")
+    kept_ex = kept_ex.filter((kept_ex.month < frm) & (kept_ex.month >= lo))
+    examples = kept_ex.union(ws.table("_inc_example_months"), distinct=False)
+    ev = mt.stage_evidence(examples, facts_r, periods, maturity, shown=shown)
     con.create_table("_inc_stage_evidence", ev, temp=True, overwrite=True)
     step("stage_evidence")
     jperiods = ibis.memtable(mt.periods_table(jfrom, last, days))
@@ -335,9 +345,17 @@ def update(
         )
         run.rows["member_stages"] = _replace(raw, "member_stages", f"pidx >= {frm}", "_inc_ms_main", aid)
         run.rows["member_stages"] += _replace(raw, "member_stages", "FALSE", "_inc_ms_gap", aid)
+        for t in ("member_months", "responder_months"):
+            run.rows[t] = _replace(raw, t, f"month >= {frm}", f"_inc_{t}", aid)
         drop_old = f"pidx >= {frm}"
+        drop_ex = f"month >= {frm}"
         if shown is not None:
             drop_old += " OR pidx < coalesce((SELECT _from FROM _inc_shown WHERE _sc = community_id), -1)"
+            # an example month no shown window holds any more (as example_months leaves them out)
+            drop_ex += (
+                f" OR month + {reach} < coalesce((SELECT _from FROM _inc_shown WHERE _sc = community_id), -1)"
+            )
+        run.rows["example_months"] = _replace(raw, "example_months", drop_ex, "_inc_example_months", aid)
         run.rows["stage_evidence"] = _replace(raw, "stage_evidence", drop_old, "_inc_stage_evidence", aid)
         for t in ("stage_mix", "personas", "journeys", "stage_checks"):
             run.rows[t] = _replace(raw, t, f"pidx >= {jfrom}", f"_inc_{t}", aid)
@@ -345,6 +363,7 @@ def update(
     except BaseException:
         raw.execute("ROLLBACK")
         raise
+    step("write")
     drop_scratch(ws)
     written = sum(run.rows.values())
     run.mode = (

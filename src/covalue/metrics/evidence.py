@@ -34,38 +34,51 @@ def _from_shown(t: ir.Table, month: ir.IntegerValue, shown: ir.Table | None, rea
     return x.filter(month + reach >= x._from).drop("_sc", "_from")
 
 
+def example_months(
+    activity: ir.Table, roles: ir.Table, model: dict[str, Any], *, shown: ir.Table | None = None
+) -> ir.Table:
+    """Connect's candidate examples: per member, community and month (``month``) the first
+    ``stages.evidence_examples`` items they authored or responded to there that others could see
+    (``item_id``, ``ts`` of their first touch that month). ``activity`` is
+    :func:`~covalue.metrics.member_stages.member_activity`'s table; ``shown`` (see :func:`shown_periods`)
+    leaves out the months no shown window holds. Kept in the workspace, so that an incremental analysis
+    reads only the new months' activity."""
+    days = int(model["window"]["days"])
+    n = int(model["stages"]["evidence_examples"])
+    events = activity.filter(activity.counted).select("member_id", "community_id", "ts", "item_id")
+    # months no shown window can hold go first, before anything is joined or grouped (a long history
+    # shows only its last months)
+    events = _from_shown(events, month_index(events.ts), shown, days // 28)
+    _vknown = roles.view()
+    known = _vknown.select(_known=_vknown.item_id)
+    con = events.join(known, events.item_id == known._known)
+    # examples are taken from the first n items of each month (one row per item) before the rows are
+    # repeated per window: that keeps evidence small on busy communities, and every example is still
+    # an item of the window
+    con = con.group_by("member_id", "community_id", "item_id", month=month_index(con.ts)).aggregate(
+        ts=con.ts.min()
+    )
+    first = ibis.window(group_by=[con.member_id, con.community_id, con.month], order_by=[con.ts, con.item_id])
+    con = con.mutate(_r=ibis.row_number().over(first))
+    return con.filter(con._r < n).select("member_id", "community_id", "month", "item_id", "ts")
+
+
 def stage_evidence(
-    activity: ir.Table,
+    examples: ir.Table,
     facts: ir.Table,
-    roles: ir.Table,
     periods: ir.Table,
     model: dict[str, Any],
     *,
     shown: ir.Table | None = None,
 ) -> ir.Table:
     """Up to ``stages.evidence_examples`` example items per member, community, period and stage flag
-    (earliest first): for Connect anything they did that others could see, for the other flags the
-    contributions that earned it. ``activity`` is :func:`member_activity`'s table, ``facts`` the item
-    facts; ``shown`` (see :func:`shown_periods`) limits the periods."""
+    (earliest first): for Connect anything they did that others could see (``examples``, from
+    :func:`example_months`), for the other flags the contributions that earned it (``facts``, the item
+    facts). ``shown`` (see :func:`shown_periods`) limits the periods."""
     days = int(model["window"]["days"])
     n = int(model["stages"]["evidence_examples"])
     reach = days // 28  # a row of month m is in the windows of months m .. m + reach at most
-    events = activity.filter(activity.counted).select("member_id", "community_id", "ts", "item_id")
-    # months no shown window can hold go first, before anything is joined or grouped (a long history
-    # shows only its last months)
-    events = _from_shown(events, month_index(events.ts), shown, reach)
-    _vknown = roles.view()
-    known = _vknown.select(_known=_vknown.item_id)
-    con = events.join(known, events.item_id == known._known)
-    # examples are taken from the first n items of each month (one row per item) before the rows are
-    # repeated per window: that keeps this step small on busy communities, and every example is still
-    # an item of the window
-    con = con.group_by("member_id", "community_id", "item_id", _m=month_index(con.ts)).aggregate(
-        ts=con.ts.min()
-    )
-    first = ibis.window(group_by=[con.member_id, con.community_id, con._m], order_by=[con.ts, con.item_id])
-    con = con.mutate(_r=ibis.row_number().over(first))
-    con = con.filter(con._r < n).drop("_m", "_r")
+    con = examples.drop("month")
     cw = in_windows(con, "ts", periods, days)
     # an item used in two months of one window is one example
     cw = cw.group_by(*KEY, "period", "item_id").aggregate(ts=cw.ts.min())
@@ -106,4 +119,4 @@ def member_evidence(
     activity = member_activity(roles, mine, who, model)
     activity = activity.filter(activity.member_id == member_id)
     own_facts = facts.filter(facts.author_member == member_id)
-    return stage_evidence(activity, own_facts, roles, periods, model)
+    return stage_evidence(example_months(activity, roles, model), own_facts, periods, model)

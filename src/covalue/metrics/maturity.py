@@ -23,10 +23,11 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue.metrics.evidence import member_evidence, shown_periods, stage_evidence
+from covalue.metrics.evidence import example_months, member_evidence, shown_periods, stage_evidence
 from covalue.metrics.experiments import experiment_contributions
 from covalue.metrics.item_facts import anonymous_responses, item_facts
 from covalue.metrics.journeys import TRANSITIONS, journeys
+from covalue.metrics.member_months import member_months, responder_months
 from covalue.metrics.member_stages import (
     KEY,
     PERSONAS,
@@ -56,12 +57,14 @@ __all__ = [
     "anonymous_responses",
     "compute",
     "contributions_in_windows",
+    "example_months",
     "experiment_contributions",
     "in_windows",
     "item_facts",
     "journeys",
     "member_activity",
     "member_evidence",
+    "member_months",
     "member_periods",
     "month_index",
     "month_start",
@@ -69,6 +72,7 @@ __all__ = [
     "period_label",
     "periods_table",
     "persona_mix",
+    "responder_months",
     "shown_periods",
     "stage_checks",
     "stage_evidence",
@@ -123,6 +127,10 @@ def compute(
     # kept lazy: writing every action once more costs more than resolving it twice
     activity = member_activity(roles, actions, who, maturity_model)
     out["item_facts"] = facts = keep("item_facts", item_facts(roles, edges, maturity_model, actions))
+    # monthly totals, kept so that a later incremental run reads only the new months' actions
+    days = int(maturity_model["window"]["days"])
+    out["member_months"] = months = keep("member_months", member_months(activity, edges, days))
+    out["responder_months"] = pairs = keep("responder_months", responder_months(edges))
     ms = member_periods(
         roles,
         edges,
@@ -133,12 +141,16 @@ def compute(
         experiments,
         experiment_items=experiment_items,
         facts=facts,
-        activity=activity,
+        months=months,
+        pairs=pairs,
     )
     out["member_stages"] = ms = keep("member_stages", ms)
     shown = shown_periods(ms, evidence_months)
+    out["example_months"] = examples = keep(
+        "example_months", example_months(activity, roles, maturity_model, shown=shown)
+    )
     out["stage_evidence"] = keep(
-        "stage_evidence", stage_evidence(activity, facts, roles, periods, maturity_model, shown=shown)
+        "stage_evidence", stage_evidence(examples, facts, periods, maturity_model, shown=shown)
     )
     out["stage_mix"] = keep("stage_mix", stage_mix(ms, maturity_model))
     out["journeys"] = jn = keep("journeys", journeys(ms, actions, who))

@@ -13,7 +13,8 @@ from covalue import stages
 from covalue.metrics.experiments import experiment_contributions
 from covalue.metrics.interactions import resolve
 from covalue.metrics.item_facts import item_facts
-from covalue.metrics.windows import in_windows, month_index, window_sums
+from covalue.metrics.member_months import MEASURES, member_months, responder_months
+from covalue.metrics.windows import in_windows, month_index, sums_in_windows
 
 #: the journey's stages, lowest first (models/maturity.toml [journey])
 STAGES = stages.ORDER
@@ -102,32 +103,42 @@ def member_periods(
     experiment_items: ir.Table | None = None,
     facts: ir.Table | None = None,
     activity: ir.Table | None = None,
+    months: ir.Table | None = None,
+    pairs: ir.Table | None = None,
 ) -> ir.Table:
     """One row per member, community and period from their first month in the community until the
     month after their last activity has left the window: the counts, the stage flags, the stage and
-    the persona. ``facts`` and ``activity`` are computed here when not given."""
+    the persona. ``facts``, ``activity``, ``months`` (:func:`member_months`) and ``pairs``
+    (:func:`responder_months`) are computed here when not given; ``months`` must hold every month of
+    presence, the first and last month of each member are read from it."""
     days = int(model["window"]["days"])
     st = model["stages"]
     if facts is None:
         facts = item_facts(roles, edges, model, actions)
-
-    if activity is None:
-        activity = member_activity(roles, actions, who, model)
+    if months is None:
+        if activity is None:
+            activity = member_activity(roles, actions, who, model)
+        months = member_months(activity, edges, days)
+    if pairs is None:
+        pairs = responder_months(edges)
 
     # presence: anything a member did in a community, views and joins included
-    pres = activity.select("member_id", "community_id", "ts")
+    pres = months.filter((months.n_interactions + months.n_passive) > 0)
+    pres = pres.select("member_id", "community_id", "month")
     if experiments is not None:
         pres = pres.union(
-            experiments.select("member_id", "community_id", ts=experiments.completed_at.cast(pres.ts.type()))
+            experiments.select(
+                "member_id", "community_id", month=month_index(experiments.completed_at.cast("timestamp"))
+            )
         )
     span = pres.group_by("member_id", "community_id").aggregate(
-        _first=month_index(pres.ts.min()), _last=month_index(pres.ts.max())
+        _first=pres.month.min(), _last=pres.month.max()
     )
     reach = days // 28 + 2  # months after the last activity that a window can still hold it, plus one
     grid = span.cross_join(periods.select("pidx", "period", "win_start", "win_end"))
     # periods stop at the community's own last month with activity: after an export ends, nobody is
     # "no longer active", we simply do not know, and empty months would read as a dead community
-    comm = pres.group_by(_ccomm=pres.community_id).aggregate(_clast=month_index(pres.ts.max()))
+    comm = pres.group_by(_ccomm=pres.community_id).aggregate(_clast=pres.month.max())
     grid = grid.join(comm, grid.community_id == comm._ccomm).drop("_ccomm")
     grid = grid.filter(
         (grid.pidx >= grid._first) & (grid.pidx <= grid._last + reach) & (grid.pidx <= grid._clast)
@@ -135,22 +146,10 @@ def member_periods(
     grid = grid.drop("_clast")
     grid = grid.mutate(is_first=grid.pidx == grid._first).drop("_last")
 
-    # interactions counted toward the stage: items authored and reactions/votes given, in one pass over
-    # everything people did: what others can see counts toward the stage; joins, views and follows are
-    # presence only (an Observer), never a stage
-    counts = window_sums(
-        activity,
-        "ts",
-        ["member_id", "community_id"],
-        {
-            "n_interactions": activity.counted.ifelse(1, 0),
-            "n_items": (activity.counted & activity.authored).ifelse(1, 0),
-            "n_passive": (~activity.counted).ifelse(1, 0),
-            "n_views": (activity.verb == "view").ifelse(1, 0),
-        },
-        periods,
-        days,
-    )
+    # interactions counted toward the stage (items authored and reactions/votes given: what others can
+    # see; joins, views and follows are presence only, an Observer, never a stage) and responses
+    # received, added up per window from the monthly totals
+    counts = sums_in_windows(months, ["member_id", "community_id"], list(MEASURES), periods, days)
     counts = counts.mutate(n_given=counts.n_interactions - counts.n_items)
 
     fw = contributions_in_windows(facts, periods, days)
@@ -166,23 +165,14 @@ def member_periods(
         supported_ideas=fw._idea.ifelse(1, 0).sum(),
     )
 
-    # responses received
-    e = edges.filter(edges.ts.notnull()).mutate(member_id=edges.target)
-    got = window_sums(
-        e, "ts", ["member_id", "community_id"], {"n_received": e.ts.notnull().ifelse(1, 0)}, periods, days
-    )
     # distinct responders without regrouping every windowed (member, responder) row (10 M actions: 16 M
     # rows on four keys, the slowest part of this step): one row per pair and month holding its last
     # day. The latest month <= P with a response holds the pair's latest day before P's end, so the pair
     # is in P's window exactly when that row is; counting a row only up to the pair's next month then
     # counts each pair once per window
-    r = edges.filter(edges.ts.notnull())
-    r = r.group_by("community_id", "actor", member_id=r.target, _m=month_index(r.ts)).aggregate(
-        _d=r.ts.max().truncate("D")
-    )
-    nxt = ibis.window(group_by=[r.community_id, r.actor, r.member_id], order_by=r._m)
-    r = r.mutate(_next=r._m.lead().over(nxt))
-    rr = in_windows(r, "_d", periods, days)
+    nxt = ibis.window(group_by=[pairs.community_id, pairs.actor, pairs.member_id], order_by=pairs.month)
+    r = pairs.mutate(_next=pairs.month.lead().over(nxt))
+    rr = in_windows(r, "last_day", periods, days)
     rr = rr.filter(rr._next.isnull() | (rr.pidx < rr._next))
     who_resp = rr.group_by(*KEY).aggregate(responders=rr.count())
 
@@ -197,10 +187,10 @@ def member_periods(
     hw = hw.filter(hw._next.isnull() | (hw.pidx < hw._next))
     helped = hw.group_by(*KEY).aggregate(helped_people=hw.count())
 
-    parts = [counts, made, got, who_resp, helped]
+    parts = [counts, made, who_resp, helped]
     if experiments is not None:
         ex = experiments.filter(experiments.completed_at.notnull())
-        ex = ex.mutate(ts=ex.completed_at.cast(pres.ts.type()))
+        ex = ex.mutate(ts=ex.completed_at.cast("timestamp"))
         exw = in_windows(ex.select("member_id", "community_id", "ts"), "ts", periods, days)
         parts.append(exw.group_by(*KEY).aggregate(experiments=exw.count()))
         done = experiment_contributions(ex, roles, experiment_items)

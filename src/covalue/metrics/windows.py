@@ -21,9 +21,11 @@ __all__ = [
     "in_windows",
     "month_index",
     "month_start",
+    "month_sums",
     "period_index",
     "period_label",
     "periods_table",
+    "sums_in_windows",
     "window_sums",
 ]
 
@@ -85,6 +87,35 @@ def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
     return x.drop("_m0", "_off", "_pk")
 
 
+def month_sums(
+    t: ir.Table, ts: str, keys: list[str], measures: dict[str, ir.NumericValue], days: int
+) -> ir.Table:
+    """Per ``keys``, calendar month (``month``) and ``reach``, the sums of ``measures`` (expressions over
+    ``t``): the monthly totals :func:`sums_in_windows` adds up per window, and what an incremental
+    analysis keeps so that a new month reads only its own rows.
+
+    A row of month m is in the window of every period from m to m + reach, where reach is the month of
+    ``ts + days`` minus m, minus one (a window starts ``days`` before the month after it ends, so
+    ``ts >= win_start`` exactly when ``ts + days`` falls in that month or later).
+    """
+    m = month_index(t[ts])
+    x = t.mutate(month=m, reach=month_index(t[ts] + ibis.interval(days=days)) - m - 1)
+    return x.group_by(*keys, "month", "reach").aggregate(**{k: v.sum() for k, v in measures.items()})
+
+
+def sums_in_windows(
+    sums: ir.Table, keys: list[str], names: list[str], periods: ir.Table, days: int
+) -> ir.Table:
+    """Per ``keys`` and period (``pidx``), the columns ``names`` of :func:`month_sums`'s table added up
+    over the months each period's window holds."""
+    offsets = ibis.memtable({"_off": list(range(days // 28 + 2))})
+    e = sums.cross_join(offsets)
+    e = e.filter(e._off <= e.reach).mutate(_pk=e.month + e._off)
+    pw = periods.select(_wp=periods.pidx)
+    e = e.join(pw, e._pk == pw._wp)
+    return e.group_by(*keys, pidx=e._pk).aggregate(**{k: e[k].sum() for k in names})
+
+
 def window_sums(
     t: ir.Table,
     ts: str,
@@ -95,19 +126,6 @@ def window_sums(
 ) -> ir.Table:
     """Per ``keys`` and period (``pidx``), the sums of ``measures`` (expressions over ``t``) over the rows
     whose time ``t[ts]`` the period's window holds: what :func:`in_windows` followed by a group-by gives,
-    with far fewer rows repeated.
-
-    A row of month m is in the window of every period from m to m + r, where r is the month of
-    ``ts + days`` minus m, minus one (a window starts ``days`` before the month after it ends, so
-    ``ts >= win_start`` exactly when ``ts + days`` falls in that month or later). Rows are summed per
-    month and r first, and only those sums are repeated per period.
-    """
-    m = month_index(t[ts])
-    x = t.mutate(_m=m, _r=month_index(t[ts] + ibis.interval(days=days)) - m - 1)
-    agg = x.group_by(*keys, "_m", "_r").aggregate(**{k: v.sum() for k, v in measures.items()})
-    offsets = ibis.memtable({"_off": list(range(days // 28 + 2))})
-    e = agg.cross_join(offsets)
-    e = e.filter(e._off <= e._r).mutate(_pk=e._m + e._off)
-    pw = periods.select(_wp=periods.pidx)
-    e = e.join(pw, e._pk == pw._wp)
-    return e.group_by(*keys, pidx=e._pk).aggregate(**{k: e[k].sum() for k in measures})
+    with far fewer rows repeated (rows are summed per month first, :func:`month_sums`)."""
+    sums = month_sums(t, ts, keys, measures, days)
+    return sums_in_windows(sums, keys, list(measures), periods, days)
