@@ -63,6 +63,32 @@ def test_planted_stages_flags_and_bots(club):
     assert ((edges.kind == "mention") & (edges.target == mf.mid("dave"))).sum() == 1
 
 
+def test_member_months_add_up_what_each_person_did(club):
+    """The kept monthly totals the windows are built from, recounted from the planted rows: per person
+    and month, items written and responses given (seen by others), and everything else (presence)."""
+    given = set(models.load("maturity")["interactions"]["given_verbs"])
+    rows = mf.rows()
+    owner = {i["identity_id"]: i["member_id"] for i in rows["identities"]}
+    want: dict[tuple[str, int], list[int]] = {}
+    for it in rows["items"]:
+        if it["author_id"] != mf.mid("botty"):
+            c = want.setdefault((it["author_id"], it["created_at"].month), [0, 0, 0])
+            c[0] += 1
+            c[1] += 1
+    for a in rows["actions"]:
+        if a["actor_id"] != mf.mid("botty"):
+            c = want.setdefault((owner[a["actor_id"]], a["ts"].month), [0, 0, 0])
+            c[0 if a["verb"] in given else 2] += 1
+    got: dict[tuple[str, int], list[int]] = {}
+    for r in club.table("member_months").to_pyarrow().to_pylist():
+        c = got.setdefault((r["member_id"], r["month"] % 12 + 1), [0, 0, 0])
+        for k, col in enumerate(("n_interactions", "n_items", "n_passive")):
+            c[k] += r[col]
+    assert {k: v for k, v in got.items() if any(v)} == want
+    # henry's six reactions came through two accounts: one member, one month
+    assert want[(mf.mid("henry"), 3)] == [6, 0, 1]
+
+
 def test_evidence_points_at_existing_items(club):
     ev = club.table("stage_evidence").to_pandas()
     items = set(club.table("items").item_id.to_pandas())
