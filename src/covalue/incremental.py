@@ -238,7 +238,7 @@ def update(
     ).fetchone()[0]
     last = key_of_time(last_row)
     frm = first
-    lo = frm - (reach + 2)  # the windows of periods from frm hold rows from up to 5 months before it
+    lo = frm - reach  # a row of month m is in the windows of periods m .. m + reach only
     lo_ts = month_start(lo)
     periods = ibis.memtable(mt.periods_table(frm, last, days))
 
