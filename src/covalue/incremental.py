@@ -254,7 +254,6 @@ def update(
     con.create_table("_inc_activity", activity, temp=True, overwrite=True)
     activity = ws.table("_inc_activity")
     facts_r = new_facts.filter(new_facts.created_at >= lo_ts)
-    edges_r = new_edges.filter(new_edges.ts >= lo_ts)
     edges_n = new_edges.filter(new_edges.ts >= frm_ts)
     con.create_table(
         "_inc_member_months", mt.member_months(activity, edges_n, days), temp=True, overwrite=True
@@ -266,7 +265,7 @@ def update(
     kept_rm = kept_rm.filter((kept_rm.month < frm) & (kept_rm.month >= lo))
     pairs = kept_rm.union(ws.table("_inc_responder_months"), distinct=False)
     ms = mt.member_periods(
-        new_roles, edges_r, acts_n, who, periods, maturity, experiments,
+        new_roles, edges_n, acts_n, who, periods, maturity, experiments,
         experiment_items=experiment_items, facts=facts_r, months=months_all, pairs=pairs,
     )  # fmt: skip
     con.create_table("_inc_ms_main", ms, temp=True, overwrite=True)

@@ -204,6 +204,7 @@ def _analyze(
     from covalue import changes, incremental
 
     ws.ensure_tables()
+    ws.fit_memory()
     maturity, roles = load_models(ws)
     run = AnalysisResult(analysis_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
     started = datetime.now(UTC).replace(tzinfo=None)

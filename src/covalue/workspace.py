@@ -33,10 +33,13 @@ DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
-#: the default memory cap never exceeds this: DuckDB keeps what it is given, not what it needs (10 M
-#: actions: 58.9 s and a peak of 3.2 GB with 3 GB, 66.2 s and 4.6 GB with 12 GB, in `make bench`); a
-#: workspace that needs more sets ``[analysis] memory_limit``
+#: the default memory cap of a workspace up to 60 M items and actions: DuckDB keeps what it is given, not
+#: what it needs (10 M actions: 58.9 s and a peak of 3.2 GB with 3 GB, 66.2 s and 4.6 GB with 12 GB, in
+#: `make bench`); a workspace that wants another cap sets ``[analysis] memory_limit``
 DEFAULT_MEMORY_CEILING = 3 * 10**9
+#: beyond DEFAULT_MEMORY_CEILING / this many rows, the cap grows with the items and actions held: at 100 M
+#: actions a 3 GB cap spilled over 30 GB to disk and took more than 15 minutes
+MEMORY_PER_ROW = 50
 
 
 class WorkspaceError(Exception):
@@ -209,12 +212,30 @@ class Workspace:
     def memory_limit(self) -> str:
         """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else
         ``analysis.memory_share`` of the memory this machine (or container) has, at most
-        ``DEFAULT_MEMORY_CEILING``."""
+        ``DEFAULT_MEMORY_CEILING`` or ``MEMORY_PER_ROW`` bytes per item and action held, whichever is
+        more."""
         an = self.settings.analysis
         if an.memory_limit:
             return an.memory_limit.replace(" ", "")
-        share = min(int(machine_memory() * an.memory_share), DEFAULT_MEMORY_CEILING)
+        ceiling = max(DEFAULT_MEMORY_CEILING, MEMORY_PER_ROW * self._canonical_rows())
+        share = min(int(machine_memory() * an.memory_share), ceiling)
         return f"{max(256, share // 2**20)}MiB"
+
+    def _canonical_rows(self) -> int:
+        """Items and actions held, as DuckDB's catalogue estimates them (no scan); 0 before the
+        connection is open."""
+        if self._con is None:
+            return 0
+        got = self._con.con.execute(
+            "SELECT sum(estimated_size) FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND table_name IN ('items', 'actions')"
+        ).fetchone()
+        return int(got[0] or 0) if got else 0
+
+    def fit_memory(self) -> None:
+        """Set DuckDB's cap again for the rows held now (an analysis after a large ingest on an open
+        workspace)."""
+        self.raw.execute(f"SET memory_limit = '{self.memory_limit()}'")
 
     def memory_limit_bytes(self) -> int:
         """:meth:`memory_limit` in bytes."""
