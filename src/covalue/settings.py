@@ -55,10 +55,12 @@ class AnalysisSettings(_Section):
     window_days: int = 90
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     """DuckDB's memory cap on the workspace connection, e.g. "12GB": beyond it, joins and aggregates
-    spill to disk instead of growing. Default: ``memory_share`` of the machine's memory, at most 3 GB."""
+    spill to disk instead of growing. Default: ``memory_share`` of the machine's memory, at most 3 GB
+    or 50 bytes per item and action held, whichever is more."""
     memory_share: float = Field(0.5, gt=0, le=0.95)
     """The share of the machine's memory (or of the container's limit) DuckDB may use when
-    ``memory_limit`` is not set, up to 3 GB (``DEFAULT_MEMORY_CEILING``)."""
+    ``memory_limit`` is not set, up to 3 GB (``DEFAULT_MEMORY_CEILING``) or 50 bytes per item and action
+    held (``MEMORY_PER_ROW``), whichever is more."""
     spill_dir: str | None = None
     """Where DuckDB writes what does not fit in memory (default: ``spill`` inside the workspace; a
     relative path is taken from the workspace)."""
