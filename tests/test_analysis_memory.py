@@ -36,6 +36,26 @@ def test_default_limit_is_a_share_of_the_machine_up_to_a_ceiling(tmp_path: Path)
     w.close()
 
 
+def test_the_default_cap_grows_with_the_rows_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the ceiling the cap follows the items and actions held, and an analysis on a workspace
+    opened while it was empty sets it again for what an ingest added. (The bytes per row are raised
+    so that a small organisation crosses the ceiling; at 50 bytes it takes 60 M rows.)"""
+    import covalue.workspace as cw
+
+    w = covalue.init(tmp_path / "ws")
+    assert abs(_duckdb_bytes(w) - min(machine_memory() * 0.5, DEFAULT_MEMORY_CEILING)) < 2**30 / 10
+    synth.generate(seed=3).write(w)
+    rows = sum(w.raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("items", "actions"))
+    per_row = (DEFAULT_MEMORY_CEILING + 2 * 10**9) // rows  # the rows ask for 5 GB
+    monkeypatch.setattr(cw, "MEMORY_PER_ROW", per_row)
+    want = min(machine_memory() * 0.5, per_row * rows)
+    assert want > DEFAULT_MEMORY_CEILING or machine_memory() * 0.5 <= DEFAULT_MEMORY_CEILING
+    assert abs(w.memory_limit_bytes() - want) < 2**20
+    journey.analyze(w)
+    assert abs(_duckdb_bytes(w) - want) < 2**30 / 10  # the analysis set it for the rows held now
+    w.close()
+
+
 def test_a_set_limit_wins_and_spills_inside_the_workspace(tmp_path: Path) -> None:
     w = covalue.init(tmp_path / "ws")
     assert w.raw.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(
