@@ -99,3 +99,29 @@ def test_subject_access_lists_exactly_their_posts_comments_and_votes(
     assert written["counts"] == held["counts"] and written["items_by_kind"] == want["kinds"]
     r = CliRunner().invoke(app, ["subject-access", "nobody@example.org", "-w", str(tmp_path / "ws")])
     assert r.exit_code == 2 and "nobody" in r.output
+
+
+def test_subject_access_includes_the_responses_they_gave_in_the_analysis(tmp_path: Path) -> None:
+    """Derived tables name a person as the one who responded (``actor``) or was responded to
+    (``target``): the planted club's frank reacted to and mentioned others in March and April, so his
+    export holds each of those responses (not the reaction to the bot's post: a bot is no audience)
+    and the months he responded in."""
+    import maturity_fixtures as mf
+
+    ws = covalue.init(tmp_path / "ws")
+    mf.load(ws)
+    ws.analyze()
+    frank = mf.mid("frank")
+    rows = subject_access(ws, resolve(ws, frank))["workspace_rows"]
+    planted = mf.rows()
+    by_bot = {i["item_id"] for i in planted["items"] if i["author_id"] == mf.mid("botty")}
+    want = [
+        a
+        for a in planted["actions"]
+        if a["actor_id"] == frank and a["verb"] in ("react", "mention") and a["item_id"] not in by_bot
+    ]
+    assert len(want) == 15
+    assert len([r for r in rows["interactions"] if r["actor"] == frank]) == len(want)
+    assert {r["month"] % 12 + 1 for r in rows["responder_months"] if r["actor"] == frank} == {3, 4}
+    assert all(frank in (r["actor"], r["member_id"]) for r in rows["responder_months"])
+    ws.close()

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from covalue.workspace import Workspace
 
 LAYOUT = "covalue.subject-access/1"
+#: columns of derived tables that hold a member id under another name: who responded (``actor``), to
+#: whom (``target``) and whose question an answer helped (``seeker``)
+PERSON_COLUMNS = ("actor", "target", "seeker")
 
 
 def _rows(ws: Workspace, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -73,7 +76,11 @@ def subject_access(ws: Workspace, person: Person, *, store: Store | None = None)
         if t in schema.TABLES or t in (forget_log.LOG_TABLE, forget_log.REQUESTS_TABLE):
             continue
         cols = text_columns(ws, t)
-        person_cols = [c for c in cols if c.endswith(("member_id", "author_id", "actor_id", "identity_id"))]
+        person_cols = [
+            c
+            for c in cols
+            if c.endswith(("member_id", "author_id", "actor_id", "identity_id")) or c in PERSON_COLUMNS
+        ]
         if not person_cols:
             continue
         cond = " OR ".join(f'"{c}" IN {inn}' for c in person_cols)
