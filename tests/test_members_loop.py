@@ -6,7 +6,9 @@ one can thank: a manager reveals one name (audited), a sponsor and a member are 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import covalue
-from covalue import journey, privacy, synth
+from covalue import journey, privacy
 from covalue.store import Store
 from covalue.store import accounts as acc
 from covalue.store.models import AuditEvent
@@ -27,11 +29,10 @@ PASSWORD = "a long test password"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def app(tmp_path_factory: pytest.TempPathFactory, synthetic_analysed: Path) -> Iterator[dict[str, Any]]:
     path = tmp_path_factory.mktemp("loop") / "ws"
-    ws = covalue.init(path)
-    synth.generate().write(ws)
-    journey.analyze(ws)
+    shutil.copytree(synthetic_analysed, path)
+    ws = covalue.open(path)
     ms = journey.derived(ws, "member_stages")
     row = (
         ms.filter((ms.community_id == "healthy") & ms.stage.isin(["solve", "innovate"]))

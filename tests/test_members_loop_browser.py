@@ -5,21 +5,23 @@ both. Screenshots go to the test's folder (or ``COVALUE_SCREENSHOTS``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from covalue import journey
-from covalue.testing import live_server, synthetic_site
+from covalue.testing import live_server
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
+) -> Iterator[tuple[str, str]]:
     import covalue
     from covalue.store import Store
     from covalue.store import accounts as acc

@@ -85,9 +85,16 @@ def make(tmp_path_factory, name: str, exports: list[Path] | None = None) -> tupl
     return path, ws
 
 
-def test_synthetic_organisation_report(browser, tmp_path_factory):
+@pytest.fixture(scope="module")
+def synthetic_report(tmp_path_factory) -> Path:
+    """The synthetic organisation's report, built once for the tests that only read it."""
     path, ws = make(tmp_path_factory, "synthetic")
     ws.close()
+    return path
+
+
+def test_synthetic_organisation_report(browser, synthetic_report):
+    path = synthetic_report
     result = open_report(browser, path)
     check(result, path, 6)
     html = path.read_text(encoding="utf-8")
@@ -95,11 +102,10 @@ def test_synthetic_organisation_report(browser, tmp_path_factory):
     assert result["first_seconds"] < 5
 
 
-def test_chart_boxes_keep_their_height_while_charts_are_drawn(browser, tmp_path_factory):
+def test_chart_boxes_keep_their_height_while_charts_are_drawn(browser, synthetic_report):
     """Every chart's box has its figure's height before it is drawn, the drawn plot fills it exactly, so
     the page does not move as charts appear; the page's <base> leaves links pointing into the page."""
-    path, ws = make(tmp_path_factory, "boxes")
-    ws.close()
+    path = synthetic_report
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(path.as_uri(), wait_until="load")
     page.evaluate("window.covalueVisibleDrawn()")
