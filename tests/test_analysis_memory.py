@@ -9,7 +9,7 @@ import pytest
 
 import covalue
 from covalue import journey, synth
-from covalue.workspace import DEFAULT_MEMORY_CEILING, machine_memory, size_bytes
+from covalue.memory import DEFAULT_MEMORY_CEILING, machine_memory, size_bytes
 
 
 def _settings(ws_path: Path, lines: str) -> None:
@@ -40,7 +40,7 @@ def test_the_default_cap_grows_with_the_rows_held(tmp_path: Path, monkeypatch: p
     """Beyond the ceiling the cap follows the items and actions held, and an analysis on a workspace
     opened while it was empty sets it again for what an ingest added. (The bytes per row are raised
     so that a small organisation crosses the ceiling; at 50 bytes it takes 60 M rows.)"""
-    import covalue.workspace as cw
+    import covalue.memory as cw
 
     w = covalue.init(tmp_path / "ws")
     assert abs(_duckdb_bytes(w) - min(machine_memory() * 0.5, DEFAULT_MEMORY_CEILING)) < 2**30 / 10

@@ -24,7 +24,8 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import merge, schema, staging
+from covalue import memory, merge, schema, staging
+from covalue.memory import size_bytes
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -33,42 +34,10 @@ DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
-#: the default memory cap of a workspace up to 60 M items and actions: DuckDB keeps what it is given, not
-#: what it needs (10 M actions: 58.9 s and a peak of 3.2 GB with 3 GB, 66.2 s and 4.6 GB with 12 GB, in
-#: `make bench`); a workspace that wants another cap sets ``[analysis] memory_limit``
-DEFAULT_MEMORY_CEILING = 3 * 10**9
-#: beyond DEFAULT_MEMORY_CEILING / this many rows, the cap grows with the items and actions held: at 100 M
-#: actions a 3 GB cap spilled over 30 GB to disk and took more than 15 minutes
-MEMORY_PER_ROW = 50
 
 
 class WorkspaceError(Exception):
     """The workspace is missing, damaged or cannot be used as asked."""
-
-
-def machine_memory() -> int:
-    """Bytes of memory this process may use: the machine's, or its container's limit when lower."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            total = min(total, int(text))
-        break
-    return total
-
-
-_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-_UNITS["TIB"] = 2**40
-
-
-def size_bytes(size: str) -> int:
-    """Bytes in a size such as "12GB" or "1.5 GiB" (the units DuckDB's memory_limit takes)."""
-    text = size.strip().upper().replace(" ", "")
-    unit = next(u for u in sorted(_UNITS, key=len, reverse=True) if text.endswith(u))
-    return int(float(text[: -len(unit)]) * _UNITS[unit])
 
 
 def default_path() -> Path:
@@ -210,27 +179,12 @@ class Workspace:
         return staging.recover(self._con.con)
 
     def memory_limit(self) -> str:
-        """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else
-        ``analysis.memory_share`` of the memory this machine (or container) has, at most
-        ``DEFAULT_MEMORY_CEILING`` or ``MEMORY_PER_ROW`` bytes per item and action held, whichever is
-        more."""
+        """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else the default
+        of :func:`covalue.memory.default_limit` for the items and actions it holds."""
         an = self.settings.analysis
         if an.memory_limit:
             return an.memory_limit.replace(" ", "")
-        ceiling = max(DEFAULT_MEMORY_CEILING, MEMORY_PER_ROW * self._canonical_rows())
-        share = min(int(machine_memory() * an.memory_share), ceiling)
-        return f"{max(256, share // 2**20)}MiB"
-
-    def _canonical_rows(self) -> int:
-        """Items and actions held, as DuckDB's catalogue estimates them (no scan); 0 before the
-        connection is open."""
-        if self._con is None:
-            return 0
-        got = self._con.con.execute(
-            "SELECT sum(estimated_size) FROM duckdb_tables() WHERE schema_name = 'main' "
-            "AND table_name IN ('items', 'actions')"
-        ).fetchone()
-        return int(got[0] or 0) if got else 0
+        return memory.default_limit(an.memory_share, memory.canonical_rows(self._con.con) if self._con else 0)
 
     def fit_memory(self) -> None:
         """Set DuckDB's cap again for the rows held now (an analysis after a large ingest on an open
