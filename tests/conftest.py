@@ -190,29 +190,11 @@ def synthetic_analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synthetic_site(synthetic_analysed: Path) -> Callable[..., Path]:
     """:func:`covalue.testing.synthetic_site` on a copy of :func:`synthetic_analysed`: the organisation
     at ``path`` with the accounts asked for."""
-    import shutil
+    from functools import partial
 
-    from covalue.store import Store
-    from covalue.store import accounts as acc
+    from covalue import testing
 
-    def make(
-        path: Path,
-        email: str,
-        password: str,
-        *,
-        role: str = "manager",
-        community: str = "healthy",
-        others: tuple[tuple[str, str, str], ...] = (),
-    ) -> Path:
-        shutil.copytree(synthetic_analysed, path)
-        st = Store.open(path)
-        with st.session() as db:
-            for e, r, c in ((email, role, community), *others):
-                acc.add_user(db, e, r, community=c, password=password)
-        st.dispose()
-        return path
-
-    return make
+    return partial(testing.synthetic_site, analysed=synthetic_analysed)
 
 
 #: the biggest real export: a Discord archive of 704,597 messages
