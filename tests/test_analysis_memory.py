@@ -56,6 +56,18 @@ def test_the_default_cap_grows_with_the_rows_held(tmp_path: Path, monkeypatch: p
     w.close()
 
 
+def test_a_cap_the_server_chose_outlasts_its_analyses(tmp_path: Path) -> None:
+    """``covalue serve`` holds DuckDB to ``[web] memory_limit`` (web/site.py sets ``memory_cap``): an
+    analysis on the workspace, or on a cursor of it (the server's writer), keeps to that cap."""
+    w = covalue.init(tmp_path / "ws")
+    synth.generate(seed=3).write(w)
+    w.memory_cap = "700MB"
+    w.raw.execute("SET memory_limit = '700MB'")
+    journey.analyze(w.cursor())
+    assert _duckdb_bytes(w) == size_bytes("667.5 MiB") and w.memory_limit_bytes() == 700 * 10**6
+    w.close()
+
+
 def test_a_set_limit_wins_and_spills_inside_the_workspace(tmp_path: Path) -> None:
     w = covalue.init(tmp_path / "ws")
     assert w.raw.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(

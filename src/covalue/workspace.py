@@ -25,7 +25,6 @@ import ibis
 import pyarrow as pa
 
 from covalue import memory, merge, schema, staging
-from covalue.memory import size_bytes
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -141,6 +140,9 @@ class Workspace:
         self._read_only = read_only
         self._con: Any = None
         self._in_transaction = False
+        #: a memory cap the process holding the workspace chose (the server's ``[web] memory_limit``):
+        #: it wins over the analysis's own, so an analysis does not lift it
+        self.memory_cap: str | None = None
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -171,6 +173,7 @@ class Workspace:
         view = Workspace.__new__(Workspace)
         view.path, view.settings, view._read_only = self.path, self.settings, self._read_only
         view._in_transaction = False
+        view.memory_cap = self.memory_cap
         view._con = ibis.duckdb.from_connection((of if of is not None else self.raw).cursor())
         return view
 
@@ -179,11 +182,12 @@ class Workspace:
         return staging.recover(self._con.con)
 
     def memory_limit(self) -> str:
-        """DuckDB's memory cap for this workspace: ``analysis.memory_limit`` when set, else the default
-        of :func:`covalue.memory.default_limit` for the items and actions it holds."""
+        """DuckDB's memory cap for this workspace: the process's ``memory_cap`` when it set one, else
+        ``analysis.memory_limit`` when set, else :func:`covalue.memory.default_limit` for the items and
+        actions it holds."""
         an = self.settings.analysis
-        if an.memory_limit:
-            return an.memory_limit.replace(" ", "")
+        if self.memory_cap or an.memory_limit:
+            return (self.memory_cap or an.memory_limit or "").replace(" ", "")
         return memory.default_limit(an.memory_share, memory.canonical_rows(self._con.con) if self._con else 0)
 
     def fit_memory(self) -> None:
@@ -193,7 +197,7 @@ class Workspace:
 
     def memory_limit_bytes(self) -> int:
         """:meth:`memory_limit` in bytes."""
-        return size_bytes(self.memory_limit())
+        return memory.size_bytes(self.memory_limit())
 
     def spill_dir(self) -> Path:
         """The folder DuckDB spills to (``analysis.spill_dir``, by default ``spill`` in the workspace)."""
