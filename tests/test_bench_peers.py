@@ -5,13 +5,15 @@ and its member stages row for row, so the ratios ``make bench`` prints compare l
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+
+import covalue
+from covalue import journey, synth
 
 # the benchmarks are a folder beside src/, not an installed package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,10 +23,12 @@ stage_mix_agreement = importlib.import_module("benchmarks.bench_analyze").stage_
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory: pytest.TempPathFactory, synthetic_analysed: Path) -> Path:
-    """The synthetic organisation (seed 7), analysed by covalue."""
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("peers") / "ws"
-    shutil.copytree(synthetic_analysed, path)
+    ws = covalue.init(path)
+    synth.generate(seed=7).write(ws)
+    journey.analyze(ws)
+    ws.close()
     return path / "covalue.duckdb"
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -29,7 +28,7 @@ from covalue.canvas import coaching, stories
 from covalue.canvas import collaboration as cc
 from covalue.store import Base, Store
 from covalue.store import collaboration as cs
-from covalue.testing import sign_in
+from covalue.testing import sign_in, synthetic_site
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -366,9 +365,7 @@ def test_stories_matrix_and_cycles() -> None:
 
 # -- the loop through the web app ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def client(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[TestClient]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = synthetic_site(
         tmp_path_factory.mktemp("collab") / "ws", "manager@example.org", PASSWORD, others=(SPONSOR,)
     )

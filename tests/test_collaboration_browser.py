@@ -7,23 +7,21 @@ Screenshots go to the test's temporary folder (or ``COVALUE_SCREENSHOTS`` when s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from covalue.testing import live_server
+from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[tuple[str, Any]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The app on the analysed synthetic organisation with one manager of ``healthy``, served by
     uvicorn in a thread (as in test_web_browser.py); yields the base URL and the app."""
 

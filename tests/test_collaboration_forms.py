@@ -5,15 +5,14 @@ hypothesis written "We believe that ..." is not shown with a second "We believe"
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
-from covalue.testing import sign_in
+from covalue.testing import sign_in, synthetic_site
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -21,9 +20,7 @@ SPONSOR = ("sponsor@example.org", "sponsor", "healthy")
 
 
 @pytest.fixture(scope="module")
-def client(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[TestClient]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = synthetic_site(
         tmp_path_factory.mktemp("forms") / "ws", "manager@example.org", PASSWORD, others=(SPONSOR,)
     )

@@ -13,7 +13,6 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import covalue
 from covalue.sources.base import Sink
 from covalue.sources.discord import DiscordReader, parse_date, parse_reactions
 from covalue.testing import collect
@@ -67,28 +66,26 @@ def _page2() -> bytes:
     ).encode()
 
 
-def test_real_komodo_archive(komodo_ingested, shared_data):
+def test_real_komodo_archive(ws, shared_data):
     path = shared_data / "discord" / "komodo-discord-csv.tar.gz"
     assert DiscordReader.detect(path) >= 0.9
-    ingested, res = komodo_ingested  # ws.ingest([path]) into a fresh workspace, shared with other tests
+    res = ws.ingest([path])[0]
     assert res.reader == "discord" and res.status == "ok", res.messages
     assert res.added["items"] == 704_597
     assert res.added["members"] == 4_058
     assert res.added["spaces"] == 114
     assert res.rejects == 0
-    with covalue.Workspace(ingested, read_only=True) as ws:
-        q = ws.raw.execute
-        assert (
-            q("SELECT count(*) FROM spaces WHERE name = 'komodo-apps-products/atomicdex-beta'").fetchone()[0]
-            == 1
-        )
-        assert q("SELECT count(DISTINCT kind) FROM items").fetchone()[0] == 1
-        # every reaction action is an aggregate with a count, aimed at the author, without an actor
-        bad = q(
-            "SELECT count(*) FROM actions WHERE verb='react' AND (actor_id IS NOT NULL OR value < 1)"
-        ).fetchone()
-        assert bad[0] == 0
-        assert q("SELECT count(*) FROM actions").fetchone()[0] == res.read["actions"]
+    q = ws.raw.execute
+    assert (
+        q("SELECT count(*) FROM spaces WHERE name = 'komodo-apps-products/atomicdex-beta'").fetchone()[0] == 1
+    )
+    assert q("SELECT count(DISTINCT kind) FROM items").fetchone()[0] == 1
+    # every reaction action is an aggregate with a count, aimed at the author, without an actor
+    bad = q(
+        "SELECT count(*) FROM actions WHERE verb='react' AND (actor_id IS NOT NULL OR value < 1)"
+    ).fetchone()
+    assert bad[0] == 0
+    assert q("SELECT count(*) FROM actions").fetchone()[0] == res.read["actions"]
 
 
 def test_planted_csv_pages(tmp_path):

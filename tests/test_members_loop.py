@@ -6,9 +6,7 @@ one can thank: a manager reveals one name (audited), a sponsor and a member are 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import covalue
-from covalue import journey, privacy
+from covalue import journey, privacy, synth
 from covalue.store import Store
 from covalue.store import accounts as acc
 from covalue.store.models import AuditEvent
@@ -29,10 +27,11 @@ PASSWORD = "a long test password"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, synthetic_analysed: Path) -> Iterator[dict[str, Any]]:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     path = tmp_path_factory.mktemp("loop") / "ws"
-    shutil.copytree(synthetic_analysed, path)
-    ws = covalue.open(path)
+    ws = covalue.init(path)
+    synth.generate().write(ws)
+    journey.analyze(ws)
     ms = journey.derived(ws, "member_stages")
     row = (
         ms.filter((ms.community_id == "healthy") & ms.stage.isin(["solve", "innovate"]))

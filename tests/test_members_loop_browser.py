@@ -5,23 +5,21 @@ both. Screenshots go to the test's folder (or ``COVALUE_SCREENSHOTS``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from covalue import journey
-from covalue.testing import live_server
+from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[tuple[str, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     import covalue
     from covalue.store import Store
     from covalue.store import accounts as acc

@@ -85,16 +85,9 @@ def make(tmp_path_factory, name: str, exports: list[Path] | None = None) -> tupl
     return path, ws
 
 
-@pytest.fixture(scope="module")
-def synthetic_report(tmp_path_factory) -> Path:
-    """The synthetic organisation's report, built once for the tests that only read it."""
+def test_synthetic_organisation_report(browser, tmp_path_factory):
     path, ws = make(tmp_path_factory, "synthetic")
     ws.close()
-    return path
-
-
-def test_synthetic_organisation_report(browser, synthetic_report):
-    path = synthetic_report
     result = open_report(browser, path)
     check(result, path, 6)
     html = path.read_text(encoding="utf-8")
@@ -102,10 +95,11 @@ def test_synthetic_organisation_report(browser, synthetic_report):
     assert result["first_seconds"] < 5
 
 
-def test_chart_boxes_keep_their_height_while_charts_are_drawn(browser, synthetic_report):
+def test_chart_boxes_keep_their_height_while_charts_are_drawn(browser, tmp_path_factory):
     """Every chart's box has its figure's height before it is drawn, the drawn plot fills it exactly, so
     the page does not move as charts appear; the page's <base> leaves links pointing into the page."""
-    path = synthetic_report
+    path, ws = make(tmp_path_factory, "boxes")
+    ws.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(path.as_uri(), wait_until="load")
     page.evaluate("window.covalueVisibleDrawn()")

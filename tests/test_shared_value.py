@@ -9,7 +9,7 @@ import re
 import shutil
 import tomllib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -27,6 +27,7 @@ from covalue.canvas import shared_value as sv
 from covalue.canvas import shared_value_export as export
 from covalue.store import Store
 from covalue.store import shared_value as svs
+from covalue.testing import synthetic_site
 
 PAIRS = Path(__file__).parent / "data" / "shared_value_pairs.toml"
 PASSWORD = "a long test password"
@@ -309,7 +310,7 @@ def test_history_is_appended_and_merges_add_voices(store: Store) -> None:
 
 # -- the web app -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]) -> Iterator[object]:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from covalue.web.app import create_app
 
     path = synthetic_site(

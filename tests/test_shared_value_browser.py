@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import covalue
-from covalue.testing import live_server
+from covalue.testing import live_server, synthetic_site
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
@@ -27,9 +27,7 @@ ANSWERS = [
 
 
 @pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[tuple[str, object]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The app on the synthetic organisation, with a manager of ``healthy``, served by uvicorn."""
     from covalue.web.app import create_app
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Timeout
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ with warnings.catch_warnings():
 
 import covalue
 from covalue import privacy
-from covalue.testing import sign_in
+from covalue.testing import sign_in, synthetic_site
 from covalue.web.app import create_app
 
 PASSWORD = "a long test password"
@@ -35,9 +34,7 @@ HOLD = 300.0
 
 
 @pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, synthetic_site: Callable[..., Path]
-) -> Iterator[tuple[Any, str]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     ws = synthetic_site(
         tmp_path_factory.mktemp("reads") / "ws",
         MANAGER,

@@ -214,25 +214,18 @@ def synthetic_site(
     role: str = "manager",
     community: str = "healthy",
     others: tuple[tuple[str, str, str], ...] = (),
-    analysed: Path | None = None,
 ) -> Path:
     """A workspace holding the analysed default synthetic organisation and one account, for web tests;
-    ``others`` adds more accounts as (email, role, community), all with ``password``. ``analysed`` is a
-    workspace already holding the analysed organisation (and no accounts), copied instead of built."""
-    import shutil
-
+    ``others`` adds more accounts as (email, role, community), all with ``password``."""
     import covalue
     from covalue import journey, synth
     from covalue.store import Store
     from covalue.store import accounts as acc
 
-    if analysed is not None:
-        shutil.copytree(analysed, path)
-    else:
-        ws = covalue.init(path)
-        synth.generate().write(ws)
-        journey.analyze(ws)
-        ws.close()
+    ws = covalue.init(path)
+    synth.generate().write(ws)
+    journey.analyze(ws)
+    ws.close()
     st = Store.open(path)
     with st.session() as db:
         for e, r, c in ((email, role, community), *others):
