@@ -186,8 +186,9 @@ class Workspace:
         ``analysis.memory_limit`` when set, else :func:`covalue.memory.default_limit` for the items and
         actions it holds."""
         an = self.settings.analysis
-        if self.memory_cap or an.memory_limit:
-            return (self.memory_cap or an.memory_limit or "").replace(" ", "")
+        cap = self.memory_cap or an.memory_limit
+        if cap:
+            return cap.replace(" ", "")
         return memory.default_limit(an.memory_share, memory.canonical_rows(self._con.con) if self._con else 0)
 
     def fit_memory(self) -> None:

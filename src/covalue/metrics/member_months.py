@@ -39,7 +39,9 @@ def member_months(activity: ir.Table, edges: ir.Table, days: int) -> ir.Table:
     )
     did = month_sums(a, "ts", KEYS, {m: a[m] for m in MEASURES}, days)
     e = edges.filter(edges.ts.notnull() & edges.target.notnull())
-    e = e.mutate(member_id=e.target, **{m: one(None) for m in MEASURES[:-1]}, n_received=one(e.ts.notnull()))
+    e = e.mutate(
+        member_id=e.target, **{m: one(None) for m in MEASURES[:-1]}, n_received=ibis.literal(1, "int64")
+    )
     got = month_sums(e, "ts", KEYS, {m: e[m] for m in MEASURES}, days)
     both = did.union(got.select(*did.columns), distinct=False)
     return both.group_by(*KEYS, "month", "reach").aggregate(

@@ -185,9 +185,8 @@ class Site:
     def _cap_memory(self) -> None:
         """DuckDB's memory cap while serving (``[web] memory_limit``), for the whole database: the
         server's readers, ingests and analyses share it, and spill to disk beyond it."""
-        cap = self.ws.settings.web.memory_limit.replace(" ", "")
-        self.ws.memory_cap = cap  # and the analyses it runs keep to it (Workspace.fit_memory)
-        self.ws.raw.execute(f"SET memory_limit = '{cap}'")
+        self.ws.memory_cap = self.ws.settings.web.memory_limit  # the analyses it runs keep to it too
+        self.ws.fit_memory()
 
     # -- reading -------------------------------------------------------------------------------------
     @contextmanager
