@@ -150,7 +150,7 @@ batch_rows = 50000                 # rows buffered per table before writing
 [analysis]
 period = "month"
 window_days = 90
-# memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine's memory, at most 3 GB)
+# memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine, at most 3 GB or 50 B per row held)
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
 evidence_months = 13      # months of example items kept per community (explain computes older ones)
