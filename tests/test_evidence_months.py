@@ -56,3 +56,37 @@ def test_evidence_for_the_shown_months_and_older_ones_on_demand(tmp_path: Path) 
     out = journey.explain(w, recent[0], community=recent[1], period=recent[2])
     assert out["communities"][0]["evidence"]
     w.close()
+
+
+def test_connect_examples_ranked_from_one_month_equal_the_plain_ranking(tmp_path: Path) -> None:
+    """Connect's examples of a window: the first 3 items (by first touch) among its months' examples, an
+    item touched in two of its months counted once. Windows whose earliest month holds 3 examples are
+    ranked from that month alone; this recounts every window the plain way, by sorting, and compares."""
+    import ibis
+
+    from covalue.metrics import evidence
+    from covalue.metrics.maturity import activity_range, periods_table
+    from covalue.metrics.windows import in_windows
+
+    w = covalue.init(tmp_path / "ws")
+    synth.generate(seed=11).write(w)
+    journey.analyze(w)
+    maturity, _ = journey.load_models(w)
+    days = int(maturity["window"]["days"])
+    periods = ibis.memtable(periods_table(*activity_range(w.table("items"), w.table("actions")), days))
+    examples = w.table("example_months").drop("analysis_id")
+
+    ranked, rest = evidence._connect_evidence(examples, periods, days, 3)
+    assert ranked.count().to_pyarrow().as_py() > 0 and rest.count().to_pyarrow().as_py() > 0  # both ways used
+
+    cw = in_windows(examples.drop("month", "rank"), "ts", periods, days)
+    cw = cw.group_by("member_id", "community_id", "period", "item_id").aggregate(ts=cw.ts.min())
+    order = ibis.window(group_by=[cw.member_id, cw.community_id, cw.period], order_by=[cw.ts, cw.item_id])
+    cw = cw.mutate(rank=ibis.row_number().over(order) + 1)
+    plain = {
+        (r["member_id"], r["community_id"], r["period"], "connect", r["rank"], r["item_id"])
+        for r in cw.filter(cw.rank <= 3).drop("ts").to_pyarrow().to_pylist()
+    }
+    stored = {e for e in _evidence(w) if e[3] == "connect"}
+    assert stored == plain and len(plain) > 1000
+    w.close()

@@ -169,6 +169,26 @@ def test_a_model_change_runs_in_full(tmp_path: Path, org: synth.SynthOrg) -> Non
     assert journey.analyze(ws, full=True).mode == "full: asked for"
 
 
+def test_new_analysis_code_runs_in_full(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that computes the derived tables otherwise (or keeps other columns in them) does not
+    mix its rows with those the last one kept."""
+    from covalue import changes
+
+    ws = covalue.init(tmp_path / "ws")
+    _write(ws, org.tables)
+    journey.analyze(ws)
+    assert journey.analyze(ws).mode.startswith("incremental")
+    monkeypatch.setattr(changes, "_code", lambda: "another release")
+    assert (
+        journey.analyze(ws).mode
+        == "full: the models, the settings, the experiments or the analysis code changed"
+    )
+    assert journey.analyze(ws).mode.startswith("incremental")
+    ws.close()
+
+
 def test_a_large_upload_into_a_small_workspace_runs_in_full(tmp_path: Path) -> None:
     """When most items are new, reading every thread they touch costs more than a full run (and held
     more than a 1 GB server's memory on a Discord archive): the run is full and says why."""

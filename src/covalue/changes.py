@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
@@ -59,12 +60,23 @@ def note_everything(raw: Any) -> None:
 
 
 # -- deciding ----------------------------------------------------------------------------------------
+def _code() -> str:
+    """A hash of the code that computes the derived tables: a release that computes them otherwise
+    (or keeps other columns) starts with a full run rather than mixing its rows with the old ones."""
+    from covalue import incremental, metrics
+
+    h = hashlib.sha256()
+    for path in [*sorted(Path(metrics.__file__).parent.glob("*.py")), Path(incremental.__file__)]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(ws: Workspace, maturity: dict[str, Any], roles: dict[str, Any]) -> str:
     """What shapes every result besides the canonical rows: the models, the settings read by the
-    analysis, and the experiment tables people edit in the web app."""
+    analysis, the experiment tables people edit in the web app, and the analysis code itself."""
     from covalue import journey
 
-    parts: list[Any] = [maturity, roles, ws.settings.analysis.evidence_months]
+    parts: list[Any] = [maturity, roles, ws.settings.analysis.evidence_months, _code()]
     existing = set(ws.con.list_tables())
     for t in (journey.EXPERIMENTS_TABLE, journey.EXPERIMENT_ITEMS_TABLE):
         if t in existing:
@@ -111,7 +123,7 @@ def plan(ws: Workspace, print_: str, roles: dict[str, Any], derived: tuple[str, 
     if not basis or not last or basis[0][0] != last[0][0]:
         return Plan("the last analysis left no basis")
     if basis[0][1] != print_:
-        return Plan("the models, the settings or the experiments changed")
+        return Plan("the models, the settings, the experiments or the analysis code changed")
     since = raw.execute("SELECT current_localtimestamp()").fetchone()[0]
     rows = raw.execute(f"SELECT DISTINCT month FROM {CHANGES} WHERE noted_at <= ?", [since]).fetchall()
     if any(m is None for (m,) in rows):

@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from covalue.metrics.member_stages import KEY, contributions_in_windows, member_activity
-from covalue.metrics.windows import in_windows, month_index
+from covalue.metrics.windows import month_index
 
 
 def shown_periods(ms: ir.Table, months: int | None) -> ir.Table | None:
@@ -32,6 +32,14 @@ def _from_shown(t: ir.Table, month: ir.IntegerValue, shown: ir.Table | None, rea
         return t
     x = t.join(shown, t.community_id == shown._sc)
     return x.filter(month + reach >= x._from).drop("_sc", "_from")
+
+
+def _shown_only(t: ir.Table, shown: ir.Table | None) -> ir.Table:
+    """The rows of ``t`` (keyed by community and period) whose period is shown (see :func:`shown_periods`)."""
+    if shown is None:
+        return t
+    x = t.join(shown, t.community_id == shown._sc)
+    return x.filter(x.pidx >= x._from).drop("_sc", "_from")
 
 
 def example_months(
@@ -60,7 +68,53 @@ def example_months(
     )
     first = ibis.window(group_by=[con.member_id, con.community_id, con.month], order_by=[con.ts, con.item_id])
     con = con.mutate(_r=ibis.row_number().over(first))
-    return con.filter(con._r < n).select("member_id", "community_id", "month", "item_id", "ts")
+    con = con.filter(con._r < n)
+    return con.select("member_id", "community_id", "month", "item_id", "ts", rank=con._r + 1)
+
+
+def _connect_evidence(
+    examples: ir.Table, periods: ir.Table, days: int, n: int, shown: ir.Table | None = None
+) -> tuple[ir.Table, ir.Table]:
+    """Connect's evidence in two parts: (ranked, candidates).
+
+    The first ``n`` items of a window are those of its earliest month with examples whenever that month
+    has ``n`` examples inside the window: every item there comes before any later month's, and the
+    month's own rank is the window's. Those windows (most, on an active community) are ranked here from
+    the monthly totals, without repeating and sorting every example per window (the costliest part of
+    evidence); ``candidates`` are the examples of the other windows (with ``period`` and ``ts``), still
+    to be ranked."""
+    mc = ("member_id", "community_id")
+    mon = examples.group_by(*mc, "month").aggregate(
+        _n=examples.count(), _lo=examples.ts.min(), _hi=examples.ts.max()
+    )
+    months = ibis.memtable({"_off": list(range(days // 28 + 1))})  # a window holds its month and 3 before
+    x = mon.cross_join(months)
+    x = x.mutate(_pk=x.month + x._off)
+    pw = periods.select("pidx", "period", "win_start")
+    x = x.join(pw, x._pk == pw.pidx)
+    # a month of the window or before it: some of its examples are inside when the last one is
+    x = x.filter(x._hi >= x.win_start)
+    first = x.group_by(*mc, "pidx").aggregate(
+        _m1=x.month.min(),
+        _n1=x._n.argmin(x.month),
+        _lo1=x._lo.argmin(x.month),
+        _ws=x.win_start.max(),
+        period=x.period.max(),
+    )
+    first = _shown_only(first, shown)
+    whole = (first._n1 >= n) & (first._lo1 >= first._ws)
+    ex = examples.rename(_em="member_id", _ec="community_id")
+
+    def months_examples(t: ir.Table, month: ir.IntegerValue) -> ir.Table:
+        return t.join(ex, (t.member_id == ex._em) & (t.community_id == ex._ec) & (month == ex.month))
+
+    fast = first.filter(whole)
+    ranked = months_examples(fast, fast._m1).select(*KEY, "period", "item_id", "rank")
+    # the other windows: each paired with its months, and their examples inside the window
+    slow = first.filter(~whole).select(*mc, "pidx", "period", "_ws").cross_join(months)
+    cw = months_examples(slow, slow.pidx - slow._off)
+    cw = cw.filter(cw.ts >= cw._ws).select(*KEY, "period", "item_id", "ts")
+    return ranked, cw
 
 
 def stage_evidence(
@@ -78,12 +132,11 @@ def stage_evidence(
     days = int(model["window"]["days"])
     n = int(model["stages"]["evidence_examples"])
     reach = days // 28  # a row of month m is in the windows of months m .. m + reach at most
-    con = examples.drop("month")
-    cw = in_windows(con, "ts", periods, days)
+    ranked, cw = _connect_evidence(examples, periods, days, n, shown)
     # an item used in two months of one window is one example
     cw = cw.group_by(*KEY, "period", "item_id").aggregate(ts=cw.ts.min())
     f = _from_shown(facts, month_index(facts.created_at), shown, reach)
-    fw = contributions_in_windows(f, periods, days)
+    fw = _shown_only(contributions_in_windows(f, periods, days), shown)
     rows = [cw.select(*KEY, "period", "item_id", "ts", flag=ibis.literal("connect"))]
     for flag, col in (("share", "_share"), ("solve", "_help"), ("solve", "_seek"), ("innovate", "_idea")):
         x = fw.filter(fw[col])
@@ -92,14 +145,20 @@ def stage_evidence(
     for r in rows[1:]:
         # no duplicates across these: an item is an answer or a question, never both
         allr = allr.union(r, distinct=False)
-    if shown is not None:
-        allr = allr.join(shown, allr.community_id == shown._sc)
-        allr = allr.filter(allr.pidx >= allr._from).drop("_sc", "_from")
     w = ibis.window(
         group_by=[allr.member_id, allr.community_id, allr.pidx, allr.flag], order_by=[allr.ts, allr.item_id]
     )
     allr = allr.mutate(rank=ibis.row_number().over(w) + 1)
-    return allr.filter(allr.rank <= n).select(*KEY, "period", "flag", "rank", "item_id")
+    allr = allr.filter(allr.rank <= n).select(*KEY, "period", "flag", "rank", "item_id")
+    ranked = ranked.select(
+        # row numbers are 32-bit on Spark, 64-bit on DuckDB: the window's type on either
+        *KEY,
+        "period",
+        flag=ibis.literal("connect"),
+        rank=ranked.rank.cast(allr.rank.type()),
+        item_id=ranked.item_id,
+    )
+    return allr.union(ranked, distinct=False)
 
 
 def member_evidence(
