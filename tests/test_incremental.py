@@ -157,7 +157,13 @@ def test_a_real_export_split_by_date(tmp_path: Path) -> None:
     assert run.mode.startswith("incremental"), run.mode
 
 
-def test_a_model_change_runs_in_full(tmp_path: Path, org: synth.SynthOrg) -> None:
+def test_a_model_or_code_change_runs_in_full(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new model, or a release that computes the derived tables otherwise (or keeps other columns
+    in them), starts again from the canonical rows rather than mixing with what the last run kept."""
+    from covalue import changes
+
     ws = covalue.init(tmp_path / "ws")
     _write(ws, org.tables)
     journey.analyze(ws)
@@ -167,19 +173,6 @@ def test_a_model_change_runs_in_full(tmp_path: Path, org: synth.SynthOrg) -> Non
     ws = covalue.open(ws.path)
     assert journey.analyze(ws).mode.startswith("full")
     assert journey.analyze(ws, full=True).mode == "full: asked for"
-
-
-def test_new_analysis_code_runs_in_full(
-    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A release that computes the derived tables otherwise (or keeps other columns in them) does not
-    mix its rows with those the last one kept."""
-    from covalue import changes
-
-    ws = covalue.init(tmp_path / "ws")
-    _write(ws, org.tables)
-    journey.analyze(ws)
-    assert journey.analyze(ws).mode.startswith("incremental")
     monkeypatch.setattr(changes, "_code", lambda: "another release")
     assert (
         journey.analyze(ws).mode

@@ -87,7 +87,8 @@ def _connect_evidence(
     mon = examples.group_by(*mc, "month").aggregate(
         _n=examples.count(), _lo=examples.ts.min(), _hi=examples.ts.max()
     )
-    months = ibis.memtable({"_off": list(range(days // 28 + 1))})  # a window holds its month and 3 before
+    # a window holds rows of its own month and of at most days // 28 months before it
+    months = ibis.memtable({"_off": list(range(days // 28 + 1))})
     x = mon.cross_join(months)
     x = x.mutate(_pk=x.month + x._off)
     pw = periods.select("pidx", "period", "win_start")
