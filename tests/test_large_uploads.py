@@ -76,7 +76,7 @@ def _zeros(path: Path, size: int) -> Path:
 #: 256 MB) and prints its own peak resident memory, what it read, and DuckDB's limit during the ingest
 _INGEST = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     import covalue
     ws_path, csv = Path(sys.argv[1]), Path(sys.argv[2])
@@ -92,7 +92,10 @@ _INGEST = textwrap.dedent(
     def seen(label, done, total):
         limits.add(ws.raw.execute("SELECT current_setting('memory_limit')").fetchone()[0])
     [r] = ws.ingest([csv], progress=seen)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # the peak of this process's own memory: ru_maxrss would start from the parent's (Linux carries
+    # it across exec), and a test worker that ran large tests before holds more than this ingest
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1]) * 1024
     print(json.dumps({"peak": peak, "read": r.read, "status": r.status, "limits": sorted(limits)}))
     """
 )
