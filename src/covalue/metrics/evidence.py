@@ -34,14 +34,6 @@ def _from_shown(t: ir.Table, month: ir.IntegerValue, shown: ir.Table | None, rea
     return x.filter(month + reach >= x._from).drop("_sc", "_from")
 
 
-def _shown_only(t: ir.Table, shown: ir.Table | None) -> ir.Table:
-    """The rows of ``t`` (keyed by community and period) whose period is shown (see :func:`shown_periods`)."""
-    if shown is None:
-        return t
-    x = t.join(shown, t.community_id == shown._sc)
-    return x.filter(x.pidx >= x._from).drop("_sc", "_from")
-
-
 def example_months(
     activity: ir.Table, roles: ir.Table, model: dict[str, Any], *, shown: ir.Table | None = None
 ) -> ir.Table:
@@ -102,7 +94,7 @@ def _connect_evidence(
         _ws=x.win_start.max(),
         period=x.period.max(),
     )
-    first = _shown_only(first, shown)
+    first = _from_shown(first, first.pidx, shown, 0)  # the shown periods alone
     whole = (first._n1 >= n) & (first._lo1 >= first._ws)
     ex = examples.rename(_em="member_id", _ec="community_id")
 
@@ -137,7 +129,8 @@ def stage_evidence(
     # an item used in two months of one window is one example
     cw = cw.group_by(*KEY, "period", "item_id").aggregate(ts=cw.ts.min())
     f = _from_shown(facts, month_index(facts.created_at), shown, reach)
-    fw = _shown_only(contributions_in_windows(f, periods, days), shown)
+    fw = contributions_in_windows(f, periods, days)
+    fw = _from_shown(fw, fw.pidx, shown, 0)
     rows = [cw.select(*KEY, "period", "item_id", "ts", flag=ibis.literal("connect"))]
     for flag, col in (("share", "_share"), ("solve", "_help"), ("solve", "_seek"), ("innovate", "_idea")):
         x = fw.filter(fw[col])
