@@ -10,7 +10,7 @@ import pytest
 
 import covalue
 from covalue import journey, text_memo
-from covalue.metrics.classify import classify_items
+from covalue.metrics.classify import classify_items, text_scores
 from covalue.metrics.interactions import people
 
 MINI = Path(__file__).parent / "data" / "mini"
@@ -84,3 +84,26 @@ def test_changed_rules_score_every_text_again(ws):
     assert set(kept.rules) == {text_memo.fingerprint(changed)} and first != set(kept.rules)
     # the stricter threshold holds: no item reads as a question by its text alone
     assert not kept._t_question.any()
+
+
+def test_scores_of_a_few_items_score_the_new_ones_and_leave_the_rest_kept(ws):
+    _, rules = journey.load_models(ws)
+    items = ws.table("items")
+    assert text_memo.scores_of(ws, items, rules) is None, "nothing is kept before a full run"
+    text_memo.kept_scores(ws, items, rules)
+    before = _kept(ws)
+    # a new thread opener arrives (as in an incremental run): only it and a few others are read
+    ws.raw.execute(
+        "INSERT INTO items (item_id, source, community_id, author_id, created_at, kind, title, text) "
+        "SELECT 'new-1', source, community_id, author_id, created_at, 'post', 'Proposal: a weekly "
+        "meetup', 'I suggest we add a weekly meetup channel.' FROM items LIMIT 1"
+    )
+    few = ws.table("items").filter(lambda t: t.item_id.isin(["new-1", *before.index[:3]]))
+    got = text_memo.scores_of(ws, few, rules).to_pandas().set_index("_sid")
+    assert sorted(got.index) == sorted(["new-1", *before.index[:3]])
+    after = _kept(ws)
+    # the new item is kept; nothing else was dropped or scored again
+    assert len(after) == len(before) + 1
+    pd.testing.assert_frame_equal(after.loc[before.index], before)
+    fresh = text_scores(ws.table("items").filter(lambda t: t.item_id == "new-1"), rules)
+    assert got.loc["new-1", "_iscore"] == fresh.to_pandas()._iscore.iloc[0] >= 1.0

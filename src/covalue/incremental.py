@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
+from covalue import text_memo
 from covalue.changes import MONTH_SQL, Plan, in_months, people_ok, spaces_ok
 from covalue.periods import key_of_time, month_start
 
@@ -186,9 +187,30 @@ def update(
     t_ids = ws.table("_inc_t")
     actions = tables["actions"]
     s_ids = ws.table("_inc_s")
-    ctx_actions = actions.semi_join(s_ids, actions.item_id == s_ids.item_id)
+    # the items whose edges are recomputed: the touched ones, and those the new actions are on (an
+    # action on an item not in the workspace is an edge too)
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_e AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM actions a "
+        f"WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
+    )
+    e_ids = ws.table("_inc_e")
+    # every action the item level reads, found in one pass over the actions: those on the items read
+    # or recomputed, and the new ones on no item
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_acts AS SELECT * FROM actions a WHERE a.item_id IN "
+        "(SELECT item_id FROM _inc_s UNION SELECT item_id FROM _inc_e) "
+        f"OR (a.item_id IS NULL AND {in_months('a.ts', months)})"
+    )
+    acts_i = ws.table("_inc_acts")
+    ctx_actions = acts_i.semi_join(s_ids, acts_i.item_id == s_ids.item_id)
     items_ctx = _items_context(ws, roles)
-    roles_expr = classify_items(items_ctx, who, roles, spaces=tables["spaces"], actions=ctx_actions)
+    items = tables["items"]
+    scores = text_memo.scores_of(
+        ws, items.semi_join(s_ids, items.item_id == s_ids.item_id), roles, scratch="_inc_text_keys"
+    )
+    roles_expr = classify_items(
+        items_ctx, who, roles, spaces=tables["spaces"], actions=ctx_actions, scores=scores
+    )
     roles_expr = roles_expr.semi_join(t_ids, roles_expr.item_id == t_ids.item_id)
     con.create_table("_inc_item_roles", roles_expr, temp=True, overwrite=True)
     step("item_roles")
@@ -199,17 +221,9 @@ def update(
     # edges of the touched items: their replies, and every action on them; plus actions on no item
     parents = ws.table("_inc_item_roles").select(_p=ws.table("_inc_item_roles").parent_id)
     roles_ctx = new_roles.filter(new_roles.item_id.isin(t_ids.item_id) | new_roles.item_id.isin(parents._p))
-    # (and the items of the new actions: an action on an item not in the workspace is an edge too)
-    raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_e AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM actions a "
-        f"WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
-    )
-    e_ids = ws.table("_inc_e")
-    on_t = actions.semi_join(t_ids, actions.item_id == t_ids.item_id)
-    on_e = actions.semi_join(e_ids, actions.item_id == e_ids.item_id)
-    no_item = actions.filter(actions.item_id.isnull())
-    no_item = no_item.filter(_ts_in(no_item.ts, months))
-    edges = build_interactions(roles_ctx, on_e.union(no_item, distinct=False), who, maturity)
+    on_t = acts_i.semi_join(t_ids, acts_i.item_id == t_ids.item_id)
+    on_e = acts_i.filter(acts_i.item_id.isnull() | acts_i.item_id.isin(e_ids.item_id))
+    edges = build_interactions(roles_ctx, on_e, who, maturity)
     edges = edges.filter(edges.item_id.isnull() | edges.item_id.isin(e_ids.item_id))
     con.create_table("_inc_interactions", edges, temp=True, overwrite=True)
     edge_where = f"item_id IN (SELECT item_id FROM _inc_e) OR (item_id IS NULL AND {in_months('ts', months)})"

@@ -48,31 +48,66 @@ def kept_scores(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> 
     is brought up to date first (new and changed items scored, rows of items that are gone dropped)."""
     con = ws.con
     rules = fingerprint(roles_model)
-    if TABLE in con.list_tables():
-        memo = con.table(TABLE)
-        if memo.filter(memo.rules != rules).count().to_pyarrow().as_py():
+    if not _kept_for(ws, rules):
+        if TABLE in con.list_tables():
             con.drop_table(TABLE)
-    if TABLE not in con.list_tables():
         con.create_table(TABLE, text_scores(items, roles_model).mutate(rules=ibis.literal(rules)))
         return con.table(TABLE).drop("rules")
-    memo = con.table(TABLE)
-    # what each item's scores would be read from, hashed once for both comparisons below
-    con.create_table(
-        "_text_keys", items.select(_kid=items.item_id, _kh=text_key(items)), temp=True, overwrite=True
-    )
-    keys = con.table("_text_keys")
+    keys = _keys(ws, items)
     try:
+        memo = con.table(TABLE)
         current = memo.semi_join(keys, [memo._sid == keys._kid, memo._th == keys._kh])
         if current.count().to_pyarrow().as_py() != memo.count().to_pyarrow().as_py():
             # items forgotten, or edited since they were scored: keep only what still holds
             con.create_table(f"_{TABLE}_kept", current, overwrite=True)
             con.drop_table(TABLE)
             ws.raw.execute(f'ALTER TABLE "_{TABLE}_kept" RENAME TO "{TABLE}"')
-            memo = con.table(TABLE)
-        new = keys.anti_join(memo, [keys._kid == memo._sid, keys._kh == memo._th])
-        if new.count().to_pyarrow().as_py():
-            fresh = items.semi_join(new, items.item_id == new._kid)
-            con.insert(TABLE, text_scores(fresh, roles_model).mutate(rules=ibis.literal(rules)))
+        _score_new(ws, items, keys, roles_model, rules)
     finally:
         con.drop_table("_text_keys", force=True)
     return con.table(TABLE).drop("rules")
+
+
+def scores_of(
+    ws: Workspace, items: ir.Table, roles_model: dict[str, Any], scratch: str = "_text_keys_of"
+) -> ir.Table | None:
+    """The text scores of ``items``, a few of the workspace's items (the threads an incremental run
+    reads): those not kept yet are scored and kept, and nothing else in the kept table is touched.
+    None when no scores of these rules are kept (a full run keeps them). The result reads the temp
+    table ``scratch`` (the items' keys), which lives until the connection closes or the caller drops it."""
+    rules = fingerprint(roles_model)
+    if not _kept_for(ws, rules):
+        return None
+    keys = _keys(ws, items, temp_name=scratch)
+    _score_new(ws, items, keys, roles_model, rules)
+    memo = ws.con.table(TABLE)
+    return memo.semi_join(keys, [memo._sid == keys._kid, memo._th == keys._kh]).drop("rules")
+
+
+def _kept_for(ws: Workspace, rules: str) -> bool:
+    """Whether the kept table exists and holds scores of these rules only."""
+    con = ws.con
+    if TABLE not in con.list_tables():
+        return False
+    memo = con.table(TABLE)
+    return not memo.filter(memo.rules != rules).count().to_pyarrow().as_py()
+
+
+def _keys(ws: Workspace, items: ir.Table, temp_name: str = "_text_keys") -> ir.Table:
+    """What each item's scores would be read from, hashed once for every comparison with the memo."""
+    ws.con.create_table(
+        temp_name, items.select(_kid=items.item_id, _kh=text_key(items)), temp=True, overwrite=True
+    )
+    return ws.con.table(temp_name)
+
+
+def _score_new(
+    ws: Workspace, items: ir.Table, keys: ir.Table, roles_model: dict[str, Any], rules: str
+) -> None:
+    """Score the items whose (id, text hash) the kept table lacks, and keep them."""
+    con = ws.con
+    memo = con.table(TABLE)
+    new = keys.anti_join(memo, [keys._kid == memo._sid, keys._kh == memo._th])
+    if new.count().to_pyarrow().as_py():
+        fresh = items.semi_join(new, items.item_id == new._kid)
+        con.insert(TABLE, text_scores(fresh, roles_model).mutate(rules=ibis.literal(rules)))
