@@ -24,7 +24,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from covalue import models, text_memo
+from covalue import compiled, models
 from covalue.metrics import maturity as mt
 from covalue.metrics.member_stages import CONTRIBUTION_COUNTS
 
@@ -209,12 +209,9 @@ def _analyze(
     run = AnalysisResult(analysis_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
     started = datetime.now(UTC).replace(tzinfo=None)
     t_all = time.perf_counter()
-    con = ws.con
     t_step = [time.perf_counter()]
 
-    def keep(name: str, expr: ir.Table) -> ir.Table:
-        table = next((t for t in DERIVED if STEP_NAMES.get(t, t) == name), name)
-        con.create_table(table, expr.mutate(analysis_id=ibis.literal(run.analysis_id)), overwrite=True)
+    def written(table: str) -> None:
         now = time.perf_counter()
         run.seconds[table] = now - t_step[0]
         t_step[0] = now
@@ -222,9 +219,7 @@ def _analyze(
         done[0] += 1
         if progress:
             progress(table, done[0], len(DERIVED))
-        return con.table(table).drop("analysis_id")
 
-    tables = {t: ws.table(t) for t in ("items", "actions", "identities", "members", "spaces")}
     # every derived table ends in a join, aggregate or window, so its row order is arbitrary anyway;
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
     # writes alone took ~50 s)
@@ -246,15 +241,10 @@ def _analyze(
                 incremental.drop_scratch(ws)
         if redo:
             run.rows, run.seconds = {}, {}
-            mt.compute(
-                tables,
-                maturity,
-                roles,
-                experiments=ex,
-                experiment_items=exi,
-                materialize=keep,
-                evidence_months=ws.settings.analysis.evidence_months,
-                scores=text_memo.kept_scores(ws, tables["items"], roles),
+            stored = [t for t in (EXPERIMENTS_TABLE, EXPERIMENT_ITEMS_TABLE) if t in ws.con.list_tables()]
+            given = experiments is not None or experiment_items is not None
+            compiled.full_run(
+                ws, run.analysis_id, maturity, roles, ex, exi, basis, None if given else stored, written
             )
         changes.settle(ws, run.analysis_id, basis, since)
     finally:

@@ -1,0 +1,106 @@
+"""The analysis's SQL kept per workspace (covalue.compiled): a full run with nothing new in its shape
+runs the kept SQL without building the Ibis expressions again, and writes exactly the tables a fresh
+build writes; anything the SQL depends on gives a fresh build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import covalue
+from covalue import compiled, journey
+from covalue.metrics import maturity as mt
+
+MINI = Path(__file__).parent / "data" / "mini"
+
+
+@pytest.fixture
+def ws(tmp_path):
+    w = covalue.init(tmp_path / "ws")
+    w.ingest([MINI / "stackexchange" / "crafts.stackexchange.com"])
+    w.ingest([MINI / "slack" / "makers-guild"])
+    yield w
+    w.close()
+
+
+def _tables(w) -> dict[str, list[tuple]]:
+    out = {}
+    for t in journey.DERIVED:
+        cols = ", ".join(f'"{c}"' for c in w.table(t).columns if c != "analysis_id")
+        out[t] = sorted(w.raw.execute(f'SELECT {cols} FROM "{t}"').fetchall(), key=repr)
+    return out
+
+
+def _types(w) -> dict[str, list[tuple]]:
+    return {t: w.raw.execute(f'DESCRIBE "{t}"').fetchall() for t in journey.DERIVED}
+
+
+def _builds(monkeypatch) -> list[int]:
+    """Counts the Ibis builds of the whole computation."""
+    calls = []
+    real = mt.compute
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(mt, "compute", counted)
+    return calls
+
+
+def test_a_second_full_run_reads_the_kept_sql_and_writes_the_same_tables(ws, monkeypatch):
+    builds = _builds(monkeypatch)
+    first = journey.analyze(ws, full=True)
+    fresh, types = _tables(ws), _types(ws)
+    assert len(builds) == 1
+    kept = ws.raw.execute(f"SELECT count(*), count(DISTINCT key) FROM {compiled.TABLE}").fetchone()
+    assert kept == (len(journey.DERIVED), 1)
+    # in a new connection: the constant tables the SQL reads must come from the kept plan alone
+    path = ws.path
+    ws.close()
+    w = covalue.open(path)
+    try:
+        again = journey.analyze(w, full=True)
+        assert len(builds) == 1, "the second run built the expressions again"
+        assert _tables(w) == fresh
+        assert _types(w) == types
+        assert again.rows == first.rows
+        ids = w.raw.execute('SELECT DISTINCT analysis_id FROM "member_stages"').fetchall()
+        assert ids == [(again.analysis_id,)]
+    finally:
+        w.close()
+
+
+def test_what_the_sql_depends_on_gives_a_fresh_build(ws, monkeypatch):
+    builds = _builds(monkeypatch)
+    journey.analyze(ws, full=True)
+    journey.analyze(ws, full=True)
+    assert len(builds) == 1
+    # a column more in an input table
+    ws.raw.execute("ALTER TABLE members ADD COLUMN nickname VARCHAR")
+    journey.analyze(ws, full=True)
+    assert len(builds) == 2
+    # a setting the analysis reads
+    ws.settings.analysis.evidence_months = 2
+    journey.analyze(ws, full=True)
+    assert len(builds) == 3
+    assert ws.raw.execute(f"SELECT count(DISTINCT key) FROM {compiled.TABLE}").fetchone()[0] == 1
+
+
+def test_experiments_given_by_the_caller_are_never_kept(ws, monkeypatch):
+    builds = _builds(monkeypatch)
+    journey.analyze(ws, full=True)
+    member, community, period = ws.raw.execute(
+        "SELECT member_id, community_id, period FROM member_stages WHERE active ORDER BY ALL LIMIT 1"
+    ).fetchone()
+    done = pd.Timestamp(f"{period}-10")
+    frame = pd.DataFrame({"member_id": [member], "community_id": [community], "completed_at": [done]})
+    before = ws.raw.execute(f"SELECT key FROM {compiled.TABLE} LIMIT 1").fetchone()
+    for _ in range(2):
+        journey.analyze(ws, full=True, experiments=frame)
+    assert len(builds) == 3, "experiments given as rows must be built every time"
+    assert ws.raw.execute(f"SELECT key FROM {compiled.TABLE} LIMIT 1").fetchone() == before
+    listed = "SELECT max(experiments) FROM member_stages WHERE member_id = ? AND period = ?"
+    assert ws.raw.execute(listed, [member, period]).fetchone()[0] == 1
