@@ -37,6 +37,18 @@ def _write(ws: covalue.Workspace, tables: dict[str, pa.Table]) -> None:
             ws.append(name, tbl)
 
 
+def _updating(path: Path) -> covalue.Workspace:
+    """A new workspace that updates its analysis after every upload, however small it is (by
+    default a workspace under ``analysis.update_from_actions`` actions runs in full, as quickly)."""
+    ws = covalue.init(path)
+    toml = ws.path / "covalue.toml"
+    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
+    assert "update_from_actions = 0" in text
+    toml.write_text(text)
+    ws.close()
+    return covalue.open(path)
+
+
 def _differences(a: covalue.Workspace, b: covalue.Workspace) -> dict[str, tuple[int, int]]:
     """Per derived table, rows only in ``a`` and rows only in ``b`` (every column but analysis_id)."""
     out = {}
@@ -66,7 +78,7 @@ def org() -> synth.SynthOrg:
 
 def _incremental_vs_full(tmp: Path, tables: dict[str, pa.Table], cut: object) -> journey.AnalysisResult:
     early, late = _split(tables, cut)
-    inc = covalue.init(tmp / "inc")
+    inc = _updating(tmp / "inc")
     _write(inc, early)
     first = journey.analyze(inc)
     assert first.mode.startswith("full")
@@ -121,7 +133,7 @@ def test_late_replies_and_votes_in_old_months(tmp_path: Path, org: synth.SynthOr
     ):
         later = pc.or_(pc.fill_null(pc.greater_equal(tbl[col], last), False), extra)
         early[name], late[name] = tbl.filter(pc.invert(later)), tbl.filter(later)
-    inc = covalue.init(tmp_path / "inc")
+    inc = _updating(tmp_path / "inc")
     _write(inc, early)
     journey.analyze(inc)
     _write(inc, late)
@@ -199,3 +211,21 @@ def test_a_large_upload_into_a_small_workspace_runs_in_full(tmp_path: Path) -> N
     ws, again = covalue.open(tmp_path / "ws"), covalue.open(tmp_path / "again")
     journey.analyze(again, full=True)
     assert _differences(ws, again) == {}
+
+
+def test_a_small_workspace_runs_in_full_after_an_upload(tmp_path: Path, org: synth.SynthOrg) -> None:
+    """Below ``update_from_actions`` actions a full run from the kept SQL is as quick as an update:
+    the run after a one-month upload is full, says why, and gives what an update gives."""
+    starts = synth.month_starts("2025-01")
+    early, late = _split(org.tables, starts[-2])
+    ws, inc = covalue.init(tmp_path / "ws"), _updating(tmp_path / "inc")
+    for w in (ws, inc):
+        _write(w, early)
+        journey.analyze(w)
+        _write(w, late)
+    run = journey.analyze(ws)
+    n = ws.raw.execute("SELECT count(*) FROM actions").fetchone()[0]
+    assert n < ws.settings.analysis.update_from_actions
+    assert run.mode == f"full: {n:,} actions, fewer than the 1,000,000 from which an update is quicker"
+    assert journey.analyze(inc).mode.startswith("incremental")
+    assert _differences(ws, inc) == {}

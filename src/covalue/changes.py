@@ -139,6 +139,11 @@ def plan(ws: Workspace, print_: str, roles: dict[str, Any], derived: tuple[str, 
             # a large upload into a small workspace: reading every thread it touches costs more than
             # analysing everything again (and holds more in memory at once)
             return Plan(f"{new:,} of {total:,} items are new")
+        floor = ws.settings.analysis.update_from_actions
+        n = raw.execute("SELECT count(*) FROM actions").fetchone()[0] if floor else 0
+        if n < floor:
+            # a small workspace: a full run from the kept SQL is as quick as an update's fixed cost
+            return Plan(f"{n:,} actions, fewer than the {floor:,} from which an update is quicker")
     answer_kinds = list(roles["structure"]["answer_kinds"]) or ["\x00"]
     marks = ",".join("?" * len(answer_kinds))
     differ = raw.execute(

@@ -70,6 +70,11 @@ class AnalysisSettings(_Section):
     """Example items (stage evidence) are stored for each community's last this many months, the
     ones reports and pages show; ``covalue explain`` computes older months on demand. None: every
     month."""
+    update_from_actions: int = Field(1_000_000, ge=0)
+    """After an upload, ``covalue analyze`` updates the last analysis (recomputing only what the new
+    rows can change) in workspaces of at least this many actions, and runs in full below it: there a
+    full run from the SQL the workspace keeps (docs/architecture.md) takes no longer than an update,
+    whose own fixed cost is about 3 s. 0: update whenever possible."""
     engine: Literal["duckdb", "spark"] = "duckdb"
     """Where ``covalue analyze`` runs the pipeline: the workspace's DuckDB, or a Spark cluster over a
     Parquet lake (``covalue export --parquet``); see docs/scale.md."""
@@ -154,6 +159,7 @@ window_days = 90
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
 evidence_months = 13      # months of example items kept per community (explain computes older ones)
+update_from_actions = 1000000  # below this many actions an upload is analysed in full (as quick)
 engine = "duckdb"         # or "spark": analyse on a Spark cluster over a Parquet lake (docs/scale.md)
 # spark_master = "spark://head:7077"
 # lake = "/shared/covalue-lake"   # written by `covalue export --parquet`, read by the cluster
