@@ -38,7 +38,8 @@ def _types(w) -> dict[str, list[tuple]]:
 
 
 def _builds(monkeypatch) -> list[int]:
-    """Counts the Ibis builds of the whole computation."""
+    """Counts the Ibis builds of the whole computation (with no plan remembered by the process)."""
+    monkeypatch.setattr(compiled, "_RECENT", {})
     calls = []
     real = mt.compute
 
@@ -104,3 +105,25 @@ def test_experiments_given_by_the_caller_are_never_kept(ws, monkeypatch):
     assert ws.raw.execute(f"SELECT key FROM {compiled.TABLE} LIMIT 1").fetchone() == before
     listed = "SELECT max(experiments) FROM member_stages WHERE member_id = ? AND period = ?"
     assert ws.raw.execute(listed, [member, period]).fetchone()[0] == 1
+
+
+def test_a_workspace_of_the_same_shape_runs_the_plan_another_compiled(ws, tmp_path, monkeypatch):
+    builds = _builds(monkeypatch)
+    journey.analyze(ws, full=True)
+    other = covalue.init(tmp_path / "other")
+    try:
+        other.ingest([MINI / "slack" / "makers-guild"])
+        journey.analyze(other, full=True)
+        assert len(builds) == 1, "the same shape was built twice in one process"
+        kept = ws.raw.execute(f"SELECT key FROM {compiled.TABLE} LIMIT 1").fetchone()
+        assert other.raw.execute(f"SELECT key FROM {compiled.TABLE} LIMIT 1").fetchone() == kept
+        # its tables are its own: what a fresh build on it writes
+        got = _tables(other)
+        monkeypatch.setattr(compiled, "_RECENT", {})
+        other.raw.execute(f"DROP TABLE {compiled.TABLE}")
+        journey.analyze(other, full=True)
+        assert len(builds) == 2
+        assert _tables(other) == got
+        assert got["member_stages"] and got["member_stages"] != _tables(ws)["member_stages"]
+    finally:
+        other.close()
