@@ -3,8 +3,8 @@
 Building the Value Maturity computation as Ibis expressions and compiling them to SQL takes about
 2.5 s, whatever the data's size: on a community of 50 k actions that is three quarters of a full
 analysis. The SQL depends only on the models, the settings, the analysis code, the library versions
-and the columns of the tables read, never on their rows (the periods are a table of their own, see
-:func:`covalue.journey.analyze`). So a full run keeps each step's SQL in ``analysis_sql`` under a
+and the columns of the tables read, never on their rows (:func:`full_run` puts the periods in a table
+of their own). So a full run keeps each step's SQL in ``analysis_sql`` under a
 key of all of that, and the next full run with the same key executes the kept SQL instead of
 building it again. Steps run the same way both times (:func:`run`), so a kept plan gives the same
 tables as a fresh one.

@@ -448,10 +448,10 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
         ).fetchone()[0]
     )
     # facts gone (items no longer in T) — none: T only grows; items new to the workspace may give
-    # older actions on them a community or a known item
+    # older actions on them a community or a known item (every action on an item of T is in _inc_acts)
     found.append(
         raw.execute(
-            f"SELECT min({MONTH_SQL.format(c='a.ts')}) FROM actions a WHERE a.item_id IN "
+            f"SELECT min({MONTH_SQL.format(c='a.ts')}) FROM _inc_acts a WHERE a.item_id IN "
             "(SELECT item_id FROM _inc_item_roles EXCEPT SELECT item_id FROM item_roles)"
         ).fetchone()[0]
     )
