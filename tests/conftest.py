@@ -182,6 +182,17 @@ def ws(tmp_path: Path) -> covalue.Workspace:
     w.close()
 
 
+@pytest.fixture
+def crafts_and_makers(tmp_path: Path) -> covalue.Workspace:
+    """A workspace holding two mini exports: a Stack Exchange site and a Slack workspace."""
+    mini = Path(__file__).parent / "data" / "mini"
+    w = covalue.init(tmp_path / "crafts-and-makers")
+    w.ingest([mini / "stackexchange" / "crafts.stackexchange.com"])
+    w.ingest([mini / "slack" / "makers-guild"])
+    yield w
+    w.close()
+
+
 # -- browser tests ------------------------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 #: Debian's chromium, headless, with nothing reaching out to the network on its own

@@ -17,12 +17,8 @@ MINI = Path(__file__).parent / "data" / "mini"
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = covalue.init(tmp_path / "ws")
-    w.ingest([MINI / "stackexchange" / "crafts.stackexchange.com"])
-    w.ingest([MINI / "slack" / "makers-guild"])
-    yield w
-    w.close()
+def ws(crafts_and_makers):
+    return crafts_and_makers
 
 
 def _tables(w) -> dict[str, list[tuple]]:

@@ -3,26 +3,17 @@ what it finds is exactly what classifying every text again would find."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-import covalue
 from covalue import journey, text_memo
 from covalue.metrics.classify import classify_items, text_scores
 from covalue.metrics.interactions import people
 
-MINI = Path(__file__).parent / "data" / "mini"
-
 
 @pytest.fixture
-def ws(tmp_path):
-    w = covalue.init(tmp_path / "ws")
-    w.ingest([MINI / "stackexchange" / "crafts.stackexchange.com"])
-    w.ingest([MINI / "slack" / "makers-guild"])
-    yield w
-    w.close()
+def ws(crafts_and_makers):
+    return crafts_and_makers
 
 
 def _roles(w, scores=None) -> pd.DataFrame:
