@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from covalue.metrics.member_stages import KEY, contributions_in_windows, member_activity
-from covalue.metrics.windows import month_index
+from covalue.metrics.windows import month_index, window_offsets
 
 
 def shown_periods(ms: ir.Table, months: int | None) -> ir.Table | None:
@@ -80,7 +80,7 @@ def _connect_evidence(
         _n=examples.count(), _lo=examples.ts.min(), _hi=examples.ts.max()
     )
     # a window holds rows of its own month and of at most days // 28 months before it
-    months = ibis.memtable({"_off": list(range(days // 28 + 1))})
+    months = window_offsets(days)
     x = mon.cross_join(months)
     x = x.mutate(_pk=x.month + x._off)
     pw = periods.select("pidx", "period", "win_start")

@@ -26,6 +26,7 @@ __all__ = [
     "period_label",
     "periods_table",
     "sums_in_windows",
+    "window_offsets",
     "window_sums",
 ]
 
@@ -71,6 +72,12 @@ def activity_range(items: ir.Table, actions: ir.Table) -> tuple[int, int] | None
     return key_of_time(lo), key_of_time(hi)
 
 
+def window_offsets(days: int, extra: int = 0) -> ir.Table:
+    """The months (``_off``) after a row's month whose windows of ``days`` can hold it: 0 to
+    ``days // 28`` (a month is at least 28 days), and ``extra`` more for a caller that filters later."""
+    return ibis.memtable({"_off": list(range(days // 28 + 1 + extra))})
+
+
 def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
     """``t`` repeated once per period whose window holds ``t[ts]`` (with the period's columns).
 
@@ -79,7 +86,7 @@ def in_windows(t: ir.Table, ts: str, periods: ir.Table, days: int) -> ir.Table:
     """
     # a month is at least 28 days, so a window ending k months after the row's month holds it only
     # when 28 * k < days: offsets 0..days // 28 are enough (one more only made rows the join dropped)
-    offsets = ibis.memtable({"_off": list(range(days // 28 + 1))})
+    offsets = window_offsets(days)
     x = t.mutate(_m0=month_index(t[ts])).cross_join(offsets)
     x = x.mutate(_pk=x._m0 + x._off)
     x = x.join(periods, x._pk == periods.pidx)
@@ -108,7 +115,7 @@ def sums_in_windows(
 ) -> ir.Table:
     """Per ``keys`` and period (``pidx``), the columns ``names`` of :func:`month_sums`'s table added up
     over the months each period's window holds."""
-    offsets = ibis.memtable({"_off": list(range(days // 28 + 2))})
+    offsets = window_offsets(days, extra=1)
     e = sums.cross_join(offsets)
     e = e.filter(e._off <= e.reach).mutate(_pk=e.month + e._off)
     pw = periods.select(_wp=periods.pidx)
