@@ -5,6 +5,7 @@ caller happened to import, and writing a report never loads the web server."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,49 @@ def test_the_python_api_and_the_cli_write_the_same_report(ws_path: Path, tmp_pat
     assert "could not be loaded" not in a.split('id="appendix"')[1]  # no section failed to load
     # the canvases' templates sit in the covalue.web package; none of the server is imported
     assert [m for m in web_modules if m != "covalue.web"] == []
+
+
+def test_the_web_download_is_the_cli_report_and_shows_canvas_edits_at_once(
+    ws_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served report starts from the facts the pages were built from (not gathered again per
+    download), yet a canvas entry made after them is in the next download."""
+    from fastapi.testclient import TestClient
+
+    from covalue.report import facts as report_facts
+    from covalue.web.app import create_app
+
+    served = tmp_path / "ws"
+    shutil.copytree(ws_path, served)
+    cli = tmp_path / "cli.html"
+    done = subprocess.run(
+        [str(COVALUE), "report", "-w", str(served), "-o", str(cli)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(served)) as client:
+        site = client.app.state.site  # type: ignore[attr-defined]
+        site.snapshot()
+        calls: list[str] = []
+        gather = report_facts.gather
+        monkeypatch.setattr(
+            "covalue.web.site.gather", lambda *a, **k: calls.append("gather") or gather(*a, **k)
+        )
+        first = site.report_html(sorted(site.snapshot().names))
+        assert _stable(first) == _stable(cli.read_text(encoding="utf-8"))
+        store = Store.open(served)
+        with store.session() as db:
+            svs.add_goal(db, "campaign", "Shorten the time to a first answer", "isolation", "protection")
+        store.dispose()
+        second = site.report_html(sorted(site.snapshot().names))
+        only_dying = site.report_html(["dying"])
+    assert calls == []  # every download started from the snapshot's facts
+    assert 'id="c-campaign-shared-value"' in second and "Shorten the time to a first answer" in second
+    assert 'id="c-campaign-shared-value"' not in first
+    # a download of fewer communities is a report of those alone, its portfolio included
+    assert 'id="c-dying-' in only_dying and 'id="c-healthy-' not in only_dying
 
 
 def test_built_in_sections_come_in_page_order_and_coaching_closes(ws_path: Path) -> None:

@@ -218,6 +218,11 @@ def coverage(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def made_now() -> str:
+    """The minute a report is made, as the report states it."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _optional(name: str, ws: Workspace, errors: list[str], **kw: Any) -> dict[str, Any] | None:
     """``diagnosis.<name>(ws, **kw)``; None while that function does not exist, ``{}`` when it failed
     (the failure is named in the report's appendix)."""
@@ -321,7 +326,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         )
     return ReportFacts(
         title=ws.settings.name,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=made_now(),
         period=period,
         show_names=ws.settings.privacy.show_names,
         min_group_size=ws.settings.privacy.min_group_size,

@@ -15,6 +15,7 @@ worker never holds it. Run no other writer (``covalue ingest``) on the workspace
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import logging
@@ -33,7 +34,7 @@ from typing import Any
 
 from covalue import headline, journey, models, privacy, stages
 from covalue.report.display import prepare
-from covalue.report.facts import CommunityFacts, gather
+from covalue.report.facts import CommunityFacts, ReportFacts, gather, made_now
 from covalue.store import Job, Store, jobs, utcnow
 from covalue.web.reading import ReadingProcesses
 from covalue.workspace import Workspace
@@ -62,6 +63,9 @@ class Snapshot:
     headlines: dict[tuple[str, str | None, str | None], dict[str, Any]] = field(default_factory=dict)
     #: community id -> its spaces (channels, categories, streams, tags) with items
     spaces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: the report's facts as gathered, before display: the report download starts from a copy, so it
+    #: reads the same state as the pages and does not gather again (seconds) on every download
+    gathered: ReportFacts | None = None
 
 
 def build_snapshot(ws: Workspace) -> Snapshot:
@@ -76,7 +80,9 @@ def build_snapshot(ws: Workspace) -> Snapshot:
     )
     if not has_data:
         return snap
-    facts = prepare(gather(ws), coaching_model=models.load("coaching", ws.settings.model))
+    facts = gather(ws)
+    snap.gathered = copy.deepcopy(facts)
+    prepare(facts, coaching_model=models.load("coaching", ws.settings.model))
     snap.coverage = facts.get("coverage") or {}
     snap.errors = list(facts.get("errors") or [])
     snap.communities = {c["id"]: c for c in facts["communities"]}
@@ -332,12 +338,16 @@ class Site:
 
     def report_html(self, cids: list[str]) -> str:
         """The value report of ``cids`` (the communities the reader may see), as ``covalue report``
-        writes it: same facts, same sections, pseudonyms (names are never put into a download)."""
+        writes it: same facts, same sections, pseudonyms (names are never put into a download). The
+        facts are the snapshot's; the sections (canvases, stories, which change without a new
+        snapshot) are read afresh."""
         from covalue.report.build import render
         from covalue.report.sections import add_sections
 
+        kept = self.snapshot().gathered
         with self.person_query() as ws:
-            facts = gather(ws)
+            facts = copy.deepcopy(kept) if kept is not None else gather(ws)
+            facts["generated"] = made_now()
             facts["communities"] = [c for c in facts["communities"] if c["id"] in set(cids)]
             prepare(facts, coaching_model=models.load("coaching", ws.settings.model))
             add_sections(ws, facts)
