@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 import covalue
-from covalue import diagnosis, models
+from covalue import diagnosis, journey, models
 from covalue.metrics import dynamics
 from covalue.metrics import network as nw
 from covalue.metrics.health import TOO_LITTLE
@@ -95,6 +95,20 @@ def test_ncar_last_month_is_partial_and_the_default_is_the_last_complete_month(
     assert g["explanation"].count("20") < 30  # at most a few set-aside months in prose
     # champions and the network look at the same month
     assert _only(diagnosis.network(ncar_ws))["period"] == "2025-04"
+    # so does a member's journey, whether it finds the default month itself or is told it (the web
+    # passes the months its pages show): people active in May are explained at April
+    may_members = [
+        m
+        for (m,) in ncar_ws.raw.execute(
+            "SELECT DISTINCT member_id FROM member_stages WHERE period = '2025-05' ORDER BY 1 LIMIT 5"
+        ).fetchall()
+    ]
+    assert may_members
+    shown = {cid: h["period"] for cid, h in diagnosis.health(ncar_ws).items()}
+    for m in may_members:
+        found = journey.explain(ncar_ws, m)
+        assert [c["period"] for c in found["communities"]] == ["2025-04"]
+        assert journey.explain(ncar_ws, m, defaults=shown) == found
 
 
 def test_houstondatavis_growth_is_growth_not_a_spike(hdv_ws: covalue.Workspace) -> None:

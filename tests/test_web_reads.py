@@ -18,10 +18,11 @@ import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.encoders import jsonable_encoder
     from fastapi.testclient import TestClient
 
 import covalue
-from covalue import privacy
+from covalue import journey, privacy
 from covalue.testing import sign_in, synthetic_site
 from covalue.web.app import create_app
 
@@ -118,6 +119,10 @@ def test_member_pages_answer_while_the_writer_holds_the_workspace(served: tuple[
     page = got["member page"].text
     assert privacy.pseudonym(member) in page and "evidence" in page.lower()
     assert got["member journey"].json() == free["member journey"].json()
+    with site.reader() as ws:  # the journey the pages show is the one the CLI explains
+        assert free["member journey"].json() == jsonable_encoder(
+            journey.explain(ws, member, community="healthy")
+        )
     assert got["reveal"].json() == {"member_id": member, "name": name}
     # what the workspace holds about them is what was committed before the hold (the store's rows,
     # the audit log among them, grew meanwhile: each of these requests is audited)

@@ -385,10 +385,17 @@ def resolve_member(ws: Workspace, member: str) -> str:
 
 
 def explain(
-    ws: Workspace, member: str, *, community: str | None = None, period: str | None = None
+    ws: Workspace,
+    member: str,
+    *,
+    community: str | None = None,
+    period: str | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Why a member is at their stage: per community, the numbers, each flag with its reason in plain
-    words, example items, the persona and what the next stage looks like."""
+    words, example items, the persona and what the next stage looks like. ``defaults`` gives each
+    community's default month when the caller knows them already (the web's snapshot), sparing the
+    scan of the activity that finds them."""
     maturity, _ = load_models(ws)
     st = maturity["stages"]
     mid = resolve_member(ws, member)
@@ -400,7 +407,8 @@ def explain(
         rows = rows.filter(rows.period == period)
     recs = rows.order_by(["community_id", "pidx"]).to_pyarrow().to_pylist()
     if not period:  # each community's default month, or the member's last month there before it
-        defaults = default_periods(ws, community)
+        if defaults is None:
+            defaults = default_periods(ws, community)
         last: dict[str, dict[str, Any]] = {}
         for r in recs:
             if r["period"] <= defaults.get(r["community_id"], r["period"]):

@@ -354,9 +354,12 @@ class Site:
         return render(facts)
 
     def explain(self, member_id: str, cid: str | None = None) -> dict[str, Any] | None:
+        """Why a member is where they are, in each community at the month the pages show (the
+        snapshot's), or only in ``cid``; None for no such member."""
+        shown = {c: f["period"] for c, f in self.snapshot().communities.items() if f.get("period")}
         with self.person_query() as ws:
             try:
-                return journey.explain(ws, member_id, community=cid)
+                return journey.explain(ws, member_id, community=cid, defaults=shown)
             except LookupError:
                 return None
 
