@@ -55,17 +55,26 @@ def _stable(html: str) -> str:
     return re.sub(r"made \d{4}-\d\d-\d\d \d\d:\d\d UTC", "made <time>", html)
 
 
-def test_the_python_api_and_the_cli_write_the_same_report(ws_path: Path, tmp_path: Path) -> None:
-    api, cli = tmp_path / "api.html", tmp_path / "cli.html"
-    web_modules = _python_api(ws_path, api)
+@pytest.fixture(scope="module")
+def cli_report(ws_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The report ``covalue report`` writes of the fixture's workspace."""
+    out = tmp_path_factory.mktemp("cli") / "cli.html"
     done = subprocess.run(
-        [str(COVALUE), "report", "-w", str(ws_path), "-o", str(cli)],
+        [str(COVALUE), "report", "-w", str(ws_path), "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    a, b = api.read_text(encoding="utf-8"), cli.read_text(encoding="utf-8")
+    return out.read_text(encoding="utf-8")
+
+
+def test_the_python_api_and_the_cli_write_the_same_report(
+    ws_path: Path, tmp_path: Path, cli_report: str
+) -> None:
+    api = tmp_path / "api.html"
+    web_modules = _python_api(ws_path, api)
+    a, b = api.read_text(encoding="utf-8"), cli_report
     assert _stable(a) == _stable(b)
     # the canvas section is there from Python too, where only the community that has a goal gets it
     assert 'id="c-dying-shared-value"' in a and "Keep experts in the company" in a
@@ -76,7 +85,7 @@ def test_the_python_api_and_the_cli_write_the_same_report(ws_path: Path, tmp_pat
 
 
 def test_the_web_download_is_the_cli_report_and_shows_canvas_edits_at_once(
-    ws_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ws_path: Path, tmp_path: Path, cli_report: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The served report starts from the facts the pages were built from (not gathered again per
     download), yet a canvas entry made after them is in the next download."""
@@ -87,14 +96,6 @@ def test_the_web_download_is_the_cli_report_and_shows_canvas_edits_at_once(
 
     served = tmp_path / "ws"
     shutil.copytree(ws_path, served)
-    cli = tmp_path / "cli.html"
-    done = subprocess.run(
-        [str(COVALUE), "report", "-w", str(served), "-o", str(cli)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
     with TestClient(create_app(served)) as client:
         site = client.app.state.site  # type: ignore[attr-defined]
         site.snapshot()
@@ -104,7 +105,7 @@ def test_the_web_download_is_the_cli_report_and_shows_canvas_edits_at_once(
             "covalue.web.site.gather", lambda *a, **k: calls.append("gather") or gather(*a, **k)
         )
         first = site.report_html(sorted(site.snapshot().names))
-        assert _stable(first) == _stable(cli.read_text(encoding="utf-8"))
+        assert _stable(first) == _stable(cli_report)
         store = Store.open(served)
         with store.session() as db:
             svs.add_goal(db, "campaign", "Shorten the time to a first answer", "isolation", "protection")
