@@ -145,3 +145,19 @@ def test_every_module_says_what_it_holds(module):
     body = MODULES[module].read_text(encoding="utf-8").strip()
     if body:
         assert ast.get_docstring(tree), f"{module} has no docstring"
+
+
+def test_every_data_file_is_shipped_in_the_package():
+    """A template, model or static file left out of ``package-data`` works in a checkout (an editable
+    install reads the tree) and is missing from a wheel, where pip users would meet it."""
+    import tomllib
+
+    with open(SRC.parent / "pyproject.toml", "rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["covalue"]
+    shipped = {p for pattern in patterns for p in PACKAGE.glob(pattern) if p.is_file()}
+    data = {
+        p
+        for p in PACKAGE.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+    assert sorted(str(p.relative_to(PACKAGE)) for p in data - shipped) == []
