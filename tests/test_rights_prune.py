@@ -62,6 +62,11 @@ def test_prune_removes_old_uploads_and_texts_and_keeps_measures(shared_data: Pat
     ).fetchone()[0]
     measures = q("SELECT sum(n_words), sum(n_links), count(*) FROM items").fetchone()
     stages = sorted(q("SELECT member_id, period, stage FROM member_stages").fetchall())
+    roles = sorted(q("SELECT item_id, role FROM item_roles").fetchall())
+    erased_ids = {
+        i
+        for (i,) in q("SELECT item_id FROM items WHERE text IS NOT NULL AND created_at < ?", [cut]).fetchall()
+    }
     uploads_limit_ago = time.time() - 7 * 86400
     assert old.stat().st_mtime < uploads_limit_ago < new.stat().st_mtime
 
@@ -84,7 +89,31 @@ def test_prune_removes_old_uploads_and_texts_and_keeps_measures(shared_data: Pat
     assert "uploaded exports are deleted after 7 days" in html
     assert f"message texts are erased {days} days after they were written" in html
     run = journey.analyze(ws)
-    assert run.rows["member_stages"] > 0
+    assert run.mode.startswith("full")  # erased texts are a change the analysis reads in full
+    # the erased texts keep the roles they earned, so nobody's stage moves because words were deleted
+    q = ws.raw.execute
+    assert sorted(q("SELECT member_id, period, stage FROM member_stages").fetchall()) == stages
+    assert sorted(q("SELECT item_id, role FROM item_roles").fetchall()) == roles
+    ws.close()
+
+    # new rules score every text still held again, and keep what the erased ones earned
+    toml = path / "covalue.toml"
+    toml.write_text(toml.read_text() + "\n[model.roles.roles.question]\nthreshold = 9.0\n")
+    ws = covalue.open(path)
+    journey.analyze(ws)
+    q = ws.raw.execute
+    frozen_not_used = (
+        "SELECT count(*) FROM (SELECT * EXCLUDE (rules) FROM erased_text_scores "
+        "EXCEPT SELECT * EXCLUDE (rules) FROM item_text_scores)"
+    )
+    assert q(frozen_not_used).fetchone() == (0,)
+    assert q("SELECT count(*) FROM erased_text_scores").fetchone() == (to_erase,)
+    erased_questions = q(
+        "SELECT count(*) FROM item_roles r JOIN items i USING (item_id) "
+        "WHERE i.text IS NULL AND i.created_at < ? AND r.role = 'question'",
+        [cut],
+    ).fetchone()[0]
+    assert erased_questions == sum(1 for i, role in roles if role == "question" and i in erased_ids)
     ws.close()
 
     # pruning again finds nothing more to do
@@ -129,3 +158,27 @@ def test_the_daily_prune_waits_until_the_next_night() -> None:
     base = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).timestamp()
     assert seconds_until_next(base, hour=3) == 15 * 3600
     assert seconds_until_next(base - 10 * 3600, hour=3) == 1 * 3600
+
+
+def test_keep_text_off_erases_every_text_and_keeps_every_role(crafts_and_makers: covalue.Workspace) -> None:
+    ws = crafts_and_makers
+    path = ws.path
+    ws.analyze()
+    q = ws.raw.execute
+    held = q("SELECT count(*) FROM items WHERE text IS NOT NULL").fetchone()[0]
+    roles = sorted(q("SELECT item_id, role FROM item_roles").fetchall())
+    stages = sorted(q("SELECT member_id, period, stage FROM member_stages").fetchall())
+    assert held > 20 and {r for _, r in roles} >= {"question", "answer"}
+    ws.close()
+    toml = path / "covalue.toml"
+    toml.write_text(toml.read_text().replace("keep_text = true", "keep_text = false", 1))
+    ws = covalue.open(path)
+    assert "message texts are erased once classified" in policy(ws.settings)
+    assert prune(ws).texts_erased == held
+    ws = covalue.open(path)
+    q = ws.raw.execute
+    assert q("SELECT count(*) FROM items WHERE text IS NOT NULL").fetchone() == (0,)
+    journey.analyze(ws)
+    assert sorted(q("SELECT item_id, role FROM item_roles").fetchall()) == roles
+    assert sorted(q("SELECT member_id, period, stage FROM member_stages").fetchall()) == stages
+    ws.close()

@@ -26,7 +26,9 @@ class PrivacySettings(_Section):
     min_group_size: int = 5
     """No breakdown is shown for fewer people than this."""
     keep_text: bool = True
-    """Whether raw item text is kept after classification."""
+    """Whether item texts are kept once classified; false: ``covalue prune`` (and the server's daily
+    prune) erases every text, keeping the roles it earned and the measures (as ``keep_raw_text_days =
+    0``)."""
     keep_uploads_days: int | None = Field(None, ge=0)
     """Uploaded exports older than this many days are deleted by ``covalue prune`` (None: kept)."""
     keep_raw_text_days: int | None = Field(None, ge=0)
@@ -143,7 +145,7 @@ name = "{name}"
 show_names = false      # show display names in reports and pages (otherwise pseudonyms)
 reveal_by_champions = false  # champions may reveal one person's name to thank them (audited)
 min_group_size = 5      # no breakdown is shown for fewer people than this
-keep_text = true        # keep raw item text after classification
+keep_text = true        # false: `covalue prune` erases every text once classified (roles and measures stay)
 # keep_uploads_days = 30    # `covalue prune` deletes uploaded exports older than this
 # keep_raw_text_days = 365  # `covalue prune` erases item texts older than this (measures stay)
 

@@ -7,6 +7,11 @@ and place as a thread opener, and on the rules. The workspace keeps those scores
 was read (:func:`~covalue.metrics.classify.text_key`), with a fingerprint of the rules: each analysis scores
 only the items that are new or whose text changed, drops the rows of items that are gone, and scores
 everything again when the rules, or the code reading the texts, change.
+
+Texts erased by retention (``covalue prune``) cannot be read again, so the scores they earned are kept
+beside, in ``erased_text_scores`` (:func:`keep_erased`), under the key the item has without its text:
+an item left as it was erased keeps those scores through every later analysis, new rules included, and
+its roles (and its author's stage) do not change because its words were deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
     from covalue.workspace import Workspace
 
 TABLE = "item_text_scores"
+#: the scores of items whose text was erased, as they were when it was (:func:`keep_erased`)
+ERASED = "erased_text_scores"
 
 
 def fingerprint(roles_model: dict[str, Any]) -> str:
@@ -51,8 +58,12 @@ def kept_scores(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> 
     if not _kept_for(ws, rules):
         if TABLE in con.list_tables():
             con.drop_table(TABLE)
-        con.create_table(TABLE, text_scores(items, roles_model).mutate(rules=ibis.literal(rules)))
-        return con.table(TABLE).drop("rules")
+        scored = text_scores(items, roles_model).mutate(rules=ibis.literal(rules))
+        if ERASED not in con.list_tables():
+            con.create_table(TABLE, scored)
+            return con.table(TABLE).drop("rules")
+        # some texts were erased: their kept scores go in, item by item, below
+        con.create_table(TABLE, schema=scored.schema())
     keys = _keys(ws, items)
     try:
         memo = con.table(TABLE)
@@ -104,10 +115,43 @@ def _keys(ws: Workspace, items: ir.Table, temp_name: str = "_text_keys") -> ir.T
 def _score_new(
     ws: Workspace, items: ir.Table, keys: ir.Table, roles_model: dict[str, Any], rules: str
 ) -> None:
-    """Score the items whose (id, text hash) the kept table lacks, and keep them."""
+    """Score the items whose (id, text hash) the kept table lacks, and keep them; items left as they
+    were when their text was erased get the scores kept then instead."""
     con = ws.con
     memo = con.table(TABLE)
     new = keys.anti_join(memo, [keys._kid == memo._sid, keys._kh == memo._th])
+    if ERASED in con.list_tables():
+        gone = con.table(ERASED)
+        frozen = gone.semi_join(new, [gone._sid == new._kid, gone._th == new._kh])
+        if frozen.count().to_pyarrow().as_py():
+            con.insert(TABLE, frozen.mutate(rules=ibis.literal(rules)).select(*memo.columns))
+            new = keys.anti_join(memo, [keys._kid == memo._sid, keys._kh == memo._th])
     if new.count().to_pyarrow().as_py():
         fresh = items.semi_join(new, items.item_id == new._kid)
         con.insert(TABLE, text_scores(fresh, roles_model).mutate(rules=ibis.literal(rules)))
+
+
+def keep_erased(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> int:
+    """Before the texts of ``items`` are erased: keep the scores they earn now, under the key each item
+    will have without its text, so that later analyses give it the roles its text earned. Returns the
+    number of items whose scores were kept."""
+    con = ws.con
+    rules = fingerprint(roles_model)
+    scores = scores_of(ws, items, roles_model, scratch="_erasing_keys")
+    if scores is None:  # no scores of these rules kept yet
+        scores = text_scores(items, roles_model)
+    blank = items.mutate(text=ibis.null(items.text.type()))
+    after = blank.select(_aid=blank.item_id, _ak=text_key(blank))
+    rows = scores.join(after, scores._sid == after._aid).mutate(_th=after._ak, rules=ibis.literal(rules))
+    rows = rows.select(*scores.columns, "rules")
+    n = int(rows.count().to_pyarrow().as_py())
+    if ERASED in con.list_tables():
+        ids = items.select(_eid=items.item_id)
+        con.create_table("_erasing_ids", ids, temp=True, overwrite=True)
+        ws.raw.execute(f'DELETE FROM "{ERASED}" WHERE _sid IN (SELECT _eid FROM _erasing_ids)')
+        con.insert(ERASED, rows)
+        con.drop_table("_erasing_ids", force=True)
+    else:
+        con.create_table(ERASED, rows)
+    con.drop_table("_erasing_keys", force=True)
+    return n

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from covalue import changes
+from covalue import changes, text_memo
+from covalue.journey import load_models
 from covalue.rights import compact
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ class PruneResult:
         }
 
 
+def text_days(settings: Settings) -> int | None:
+    """Days an item's text is kept after it was written: ``keep_raw_text_days``, or 0 (erased at the
+    next prune, once classified) when ``keep_text`` is off; None: kept without a time limit."""
+    p = settings.privacy
+    return 0 if not p.keep_text else p.keep_raw_text_days
+
+
 def policy(settings: Settings) -> str:
     """The retention in force, in one sentence (the report and `covalue prune` state it)."""
     p = settings.privacy
@@ -50,11 +58,13 @@ def policy(settings: Settings) -> str:
         if p.keep_uploads_days is not None
         else ("uploaded exports are deleted once read")
     )
-    tx = (
-        f"message texts are erased {p.keep_raw_text_days} days after they were written (measures are kept)"
-        if p.keep_raw_text_days is not None
-        else "message texts are kept without a time limit"
-    )
+    days = text_days(settings)
+    if days is None:
+        tx = "message texts are kept without a time limit"
+    elif days == 0:
+        tx = "message texts are erased once classified (their roles and measures are kept)"
+    else:
+        tx = f"message texts are erased {days} days after they were written (measures are kept)"
     return f"Retention: {up}; {tx}."
 
 
@@ -71,10 +81,16 @@ def prune(
     res = PruneResult(at=now, policy=policy(ws.settings))
     if p.keep_uploads_days is not None:
         res.uploads_deleted = _prune_uploads(ws, now - timedelta(days=p.keep_uploads_days), store)
-    if p.keep_raw_text_days is not None:
-        cut = now - timedelta(days=p.keep_raw_text_days)
+    days = text_days(ws.settings)
+    if days is not None:
+        cut = now - timedelta(days=days)
         ws.ensure_tables()
         q = ws.raw.execute
+        # the roles these texts earned stay with their items through later analyses
+        items = ws.table("items")
+        text_memo.keep_erased(
+            ws, items.filter(items.text.notnull() & (items.created_at < cut)), load_models(ws)[1]
+        )
         res.texts_erased = int(
             q("UPDATE items SET text = NULL WHERE text IS NOT NULL AND created_at < ?", [cut]).fetchone()[0]
         )
