@@ -25,8 +25,9 @@ NOTES = {
         "files still load."
     ),
     "AnalysisSettings.window_days": (
-        "Not read by the analysis, which takes the trailing window from the maturity model "
-        "(`[model.maturity.window] days`, see docs/maturity.md). Accepted so that existing files still load."
+        "The trailing window, in days, that each month's stages and health verdicts are judged on. "
+        "`[model.maturity.window] days` or `[model.health.window] days` (docs/maturity.md, docs/health.md) "
+        "set one of the two apart."
     ),
     "TabularMapping.timestamp_format": (
         "strptime format of the file's timestamps when they are not ISO 8601 (e.g. `%d/%m/%Y %H:%M`)."

@@ -26,7 +26,12 @@ from covalue.workspace import Workspace
 
 
 def model(ws: Workspace) -> dict[str, Any]:
-    return models.load("health", ws.settings.model)
+    """The health model with the workspace's overrides; its window is the stages' (``[analysis]
+    window_days`` unless ``[model.health.window] days`` says otherwise), so one setting moves both."""
+    m = models.load("health", ws.settings.model)
+    own = ws.settings.model.get("health", {}).get("window", {}).get("days")
+    m["window"]["days"] = int(own if own is not None else ws.settings.analysis.window_days)
+    return m
 
 
 def member_units(ws: Workspace) -> ir.Table:
