@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import covalue
-from covalue import diagnosis, synth
+from covalue import diagnosis, journey, synth
 
 EXPECTED_SHAPE = {
     "healthy": "community",
@@ -91,3 +91,18 @@ def test_concentration_counts_people_making_half_the_contributions(org_ws) -> No
     assert h["single-voice"]["concentration"]["absence_factor"] == 1
     assert h["healthy"]["concentration"]["absence_factor"] > 10
     assert h["workgroup"]["concentration"]["elephant_factor"] == 1
+
+
+def test_window_days_sets_the_window_of_stages_and_health_alike(tmp_path: Path) -> None:
+    """``[analysis] window_days`` moves both windows; a model's own window sets one apart."""
+    ws = covalue.init(tmp_path / "ws")
+    toml = ws.path / "covalue.toml"
+    ws.close()
+    toml.write_text(toml.read_text().replace("window_days = 90", "window_days = 60", 1))
+    ws = covalue.open(toml.parent)
+    assert journey.load_models(ws)[0]["window"]["days"] == diagnosis.model(ws)["window"]["days"] == 60
+    ws.close()
+    toml.write_text(toml.read_text() + "\n[model.health.window]\ndays = 30\n")
+    ws = covalue.open(toml.parent)
+    assert (journey.load_models(ws)[0]["window"]["days"], diagnosis.model(ws)["window"]["days"]) == (60, 30)
+    ws.close()
