@@ -229,6 +229,29 @@ def test_network_of_the_synthetic_organisation(synth_ws) -> None:
     assert early["period"] == "2025-03" and early["n_members"] != h["n_members"]
 
 
+def test_a_unit_too_small_to_hide_in_is_not_shown_beside_a_person(synth_ws) -> None:
+    """A pseudonym next to a unit of two people points at one of them: such units stay out of the
+    person-level tables (champions, the network's nodes) and count only in the merged reach."""
+    w, _ = synth_ws
+    champ = diagnosis.champions(w, community="healthy")["healthy"][0]
+    assert champ["org_unit"]
+    w.raw.execute("BEGIN")
+    try:
+        w.raw.execute(
+            "UPDATE members SET org_unit = 'Tiny team' WHERE member_id IN "
+            "(SELECT identity_id FROM analysis_people WHERE member_id = ?)",
+            [champ["member_id"]],
+        )
+        ranked = diagnosis.champions(w, community="healthy")["healthy"]
+        net = diagnosis.network(w, community="healthy")["healthy"]
+    finally:
+        w.raw.execute("ROLLBACK")
+    assert next(r for r in ranked if r["member_id"] == champ["member_id"])["org_unit"] is None
+    assert all(r["org_unit"] for r in ranked if r["member_id"] != champ["member_id"])
+    assert next(n for n in net["nodes"] if n["id"] == champ["member_id"])["org_unit"] is None
+    assert "Tiny team" not in net["reach"]
+
+
 def test_the_graph_does_not_depend_on_the_order_rows_arrive_in():
     """Engines return rows in any order; nodes follow member ids, so sampled bridges repeat exactly."""
     rng = np.random.default_rng(5)

@@ -394,6 +394,13 @@ def _units(ws: Workspace, ids: list[str]) -> dict[str, str | None]:
     return {r["member_id"]: r["org_unit"] for r in table_rows(u.select("member_id", "org_unit"))}
 
 
+def _shown_units(ws: Workspace, units: dict[str, str | None]) -> dict[str, str | None]:
+    """``units`` as a person-level table may show them (:func:`covalue.privacy.units_beside_people`)."""
+    u = member_units(ws)
+    sizes = {r["org_unit"]: r["n"] for r in table_rows(u.group_by("org_unit").aggregate(n=u.count()))}
+    return privacy.units_beside_people(ws, units, sizes)
+
+
 def champions(
     ws: Workspace, *, community: str | None = None, period: str | None = None, limit: int = 10
 ) -> dict[str, list[dict[str, Any]]]:
@@ -407,7 +414,7 @@ def champions(
     chosen = {cid: s["ranked"][:limit] for cid, s in state.items()}
     ids = [r["member_id"] for rs in chosen.values() for r in rs]
     labels = privacy.labels(ws, ids)
-    units = _units(ws, ids)
+    units = _shown_units(ws, _units(ws, ids))
     out: dict[str, list[dict[str, Any]]] = {}
     for cid, rs in chosen.items():
         out[cid] = [
@@ -467,6 +474,7 @@ def network(
     shown = {s["measures"].graph.ids[k] for cid, s in state.items() for k in parts[cid]["picked"]}
     labels = privacy.labels(ws, shown | {b for p in parts.values() for b in p["bridges"]})
     units = _units(ws, sorted(shown | {m for p in parts.values() for m in p["core"]}))
+    beside = _shown_units(ws, units)  # the core's reach counts every unit; a person's row, large ones
     out: dict[str, dict[str, Any]] = {}
     for cid, s in state.items():
         meas = s["measures"]
@@ -485,7 +493,7 @@ def network(
                     "degree": int(meas.degree[k]),
                     "bridging": round(float(meas.bridging[k]), 3),
                     "is_champion": g.ids[k] in p["champs"],
-                    "org_unit": units.get(g.ids[k]),
+                    "org_unit": beside.get(g.ids[k]),
                 }
                 for k in p["picked"]
             ],

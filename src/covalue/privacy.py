@@ -53,6 +53,17 @@ def small(n: Any, ws: Workspace) -> bool:
         return True
 
 
+def units_beside_people(
+    ws: Workspace, units: dict[str, str | None], sizes: dict[str | None, int]
+) -> dict[str, str | None]:
+    """``units`` (member -> org unit) as they may stand next to one person's pseudonym: a unit with
+    fewer members (``sizes``) than the smallest group shown is left out, since it can point at the person.
+    Where names are shown anyway, every unit stays."""
+    if ws.settings.privacy.show_names:
+        return units
+    return {m: u if u is not None and not small(sizes.get(u, 0), ws) else None for m, u in units.items()}
+
+
 def suppress_counts(
     counts: dict[str, int], ws: Workspace, *, other: str = "other (small groups)"
 ) -> dict[str, int]:
