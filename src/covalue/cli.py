@@ -9,7 +9,18 @@ from collections.abc import Callable
 
 import typer
 
-from covalue.commands import canvas, health, identities, maturity, report, rights, synth, web, workspace
+from covalue.commands import (
+    canvas,
+    communities,
+    health,
+    identities,
+    maturity,
+    report,
+    rights,
+    synth,
+    web,
+    workspace,
+)
 
 
 class _Cli(typer.Typer):
@@ -37,7 +48,13 @@ app = _Cli(
 #: the commands in the order ``covalue --help`` lists them, by what they are about; a Typer is a group of
 #: subcommands (``covalue user ...``, ``covalue canvas ...``)
 COMMANDS: dict[str, list[Callable[..., None] | typer.Typer]] = {
-    "a workspace": [workspace.init, workspace.ingest, workspace.status, workspace.export],
+    "a workspace": [
+        workspace.init,
+        workspace.ingest,
+        workspace.status,
+        communities.communities_app,
+        workspace.export,
+    ],
     "synthetic data": [synth.synth, synth.demo],
     "who is who": [identities.identities, identities.merge_cmd, identities.unmerge],
     "the value journey": [
@@ -58,6 +75,7 @@ _NAMES: dict[object, str] = {
     rights.subject_access_cmd: "subject-access",
     web.user_app: "user",
     canvas.canvas_app: "canvas",
+    communities.communities_app: "communities",
 }
 
 for _group in COMMANDS.values():

@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import memory, merge, schema, staging
+from covalue import communities, memory, merge, schema, staging
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -383,6 +383,7 @@ class Workspace:
             self._in_transaction = True
             for table, n in stage.merge().items():
                 added[table] += n
+        communities.apply(raw)  # spaces the user moved to another community stay there
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
