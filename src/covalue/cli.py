@@ -54,6 +54,7 @@ COMMANDS: dict[str, list[Callable[..., None] | typer.Typer]] = {
         workspace.status,
         communities.communities_app,
         workspace.export,
+        workspace.import_cmd,
     ],
     "synthetic data": [synth.synth, synth.demo],
     "who is who": [identities.identities, identities.merge_cmd, identities.unmerge],
@@ -76,6 +77,7 @@ _NAMES: dict[object, str] = {
     web.user_app: "user",
     canvas.canvas_app: "canvas",
     communities.communities_app: "communities",
+    workspace.import_cmd: "import",
 }
 
 for _group in COMMANDS.values():

@@ -155,6 +155,63 @@ def _export_table(ws: Workspace, root: Path, name: str) -> int:
     return n
 
 
+@dataclass
+class ImportResult:
+    path: str
+    read: dict[str, int] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "read": self.read, "added": self.added, "seconds": round(self.seconds, 2)}
+
+
+def import_parquet(
+    ws: Workspace, directory: str | Path, *, progress: Callable[[str, int, int], None] | None = None
+) -> ImportResult:
+    """Add the canonical tables of a lake :func:`export_parquet` wrote (from this workspace or another)
+    to ``ws``, as an ingest adds rows: those whose key is new, in one transaction, so importing twice
+    adds nothing. The ids stay the pseudonyms the exporting workspace gave, so import into a fresh
+    workspace or the one the lake came from (people read again from their platform's export would get
+    this workspace's pseudonyms and count twice). The columns left out at export stay empty."""
+    from covalue import communities, staging
+
+    t0 = time.perf_counter()
+    root = Path(directory).expanduser().resolve()
+    manifest = read_manifest(root)
+    if manifest.get("format") != FORMAT:
+        raise LakeError(f"{root} was written by another version of covalue (format {manifest.get('format')})")
+    ws.ensure_tables()
+    raw = ws.raw
+    names = [t for t in TABLES if t in manifest.get("tables", {})]
+    result = ImportResult(path=str(root))
+    with ws.transaction():
+        for i, name in enumerate(names):
+            files = sorted(p for p in (root / name).rglob("*.parquet") if not _hidden(p, root))
+            result.read[name] = result.added[name] = 0
+            if files:
+                listed = ", ".join(_sql_path(f) for f in files)
+                src = f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+                have = {r[0] for r in raw.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+                cols = ", ".join(f'"{c}"' for c in ws.table(name).columns if c in have)
+                stage = f"_import_{name}"
+                raw.execute(f'CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM "{name}" LIMIT 0')
+                raw.execute(f"INSERT INTO {stage} BY NAME SELECT {cols} FROM {src}")
+                result.read[name] = int(raw.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])
+                result.added[name] = staging.merge_new(raw, name, stage)
+                raw.execute(f"DROP TABLE {stage}")
+            if progress:
+                progress(name, i + 1, len(names))
+        communities.apply(raw)  # spaces moved to another community here stay there
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    """A file of a table being replaced, or of an old version (their folders start with ".")."""
+    return any(part.startswith(".") for part in p.relative_to(root).parts)
+
+
 def read_manifest(root: Path) -> dict[str, Any]:
     try:
         return json.loads((root / MANIFEST).read_text())

@@ -166,3 +166,31 @@ def export(
     for name, n in result.rows.items():
         t.add_row(name, f"{n:,}")
     console.print(t)
+
+
+def import_cmd(
+    parquet: Annotated[Path, typer.Option("--parquet", help="A lake `covalue export --parquet` wrote")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a Parquet lake's canonical tables to the workspace (rows already held are skipped), e.g. to
+    move a workspace's data to another machine; see docs/scale.md."""
+    from covalue.lake import LakeError, import_parquet
+
+    with opened(workspace, refused=(LakeError,)) as ws, progress_bar(quiet=as_json) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"read {table}")
+
+        result = import_parquet(ws, parquet, progress=progress)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"Imported [bold]{result.path}[/] in {result.seconds:.1f}s")
+    t = Table(box=None)
+    for c in ("table", "read", "added"):
+        t.add_column(c, justify="left" if c == "table" else "right")
+    for name, n in result.read.items():
+        t.add_row(name, f"{n:,}", f"{result.added[name]:,}")
+    console.print(t)
