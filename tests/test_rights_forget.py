@@ -313,3 +313,42 @@ def test_forget_on_the_command_line(analysed: Path, tmp_path: Path) -> None:
     )
     r = run(app, ["forget", "U061A3E0G", "-w", str(path), "--yes"])
     assert r.exit_code == 2 and "nobody" in r.output
+
+
+def test_forget_reaches_the_workspaces_own_lake(shared_data: Path, tmp_path: Path) -> None:
+    """With ``[analysis] lake`` set, the lake is exported again without the person and the Parquet of
+    earlier Spark runs (which named them) is removed; a lake of another workspace is left alone."""
+    import duckdb
+
+    from covalue.lake import MANIFEST, export_parquet
+
+    path = tmp_path / "ws"
+    ws = covalue.init(path)
+    ws.ingest([shared_data / HDV])
+    (path / "covalue.toml").write_text(
+        (path / "covalue.toml").read_text().replace("[analysis]\n", '[analysis]\nlake = "lake"\n', 1)
+    )
+    ws.close()
+    ws = covalue.open(path)
+    export_parquet(ws, path / "lake")
+    old_run = path / "lake" / "derived" / "20250101T000000-abcdef"
+    old_run.mkdir(parents=True)
+    (old_run / MANIFEST).write_text("{}")
+    p = resolve(ws, f"{SRC}:{USER}")
+    (member,) = p.member_ids
+
+    def in_lake() -> int:
+        con = duckdb.connect()
+        glob = lambda t: str(path / "lake" / t / "**" / "*.parquet")  # noqa: E731
+        return con.execute(
+            f"SELECT (SELECT count(*) FROM read_parquet('{glob('identities')}') WHERE member_id = $m) "
+            f"+ (SELECT count(*) FROM read_parquet('{glob('items')}') WHERE author_id = $m) "
+            f"+ (SELECT count(*) FROM read_parquet('{glob('actions')}') WHERE actor_id = $m)",
+            {"m": member},
+        ).fetchone()[0]
+
+    assert in_lake() > 87
+    result = forget(ws, p, asked_by="the data protection officer", reanalyse=False)
+    assert result.counts["lake tables exported again"] == 6
+    assert in_lake() == 0 and not old_run.exists()
+    ws.close()

@@ -207,6 +207,31 @@ def import_parquet(
     return result
 
 
+def forget_in_lake(ws: Workspace) -> int:
+    """After ``covalue forget``: the workspace's own lake (``[analysis] lake``), when it holds this
+    workspace's export, is exported again, so the person is gone from it too, and the derived Parquet of
+    earlier Spark runs is removed (with the views reading it; the analysis after a forget writes its
+    own). Returns the tables written again: 0 when there is no lake, or it is another workspace's."""
+    where = ws.settings.analysis.lake
+    if not where:
+        return 0
+    root = Path(where).expanduser()
+    root = (root if root.is_absolute() else ws.path / root).resolve()
+    if (
+        not (root / MANIFEST).exists()
+        or Path(read_manifest(root).get("workspace") or "") != ws.path.resolve()
+    ):
+        return 0
+    written = export_parquet(ws, root)
+    runs = root / DERIVED_DIR
+    if runs.is_dir():
+        detach(ws)
+        for d in runs.iterdir():
+            if d.is_dir() and (d / MANIFEST).exists():
+                shutil.rmtree(d, ignore_errors=True)
+    return len(written.rows)
+
+
 def _hidden(p: Path, root: Path) -> bool:
     """A file of a table being replaced, or of an old version (their folders start with ".")."""
     return any(part.startswith(".") for part in p.relative_to(root).parts)

@@ -16,6 +16,8 @@ What goes, and what stays:
 * uploads not waiting to be read are deleted (compressed platform archives cannot be rewritten safely);
   other files of the workspace folder naming them lose the lines or alias entries naming them when
   they are one record a line or an alias file, and are deleted otherwise (a report saved there);
+* the workspace's own Parquet lake (``[analysis] lake``) is exported again and its Spark results
+  removed, so the lake forgets them too (:func:`covalue.lake.forget_in_lake`);
 * the database files are rewritten so that the freed bytes are gone too (:mod:`covalue.rights.compact`).
 
 A keyed hash of each account is kept in the forget log so a re-ingest skips them, and the request (who
@@ -33,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from covalue import changes, schema
+from covalue import changes, lake, schema
 from covalue.rights import FORMER_MEMBER, base_tables, compact, forget_log, text_columns
 from covalue.rights.people import Person
 
@@ -116,6 +118,7 @@ def forget(
     res.counts["forget log keys added"] = forget_log.record(ws, res.forget_id, keys)
     had_analysis = _has_analysis(ws)
     their_items = _erase_workspace(ws, person, pattern, res)
+    res.counts["lake tables exported again"] = lake.forget_in_lake(ws)
     if store is not None:
         from covalue.rights.store_records import erase
 
