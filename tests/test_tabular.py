@@ -587,6 +587,7 @@ def _blank_as_read(data: bytes) -> bool:
 )
 @example(data=b"\xa0", name="items.csv")  # a non-breaking space in Windows-1252: a blank line
 @example(data=b"\x81", name="items.csv")  # a byte Windows-1252 leaves undefined: kept as a reject
+@example(data=b'"', name="items.csv")  # a stray quote reads as one empty field: a reject, not a blank line
 def test_random_bytes_never_raise(tmp_path, data, name):
     f = tmp_path / name
     f.write_bytes(b"item_id,created_at,verb,actor_id,ts\n" + data if name.endswith("csv") else data)

@@ -223,8 +223,8 @@ class RecordStream:
                 if reader.line_num < start:  # no progress: the rest cannot be read
                     break
                 continue
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
+            if not row or (len(row) == 1 and row[0] != "" and not row[0].strip()):
+                continue  # a blank line (an empty quoted field, or a stray quote, is not blank)
             if _SURROGATE.search("".join(row)):
                 bad_bytes_lines += 1
                 first_bad = first_bad or f"{label}:{start}"
