@@ -215,8 +215,7 @@ def forget_in_lake(ws: Workspace) -> int:
     where = ws.settings.analysis.lake
     if not where:
         return 0
-    root = Path(where).expanduser()
-    root = (root if root.is_absolute() else ws.path / root).resolve()
+    root = lake_root(ws, where)
     if (
         not (root / MANIFEST).exists()
         or Path(read_manifest(root).get("workspace") or "") != ws.path.resolve()
@@ -292,9 +291,13 @@ def engine_for(
         raise LakeError(
             "the spark engine needs a lake: --lake DIR, a folder `covalue export --parquet` wrote"
         )
+    return Engine("spark", master, lake_root(ws, where), {k: str(v) for k, v in an.spark_conf.items()})
+
+
+def lake_root(ws: Workspace, where: str | Path) -> Path:
+    """The lake folder ``where`` names; a relative path is taken from the workspace."""
     path = Path(where).expanduser()
-    path = path if path.is_absolute() else ws.path / path
-    return Engine("spark", master, path.resolve(), {k: str(v) for k, v in an.spark_conf.items()})
+    return (path if path.is_absolute() else ws.path / path).resolve()
 
 
 # -- Spark ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""``covalue init``, ``ingest`` and ``status``: make a workspace, read exports into it, see what it holds."""
+"""``covalue init``, ``ingest``, ``status``, ``export`` and ``import``: make a workspace, read exports into
+it, see what it holds, move its tables as Parquet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,15 +149,9 @@ def export(
 ) -> None:
     """Write the canonical tables as Parquet for Spark: items and actions partitioned by community and
     month, pseudonymous ids only (no names, account ids or email hashes); see docs/scale.md."""
-    from covalue.lake import LakeError, export_parquet
+    from covalue.lake import export_parquet
 
-    with opened(workspace, refused=(LakeError,)) as ws, progress_bar(quiet=as_json) as bar:
-        task = bar.add_task("exporting", total=None)
-
-        def progress(table: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"wrote {table}")
-
-        result = export_parquet(ws, parquet, progress=progress)
+    result = _lake_job(workspace, as_json, "wrote", lambda ws, p: export_parquet(ws, parquet, progress=p))
     if as_json:
         print_json(result.to_dict())
         return
@@ -175,15 +171,9 @@ def import_cmd(
 ) -> None:
     """Add a Parquet lake's canonical tables to the workspace (rows already held are skipped), e.g. to
     move a workspace's data to another machine; see docs/scale.md."""
-    from covalue.lake import LakeError, import_parquet
+    from covalue.lake import import_parquet
 
-    with opened(workspace, refused=(LakeError,)) as ws, progress_bar(quiet=as_json) as bar:
-        task = bar.add_task("importing", total=None)
-
-        def progress(table: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"read {table}")
-
-        result = import_parquet(ws, parquet, progress=progress)
+    result = _lake_job(workspace, as_json, "read", lambda ws, p: import_parquet(ws, parquet, progress=p))
     if as_json:
         print_json(result.to_dict())
         return
@@ -194,3 +184,17 @@ def import_cmd(
     for name, n in result.read.items():
         t.add_row(name, f"{n:,}", f"{result.added[name]:,}")
     console.print(t)
+
+
+def _lake_job(workspace: Path | None, as_json: bool, verb: str, run: Callable[[Any, Any], Any]) -> Any:
+    """``run(ws, progress)`` on the workspace, a table at a time under a progress bar ("wrote items");
+    a lake that cannot be written or read as asked ends the command with its reason."""
+    from covalue.lake import LakeError
+
+    with opened(workspace, refused=(LakeError,)) as ws, progress_bar(quiet=as_json) as bar:
+        task = bar.add_task(verb, total=None)
+
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"{verb} {table}")
+
+        return run(ws, progress)
