@@ -16,6 +16,7 @@ from covalue.web.views import (
     people,
     portfolio,
     shared_value,
+    spaces,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     member.router,
     data.router,
     admin.router,
+    spaces.router,
     shared_value.router,
     collaboration.router,
 ]
