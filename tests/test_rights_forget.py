@@ -352,3 +352,29 @@ def test_forget_reaches_the_workspaces_own_lake(shared_data: Path, tmp_path: Pat
     assert result.counts["lake tables exported again"] == 6
     assert in_lake() == 0 and not old_run.exists()
     ws.close()
+
+
+def test_a_lake_exported_before_a_forget_does_not_bring_the_person_back(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from covalue.lake import export_parquet, import_parquet
+
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([shared_data / HDV])
+    export_parquet(ws, tmp_path / "old-lake")  # elsewhere: the workspace does not know this copy
+    p = resolve(ws, f"{SRC}:{USER}")
+    (member,) = p.member_ids
+    items = ws.raw.execute("SELECT count(*) FROM items").fetchone()[0]
+    forget(ws, p, asked_by="the data protection officer", reanalyse=False)
+    ws = covalue.open(tmp_path / "ws")
+    left = ws.raw.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert left < items - 80
+    got = import_parquet(ws, tmp_path / "old-lake")
+    q = ws.raw.execute
+    assert q("SELECT count(*) FROM identities WHERE member_id = ?", [member]).fetchone() == (0,)
+    assert q("SELECT count(*) FROM items WHERE author_id = ?", [member]).fetchone() == (0,)
+    assert q(
+        "SELECT count(*) FROM actions WHERE actor_id = ? OR target_id = ?", [member, member]
+    ).fetchone() == (0,)
+    assert got.skipped["items"] >= 87 and got.skipped["identities"] == 1
+    ws.close()

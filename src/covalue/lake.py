@@ -160,10 +160,18 @@ class ImportResult:
     path: str
     read: dict[str, int] = field(default_factory=dict)
     added: dict[str, int] = field(default_factory=dict)
+    #: rows of people forgotten in this workspace, left out as an ingest leaves them out
+    skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "read": self.read, "added": self.added, "seconds": round(self.seconds, 2)}
+        return {
+            "path": self.path,
+            "read": self.read,
+            "added": self.added,
+            "skipped_forgotten": self.skipped,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def import_parquet(
@@ -175,6 +183,7 @@ def import_parquet(
     workspace or the one the lake came from (people read again from their platform's export would get
     this workspace's pseudonyms and count twice). The columns left out at export stay empty."""
     from covalue import communities, staging
+    from covalue.rights.forget_log import SkipList
 
     t0 = time.perf_counter()
     root = Path(directory).expanduser().resolve()
@@ -185,6 +194,7 @@ def import_parquet(
     raw = ws.raw
     names = [t for t in TABLES if t in manifest.get("tables", {})]
     result = ImportResult(path=str(root))
+    skip = SkipList.load(ws)  # a lake exported before a forget does not bring the person back
     with ws.transaction():
         for i, name in enumerate(names):
             files = sorted(p for p in (root / name).rglob("*.parquet") if not _hidden(p, root))
@@ -198,11 +208,16 @@ def import_parquet(
                 raw.execute(f'CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM "{name}" LIMIT 0')
                 raw.execute(f"INSERT INTO {stage} BY NAME SELECT {cols} FROM {src}")
                 result.read[name] = int(raw.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])
-                result.added[name] = staging.merge_new(raw, name, stage)
+                if skip.active:
+                    kept = skip.filter(name, raw.execute(f"SELECT * FROM {stage}").fetch_arrow_table())
+                    result.added[name] = staging.merge_batch(raw, name, kept)
+                else:
+                    result.added[name] = staging.merge_new(raw, name, stage)
                 raw.execute(f"DROP TABLE {stage}")
             if progress:
                 progress(name, i + 1, len(names))
         communities.apply(raw)  # spaces moved to another community here stay there
+    result.skipped = dict(skip.skipped)
     result.seconds = time.perf_counter() - t0
     return result
 
