@@ -13,6 +13,8 @@ starts, and text that is not JSON costs the rest of its line, after which parsin
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -28,6 +30,21 @@ _CUT_OFF = "JSON value cut off at the end of the file"
 
 #: (byte offset, value, None) for a record, (byte offset, None, problem) for what cannot be read
 Found = tuple[int, Any, str | None]
+
+#: a number of 19 digits or more, where JSON puts numbers: it may not fit in 64 bits, which orjson
+#: then turns into a float (an id 9223372036854775809 would come back rounded)
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19,}\s*[,\]}]")
+
+
+def _loads(body: bytes) -> Any:
+    """``body`` parsed by orjson, or by the standard library (ints of any size, exact) when it holds
+    a number orjson would round."""
+    if _LONG_NUMBER.search(body):
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            raise orjson.JSONDecodeError(str(e), "", 0) from None
+    return orjson.loads(body)
 
 
 def iter_json(fh: BinaryIO) -> Iterator[Found]:
@@ -69,7 +86,7 @@ def _line_values(fh: BinaryIO) -> Iterator[Found | int]:
                 continue
             if body.endswith(b"}"):
                 try:
-                    yield here + line.index(b"{"), orjson.loads(body), None
+                    yield here + line.index(b"{"), _loads(body), None
                     continue
                 except orjson.JSONDecodeError:
                     pass  # the first line of a pretty-printed object: read on
@@ -79,7 +96,7 @@ def _line_values(fh: BinaryIO) -> Iterator[Found | int]:
         acc_size += len(line)
         if line.rstrip() == b"}":
             try:
-                value = orjson.loads(b"".join(acc))
+                value = _loads(b"".join(acc))
             except orjson.JSONDecodeError:
                 value = None  # an inner brace at the start of a line (no indentation): read on
             if value is not None:
