@@ -8,6 +8,7 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -190,6 +191,25 @@ def test_batches_bound_memory(tmp_path: Path) -> None:
         s.item(str(i), kind="post", created_at=None, author_id=None)
     sink.flush()
     assert emitted == [10, 10, 5]
+
+
+def test_numbers_the_tables_cannot_hold_are_left_empty_not_fatal() -> None:
+    """An export's absurd count (1e25 views, a score past 64 bits, an infinite value) empties that
+    field; before, it failed the whole batch of rows it was read with."""
+    got: dict[str, pa.Table] = {}
+    sink = Sink(secret=b"k", ingest_id="i", emit=lambda t, b: got.__setitem__(t, b))
+    s = sink.source("x", "y")
+    s.item(
+        "1", kind="post", created_at=None, author_id=None, views=10**25, score=-(10**20), n_attachments=2**40
+    )
+    s.item("2", kind="post", created_at=None, author_id=None, views=12, score=3.0)
+    s.action("1", verb="vote", ts=None, actor_id=None, value=float("inf"))
+    s.action("2", verb="vote", ts=None, actor_id=None, value=10**400)
+    s.action("3", verb="vote", ts=None, actor_id=None, value=2)
+    sink.flush()
+    items = got["items"].to_pylist()
+    assert [(i["views"], i["score"], i["n_attachments"]) for i in items] == [(None, None, 0), (12, 3, 0)]
+    assert [a["value"] for a in got["actions"].to_pylist()] == [None, None, 2.0]
 
 
 def test_sink_rejects_unknown_kinds_and_verbs() -> None:

@@ -8,6 +8,7 @@ reader small and makes every reader safe in the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,28 @@ _WORD = re.compile(r"\w+", re.U)
 
 class ReaderError(Exception):
     """The export cannot be read at all (as opposed to a record that becomes a reject row)."""
+
+
+_MAX32, _MAX64 = 2**31, 2**63
+
+
+def _whole(value: Any, bits: int = 64) -> int | None:
+    """A count as the tables hold it: None for what is not a whole number or does not fit in ``bits``
+    (an export's 1e25 views would otherwise fail the whole batch it sits in)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return n if -(2 ** (bits - 1)) <= n < 2 ** (bits - 1) else None
+
+
+def _real(value: Any) -> float | None:
+    """A finite number, or None."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def slug(text: str) -> str:
@@ -292,11 +315,18 @@ class SourceSink:
                 "title": title,
                 "text": text,
                 "n_words": words,
-                "n_links": links,
-                "n_attachments": n_attachments,
+                # counts go in as they are when they fit (the common case costs no call)
+                "n_links": links if type(links) is int and 0 <= links < _MAX32 else _whole(links, 32),
+                "n_attachments": n_attachments
+                if type(n_attachments) is int and 0 <= n_attachments < _MAX32
+                else _whole(n_attachments, 32) or 0,
                 "accepted": bool(accepted),
-                "views": views,
-                "score": score,
+                "views": views
+                if views is None or (type(views) is int and -_MAX64 <= views < _MAX64)
+                else _whole(views),
+                "score": score
+                if score is None or (type(score) is int and -_MAX64 <= score < _MAX64)
+                else _whole(score),
             },
         )
         return iid
@@ -356,7 +386,9 @@ class SourceSink:
                 "verb": verb,
                 "item_id": item_id,
                 "target_id": target_id,
-                "value": value,
+                "value": value
+                if value is None or (type(value) is float and math.isfinite(value))
+                else _real(value),
                 "detail": detail,
             },
         )

@@ -30,6 +30,7 @@ from covalue.sources.exportfiles import (
     iter_export_files,
     peek_export_files,
 )
+from covalue.sources.jsonstream import loads
 
 # -- Discord-specific parsing ----------------------------------------------------------------------
 
@@ -315,7 +316,7 @@ class DiscordReader(Reader):
     def _read_json(self, name: str, stream: IO[bytes]) -> None:
         text, had_bad = decode(stream.read())
         try:
-            doc = orjson.loads(text)
+            doc = loads(text)
         except orjson.JSONDecodeError as e:
             self._sink.reject(self._default_source, name, f"not valid JSON ({e})", text[:200])
             return

@@ -52,6 +52,7 @@ from covalue.sources.base import (
     to_utc,
 )
 from covalue.sources.htmltext import parse_html
+from covalue.sources.jsonstream import loads
 from covalue.sources.naming import discourse_site, folder_name
 
 _SUPPORT = re.compile(r"support|help|question|q\s*&\s*a|troubleshoot|how[\s-]?to|\bask\b|problem", re.I)
@@ -235,7 +236,7 @@ def read_json(f: Path) -> tuple[Any, tuple[str, str | None] | None]:
     except OSError as e:
         return None, (f"file cannot be read: {e}", None)
     try:
-        return orjson.loads(data), None
+        return loads(data), None
     except orjson.JSONDecodeError as e:
         return None, (f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
 

@@ -33,18 +33,21 @@ Found = tuple[int, Any, str | None]
 
 #: a number of 19 digits or more, where JSON puts numbers: it may not fit in 64 bits, which orjson
 #: then turns into a float (an id 9223372036854775809 would come back rounded)
-_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19,}\s*[,\]}]")
+_LONG_NUMBER = re.compile(r"[:\[,]\s*-?\d{19,}\s*[,\]}]")
+_LONG_NUMBER_BYTES = re.compile(_LONG_NUMBER.pattern.encode())
 
 
-def _loads(body: bytes) -> Any:
-    """``body`` parsed by orjson, or by the standard library (ints of any size, exact) when it holds
-    a number orjson would round."""
-    if _LONG_NUMBER.search(body):
+def loads(body: bytes | bytearray | memoryview | str) -> Any:
+    """JSON text parsed by orjson, or by the standard library (ints of any size, exact) when it holds a
+    number orjson would round; what cannot be parsed raises ``orjson.JSONDecodeError`` either way.
+    The readers parse JSON through this."""
+    text = bytes(body) if isinstance(body, bytearray | memoryview) else body
+    if (_LONG_NUMBER_BYTES if isinstance(text, bytes) else _LONG_NUMBER).search(text):
         try:
-            return json.loads(body)
+            return json.loads(text)
         except ValueError as e:
             raise orjson.JSONDecodeError(str(e), "", 0) from None
-    return orjson.loads(body)
+    return orjson.loads(text)
 
 
 def iter_json(fh: BinaryIO) -> Iterator[Found]:
@@ -86,7 +89,7 @@ def _line_values(fh: BinaryIO) -> Iterator[Found | int]:
                 continue
             if body.endswith(b"}"):
                 try:
-                    yield here + line.index(b"{"), _loads(body), None
+                    yield here + line.index(b"{"), loads(body), None
                     continue
                 except orjson.JSONDecodeError:
                     pass  # the first line of a pretty-printed object: read on
@@ -96,7 +99,7 @@ def _line_values(fh: BinaryIO) -> Iterator[Found | int]:
         acc_size += len(line)
         if line.rstrip() == b"}":
             try:
-                value = _loads(b"".join(acc))
+                value = loads(b"".join(acc))
             except orjson.JSONDecodeError:
                 value = None  # an inner brace at the start of a line (no indentation): read on
             if value is not None:

@@ -30,6 +30,7 @@ from covalue.sources.exportfiles import (
     peek_export_files,
     read_each_file,
 )
+from covalue.sources.jsonstream import loads
 
 _IGNORED = {"version", "emoji", "scheme", "role", "topical_thread"}  # carry nothing a metric needs
 _TYPES = {"team", "channel", "user", "bot", "post", "direct_channel", "direct_post"} | _IGNORED
@@ -38,7 +39,7 @@ _TYPES = {"team", "channel", "user", "bot", "post", "direct_channel", "direct_po
 def _first_line_type(head: bytes) -> str | None:
     line = head.split(b"\n", 1)[0].strip()
     try:
-        obj = orjson.loads(line)
+        obj = loads(line)
     except orjson.JSONDecodeError:
         return None
     return obj.get("type") if isinstance(obj, dict) else None
@@ -86,11 +87,11 @@ class MattermostReader(Reader):
                 continue
             loc = f"{name}:{lineno}"
             try:
-                obj = orjson.loads(line)
+                obj = loads(line)
             except orjson.JSONDecodeError as e:
                 text, had_bad = decode(line)
                 try:
-                    obj = orjson.loads(text) if had_bad else None
+                    obj = loads(text) if had_bad else None
                 except orjson.JSONDecodeError:
                     obj = None
                 if obj is None:

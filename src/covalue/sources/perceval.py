@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 import orjson
 
 from covalue.sources.base import Reader, ReaderError, Sink, to_utc
-from covalue.sources.jsonstream import iter_json
+from covalue.sources.jsonstream import iter_json, loads
 from covalue.sources.mailmessage import recovered_warning
 from covalue.sources.perceval_chat import (
     PercevalSource,
@@ -220,7 +220,7 @@ class PercevalReader(Reader):
                 known += 1
             elif k == "json" and p.stat().st_size < 1024**2:  # API pages are small; never load big files here
                 try:
-                    backend, kind = classify_json(orjson.loads(p.read_bytes()))
+                    backend, kind = classify_json(loads(p.read_bytes()))
                 except orjson.JSONDecodeError:
                     continue
                 known += bool(backend) or kind in ("error", "empty", "login")
@@ -354,7 +354,7 @@ class PercevalReader(Reader):
                 sink.advance(p.stat().st_size)
                 continue
             try:
-                obj = orjson.loads(p.read_bytes())
+                obj = loads(p.read_bytes())
             except orjson.JSONDecodeError as e:
                 sink.reject("perceval", loc, f"invalid JSON: {e}")
                 sink.advance(p.stat().st_size)

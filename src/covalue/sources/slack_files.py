@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from covalue.sources.archive import DEFAULT_MAX_RATIO, DEFAULT_MAX_UNPACKED, Refused, ZipArchive
+from covalue.sources.jsonstream import loads
 from covalue.sources.naming import slack_workspace
 
 _EXPORT_WORDS = re.compile(r"[\s_-]*slack[\s_-]*export[\s_-]*", re.I)
@@ -53,7 +54,7 @@ def parse_json(data: bytes, location: str) -> tuple[Any, list[tuple[str, str]]]:
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     try:
-        return orjson.loads(data), problems
+        return loads(data), problems
     except orjson.JSONDecodeError:
         pass
     text: str | bytes = data
@@ -69,7 +70,7 @@ def parse_json(data: bytes, location: str) -> tuple[Any, list[tuple[str, str]]]:
         )
         text = data.decode("latin-1")
     try:
-        return orjson.loads(text), problems
+        return loads(text), problems
     except orjson.JSONDecodeError as e:
         # orjson also refuses what Arrow could not store later (lone surrogates, numbers beyond a double)
         problems.append((location, f"JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}"))

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import orjson
 
+from covalue.sources.jsonstream import loads
+
 #: how much of a file the check reads
 HEAD_BYTES = 64 * 1024
 
@@ -258,7 +260,7 @@ def _text_kind(text: str) -> str:
 
 def _parses(line: str) -> bool:
     try:
-        orjson.loads(line)
+        loads(line)
     except orjson.JSONDecodeError:
         return False
     return True

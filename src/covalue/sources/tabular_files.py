@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import ReaderError
+from covalue.sources.jsonstream import loads
 from covalue.sources.tabular_values import (
     BadRow,
 )
@@ -271,7 +272,7 @@ class RecordStream:
                 continue
             loc = f"{label}:{n}"
             try:
-                obj = orjson.loads(line)
+                obj = loads(line)
             except orjson.JSONDecodeError as e:
                 rec = Record(
                     loc, None, line[:300].decode("utf-8", "replace").rstrip(), f"not valid JSON: {e}"

@@ -26,6 +26,7 @@ from covalue.sources.exportfiles import (
     peek_export_files,
     read_each_file,
 )
+from covalue.sources.jsonstream import loads
 
 _HREF = re.compile(r"<a\s[^>]*href\s*=", re.I)
 _BARE_URL = re.compile(r"(?<![\"'=])https?://", re.I)
@@ -77,7 +78,7 @@ class TeamsReader(Reader):
     def _read_file(self, src: SourceSink, name: str, stream: IO[bytes]) -> None:
         text, had_bad = decode(stream.read())
         try:
-            docs: list[tuple[str, Any]] = [("", orjson.loads(text))]
+            docs: list[tuple[str, Any]] = [("", loads(text))]
         except orjson.JSONDecodeError as e:
             docs = self._json_lines(text)
             if not docs:
@@ -102,7 +103,7 @@ class TeamsReader(Reader):
         for n, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
-                    out.append((f"line {n} ", orjson.loads(line)))
+                    out.append((f"line {n} ", loads(line)))
                 except orjson.JSONDecodeError:
                     return []
         return out

@@ -37,6 +37,7 @@ from covalue.identity import looks_like_bot
 from covalue.sources.archive import iter_tar
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, iter_files, to_utc
 from covalue.sources.htmltext import parse_html
+from covalue.sources.jsonstream import loads
 from covalue.sources.naming import folder_name
 
 _ENCODED = re.compile(r"(?:\.[0-9A-Fa-f]{2})+")
@@ -221,7 +222,7 @@ def _load(src: SourceSink, name: str, data: bytes | Exception | None) -> Any:
         src.reject(name, f"file cannot be read (damaged or truncated): {data}")
         return None
     try:
-        return orjson.loads(data)
+        return loads(data)
     except orjson.JSONDecodeError as e:
         src.reject(name, f"malformed JSON: {e}", data[:300].decode("utf-8", "replace"))
         return None
@@ -476,7 +477,7 @@ class _RealmExport:
             if msg is None:
                 continue
             try:
-                content = orjson.loads(s.get("content") or "null")
+                content = loads(s.get("content") or "null")
             except (orjson.JSONDecodeError, TypeError):
                 content = None
             if not (isinstance(content, dict) and content.get("type") == "vote"):
