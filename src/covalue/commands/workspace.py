@@ -184,6 +184,9 @@ def import_cmd(
     for name, n in result.read.items():
         t.add_row(name, f"{n:,}", f"{result.added[name]:,}")
     console.print(t)
+    if result.skipped:
+        gone = ", ".join(f"{n:,} {t}" for t, n in result.skipped.items())
+        console.print(f"Left out, as people forgotten in this workspace: {gone}.")
 
 
 def _lake_job(workspace: Path | None, as_json: bool, verb: str, run: Callable[[Any, Any], Any]) -> Any:
