@@ -185,7 +185,7 @@ def import_cmd(
         t.add_row(name, f"{n:,}", f"{result.added[name]:,}")
     console.print(t)
     if result.skipped:
-        gone = ", ".join(f"{n:,} {t}" for t, n in result.skipped.items())
+        gone = ", ".join(f"{n:,} {table}" for table, n in result.skipped.items())
         console.print(f"Left out, as people forgotten in this workspace: {gone}.")
 
 
