@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import journey, models, privacy
+from covalue import journey, privacy
 from covalue.metrics import activity, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.windows import activity_range, periods_table
@@ -26,12 +26,8 @@ from covalue.workspace import Workspace
 
 
 def model(ws: Workspace) -> dict[str, Any]:
-    """The health model with the workspace's overrides; its window is the stages' (``[analysis]
-    window_days`` unless ``[model.health.window] days`` says otherwise), so one setting moves both."""
-    m = models.load("health", ws.settings.model)
-    own = ws.settings.model.get("health", {}).get("window", {}).get("days")
-    m["window"]["days"] = int(own if own is not None else ws.settings.analysis.window_days)
-    return m
+    """The health model with the workspace's overrides, on the stages' window (one setting moves both)."""
+    return journey.windowed(ws, "health")
 
 
 def member_units(ws: Workspace) -> ir.Table:

@@ -96,12 +96,16 @@ class AnalysisResult:
 def load_models(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
     """The maturity and roles models with the workspace's overrides (``[model.*]`` in covalue.toml)."""
     overrides = ws.settings.model
-    maturity = models.load("maturity", overrides)
-    # the analysis settings of covalue.toml set the window too, as the settings docs promise
-    maturity["window"]["days"] = int(
-        overrides.get("maturity", {}).get("window", {}).get("days", ws.settings.analysis.window_days)
-    )
-    return maturity, models.load("roles", overrides)
+    return windowed(ws, "maturity"), models.load("roles", overrides)
+
+
+def windowed(ws: Workspace, name: str) -> dict[str, Any]:
+    """The model ``name`` (maturity, health) with the workspace's overrides and its trailing window:
+    ``[analysis] window_days``, unless the model's own ``[model.<name>.window] days`` sets it apart."""
+    m = models.load(name, ws.settings.model)
+    own = ws.settings.model.get(name, {}).get("window", {}).get("days")
+    m["window"]["days"] = int(own if own is not None else ws.settings.analysis.window_days)
+    return m
 
 
 def _given_or_stored(ws: Workspace, given: Any, name: str) -> ir.Table | None:

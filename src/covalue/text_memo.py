@@ -131,10 +131,9 @@ def _score_new(
         con.insert(TABLE, text_scores(fresh, roles_model).mutate(rules=ibis.literal(rules)))
 
 
-def keep_erased(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> int:
+def keep_erased(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> None:
     """Before the texts of ``items`` are erased: keep the scores they earn now, under the key each item
-    will have without its text, so that later analyses give it the roles its text earned. Returns the
-    number of items whose scores were kept."""
+    will have without its text, so that later analyses give it the roles its text earned."""
     con = ws.con
     rules = fingerprint(roles_model)
     scores = scores_of(ws, items, roles_model, scratch="_erasing_keys")
@@ -144,7 +143,6 @@ def keep_erased(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> 
     after = blank.select(_aid=blank.item_id, _ak=text_key(blank))
     rows = scores.join(after, scores._sid == after._aid).mutate(_th=after._ak, rules=ibis.literal(rules))
     rows = rows.select(*scores.columns, "rules")
-    n = int(rows.count().to_pyarrow().as_py())
     if ERASED in con.list_tables():
         ids = items.select(_eid=items.item_id)
         con.create_table("_erasing_ids", ids, temp=True, overwrite=True)
@@ -154,4 +152,3 @@ def keep_erased(ws: Workspace, items: ir.Table, roles_model: dict[str, Any]) -> 
     else:
         con.create_table(ERASED, rows)
     con.drop_table("_erasing_keys", force=True)
-    return n

@@ -37,11 +37,10 @@ _LONG_NUMBER = re.compile(r"[:\[,]\s*-?\d{19,}\s*[,\]}]")
 _LONG_NUMBER_BYTES = re.compile(_LONG_NUMBER.pattern.encode())
 
 
-def loads(body: bytes | bytearray | memoryview | str) -> Any:
+def loads(text: bytes | str) -> Any:
     """JSON text parsed by orjson, or by the standard library (ints of any size, exact) when it holds a
     number orjson would round; what cannot be parsed raises ``orjson.JSONDecodeError`` either way.
     The readers parse JSON through this."""
-    text = bytes(body) if isinstance(body, bytearray | memoryview) else body
     if (_LONG_NUMBER_BYTES if isinstance(text, bytes) else _LONG_NUMBER).search(text):
         try:
             return json.loads(text)

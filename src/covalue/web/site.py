@@ -124,12 +124,16 @@ class _WriterBench:
     lock: Any
     store: Store
     site: Site
+    #: a redraw was asked for; the worker redraws once its transaction has committed
+    redraw: bool = False
 
     def people(self, cid: str, *, names: bool) -> list[dict[str, Any]]:
         return self.site.people(cid, names=names)
 
-    def refresh(self) -> Any:
-        return self.site.refresh()
+    def refresh(self) -> None:
+        # a snapshot read now, inside the worker's open transaction, would show the state from before
+        # this very analysis (readers see committed rows only): :meth:`Site._run_analysis` redraws after
+        self.redraw = True
 
 
 class Site:
@@ -437,16 +441,16 @@ class Site:
             return
         from covalue.canvas import collaboration_service as svc
 
+        bench = _WriterBench(ws=self.writer, lock=self.write_lock, store=self.store, site=self)
         try:
             with self.write_lock, self.writer.transaction():
-                out = svc.sync_and_analyse(
-                    _WriterBench(ws=self.writer, lock=self.write_lock, store=self.store, site=self),
-                    rerun=True,
-                )
+                out = svc.sync_and_analyse(bench, rerun=True)
         except Exception as e:
             log.exception("web: the analysis asked for %s failed", cid)
             fut.set_exception(e)
         else:
+            if bench.redraw:
+                self.refresh()  # committed: the pages show this analysis before its asker is answered
             fut.set_result(out)
 
     def _recover_jobs(self) -> None:

@@ -68,5 +68,4 @@ def move_spaces(
         site.analyse(moved.community_id)  # in the worker, as a canvas's re-analysis; redraws the pages
     except Busy as e:
         return _page(ctx, message=f"{done} {e.message}")
-    site.refresh()
     return _page(ctx, message=f"{done} The workspace was analysed again.")
