@@ -6,7 +6,8 @@ Every write to ``items`` or ``actions`` notes the (community, month) of the rows
 
 1. runs in full when there is no earlier analysis recorded in ``analysis_basis``, the models or the
    settings that shape results changed (a fingerprint), "everything" was noted, people were merged or
-   flagged, or a space, identity or experiment changed in a way an old row could see;
+   flagged, a space, identity or experiment changed in a way an old row could see, or a community's
+   export now shows ideas or reactions it did not (every month's checks change);
 2. otherwise recomputes the item-level tables (``item_roles``, ``interactions``, ``item_facts``) for the
    threads the new rows touch, closed over parents, roots, replies and chat neighbours, and reads which
    rows really changed;
@@ -336,10 +337,17 @@ def update(
     )
     ph["is_idea"] = ibis.literal(True)
     placeholder = ideas.select(**{c: v.cast(fcols[c]) for c, v in ph.items()})
+    con.create_table("_inc_ideas", ideas.select("community_id"), temp=True, overwrite=True)
+    uptake = mt.responding_communities(actions, new_roles, maturity)
+    con.create_table("_inc_uptake", uptake, temp=True, overwrite=True)
+    if _measurability_moved(raw):
+        drop_scratch(ws)
+        run.mode = "full: the ideas or reactions of a community's export came or went"
+        return False
     facts_j = new_facts.filter(new_facts.created_at >= month_start(jfrom - reach - 1))
     sc = mt.stage_checks(
         cur, facts_j.union(placeholder, distinct=False), ws.table("_inc_journeys"), jperiods, maturity,
-        with_experiments=experiments is not None,
+        with_experiments=experiments is not None, responses=ws.table("_inc_uptake"),
     )  # fmt: skip
     con.create_table("_inc_stage_checks", sc, temp=True, overwrite=True)
     step("stage_checks")
@@ -385,6 +393,24 @@ def update(
     )
     _count_rows(raw, run)
     return True
+
+
+def _measurability_moved(raw: Any) -> bool:
+    """Whether a community's ideas or uptake (:data:`~covalue.metrics.stage_checks.UPTAKE`) became
+    measurable, or stopped being so, with the new rows (``_inc_ideas``, ``_inc_uptake``): that changes
+    the checks of every period, not only of those recomputed."""
+    from covalue.metrics.stage_checks import UPTAKE
+
+    return bool(
+        raw.execute(
+            "SELECT count(*) FROM (SELECT community_id, "
+            "bool_or(measurable) FILTER (WHERE stage = 'innovate') AS ideas, "
+            "bool_or(measurable) FILTER (WHERE measure = ?) AS uptake FROM stage_checks GROUP BY ALL) o "
+            "WHERE o.ideas <> (o.community_id IN (SELECT community_id FROM _inc_ideas)) "
+            "OR o.uptake <> (o.community_id IN (SELECT _rc FROM _inc_uptake))",
+            [UPTAKE],
+        ).fetchone()[0]
+    )
 
 
 def _count_rows(raw: Any, run: AnalysisResult) -> None:

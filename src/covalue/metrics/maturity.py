@@ -36,7 +36,7 @@ from covalue.metrics.member_stages import (
     member_activity,
     member_periods,
 )
-from covalue.metrics.stage_checks import stage_checks
+from covalue.metrics.stage_checks import responding_communities, stage_checks
 from covalue.metrics.stage_mix import persona_mix, stage_mix
 from covalue.metrics.windows import (
     activity_range,
@@ -73,6 +73,7 @@ __all__ = [
     "periods_table",
     "persona_mix",
     "responder_months",
+    "responding_communities",
     "shown_periods",
     "stage_checks",
     "stage_evidence",
@@ -157,6 +158,9 @@ def compute(
     out["personas"] = keep("personas", persona_mix(ms))
     out["stage_checks"] = keep(
         "stage_checks",
-        stage_checks(ms, facts, jn, periods, maturity_model, with_experiments=experiments is not None),
-    )
+        stage_checks(
+            ms, facts, jn, periods, maturity_model, with_experiments=experiments is not None,
+            responses=responding_communities(actions, roles, maturity_model),
+        ),
+    )  # fmt: skip
     return out

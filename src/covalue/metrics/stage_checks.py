@@ -10,6 +10,22 @@ import ibis.expr.types as ir
 
 from covalue.metrics.windows import in_windows, month_index
 
+#: the measure that reads how others took up what was shared: an answer is taken up by a reaction, a
+#: vote or an acceptance far more often than by a reply, so an export without any of those cannot show it
+UPTAKE = "share of those contributions with a response"
+
+
+def responding_communities(actions: ir.Table, roles: ir.Table, model: dict[str, Any]) -> ir.Table:
+    """The communities (``_rc``) whose export holds at least one response that is not a reply (a
+    reaction, a vote, an acceptance: ``interactions.response_verbs``). An action without a community
+    takes its item's."""
+    a = actions.filter(actions.verb.isin(list(model["interactions"]["response_verbs"])))
+    _vr = roles.view()
+    r = _vr.select(_ri=_vr.item_id, _rcom=_vr.community_id)
+    a = a.left_join(r, a.item_id == r._ri)
+    a = a.select(_rc=ibis.coalesce(a.community_id, a._rcom))
+    return a.filter(a._rc.notnull()).distinct()
+
 
 def stage_checks(
     ms: ir.Table,
@@ -19,6 +35,7 @@ def stage_checks(
     model: dict[str, Any],
     *,
     with_experiments: bool = False,
+    responses: ir.Table | None = None,
 ) -> ir.Table:
     """Terry's questions per community and period, one row per measure: its value, threshold,
     direction, whether it passes and the ``window`` it was measured over ("2020-05" for the month,
@@ -27,7 +44,11 @@ def stage_checks(
     Questions are thread-opening questions and are counted over the trailing window, as health counts
     them, so the two never disagree. A measure whose threshold is 0 asks nothing and is left out (it
     could not fail). Where the community has no idea signal at all, the Innovate measures are
-    ``measurable = false`` (value and pass left empty): "not measurable from this export", not 0.
+    ``measurable = false`` (value and pass left empty): "not measurable from this export", not 0. So is
+    the share of contributions with a response (:data:`UPTAKE`) where the export holds no reaction, vote
+    or acceptance at all (a community outside ``responses``, see :func:`responding_communities`): replies
+    alone show almost no answer taken up, on a healthy list as on a dead one. Without ``responses``
+    every community is taken to show them.
     """
     c = model["checks"]
     days = int(model["window"]["days"])
@@ -89,6 +110,12 @@ def stage_checks(
         base = base.left_join(pk, (base.community_id == pk._kc) & (base.pidx == pk._kp)).drop("_kc", "_kp")
     base = base.left_join(any_idea, base.community_id == any_idea._ic).drop("_ic")
     base = base.mutate(_has_ideas=base._has_ideas.fill_null(False))
+    if responses is None:
+        base = base.mutate(_has_uptake=ibis.literal(True))
+    else:
+        up = responses.select(_uc=responses._rc, _has_uptake=ibis.literal(True))
+        base = base.left_join(up, base.community_id == up._uc).drop("_uc")
+        base = base.mutate(_has_uptake=base._has_uptake.fill_null(False))
 
     def rate(num: ir.Value, den: ir.Value) -> ir.FloatingValue:
         return ibis.ifelse(
@@ -130,7 +157,7 @@ def stage_checks(
         (
             "share",
             "still sharing?",
-            "share of those contributions with a response",
+            UPTAKE,
             "month",
             rate(base.answered_posts, base.new_posts),
             c["share_min_response_rate"],
@@ -249,7 +276,9 @@ def stage_checks(
     x = base.cross_join(spec)
     value = ibis.cases(*[(x.ord == i, x[f"_v{i}"]) for i in range(len(kept))], else_=ibis.null("float64"))
     month_end = (x.win_end - ibis.interval(days=1)).date().cast("string")
-    measurable = ibis.ifelse(x.stage == "innovate", x._has_ideas, ibis.literal(True))
+    measurable = ibis.cases(
+        (x.stage == "innovate", x._has_ideas), (x.measure == UPTAKE, x._has_uptake), else_=ibis.literal(True)
+    )
     passed = ibis.ifelse(x._op == ">=", value >= x.threshold, value <= x.threshold)
     return x.select(
         "community_id",

@@ -1,0 +1,138 @@
+"""Whether shared contributions were taken up: an answer is taken up by a reaction, a vote or an
+acceptance far more often than by a reply, so an export that holds none of those (a public Zulip
+archive, a mailing list) shows the share of contributions with a response as "not measurable from this
+export", never as a failing 0-10 %, and no coaching card blames the community for it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import covalue
+from covalue import journey, models, synth
+from covalue.metrics.stage_checks import UPTAKE
+from covalue.report import coaching
+
+RESPONSE_VERBS = models.load("maturity")["interactions"]["response_verbs"]
+
+
+def _uptake(c: dict[str, Any]) -> dict[str, Any]:
+    return next(ch for ch in c["checks"] if ch["measure"] == UPTAKE)
+
+
+def test_an_export_without_reactions_cannot_show_uptake(three_reports: dict[str, Any]) -> None:
+    zulip = three_reports["ncar-zulip-archive"]
+    ch = _uptake(zulip)
+    assert ch["measurable"] is False and ch["value"] is None and ch["passed"] is None
+    # the other Share measures still judge whether it is sharing
+    share = [c for c in zulip["checks"] if c["stage"] == "share" and c["measure"] != UPTAKE]
+    assert share and all(c["measurable"] is not False and c["value"] is not None for c in share)
+    # no card asks the team to get information flowing because of what the export cannot show
+    for card in coaching.next_steps(zulip):
+        assert UPTAKE not in card["saw"], card["saw"]
+    # Stack Exchange votes and Slack reactions show it
+    for name in ("beer.stackexchange.com", "houstondatavis"):
+        ch = _uptake(three_reports[name])
+        assert ch["measurable"] is not False and ch["value"] is not None, name
+
+
+def test_exports_with_and_without_response_verbs(tmp_path: Path, shared_data: Path) -> None:
+    """Counted in the workspace's actions: the Zulip archive holds mentions only; the measure is
+    left out of every one of its months, and kept in every month of the Slack export."""
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest(
+        [
+            shared_data / "zulip" / "ncar-zulip-archive.tar.gz",
+            shared_data / "slack" / "houstondatavis-slack-export.zip",
+        ]
+    )
+    ws.analyze()
+    verbs = dict(
+        ws.raw.execute(
+            "SELECT community_id, count(*) FILTER (WHERE verb IN (SELECT unnest(?))) FROM actions GROUP BY 1",
+            [list(RESPONSE_VERBS)],
+        ).fetchall()
+    )
+    assert verbs.get("ncar-zulip-archive", 0) == 0 and verbs["houstondatavis"] > 0
+    rows = ws.raw.execute(
+        "SELECT community_id, count(*), count(*) FILTER (WHERE measurable), count(value) "
+        "FROM stage_checks WHERE measure = ? GROUP BY 1",
+        [UPTAKE],
+    ).fetchall()
+    got = {r[0]: r[1:] for r in rows}
+    n, measurable, valued = got["ncar-zulip-archive"]
+    assert n > 60 and measurable == 0 and valued == 0
+    n, measurable, valued = got["houstondatavis"]
+    assert n > 10 and measurable == n
+    ws.close()
+
+
+def test_the_first_reactions_reach_every_month(tmp_path: Path) -> None:
+    """A synthetic organisation whose reactions, votes and acceptances all come in its last month:
+    uploaded first without that month, no month can show uptake; with it, every month of the
+    community can (the export now holds them), the older ones too, so the update runs in full and
+    equals a full run."""
+    org = synth.generate(seed=3)
+    actions = org.tables["actions"]
+    responds = pc.fill_null(pc.is_in(actions["verb"], pa.array(list(RESPONSE_VERBS))), False)
+    last = pa.scalar(synth.month_starts("2025-01")[-2], pa.timestamp("us"))
+    in_last = pc.fill_null(pc.greater_equal(actions["ts"], last), False)
+    tables = dict(org.tables, actions=actions.filter(pc.or_(pc.invert(responds), in_last)))
+    early, late = {}, {}
+    for name, col in (("items", "created_at"), ("actions", "ts")):
+        later = pc.fill_null(pc.greater_equal(tables[name][col], last), False)
+        early[name], late[name] = tables[name].filter(pc.invert(later)), tables[name].filter(later)
+    early = dict(tables, **early)
+
+    inc = covalue.init(tmp_path / "inc")
+    toml = inc.path / "covalue.toml"
+    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
+    assert "update_from_actions = 0" in text  # every upload updates, however small the workspace
+    toml.write_text(text)
+    inc.close()
+    inc = covalue.open(tmp_path / "inc")
+    for name, tbl in early.items():
+        if tbl.num_rows:
+            inc.append(name, tbl)
+    journey.analyze(inc)
+    before = inc.raw.execute(
+        "SELECT count(*) FILTER (WHERE measurable) FROM stage_checks WHERE measure = ?", [UPTAKE]
+    )
+    assert before.fetchone()[0] == 0
+    for name, tbl in late.items():
+        inc.append(name, tbl)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("full: the ideas or reactions"), run.mode
+
+    full = covalue.init(tmp_path / "full")
+    for name, tbl in tables.items():
+        if tbl.num_rows:
+            full.append(name, tbl)
+    journey.analyze(full)
+    for t in journey.DERIVED:
+        cols = [c for c in full.table(t).columns if c != "analysis_id"]
+        assert _same(
+            inc, inc.table(t).select(*cols).to_pyarrow(), full.table(t).select(*cols).to_pyarrow()
+        ), t
+    after = inc.raw.execute("SELECT bool_and(measurable) FROM stage_checks WHERE measure = ?", [UPTAKE])
+    assert after.fetchone()[0] is True
+    inc.close()
+    full.close()
+
+
+def _same(ws: covalue.Workspace, a: pa.Table, b: pa.Table) -> bool:
+    ws.raw.register("_a", a)
+    ws.raw.register("_b", b)
+    try:
+        n = ws.raw.execute(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM _a EXCEPT ALL SELECT * FROM _b)) "
+            "+ (SELECT count(*) FROM (SELECT * FROM _b EXCEPT ALL SELECT * FROM _a))"
+        ).fetchone()[0]
+    finally:
+        ws.raw.unregister("_a")
+        ws.raw.unregister("_b")
+    return n == 0
