@@ -11,11 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from typer.testing import CliRunner
 
 import covalue
 from covalue import journey, models, synth
+from covalue.cli import app
 from covalue.metrics.stage_checks import UPTAKE
 from covalue.report import coaching
+from covalue.report.build import build
 
 RESPONSE_VERBS = models.load("maturity")["interactions"]["response_verbs"]
 
@@ -68,7 +71,16 @@ def test_exports_with_and_without_response_verbs(tmp_path: Path, shared_data: Pa
     assert n > 60 and measurable == 0 and valued == 0
     n, measurable, valued = got["houstondatavis"]
     assert n > 10 and measurable == n
+    # every output says why, in the same words
+    why = "not measurable from this export: it holds no reaction, vote or acceptance"
+    html = build(ws, tmp_path / "report.html").path.read_text()
+    assert why in html
     ws.close()
+    out = CliRunner().invoke(
+        app, ["stages", "-w", str(tmp_path / "ws"), "-c", "ncar-zulip-archive"], env={"COLUMNS": "250"}
+    )
+    assert out.exit_code == 0, out.output
+    assert why in out.output
 
 
 def test_the_first_reactions_reach_every_month(tmp_path: Path) -> None:

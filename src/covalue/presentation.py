@@ -10,7 +10,7 @@
 A value that is missing is shown as "–" by every formatter, so a table never mixes "n/a", "None" and
 blanks. Build templates from :func:`environment` rather than a new ``jinja2.Environment`` so that every
 page escapes the same way and knows the same filters (``num``, ``pct``, ``hours``, ``when``, ``counts``,
-``text_of``, ``plural``); add page-specific filters to the returned environment. The report
+``text_of``, ``plural``, ``unmeasured``); add page-specific filters to the returned environment. The report
 (``covalue.report.view``), the web app (``web/common.py``) and the canvases' exports are all made so.
 """
 
@@ -112,7 +112,16 @@ def json_for_script(data: Any) -> Markup:
     return Markup(orjson.dumps(data).decode().replace("</", "<\\/"))
 
 
+def unmeasured(check: Any) -> str:
+    """Why a stage check cannot be read from the export (see
+    :func:`covalue.metrics.stage_checks.unmeasurable_reason`)."""
+    from covalue.metrics.stage_checks import unmeasurable_reason
+
+    return unmeasurable_reason(dict(check))
+
+
 FILTERS = {
+    "unmeasured": unmeasured,
     "num": num,
     "pct": pct,
     "hours": hours,

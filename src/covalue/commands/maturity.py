@@ -24,6 +24,7 @@ from covalue.commands.options import (
     progress_bar,
 )
 from covalue.metrics.maturity import TRANSITIONS
+from covalue.metrics.stage_checks import unmeasurable_reason
 from covalue.privacy import from_pseudonym
 from covalue.stages import JOURNEY
 
@@ -184,7 +185,7 @@ def stages(
             value = "–" if v is None else (f"{v:.0%}" if ratio else f"{v:g}")
             need = f"{c['op']} {c['threshold']:.0%}" if ratio else f"{c['op']} {c['threshold']:g}"
             if c.get("measurable") is False:
-                result = "not measurable from this export"
+                result = unmeasurable_reason(c)
             else:
                 result = "[green]pass[/]" if c["passed"] else "[red]not yet[/]"
             t.add_row(c["stage"], c["question"], c["measure"], c.get("window") or "", value, need, result)

@@ -15,6 +15,15 @@ from covalue.metrics.windows import in_windows, month_index
 UPTAKE = "share of those contributions with a response"
 
 
+def unmeasurable_reason(check: dict[str, Any]) -> str:
+    """Why a check row marked ``measurable = false`` cannot be read, in the words every output uses."""
+    if check.get("stage") == "innovate":
+        return "not measurable from this export: it shows no idea at all"
+    if check.get("measure") == UPTAKE:
+        return "not measurable from this export: it holds no reaction, vote or acceptance"
+    return "not measurable from this export"
+
+
 def responding_communities(actions: ir.Table, roles: ir.Table, model: dict[str, Any]) -> ir.Table:
     """The communities (``_rc``) whose export holds at least one response that is not a reply (a
     reaction, a vote, an acceptance: ``interactions.response_verbs``). An action without a community
