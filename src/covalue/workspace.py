@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import communities, memory, merge, schema, staging
+from covalue import communities, memory, merge, relays, schema, staging
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -384,6 +384,7 @@ class Workspace:
             for table, n in stage.merge().items():
                 added[table] += n
         communities.apply(raw)  # spaces the user moved to another community stay there
+        relayed = relays.apply(raw, self.secret, skip)  # people writing through a bridge account
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
@@ -391,6 +392,8 @@ class Workspace:
             name: sorted(s.recovered_senders) for name, s in sink.sources.items() if s.recovered_senders
         }
         result.messages.extend(sink.messages)
+        if relayed.message():
+            result.messages.append(relayed.message() or "")
         if skip.total:
             result.skipped = skip.total
             result.messages.append(skip.message() or "")

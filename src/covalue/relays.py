@@ -1,0 +1,230 @@
+"""Relayed messages: people who write through a bridge account.
+
+A chat bridged to other networks (matterbridge and the like: Telegram, IRC, Matrix, another Discord or
+Slack) has one account post what each person wrote elsewhere, every message opening with the network
+and the writer's nick: ``[telegram] <alice> any news on the listing?``. Read as it comes, that account is
+one member who wrote a quarter of everything, answered thousands of questions and asked thousands more,
+while the people behind it are missing from every count.
+
+After each ingest, :func:`apply` finds such accounts in the workspace — most of an account's messages
+open so, naming at least :data:`MIN_NICKS` different people — and gives each relayed message to its
+writer: one identity per relay account, network and nick (pseudonymous like every other, the nick as its
+display name). The prefix leaves the text, so a report never shows the nick. Reactions and mentions aimed
+at the relay on such a message go to the writer. The relay itself becomes a bot. A relay found once stays
+one (table ``relay_accounts``), so later uploads of the same chat are read the same way. People who asked
+to be forgotten stay forgotten, whoever relayed them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from covalue import changes, identity
+from covalue.sources.base import text_stats
+
+if TYPE_CHECKING:
+    from covalue.rights.forget_log import SkipList
+
+TABLE = "relay_accounts"
+#: ``[network] <nick>`` opening a message, then a space or nothing (a relayed picture has no text);
+#: no colon in the network, so a pasted log line such as ``[12:01] <bob> hi`` is not one; a nick up to
+#: 128 characters (a Telegram name is a first and a last name of up to 64 each)
+PREFIX = r"^\[([A-Za-z0-9][A-Za-z0-9 ._-]{0,29})\] <([^<>\n]{1,128})>(?:\s+|$)"
+_PREFIX = re.compile(PREFIX)
+#: an account is a relay when at least this share of its messages are relayed ...
+MIN_SHARE = 0.5
+#: ... for at least this many different nicks (a person quoting a chat log now and then is not one)
+MIN_NICKS = 3
+
+
+@dataclass
+class Relayed:
+    """What :func:`apply` did: relay accounts found (new ones), writers identified, messages given to
+    their writers, and messages of forgotten people left out."""
+
+    relays: int = 0
+    new_relays: int = 0
+    writers: int = 0
+    messages: int = 0
+    forgotten: int = 0
+
+    def message(self) -> str | None:
+        if not self.messages:
+            return None
+        text = (
+            f"{self.messages:,} messages posted by {self.relays} relay account(s) (a bridge from another "
+            "network, each message opening with the network and the nick of its writer) were given to the "
+            f"{self.writers:,} people who wrote them; the relay accounts count as bots"
+        )
+        if self.forgotten:
+            text += f"; {self.forgotten:,} of them, by people who asked to be forgotten, were left out"
+        return text
+
+
+def _ensure(raw: Any) -> None:
+    raw.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (identity_id VARCHAR, source VARCHAR, found_at TIMESTAMP)"
+    )
+
+
+#: a relayed writer may be a bridge in turn ("[x] <bridge> [y] <alice> hi"): rounds of :func:`apply`
+NESTING = 3
+
+
+def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
+    """Find relay accounts and give their relayed messages to the people who wrote them (see the
+    module), bridges behind bridges too. Runs after each ingest, in its transaction; a workspace
+    without relayed messages costs one scan of the messages that open with ``[``."""
+    out = Relayed()
+    writers: set[str] = set()
+    items: set[str] = set()
+    for _ in range(NESTING):
+        step = _apply_once(raw, secret, skip, writers, items)
+        out.relays, out.new_relays = step.relays, out.new_relays + step.new_relays
+        out.forgotten += step.forgotten
+        if not step.messages:
+            break
+    out.messages = len(items) - out.forgotten
+    # a writer found to relay others in turn is a relay, not a writer
+    out.writers = len(writers - {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()})
+    return out
+
+
+def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], items: set[str]) -> Relayed:
+    out = Relayed()
+    _ensure(raw)
+    opening = f"i.text LIKE '[%' AND regexp_matches(i.text, '{PREFIX}')"
+    # accounts the export already calls bots stay bots (a notification bot may write "[repo] <who> ...")
+    found = raw.execute(
+        "WITH r AS (SELECT i.author_id, any_value(i.source) AS source, count(*) AS relayed FROM items i "
+        f"JOIN identities d ON d.identity_id = i.author_id WHERE NOT coalesce(d.is_bot, FALSE) AND {opening} "
+        f"GROUP BY 1 HAVING count(DISTINCT regexp_extract(i.text, '{PREFIX}', 2)) >= {MIN_NICKS}) "
+        "SELECT r.author_id, r.source FROM r JOIN (SELECT author_id, count(*) AS n FROM items "
+        "WHERE author_id IN (SELECT author_id FROM r) GROUP BY 1) t USING (author_id) "
+        f"WHERE r.relayed >= {MIN_SHARE} * t.n"
+    ).fetchall()
+    known = {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()}
+    new = [(a, s) for a, s in found if a not in known]
+    if new:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        raw.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?)", [(a, s, now) for a, s in new])
+    relays = known | {a for a, _ in found}
+    out.relays, out.new_relays = len(relays), len(new)
+    if not relays:
+        return out
+    raw.execute(
+        f"UPDATE identities SET is_bot = TRUE WHERE identity_id IN (SELECT identity_id FROM {TABLE}) AND NOT is_bot"
+    )
+    raw.execute(
+        "UPDATE members SET is_bot = TRUE WHERE NOT is_bot AND member_id IN (SELECT d.member_id FROM "
+        f"identities d JOIN {TABLE} r USING (identity_id))"
+    )
+    rows = raw.execute(
+        "SELECT i.item_id, i.source, i.author_id, d.native_id, i.text, i.created_at FROM items i "
+        f"JOIN {TABLE} r ON r.identity_id = i.author_id LEFT JOIN identities d ON d.identity_id = i.author_id "
+        f"WHERE {opening}"
+    ).fetchall()
+    if not rows:
+        return out
+    writers: dict[str, dict[str, Any]] = {}
+    moved: dict[str, list[Any]] = {"item_id": [], "writer": [], "relay": [], "text": [], "n_words": []}
+    for item_id, source, relay, native, text, created in rows:
+        m = _PREFIX.match(text)
+        if m is None:  # the engine's regular expressions and Python's agree on this pattern
+            continue
+        network, nick = m.group(1), m.group(2).strip()
+        native_id = f"relay:{native or relay}:{network}:{nick}"
+        wid = identity.identity_id(secret, source, native_id)
+        w = writers.setdefault(
+            wid, {"source": source, "native_id": native_id, "name": nick, "first": created}
+        )
+        if created is not None and (w["first"] is None or created < w["first"]):
+            w["first"] = created
+        rest = text[m.end() :]
+        moved["item_id"].append(item_id)
+        moved["writer"].append(wid)
+        moved["relay"].append(relay)
+        moved["text"].append(rest)
+        moved["n_words"].append(text_stats(rest)[0])
+    gone = skip._forgotten(list(writers)) if skip is not None and skip.active else set()
+    raw.register("_relayed", pa.table(moved, schema=_MOVED))
+    raw.register(
+        "_writers",
+        pa.table(
+            {
+                "identity_id": list(writers),
+                "source": [w["source"] for w in writers.values()],
+                "native_id": [w["native_id"] for w in writers.values()],
+                "display_name": [w["name"] for w in writers.values()],
+                "first_seen": [w["first"] for w in writers.values()],
+            },
+            schema=_WRITERS,
+        ),
+    )
+    try:
+        fresh = "SELECT * FROM _writers w WHERE w.identity_id NOT IN (SELECT identity_id FROM identities)"
+        if gone:
+            fresh += " AND w.identity_id NOT IN (SELECT unnest(?))"
+        params = [sorted(gone)] if gone else []
+        raw.execute(
+            "INSERT INTO identities BY NAME SELECT identity_id, identity_id AS member_id, source, native_id, "
+            f"display_name, NULL AS email_hash, FALSE AS is_bot FROM ({fresh})",
+            params,
+        )
+        raw.execute(
+            "INSERT INTO members BY NAME SELECT identity_id AS member_id, source, first_seen, "
+            f"FALSE AS is_bot FROM ({fresh}) WHERE identity_id NOT IN (SELECT member_id FROM members)",
+            params,
+        )
+        # the months these messages are in change hands: the next analysis revisits them
+        changes.note_added(raw, "items", "SELECT i.* FROM items i JOIN _relayed r USING (item_id)")
+        raw.execute(
+            "UPDATE actions SET target_id = r.writer FROM _relayed r "
+            "WHERE actions.item_id = r.item_id AND actions.target_id = r.relay"
+        )
+        raw.execute(
+            "UPDATE items SET author_id = r.writer, text = r.text, n_words = r.n_words FROM _relayed r "
+            "WHERE items.item_id = r.item_id"
+        )
+        if gone:
+            ids = sorted(gone)
+            out.forgotten = int(
+                raw.execute(
+                    "SELECT count(*) FROM items WHERE author_id IN (SELECT unnest(?))", [ids]
+                ).fetchone()[0]
+            )
+            raw.execute("DELETE FROM items WHERE author_id IN (SELECT unnest(?))", [ids])
+            raw.execute("UPDATE actions SET target_id = NULL WHERE target_id IN (SELECT unnest(?))", [ids])
+            skip.skipped["items"] = skip.skipped.get("items", 0) + out.forgotten
+    finally:
+        raw.unregister("_relayed")
+        raw.unregister("_writers")
+    seen.update(set(writers) - gone)
+    items.update(moved["item_id"])
+    out.messages = len(moved["item_id"]) - out.forgotten
+    return out
+
+
+_MOVED = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("writer", pa.string()),
+        ("relay", pa.string()),
+        ("text", pa.string()),
+        ("n_words", pa.int32()),
+    ]
+)
+_WRITERS = pa.schema(
+    [
+        ("identity_id", pa.string()),
+        ("source", pa.string()),
+        ("native_id", pa.string()),
+        ("display_name", pa.string()),
+        ("first_seen", pa.timestamp("us")),
+    ]
+)

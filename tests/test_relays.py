@@ -1,0 +1,191 @@
+"""Relayed messages: a bridge account posting for people on another network is not one member. On a
+planted Discord export and on the real Komodo archive (counted from its raw CSV files), each relayed
+message goes to its writer, the relay becomes a bot, a person who quotes a chat log is not a relay, and
+people who asked to be forgotten stay forgotten when the export is read again."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import covalue
+from covalue import relays
+from covalue.rights.forget import forget
+from covalue.rights.people import resolve
+
+HEADER = "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
+#: written apart from the product's pattern: a network without a colon, then a nick of at most 128
+#: characters in angle brackets (one spam name of 253 characters in the Komodo archive stays the bridge's)
+RELAYED = re.compile(r"^\[([^\]:]{1,30})\] <([^<>\n]{1,128})>(?:\s|$)")
+
+
+def _row(aid: str, name: str, date: str, content: str, react: str = "") -> str:
+    q = [f'"{v.replace(chr(34), chr(34) * 2)}"' for v in (aid, name, date, content, "", react)]
+    return ";".join(q) + ";\n"
+
+
+def _export(path: Path, rows: list[str]) -> Path:
+    data = (HEADER + "".join(rows)).encode()
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("csv/Community/general/1.csv")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _planted(tmp_path: Path) -> Path:
+    rows = [
+        _row(
+            "7",
+            "Bridge#0007",
+            "01-Nov-19 10:00 AM",
+            "[telegram] <alice> does anyone know how to sync the wallet?",
+        ),
+        _row(
+            "7",
+            "Bridge#0007",
+            "01-Nov-19 10:02 AM",
+            "[telegram] <bob> restart it with -rescan, that fixed it for me",
+        ),
+        _row(
+            "7", "Bridge#0007", "01-Nov-19 10:03 AM", "[telegram] <alice> thanks bob, that worked", "👍 (1)"
+        ),
+        _row("7", "Bridge#0007", "01-Nov-19 11:00 AM", "[matrix] <carol> hello from matrix"),
+        _row("7", "Bridge#0007", "01-Nov-19 11:05 AM", "[telegram] <alice>"),
+        _row("7", "Bridge#0007", "01-Nov-19 11:06 AM", "bridge restarted"),
+        _row("1", "dave#0001", "01-Nov-19 11:10 AM", "[irc] <erin> pasted from the other channel"),
+        _row("1", "dave#0001", "01-Nov-19 11:11 AM", "see above, it is the same bug"),
+        _row("1", "dave#0001", "01-Nov-19 11:12 AM", "I will file it today"),
+        _row("2", "frank#0002", "01-Nov-19 11:20 AM", "[12:01] <gina> a pasted log line is not relayed"),
+    ]
+    return _export(tmp_path / "guild.tar.gz", rows)
+
+
+def _authors(ws: covalue.Workspace) -> dict[str, tuple[str, bool, int]]:
+    """Per display name: (native id, bot, messages)."""
+    rows = ws.raw.execute(
+        "SELECT d.display_name, d.native_id, d.is_bot, count(i.item_id) FROM identities d "
+        "LEFT JOIN items i ON i.author_id = d.identity_id GROUP BY ALL"
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def test_planted_relay(tmp_path: Path) -> None:
+    path = _planted(tmp_path)
+    ws = covalue.init(tmp_path / "ws")
+    res = ws.ingest([path])[0]
+    assert any("5 messages posted by 1 relay account" in m for m in res.messages), res.messages
+    who = _authors(ws)
+    bridge = who["Bridge"] if "Bridge" in who else next(v for k, v in who.items() if k.startswith("Bridge"))
+    # the relay keeps its own line, as a bot
+    assert bridge[1] is True and bridge[2] == 1
+    assert who["alice"][2] == 3 and who["bob"][2] == 1 and who["carol"][2] == 1
+    assert all(not who[n][1] for n in ("alice", "bob", "carol"))
+    # a person who quotes another network once is no relay, nor is a pasted log line
+    dave = next(v for k, v in who.items() if k.startswith("dave"))
+    assert dave[1] is False and dave[2] == 3 and "erin" not in who and "gina" not in who
+    q = ws.raw.execute
+    # the nick leaves the text; the words are counted again
+    texts = dict(
+        q(
+            "SELECT d.display_name || ':' || i.created_at, i.text FROM items i JOIN identities d ON d.identity_id = i.author_id"
+        ).fetchall()
+    )
+    assert "does anyone know how to sync the wallet?" in texts.values()
+    assert not any(t and t.startswith("[telegram]") for t in texts.values())
+    words = q("SELECT n_words FROM items WHERE text = 'thanks bob, that worked'").fetchone()[0]
+    assert words == 4
+    # the reaction to alice's thanks is aimed at alice, not at the bridge
+    target = q(
+        "SELECT d.display_name FROM actions a JOIN identities d ON d.identity_id = a.target_id WHERE a.verb = 'react'"
+    ).fetchone()[0]
+    assert target == "alice"
+    # bob answered alice: a reply from another member (the bridge's two messages were one author before)
+    ws.analyze()
+    ans = q(
+        "SELECT count(*) FROM item_facts f JOIN identities d ON d.member_id = f.author_member "
+        "WHERE d.display_name = 'alice' AND f.first_response_ts IS NOT NULL"
+    ).fetchone()[0]
+    assert ans >= 1
+    # read again: nothing new, the same writers
+    again = ws.ingest([path])[0]
+    assert not any("relay account" in m for m in again.messages)
+    assert _authors(ws) == who
+    ws.close()
+
+
+def test_a_forgotten_writer_stays_forgotten(tmp_path: Path) -> None:
+    path = _planted(tmp_path)
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([path])
+    person = resolve(ws, "relay:7:telegram:alice")  # the relay account, the network, the nick
+    forget(ws, person, asked_by="test", reanalyse=False)
+    assert "alice" not in _authors(ws)
+    res = ws.ingest([path])[0]
+    who = _authors(ws)
+    assert "alice" not in who and who["bob"][2] == 1
+    assert any("forgotten" in m and "3 items" in m for m in res.messages), res.messages
+    ws.close()
+
+
+def _raw_komodo(path: Path) -> tuple[Counter, Counter, set[tuple[str, str, str]]]:
+    """From the archive's CSV files: messages per author, relayed messages per author, and the
+    (author, network, nick) of each relayed message."""
+    per_author: Counter = Counter()
+    relayed: Counter = Counter()
+    nicks: set[tuple[str, str, str]] = set()
+    with tarfile.open(path) as tf:
+        for m in tf:
+            if not m.isfile() or not m.name.endswith(".csv"):
+                continue
+            text = tf.extractfile(m).read().decode("utf-8-sig")
+            for row in csv.DictReader(io.StringIO(text), delimiter=";"):
+                aid, content = row["AuthorID"], row["Content"] or ""
+                per_author[aid] += 1
+                hit = RELAYED.match(content)
+                if hit:
+                    relayed[aid] += 1
+                    nicks.add((aid, hit.group(1), hit.group(2).strip()))
+    return per_author, relayed, nicks
+
+
+def test_the_komodo_bridge(tmp_path: Path, shared_data: Path) -> None:
+    path = shared_data / "discord" / "komodo-discord-csv.tar.gz"
+    per_author, relayed, nicks = _raw_komodo(path)
+    relay, n_relayed = relayed.most_common(1)[0]
+    assert n_relayed >= 0.5 * per_author[relay]
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([path])
+    q = ws.raw.execute
+    native = q(
+        f"SELECT native_id FROM identities WHERE identity_id IN (SELECT identity_id FROM {relays.TABLE})"
+    ).fetchall()
+    assert relay in {r[0] for r in native}
+    # every relayed message of the bridge went to its writer; what the bridge said itself stays its own
+    moved = q(
+        "SELECT count(*) FROM items i JOIN identities d ON d.identity_id = i.author_id WHERE d.native_id LIKE 'relay:%'"
+    ).fetchone()[0]
+    assert moved == n_relayed
+    left = q(
+        "SELECT count(*) FROM items i JOIN identities d ON d.identity_id = i.author_id WHERE d.native_id = ?",
+        [relay],
+    ).fetchone()[0]
+    assert left == per_author[relay] - n_relayed
+    # one writer per network and nick of the bridge
+    first = {(n, k) for a, n, k in nicks if a == relay}
+    writers = q("SELECT count(*) FROM identities WHERE native_id LIKE ?", [f"relay:{relay}:%"]).fetchone()[0]
+    assert writers == len(first) > 5000
+    # no other account is a relay: people who quote another network now and then
+    others = {a for a in relayed if a != relay}
+    assert others and not others & {r[0] for r in native}
+    ws.analyze()
+    # the bridge was the "most active" member, with 47% of the threads started in 2019-11's window
+    top = q(
+        "SELECT value FROM stage_checks WHERE period = '2019-11' AND measure LIKE 'top author%'"
+    ).fetchone()[0]
+    assert top < 0.2
+    ws.close()
