@@ -9,10 +9,10 @@ while the people behind it are missing from every count.
 After each ingest, :func:`apply` finds such accounts in the workspace — most of an account's messages
 open so, naming at least :data:`MIN_NICKS` different people — and gives each relayed message to its
 writer: one identity per relay account, network and nick (pseudonymous like every other, the nick as its
-display name). The prefix leaves the text, so a report never shows the nick. Reactions and mentions aimed
-at the relay on such a message go to the writer. The relay itself becomes a bot. A relay found once stays
-one (table ``relay_accounts``), so later uploads of the same chat are read the same way. People who asked
-to be forgotten stay forgotten, whoever relayed them.
+display name). The prefix leaves the text, so a report never shows the nick. Reactions aimed at the relay
+on such a message go to the writer, and mentions made in it are the writer's. The relay itself becomes a
+bot. A relay found once stays one (table ``relay_accounts``), so later uploads of the same chat are read
+the same way. People who asked to be forgotten stay forgotten, whoever relayed them.
 """
 
 from __future__ import annotations
@@ -186,6 +186,11 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
         raw.execute(
             "UPDATE actions SET target_id = r.writer FROM _relayed r "
             "WHERE actions.item_id = r.item_id AND actions.target_id = r.relay"
+        )
+        # what the relayed text does (a mention in it) is the writer's doing too
+        raw.execute(
+            "UPDATE actions SET actor_id = r.writer FROM _relayed r "
+            "WHERE actions.item_id = r.item_id AND actions.actor_id = r.relay"
         )
         raw.execute(
             "UPDATE items SET author_id = r.writer, text = r.text, n_words = r.n_words FROM _relayed r "
