@@ -85,6 +85,11 @@ def test_planted_relay(tmp_path: Path) -> None:
     assert bridge[1] is True and bridge[2] == 1
     assert who["alice"][2] == 3 and who["bob"][2] == 1 and who["carol"][2] == 1
     assert all(not who[n][1] for n in ("alice", "bob", "carol"))
+    # each writer is a member of their own, as every account is
+    assert (
+        res.added["identities"] == res.read["identities"] + 3
+        and res.added["members"] == res.read["members"] + 3
+    )
     # a person who quotes another network once is no relay, nor is a pasted log line
     dave = next(v for k, v in who.items() if k.startswith("dave"))
     assert dave[1] is False and dave[2] == 3 and "erin" not in who and "gina" not in who

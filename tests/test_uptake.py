@@ -11,11 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from typer.testing import CliRunner
 
 import covalue
 from covalue import journey, models, synth
 from covalue.cli import app
+from covalue.commands import options
 from covalue.metrics.stage_checks import UPTAKE
 from covalue.report import coaching
 from covalue.report.build import build
@@ -43,7 +45,9 @@ def test_an_export_without_reactions_cannot_show_uptake(three_reports: dict[str,
         assert ch["measurable"] is not False and ch["value"] is not None, name
 
 
-def test_exports_with_and_without_response_verbs(tmp_path: Path, shared_data: Path) -> None:
+def test_exports_with_and_without_response_verbs(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Counted in the workspace's actions: the Zulip archive holds mentions only; the measure is
     left out of every one of its months, and kept in every month of the Slack export."""
     ws = covalue.init(tmp_path / "ws")
@@ -76,6 +80,7 @@ def test_exports_with_and_without_response_verbs(tmp_path: Path, shared_data: Pa
     html = build(ws, tmp_path / "report.html").path.read_text()
     assert why in html
     ws.close()
+    monkeypatch.setattr(options.console, "width", 250)  # one line per check, whatever the terminal
     out = CliRunner().invoke(
         app, ["stages", "-w", str(tmp_path / "ws"), "-c", "ncar-zulip-archive"], env={"COLUMNS": "250"}
     )

@@ -18,7 +18,7 @@ the same way. People who asked to be forgotten stay forgotten, whoever relayed t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ class Relayed:
     writers: int = 0
     messages: int = 0
     forgotten: int = 0
+    #: rows this added to the workspace's tables (the writers' identities and members)
+    added: dict[str, int] = field(default_factory=lambda: {"identities": 0, "members": 0})
 
     def message(self) -> str | None:
         if not self.messages:
@@ -87,6 +89,8 @@ def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
         step = _apply_once(raw, secret, skip, writers, items)
         out.relays, out.new_relays = step.relays, out.new_relays + step.new_relays
         out.forgotten += step.forgotten
+        for t, n in step.added.items():
+            out.added[t] += n
         if not step.messages:
             break
     out.messages = len(items) - out.forgotten
@@ -171,16 +175,18 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
         if gone:
             fresh += " AND w.identity_id NOT IN (SELECT unnest(?))"
         params = [sorted(gone)] if gone else []
-        raw.execute(
+        raw.execute(f"CREATE OR REPLACE TEMP TABLE _relay_new AS {fresh}", params)
+        n = raw.execute(
             "INSERT INTO identities BY NAME SELECT identity_id, identity_id AS member_id, source, native_id, "
-            f"display_name, NULL AS email_hash, FALSE AS is_bot FROM ({fresh})",
-            params,
-        )
-        raw.execute(
-            "INSERT INTO members BY NAME SELECT identity_id AS member_id, source, first_seen, "
-            f"FALSE AS is_bot FROM ({fresh}) WHERE identity_id NOT IN (SELECT member_id FROM members)",
-            params,
-        )
+            "display_name, NULL AS email_hash, FALSE AS is_bot FROM _relay_new"
+        ).fetchone()
+        out.added["identities"] = int(n[0]) if n else 0
+        n = raw.execute(
+            "INSERT INTO members BY NAME SELECT identity_id AS member_id, source, first_seen, FALSE AS is_bot "
+            "FROM _relay_new WHERE identity_id NOT IN (SELECT member_id FROM members)"
+        ).fetchone()
+        out.added["members"] = int(n[0]) if n else 0
+        raw.execute("DROP TABLE _relay_new")
         # the months these messages are in change hands: the next analysis revisits them
         changes.note_added(raw, "items", "SELECT i.* FROM items i JOIN _relayed r USING (item_id)")
         raw.execute(

@@ -385,6 +385,8 @@ class Workspace:
                 added[table] += n
         communities.apply(raw)  # spaces the user moved to another community stay there
         relayed = relays.apply(raw, self.secret, skip)  # people writing through a bridge account
+        for table, n in relayed.added.items():  # the writers are rows this ingest added
+            added[table] += n
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
