@@ -17,7 +17,6 @@ the same way. People who asked to be forgotten stay forgotten, whoever relayed t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,6 @@ TABLE = "relay_accounts"
 #: no colon in the network, so a pasted log line such as ``[12:01] <bob> hi`` is not one; a nick up to
 #: 128 characters (a Telegram name is a first and a last name of up to 64 each)
 PREFIX = r"^\[([A-Za-z0-9][A-Za-z0-9 ._-]{0,29})\] <([^<>\n]{1,128})>(?:\s+|$)"
-_PREFIX = re.compile(PREFIX)
 #: an account is a relay when at least this share of its messages are relayed ...
 MIN_SHARE = 0.5
 #: ... for at least this many different nicks (a person quoting a chat log now and then is not one)
@@ -84,22 +82,26 @@ def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
     without relayed messages costs one scan of the messages that open with ``[``."""
     out = Relayed()
     writers: set[str] = set()
-    items: set[str] = set()
+    raw.execute("DROP TABLE IF EXISTS _relay_moved")
     for _ in range(NESTING):
-        step = _apply_once(raw, secret, skip, writers, items)
+        step = _apply_once(raw, secret, skip, writers)
         out.relays, out.new_relays = step.relays, out.new_relays + step.new_relays
         out.forgotten += step.forgotten
         for t, n in step.added.items():
             out.added[t] += n
         if not step.messages:
             break
-    out.messages = len(items) - out.forgotten
+    if raw.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = '_relay_moved'").fetchone():
+        # a message relayed twice (a bridge behind a bridge) is one message
+        out.messages = int(raw.execute("SELECT count(DISTINCT item_id) FROM _relay_moved").fetchone()[0])
+        out.messages -= out.forgotten
+        raw.execute("DROP TABLE _relay_moved")
     # a writer found to relay others in turn is a relay, not a writer
     out.writers = len(writers - {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()})
     return out
 
 
-def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], items: set[str]) -> Relayed:
+def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) -> Relayed:
     out = Relayed()
     _ensure(raw)
     opening = f"i.text LIKE '[%' AND regexp_matches(i.text, '{PREFIX}')"
@@ -128,35 +130,32 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
         "UPDATE members SET is_bot = TRUE WHERE NOT is_bot AND member_id IN (SELECT d.member_id FROM "
         f"identities d JOIN {TABLE} r USING (identity_id))"
     )
+    # one row per relay, network and nick as written: the keyed hash is computed once per writer
     rows = raw.execute(
-        "SELECT i.item_id, i.source, i.author_id, d.native_id, i.text, i.created_at FROM items i "
+        f"SELECT i.source, i.author_id, any_value(d.native_id), regexp_extract(i.text, '{PREFIX}', 1) AS net, "
+        f"regexp_extract(i.text, '{PREFIX}', 2) AS nick, min(i.created_at) FROM items i "
         f"JOIN {TABLE} r ON r.identity_id = i.author_id LEFT JOIN identities d ON d.identity_id = i.author_id "
-        f"WHERE {opening}"
+        f"WHERE {opening} GROUP BY i.source, i.author_id, net, nick"
     ).fetchall()
     if not rows:
         return out
     writers: dict[str, dict[str, Any]] = {}
-    moved: dict[str, list[Any]] = {"item_id": [], "writer": [], "relay": [], "text": [], "n_words": []}
-    for item_id, source, relay, native, text, created in rows:
-        m = _PREFIX.match(text)
-        if m is None:  # the engine's regular expressions and Python's agree on this pattern
-            continue
-        network, nick = m.group(1), m.group(2).strip()
-        native_id = f"relay:{native or relay}:{network}:{nick}"
+    who: dict[str, list[Any]] = {"relay": [], "net": [], "nick": [], "writer": [], "prefix_words": []}
+    for source, relay, native, net, raw_nick, first in rows:
+        nick = raw_nick.strip()
+        native_id = f"relay:{native or relay}:{net}:{nick}"
         wid = identity.identity_id(secret, source, native_id)
-        w = writers.setdefault(
-            wid, {"source": source, "native_id": native_id, "name": nick, "first": created}
-        )
-        if created is not None and (w["first"] is None or created < w["first"]):
-            w["first"] = created
-        rest = text[m.end() :]
-        moved["item_id"].append(item_id)
-        moved["writer"].append(wid)
-        moved["relay"].append(relay)
-        moved["text"].append(rest)
-        moved["n_words"].append(text_stats(rest)[0])
+        w = writers.setdefault(wid, {"source": source, "native_id": native_id, "name": nick, "first": first})
+        if first is not None and (w["first"] is None or first < w["first"]):
+            w["first"] = first
+        who["relay"].append(relay)
+        who["net"].append(net)
+        who["nick"].append(raw_nick)
+        who["writer"].append(wid)
+        # the prefix ends at white space, so its words and the rest's add up to the count kept
+        who["prefix_words"].append(text_stats(f"[{net}] <{raw_nick}>")[0])
     gone = skip._forgotten(list(writers)) if skip is not None and skip.active else set()
-    raw.register("_relayed", pa.table(moved, schema=_MOVED))
+    raw.register("_relay_who", pa.table(who, schema=_WHO))
     raw.register(
         "_writers",
         pa.table(
@@ -171,6 +170,13 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
         ),
     )
     try:
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _relayed AS SELECT i.item_id, w.writer, i.author_id AS relay, "
+            f"regexp_replace(i.text, '{PREFIX}', '') AS text, "
+            "greatest(0, coalesce(i.n_words, 0) - w.prefix_words)::INTEGER AS n_words FROM items i "
+            f"JOIN _relay_who w ON w.relay = i.author_id AND w.net = regexp_extract(i.text, '{PREFIX}', 1) "
+            f"AND w.nick = regexp_extract(i.text, '{PREFIX}', 2) WHERE {opening}"
+        )
         fresh = "SELECT * FROM _writers w WHERE w.identity_id NOT IN (SELECT identity_id FROM identities)"
         if gone:
             fresh += " AND w.identity_id NOT IN (SELECT unnest(?))"
@@ -186,7 +192,6 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
             "FROM _relay_new WHERE identity_id NOT IN (SELECT member_id FROM members)"
         ).fetchone()
         out.added["members"] = int(n[0]) if n else 0
-        raw.execute("DROP TABLE _relay_new")
         # the months these messages are in change hands: the next analysis revisits them
         changes.note_added(raw, "items", "SELECT i.* FROM items i JOIN _relayed r USING (item_id)")
         raw.execute(
@@ -202,32 +207,39 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], 
             "UPDATE items SET author_id = r.writer, text = r.text, n_words = r.n_words FROM _relayed r "
             "WHERE items.item_id = r.item_id"
         )
+        raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _relay_moved (item_id VARCHAR); "
+            "INSERT INTO _relay_moved SELECT item_id FROM _relayed"
+        )
+        moved = int(raw.execute("SELECT count(*) FROM _relayed").fetchone()[0])
         if gone:
-            ids = sorted(gone)
+            forgotten = sorted(gone)
             out.forgotten = int(
                 raw.execute(
-                    "SELECT count(*) FROM items WHERE author_id IN (SELECT unnest(?))", [ids]
+                    "SELECT count(*) FROM items WHERE author_id IN (SELECT unnest(?))", [forgotten]
                 ).fetchone()[0]
             )
-            raw.execute("DELETE FROM items WHERE author_id IN (SELECT unnest(?))", [ids])
-            raw.execute("UPDATE actions SET target_id = NULL WHERE target_id IN (SELECT unnest(?))", [ids])
+            raw.execute("DELETE FROM items WHERE author_id IN (SELECT unnest(?))", [forgotten])
+            raw.execute(
+                "UPDATE actions SET target_id = NULL WHERE target_id IN (SELECT unnest(?))", [forgotten]
+            )
             skip.skipped["items"] = skip.skipped.get("items", 0) + out.forgotten
     finally:
-        raw.unregister("_relayed")
+        raw.unregister("_relay_who")
         raw.unregister("_writers")
+        raw.execute("DROP TABLE IF EXISTS _relayed; DROP TABLE IF EXISTS _relay_new")
     seen.update(set(writers) - gone)
-    items.update(moved["item_id"])
-    out.messages = len(moved["item_id"]) - out.forgotten
+    out.messages = moved - out.forgotten
     return out
 
 
-_MOVED = pa.schema(
+_WHO = pa.schema(
     [
-        ("item_id", pa.string()),
-        ("writer", pa.string()),
         ("relay", pa.string()),
-        ("text", pa.string()),
-        ("n_words", pa.int32()),
+        ("net", pa.string()),
+        ("nick", pa.string()),
+        ("writer", pa.string()),
+        ("prefix_words", pa.int32()),
     ]
 )
 _WRITERS = pa.schema(
