@@ -154,7 +154,7 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) 
         who["writer"].append(wid)
         # the prefix ends at white space, so its words and the rest's add up to the count kept
         who["prefix_words"].append(text_stats(f"[{net}] <{raw_nick}>")[0])
-    gone = skip._forgotten(list(writers)) if skip is not None and skip.active else set()
+    gone = skip.forgotten(list(writers)) if skip is not None else set()
     raw.register("_relay_who", pa.table(who, schema=_WHO))
     raw.register(
         "_writers",

@@ -104,6 +104,11 @@ class SkipList:
     def total(self) -> int:
         return sum(self.skipped.values())
 
+    def forgotten(self, ids: list[str]) -> set[str]:
+        """Which of these identity ids belong to people who asked to be forgotten (none when nobody
+        did): for rows made after the reading, such as the writers behind a relay account."""
+        return self._forgotten(ids) if self.active else set()
+
     def _forgotten(self, ids: list[str]) -> set[str]:
         accounts = self.keys.get("account", set())
         out = set()
