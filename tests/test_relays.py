@@ -16,6 +16,7 @@ import covalue
 from covalue import relays
 from covalue.rights.forget import forget
 from covalue.rights.people import resolve
+from test_incremental import _differences, _updating
 
 HEADER = "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
 #: written apart from the product's pattern: a network without a colon, then a nick of at most 128
@@ -37,7 +38,7 @@ def _export(path: Path, rows: list[str]) -> Path:
     return path
 
 
-def _planted(tmp_path: Path) -> Path:
+def _planted(tmp_path: Path, more: list[str] | None = None) -> Path:
     rows = [
         _row(
             "7",
@@ -62,7 +63,7 @@ def _planted(tmp_path: Path) -> Path:
         _row("1", "dave#0001", "01-Nov-19 11:12 AM", "I will file it today"),
         _row("2", "frank#0002", "01-Nov-19 11:20 AM", "[12:01] <gina> a pasted log line is not relayed"),
     ]
-    return _export(tmp_path / "guild.tar.gz", rows)
+    return _export(tmp_path / "guild.tar.gz", rows + (more or []))
 
 
 def _authors(ws: covalue.Workspace) -> dict[str, tuple[str, bool, int]]:
@@ -194,3 +195,55 @@ def test_the_komodo_bridge(tmp_path: Path, shared_data: Path) -> None:
     ).fetchone()[0]
     assert top < 0.2
     ws.close()
+
+
+def test_a_second_upload_through_the_bridge_updates_like_a_full_run(tmp_path: Path) -> None:
+    """The bridge is found with the first upload; a later month of the same chat brings new writers and
+    new messages of known ones. The update gives them to their writers and equals a full run."""
+    # a month of ordinary talk besides, so that the later upload is a small part of the workspace
+    talk = [
+        _row(
+            str(20 + k % 5),
+            f"member{k % 5}#00{k % 5}",
+            f"{1 + k // 10:02d}-Nov-19 0{k % 10}:30 PM",
+            f"note {k}",
+        )
+        for k in range(60)
+    ]
+    first = _planted(tmp_path, talk)
+    later = _export(
+        tmp_path / "later.tar.gz",
+        [
+            _row(
+                "7",
+                "Bridge#0007",
+                "02-Dec-19 09:00 AM",
+                "[telegram] <alice> the wallet is stuck again, any idea?",
+            ),
+            _row(
+                "7",
+                "Bridge#0007",
+                "02-Dec-19 09:04 AM",
+                "[telegram] <hana> update to the latest release, it fixes that",
+            ),
+            _row("1", "dave#0001", "02-Dec-19 09:10 AM", "thanks hana, same here"),
+            _row("7", "Bridge#0007", "02-Dec-19 09:12 AM", "[matrix] <carol> confirmed, works now", "👍 (2)"),
+        ],
+    )
+    inc = _updating(tmp_path / "inc")
+    inc.ingest([first])
+    inc.analyze()
+    inc.ingest([later])
+    run = inc.analyze()
+    assert run.mode.startswith("incremental"), run.mode
+    full = covalue.init(tmp_path / "full")
+    full.close()
+    # the same key, so that both workspaces give every account the same pseudonym
+    (tmp_path / "full" / "secret.key").write_bytes((tmp_path / "inc" / "secret.key").read_bytes())
+    full = covalue.open(tmp_path / "full")
+    full.ingest([first, later])
+    full.analyze()
+    assert _differences(inc, full) == {}
+    assert _authors(inc)["hana"][2] == 1 and _authors(inc)["alice"][2] == 4
+    inc.close()
+    full.close()
