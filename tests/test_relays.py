@@ -247,3 +247,60 @@ def test_a_second_upload_through_the_bridge_updates_like_a_full_run(tmp_path: Pa
     assert _authors(inc)["hana"][2] == 1 and _authors(inc)["alice"][2] == 4
     inc.close()
     full.close()
+
+
+def test_a_webhook_bridge_posting_under_each_persons_name(tmp_path: Path) -> None:
+    """Discord bridges often post through a webhook named after each relayed person (the export marks
+    a webhook as a bot with discriminator 0000). Such a webhook under three or more names speaks for
+    people; one that posts under a single name (a build announcer) and a real bot stay bots."""
+    import orjson
+
+    def msg(i: int, author: dict, text: str, minute: int) -> dict:
+        return {
+            "id": str(i),
+            "type": "Default",
+            "timestamp": f"2021-03-01T10:{minute:02d}:00Z",
+            "content": text,
+            "author": author,
+        }
+
+    hook = {"id": "900", "discriminator": "0000", "isBot": True}
+    doc = {
+        "guild": {"id": "1", "name": "Makers"},
+        "channel": {"id": "2", "name": "general"},
+        "messages": [
+            msg(1, {**hook, "name": "alice@gitter"}, "how do I flash the board?", 0),
+            msg(2, {**hook, "name": "bob@matrix"}, "hold reset while you plug it in", 2),
+            msg(3, {**hook, "name": "alice@gitter"}, "that worked, thanks", 3),
+            msg(4, {**hook, "name": "carol@irc"}, "same here last week", 5),
+            msg(
+                5, {"id": "901", "name": "GitHub", "discriminator": "0000", "isBot": True}, "build passed", 6
+            ),
+            msg(
+                6, {"id": "902", "name": "GitHub", "discriminator": "0000", "isBot": True}, "build failed", 7
+            ),
+            msg(7, {"id": "903", "name": "helper", "discriminator": "4321", "isBot": True}, "beep", 8),
+            msg(8, {"id": "10", "name": "dave", "discriminator": "0001", "isBot": False}, "welcome all", 9),
+        ],
+    }
+    path = tmp_path / "export"
+    path.mkdir()
+    (path / "Makers - general [2].json").write_bytes(orjson.dumps(doc))
+    ws = covalue.init(tmp_path / "ws")
+    res = ws.ingest([path])[0]
+    assert any("3 names a webhook posted under" in m for m in res.messages), res.messages
+    who = _authors(ws)
+    assert {n: who[n][1:] for n in ("alice@gitter", "bob@matrix", "carol@irc")} == {
+        "alice@gitter": (False, 2),
+        "bob@matrix": (False, 1),
+        "carol@irc": (False, 1),
+    }
+    assert who["GitHub"][1] is True and who["helper#4321"][1] is True and who["dave#0001"][1] is False
+    ws.analyze()
+    # alice's question was answered by bob, a member, not by a bot
+    answered = ws.raw.execute(
+        "SELECT count(*) FROM item_facts f JOIN identities d ON d.member_id = f.author_member "
+        "WHERE d.display_name = 'alice@gitter' AND f.first_response_ts IS NOT NULL"
+    ).fetchone()[0]
+    assert answered >= 1
+    ws.close()

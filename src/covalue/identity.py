@@ -22,6 +22,12 @@ def _digest(secret: bytes, *parts: str) -> str:
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
+#: how a reader names an account that a webhook posts under (``webhook:<its id>:<the name it posted as>``):
+#: a bridge posting through one webhook under each relayed person's name gives one account per person,
+#: which :mod:`covalue.relays` counts as people once the webhook has spoken under several names
+WEBHOOK = "webhook:"
+
+
 def identity_id(secret: bytes, source: str, native_id: str) -> str:
     """The pseudonymous id of one account (``native_id``) on one source."""
     return "m_" + _digest(secret, "identity", source, str(native_id))[:20]

@@ -47,6 +47,8 @@ class Relayed:
 
     relays: int = 0
     new_relays: int = 0
+    #: accounts of a webhook that posted under several names, now counted as the people they name
+    webhook_writers: int = 0
     writers: int = 0
     messages: int = 0
     forgotten: int = 0
@@ -54,8 +56,14 @@ class Relayed:
     added: dict[str, int] = field(default_factory=lambda: {"identities": 0, "members": 0})
 
     def message(self) -> str | None:
+        hooks = (
+            f"{self.webhook_writers:,} names a webhook posted under (a bridge relaying each person under "
+            "their own name) count as people, not as a bot"
+            if self.webhook_writers
+            else ""
+        )
         if not self.messages:
-            return None
+            return hooks or None
         text = (
             f"{self.messages:,} messages posted by {self.relays} relay account(s) (a bridge from another "
             "network, each message opening with the network and the nick of its writer) were given to the "
@@ -63,7 +71,7 @@ class Relayed:
         )
         if self.forgotten:
             text += f"; {self.forgotten:,} of them, by people who asked to be forgotten, were left out"
-        return text
+        return f"{text}; {hooks}" if hooks else text
 
 
 def _ensure(raw: Any) -> None:
@@ -81,6 +89,7 @@ def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
     module), bridges behind bridges too. Runs after each ingest, in its transaction; a workspace
     without relayed messages costs one scan of the messages that open with ``[``."""
     out = Relayed()
+    out.webhook_writers = _webhook_writers(raw)
     writers: set[str] = set()
     raw.execute("DROP TABLE IF EXISTS _relay_moved")
     for _ in range(NESTING):
@@ -99,6 +108,29 @@ def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
     # a writer found to relay others in turn is a relay, not a writer
     out.writers = len(writers - {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()})
     return out
+
+
+def _webhook_writers(raw: Any) -> int:
+    """Webhook accounts (:data:`covalue.identity.WEBHOOK`) of a webhook that posted under at least
+    :data:`MIN_NICKS` names are people: a bridge posting each relayed person under their own name. A
+    webhook with one or two names (an integration announcing builds) stays a bot, as do names that read
+    as a bot's. Returns how many accounts became people."""
+    rows = raw.execute(
+        "WITH w AS (SELECT identity_id, display_name, split_part(native_id, ':', 2) AS hook FROM identities "
+        f"WHERE native_id LIKE '{identity.WEBHOOK}%' AND is_bot) "
+        "SELECT identity_id, display_name FROM w WHERE hook IN "
+        f"(SELECT hook FROM w GROUP BY hook HAVING count(DISTINCT display_name) >= {MIN_NICKS})"
+    ).fetchall()
+    people = [i for i, name in rows if not identity.looks_like_bot(name or "")]
+    if not people:
+        return 0
+    raw.execute("UPDATE identities SET is_bot = FALSE WHERE identity_id IN (SELECT unnest(?))", [people])
+    raw.execute(
+        "UPDATE members SET is_bot = FALSE WHERE member_id IN "
+        "(SELECT member_id FROM identities WHERE identity_id IN (SELECT unnest(?)))",
+        [people],
+    )
+    return len(people)
 
 
 def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) -> Relayed:
