@@ -304,3 +304,30 @@ def test_a_webhook_bridge_posting_under_each_persons_name(tmp_path: Path) -> Non
     ).fetchone()[0]
     assert answered >= 1
     ws.close()
+
+
+def test_a_slack_bot_posting_under_each_persons_name(tmp_path: Path) -> None:
+    """The same on Slack: a bot message carries the name it was posted under; a bot posting for three
+    people is them, a deploy bot with one name stays a bot."""
+    from test_slack import _day, _export_zip
+
+    def bot(bot_id: str, name: str, text: str, ts: str) -> dict:
+        return {"subtype": "bot_message", "bot_id": bot_id, "username": name, "text": text, "ts": ts}
+
+    msgs = [
+        bot("B1", "alice (telegram)", "anyone tried the new dataset?", "1577872800.1"),
+        bot("B1", "bob (irc)", "yes, the county file is cleaner", "1577872860.1"),
+        bot("B1", "carol (matrix)", "agreed", "1577872920.1"),
+        bot("B1", "alice (telegram)", "thanks both", "1577872980.1"),
+        bot("B2", "deploy", "deployed", "1577873040.1"),
+        {"user": "U1", "text": "welcome to the bridged folks", "ts": "1577873100.1"},
+    ]
+    path = _export_zip(tmp_path / "slack.zip", _day("general", "2020-01-01", msgs))
+    ws = covalue.init(tmp_path / "ws")
+    res = ws.ingest([path])[0]
+    assert res.status == "ok", res.messages
+    who = _authors(ws)
+    assert who["alice (telegram)"][1:] == (False, 2)
+    assert who["bob (irc)"][1:] == (False, 1) and who["carol (matrix)"][1:] == (False, 1)
+    assert who["deploy"][1] is True
+    ws.close()

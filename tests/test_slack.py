@@ -303,7 +303,8 @@ def test_threads_bots_files_and_people_not_in_users(ws: covalue.Workspace, tmp_p
     assert verbs == {"react": 2, "mention": 2, "join": 1, "system": 1}
     assert _q(ws, "SELECT detail FROM actions WHERE verb = 'system'") == [("channel_topic",)]
     bots = dict(_q(ws, "SELECT native_id, is_bot FROM identities"))
-    # users.json people plus U8 (joined), U9 (reacted), B7 (a bot) who are not in users.json
+    # users.json people plus U8 (joined), U9 (reacted), B7 (a bot, one account per name it posts under:
+    # tests/test_relays.py) who are not in users.json
     assert bots == {
         "U1": False,
         "U2": False,
@@ -312,7 +313,7 @@ def test_threads_bots_files_and_people_not_in_users(ws: covalue.Workspace, tmp_p
         "USLACKBOT": True,
         "U8": False,
         "U9": False,
-        "B7": True,
+        "webhook:B7:deploy": True,
     }
     assert _q(
         ws,

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from covalue import identity
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import Reader, ReaderError, Sink, json_excerpt, to_utc
 from covalue.sources.slack_files import (
@@ -383,11 +384,12 @@ class SlackReader(Reader):
         if subtype == "bot_message" or (not m.get("user") and m.get("bot_id")):
             prof = m.get("bot_profile") if isinstance(m.get("bot_profile"), dict) else {}
             bot_name = m.get("username") or prof.get("name")
-            author = self._person(
-                m.get("user") or m.get("bot_id") or bot_name,
-                bot=True,
-                name=bot_name if isinstance(bot_name, str) else None,
-            )
+            native = m.get("user") or m.get("bot_id") or bot_name
+            if not m.get("user") and m.get("bot_id") and isinstance(m.get("username"), str) and m["username"]:
+                # a bot that names each message (a bridge posting as each person it relays): one account
+                # per name, a bot until covalue.relays finds it speaks for many
+                native = f"{identity.WEBHOOK}{m['bot_id']}:{m['username']}"
+            author = self._person(native, bot=True, name=bot_name if isinstance(bot_name, str) else None)
         elif subtype == "file_comment":
             c = m.get("comment") if isinstance(m.get("comment"), dict) else {}
             commenter = c.get("user") if isinstance(c.get("user"), str) else None
