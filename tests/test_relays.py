@@ -297,6 +297,13 @@ def test_a_webhook_bridge_posting_under_each_persons_name(tmp_path: Path) -> Non
     }
     assert who["GitHub"][1] is True and who["helper#4321"][1] is True and who["dave#0001"][1] is False
     ws.analyze()
+    # a name first seen in a later upload through the same webhook is a person too
+    later = tmp_path / "later"
+    later.mkdir()
+    doc["messages"] = [msg(9, {**hook, "name": "erin@gitter"}, "hi all, new here", 30)]
+    (later / "Makers - general [2].json").write_bytes(orjson.dumps(doc))
+    ws.ingest([later])
+    assert _authors(ws)["erin@gitter"][1:] == (False, 1)
     # alice's question was answered by bob, a member, not by a bot
     answered = ws.raw.execute(
         "SELECT count(*) FROM item_facts f JOIN identities d ON d.member_id = f.author_member "

@@ -115,10 +115,12 @@ def _webhook_writers(raw: Any) -> int:
     :data:`MIN_NICKS` names are people: a bridge posting each relayed person under their own name. A
     webhook with one or two names (an integration announcing builds) stays a bot, as do names that read
     as a bot's. Returns how many accounts became people."""
+    # the names are counted over all of a webhook's accounts, those already taken for people too, so that
+    # a name first seen in a later upload joins them
     rows = raw.execute(
-        "WITH w AS (SELECT identity_id, display_name, split_part(native_id, ':', 2) AS hook FROM identities "
-        f"WHERE native_id LIKE '{identity.WEBHOOK}%' AND is_bot) "
-        "SELECT identity_id, display_name FROM w WHERE hook IN "
+        "WITH w AS (SELECT identity_id, display_name, is_bot, split_part(native_id, ':', 2) AS hook "
+        f"FROM identities WHERE native_id LIKE '{identity.WEBHOOK}%') "
+        "SELECT identity_id, display_name FROM w WHERE is_bot AND hook IN "
         f"(SELECT hook FROM w GROUP BY hook HAVING count(DISTINCT display_name) >= {MIN_NICKS})"
     ).fetchall()
     people = [i for i, name in rows if not identity.looks_like_bot(name or "")]
