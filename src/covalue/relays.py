@@ -84,27 +84,30 @@ def _ensure(raw: Any) -> None:
 NESTING = 3
 
 
-def apply(raw: Any, secret: bytes, skip: SkipList | None = None) -> Relayed:
+def apply(raw: Any, secret: bytes, skip: SkipList | None = None, sources: list[str] | None = None) -> Relayed:
     """Find relay accounts and give their relayed messages to the people who wrote them (see the
-    module), bridges behind bridges too. Runs after each ingest, in its transaction; a workspace
-    without relayed messages costs one scan of the messages that open with ``[``."""
+    module), bridges behind bridges too. Runs after each ingest, in its transaction, over the
+    ``sources`` it read (None: every source); a source without relayed messages costs one scan of its
+    messages that open with ``[``."""
     out = Relayed()
+    _ensure(raw)
     out.webhook_writers = _webhook_writers(raw)
     writers: set[str] = set()
-    raw.execute("DROP TABLE IF EXISTS _relay_moved")
+    where = "TRUE" if sources is None else "i.source IN (SELECT unnest(?))"
+    params = [] if sources is None else [list(sources)]
+    raw.execute("CREATE OR REPLACE TEMP TABLE _relay_moved (item_id VARCHAR)")
     for _ in range(NESTING):
-        step = _apply_once(raw, secret, skip, writers)
+        step = _apply_once(raw, secret, skip, writers, where, params)
         out.relays, out.new_relays = step.relays, out.new_relays + step.new_relays
         out.forgotten += step.forgotten
         for t, n in step.added.items():
             out.added[t] += n
         if not step.messages:
             break
-    if raw.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = '_relay_moved'").fetchone():
-        # a message relayed twice (a bridge behind a bridge) is one message
-        out.messages = int(raw.execute("SELECT count(DISTINCT item_id) FROM _relay_moved").fetchone()[0])
-        out.messages -= out.forgotten
-        raw.execute("DROP TABLE _relay_moved")
+    # a message relayed twice (a bridge behind a bridge) is one message
+    out.messages = int(raw.execute("SELECT count(DISTINCT item_id) FROM _relay_moved").fetchone()[0])
+    out.messages -= out.forgotten
+    raw.execute("DROP TABLE _relay_moved")
     # a writer found to relay others in turn is a relay, not a writer
     out.writers = len(writers - {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()})
     return out
@@ -135,10 +138,11 @@ def _webhook_writers(raw: Any) -> int:
     return len(people)
 
 
-def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) -> Relayed:
+def _apply_once(
+    raw: Any, secret: bytes, skip: SkipList | None, seen: set[str], where: str, params: list[Any]
+) -> Relayed:
     out = Relayed()
-    _ensure(raw)
-    opening = f"i.text LIKE '[%' AND regexp_matches(i.text, '{PREFIX}')"
+    opening = f"{where} AND i.text LIKE '[%' AND regexp_matches(i.text, '{PREFIX}')"
     # accounts the export already calls bots stay bots (a notification bot may write "[repo] <who> ...")
     found = raw.execute(
         "WITH r AS (SELECT i.author_id, any_value(i.source) AS source, count(*) AS relayed FROM items i "
@@ -146,7 +150,8 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) 
         f"GROUP BY 1 HAVING count(DISTINCT regexp_extract(i.text, '{PREFIX}', 2)) >= {MIN_NICKS}) "
         "SELECT r.author_id, r.source FROM r JOIN (SELECT author_id, count(*) AS n FROM items "
         "WHERE author_id IN (SELECT author_id FROM r) GROUP BY 1) t USING (author_id) "
-        f"WHERE r.relayed >= {MIN_SHARE} * t.n"
+        f"WHERE r.relayed >= {MIN_SHARE} * t.n",
+        params,
     ).fetchall()
     known = {r[0] for r in raw.execute(f"SELECT identity_id FROM {TABLE}").fetchall()}
     new = [(a, s) for a, s in found if a not in known]
@@ -169,7 +174,8 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) 
         f"SELECT i.source, i.author_id, any_value(d.native_id), regexp_extract(i.text, '{PREFIX}', 1) AS net, "
         f"regexp_extract(i.text, '{PREFIX}', 2) AS nick, min(i.created_at) FROM items i "
         f"JOIN {TABLE} r ON r.identity_id = i.author_id LEFT JOIN identities d ON d.identity_id = i.author_id "
-        f"WHERE {opening} GROUP BY i.source, i.author_id, net, nick"
+        f"WHERE {opening} GROUP BY i.source, i.author_id, net, nick",
+        params,
     ).fetchall()
     if not rows:
         return out
@@ -209,13 +215,13 @@ def _apply_once(raw: Any, secret: bytes, skip: SkipList | None, seen: set[str]) 
             f"regexp_replace(i.text, '{PREFIX}', '') AS text, "
             "greatest(0, coalesce(i.n_words, 0) - w.prefix_words)::INTEGER AS n_words FROM items i "
             f"JOIN _relay_who w ON w.relay = i.author_id AND w.net = regexp_extract(i.text, '{PREFIX}', 1) "
-            f"AND w.nick = regexp_extract(i.text, '{PREFIX}', 2) WHERE {opening}"
+            f"AND w.nick = regexp_extract(i.text, '{PREFIX}', 2) WHERE {opening}",
+            params,
         )
         fresh = "SELECT * FROM _writers w WHERE w.identity_id NOT IN (SELECT identity_id FROM identities)"
         if gone:
             fresh += " AND w.identity_id NOT IN (SELECT unnest(?))"
-        params = [sorted(gone)] if gone else []
-        raw.execute(f"CREATE OR REPLACE TEMP TABLE _relay_new AS {fresh}", params)
+        raw.execute(f"CREATE OR REPLACE TEMP TABLE _relay_new AS {fresh}", [sorted(gone)] if gone else [])
         n = raw.execute(
             "INSERT INTO identities BY NAME SELECT identity_id, identity_id AS member_id, source, native_id, "
             "display_name, NULL AS email_hash, FALSE AS is_bot FROM _relay_new"

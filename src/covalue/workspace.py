@@ -384,7 +384,8 @@ class Workspace:
             for table, n in stage.merge().items():
                 added[table] += n
         communities.apply(raw)  # spaces the user moved to another community stay there
-        relayed = relays.apply(raw, self.secret, skip)  # people writing through a bridge account
+        # people writing through a bridge account, in the sources this export holds
+        relayed = relays.apply(raw, self.secret, skip, sorted(sink.sources))
         for table, n in relayed.added.items():  # the writers are rows this ingest added
             added[table] += n
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
