@@ -245,6 +245,18 @@ def update(
     new_facts = stored_facts.anti_join(t_ids, stored_facts.item_id == t_ids.item_id).union(
         ws.table("_inc_item_facts"), distinct=False
     )
+    # a community whose ideas or reactions came or went changes every month's checks: known now, before
+    # the member level is computed for nothing
+    ideas = new_facts.group_by("community_id").aggregate(_has=new_facts.is_idea.any())
+    ideas = ideas.filter(ideas._has)
+    con.create_table("_inc_ideas", ideas.select("community_id"), temp=True, overwrite=True)
+    ideas = ws.table("_inc_ideas")  # the idea placeholder below reads it again
+    uptake = mt.responding_communities(actions, new_roles, maturity)
+    con.create_table("_inc_uptake", uptake, temp=True, overwrite=True)
+    if _measurability_moved(raw):
+        drop_scratch(ws)
+        run.mode = "full: the ideas or reactions of a community's export came or went"
+        return False
 
     # -- from which period the member level changes -----------------------------------------------
     first = _first_reached(ws, months, reach, roles)
@@ -326,8 +338,6 @@ def update(
     jn = mt.journeys(jin, leaves, who)
     con.create_table("_inc_journeys", jn.filter(jn.pidx >= jfrom), temp=True, overwrite=True)
     step("journeys")
-    ideas = new_facts.group_by("community_id").aggregate(_has=new_facts.is_idea.any())
-    ideas = ideas.filter(ideas._has)
     fcols = new_facts.schema()
     ph = {c: ibis.null(t) for c, t in fcols.items()}
     ph.update(
@@ -337,13 +347,6 @@ def update(
     )
     ph["is_idea"] = ibis.literal(True)
     placeholder = ideas.select(**{c: v.cast(fcols[c]) for c, v in ph.items()})
-    con.create_table("_inc_ideas", ideas.select("community_id"), temp=True, overwrite=True)
-    uptake = mt.responding_communities(actions, new_roles, maturity)
-    con.create_table("_inc_uptake", uptake, temp=True, overwrite=True)
-    if _measurability_moved(raw):
-        drop_scratch(ws)
-        run.mode = "full: the ideas or reactions of a community's export came or went"
-        return False
     facts_j = new_facts.filter(new_facts.created_at >= month_start(jfrom - reach - 1))
     sc = mt.stage_checks(
         cur, facts_j.union(placeholder, distinct=False), ws.table("_inc_journeys"), jperiods, maturity,
