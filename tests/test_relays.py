@@ -10,6 +10,7 @@ import io
 import re
 import tarfile
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import covalue
@@ -22,6 +23,8 @@ HEADER = "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
 #: written apart from the product's pattern: a network without a colon, then a nick of at most 128
 #: characters in angle brackets (one spam name of 253 characters in the Komodo archive stays the bridge's)
 RELAYED = re.compile(r"^\[([^\]:]{1,30})\] <([^<>\n]{1,128})>(?:\s|$)")
+#: where a bridge's quote of the message replied to starts, also written apart from the product's
+QUOTE_MARK = re.compile(r"\(re @[^:()\n]{1,64}: ")
 
 
 def _row(aid: str, name: str, date: str, content: str, react: str = "") -> str:
@@ -138,30 +141,63 @@ def test_a_forgotten_writer_stays_forgotten(tmp_path: Path) -> None:
     ws.close()
 
 
-def _raw_komodo(path: Path) -> tuple[Counter, Counter, set[tuple[str, str, str]]]:
-    """From the archive's CSV files: messages per author, relayed messages per author, and the
-    (author, network, nick) of each relayed message."""
+def _raw_komodo(path: Path) -> tuple[Counter, Counter, set[tuple[str, str, str]], int]:
+    """From the archive's CSV files: messages per author, relayed messages per author, the (author,
+    network, nick) of each relayed message, and how many messages quote an earlier message of their
+    channel as a bridge writes a reply (``own words (re @nick: quoted words)``, the quoted message at
+    most 7 days older, compared by its own words)."""
     per_author: Counter = Counter()
     relayed: Counter = Counter()
     nicks: set[tuple[str, str, str]] = set()
+    rows: list[tuple[str, datetime, str, str]] = []
     with tarfile.open(path) as tf:
         for m in tf:
             if not m.isfile() or not m.name.endswith(".csv"):
                 continue
+            channel = m.name.rsplit("/", 1)[0]
             text = tf.extractfile(m).read().decode("utf-8-sig")
             for row in csv.DictReader(io.StringIO(text), delimiter=";"):
                 aid, content = row["AuthorID"], row["Content"] or ""
                 per_author[aid] += 1
+                rows.append((channel, datetime.strptime(row["Date"], "%d-%b-%y %I:%M %p"), aid, content))
                 hit = RELAYED.match(content)
                 if hit:
                     relayed[aid] += 1
                     nicks.add((aid, hit.group(1), hit.group(2).strip()))
-    return per_author, relayed, nicks
+    return per_author, relayed, nicks, _quoted_replies(rows, relayed.most_common(1)[0][0])
+
+
+def _quoted_replies(rows: list[tuple[str, datetime, str, str]], relay: str) -> int:
+    def unprefixed(text: str) -> str:
+        for _ in range(3):  # a bridge behind a bridge
+            hit = RELAYED.match(text)
+            if not hit:
+                break
+            text = text[hit.end() :].strip()
+        return text
+
+    def own_and_quoted(text: str) -> tuple[str, str | None]:
+        mark = QUOTE_MARK.search(text)
+        if mark is None or not text.rstrip().endswith(")"):
+            return text.strip(), None
+        return text[: mark.start()].strip(), unprefixed(text[mark.end() :].rstrip()[:-1].strip()).strip()
+
+    said: dict[tuple[str, str], list[tuple[datetime, int]]] = {}
+    quotes = []
+    for n, (channel, ts, author, text) in enumerate(rows):
+        own, quoted = own_and_quoted(unprefixed(text) if author == relay else text)
+        said.setdefault((channel, own), []).append((ts, n))
+        if quoted:
+            quotes.append((n, channel, ts, quoted))
+    return sum(
+        any(k != n and ts - timedelta(days=7) <= t <= ts for t, k in said.get((channel, quoted), []))
+        for n, channel, ts, quoted in quotes
+    )
 
 
 def test_the_komodo_bridge(tmp_path: Path, shared_data: Path) -> None:
     path = shared_data / "discord" / "komodo-discord-csv.tar.gz"
-    per_author, relayed, nicks = _raw_komodo(path)
+    per_author, relayed, nicks, quoted_replies = _raw_komodo(path)
     relay, n_relayed = relayed.most_common(1)[0]
     assert n_relayed >= 0.5 * per_author[relay]
     ws = covalue.init(tmp_path / "ws")
@@ -188,6 +224,9 @@ def test_the_komodo_bridge(tmp_path: Path, shared_data: Path) -> None:
     # no other account is a relay: people who quote another network now and then
     others = {a for a in relayed if a != relay}
     assert others and not others & {r[0] for r in native}
+    # replies the bridge wrote as "own words (re @nick: quoted words)" answer the message they quote
+    linked = q("SELECT count(*) FROM items WHERE kind = 'reply' AND parent_id IS NOT NULL").fetchone()[0]
+    assert linked == quoted_replies > 12000
     ws.analyze()
     # the bridge was the "most active" member, with 47% of the threads started in 2019-11's window
     top = q(
@@ -211,8 +250,9 @@ def test_a_second_upload_through_the_bridge_updates_like_a_full_run(tmp_path: Pa
         for k in range(60)
     ]
     first = _planted(tmp_path, talk)
+    (tmp_path / "later").mkdir()
     later = _export(
-        tmp_path / "later.tar.gz",
+        tmp_path / "later" / "guild.tar.gz",  # the same server's export, a month on
         [
             _row(
                 "7",
@@ -227,6 +267,13 @@ def test_a_second_upload_through_the_bridge_updates_like_a_full_run(tmp_path: Pa
                 "[telegram] <hana> update to the latest release, it fixes that",
             ),
             _row("1", "dave#0001", "02-Dec-19 09:10 AM", "thanks hana, same here"),
+            # a late reply, written as a bridge writes one, to a question of the first upload
+            _row(
+                "7",
+                "Bridge#0007",
+                "01-Nov-19 10:50 AM",
+                "[telegram] <hana> or try -rescan (re @alice: does anyone know how to sync the wallet?)",
+            ),
             _row("7", "Bridge#0007", "02-Dec-19 09:12 AM", "[matrix] <carol> confirmed, works now", "👍 (2)"),
         ],
     )
@@ -244,7 +291,10 @@ def test_a_second_upload_through_the_bridge_updates_like_a_full_run(tmp_path: Pa
     full.ingest([first, later])
     full.analyze()
     assert _differences(inc, full) == {}
-    assert _authors(inc)["hana"][2] == 1 and _authors(inc)["alice"][2] == 4
+    assert _authors(inc)["hana"][2] == 2 and _authors(inc)["alice"][2] == 4
+    late = inc.raw.execute("SELECT parent_id FROM items WHERE text = 'or try -rescan'").fetchone()[0]
+    asked = "SELECT item_id FROM items WHERE text = 'does anyone know how to sync the wallet?'"
+    assert late == inc.raw.execute(asked).fetchone()[0]
     inc.close()
     full.close()
 

@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import communities, memory, merge, relays, schema, staging
+from covalue import bridge_replies, communities, memory, merge, models, relays, schema, staging
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -388,6 +388,8 @@ class Workspace:
         relayed = relays.apply(raw, self.secret, skip, sorted(sink.sources))
         for table, n in relayed.added.items():  # the writers are rows this ingest added
             added[table] += n
+        # replies a bridge wrote into the text, "(re @bob: ...)", answer the message they quote
+        quoted = bridge_replies.apply(raw, sorted(sink.sources), models.load("roles", self.settings.model))
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
@@ -397,6 +399,8 @@ class Workspace:
         result.messages.extend(sink.messages)
         if relayed.message():
             result.messages.append(relayed.message() or "")
+        if quoted:
+            result.messages.append(bridge_replies.message(quoted))
         if skip.total:
             result.skipped = skip.total
             result.messages.append(skip.message() or "")

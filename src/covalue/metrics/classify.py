@@ -195,7 +195,9 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
     Without this, every chat message would be a new thread nobody replied to. But where people do use
     threads, a top-level message is a new conversation: the rule then runs only in the channels and
     months (``space_id`` and calendar month) with no threaded reply at all, and never moves a message
-    that has replies of its own, so a thread's real first reply keeps its time.
+    that has replies of its own, so a thread's real first reply keeps its time. Where replies stay in
+    the channel's flow (Discord's reply-to, a bridge's quoted reply), a reply is a message of the flow
+    like any other: the next message may answer it.
     """
     minutes = float(conv.get("chat_reply_minutes", 0) or 0)
     platforms = list(conv.get("chat_platforms", []))
@@ -217,10 +219,14 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
     )
     months = threaded.select(_tspace=threaded.space_id, _tmonth=_month(threaded.created_at)).distinct()
     with_thread = threaded.select(_has_thread=threaded.parent_id).distinct()
+    # the channel's flow: its messages without a parent, and on platforms whose replies stay in the flow
+    # (Discord's reply-to) its replies too, which a later message may answer in turn
+    flows = cand.parent_id.isnull() & cand.kind.isin(list(conv.get("chat_kinds", ["post"])))
+    if inline:
+        flows |= cand.parent_id.notnull() & cand.kind.isin(thread_kinds) & cand._platform.isin(inline)
     cand = cand.filter(
         cand._platform.isin(platforms)
-        & cand.parent_id.isnull()
-        & cand.kind.isin(list(conv.get("chat_kinds", ["post"])))
+        & flows
         & ~cand.author_is_bot
         & cand.created_at.notnull()
         & cand.space_id.notnull()
@@ -234,7 +240,10 @@ def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Tab
     )
     gap = cand.created_at.epoch_seconds() - cand._prev_ts.epoch_seconds()
     follows = cand.filter(
-        cand._prev.notnull() & (cand._prev_author != cand.author_member) & (gap <= minutes * 60)
+        cand.parent_id.isnull()
+        & cand._prev.notnull()
+        & (cand._prev_author != cand.author_member)
+        & (gap <= minutes * 60)
     )
     # not in a channel-month that uses threads, and not a message that opens a thread of its own
     follows = follows.anti_join(
