@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 
 from covalue import journey, privacy
-from covalue.metrics import activity, dynamics
+from covalue.metrics import activity, chat_replies, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.windows import activity_range, periods_table
 from covalue.periods import month_start, period_index, period_label
@@ -143,9 +143,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
     names = _names(ws)
     out: dict[str, Any] = {}
     limit = int(m["responsiveness"]["unanswered_list"])
-    reply_minutes = float(
-        journey.load_models(ws)[1].get("conversation", {}).get("chat_reply_minutes", 0) or 0
-    )
+    reply_rule = chat_replies.rule_in_words(journey.load_models(ws)[1].get("conversation", {}))
     for row in sorted(table_rows(shape_t), key=lambda r: r["community_id"]):
         cid, pidx = row["community_id"], row["pidx"]
         if not period and pidx != chosen.get(cid):
@@ -171,7 +169,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
             "partial_month": lasts[cid].to_dict() if cid in lasts and lasts[cid].partial else None,
             "period_note": period_note(pidx, lasts.get(cid)),
             "shape": {**row, "explanation": hm.explain_shape(row, m), "thresholds": m["shape"]},
-            "responsiveness": hm.with_inferred_note(resp_rows.get((cid, pidx), {}), reply_minutes),
+            "responsiveness": hm.with_inferred_note(resp_rows.get((cid, pidx), {}), reply_rule),
             "concentration": conc_rows.get((cid, pidx), {}),
             "unanswered": unanswered,
             # the list holds questions asked in this range, not all months

@@ -77,6 +77,12 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
 
     # the new items' chat neighbours: a message after a new one may now follow it
     raw.execute(f"INSERT INTO _inc_t {neighbours('_inc_t')}")
+    hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
+    named = _named_within(chat, int(hours * 3600))
+    # a message naming someone answers their latest message within hours: later messages naming
+    # people may now answer a new one, and what a message naming people answered (or did) changes
+    raw.execute(f"INSERT INTO _inc_t {named('_inc_t', after=True, naming='n')}")
+    raw.execute(f"INSERT INTO _inc_t {named('_inc_t', after=False, naming='o')}")
     size = -1
     while True:
         raw.execute(
@@ -92,8 +98,12 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
         if n == size:
             break
         size = n
-    # context: chat neighbours (with their replies) and the threaded replies of the channel-months read
+    # context: chat neighbours (with their replies) and the threaded replies of the channel-months read,
+    # and the messages those recomputed may name or be named by (with everything said between)
     raw.execute(f"CREATE OR REPLACE TEMP TABLE _inc_nb AS {neighbours('_inc_t')}")
+    raw.execute(f"INSERT INTO _inc_nb {named('_inc_t', after=True, naming=None)}")
+    raw.execute(f"INSERT INTO _inc_nb {named('_inc_t', after=False, naming='o')}")
+    raw.execute(f"INSERT INTO _inc_nb {named('_inc_nb', after=False, naming='o')}")
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
         "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
@@ -104,6 +114,32 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
         "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
     )
     return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0]
+
+
+def _named_within(chat: str, secs: int) -> Callable[..., str]:
+    """``named(of, after, naming)``: a SELECT of the chat items within ``secs`` after (or before) a chat
+    item of ``of`` in the same channel, kept only when the item found (``naming='n'``) or the item of
+    ``of`` (``'o'``) names someone, or always (None); nothing when ``secs`` is 0."""
+
+    def named(of: str, after: bool, naming: str | None) -> str:
+        if secs <= 0:
+            return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
+        mentions = "SELECT item_id FROM actions WHERE verb = 'mention'"
+        keep = {"n": f"AND n.item_id IN ({mentions})", "o": f"AND o.item_id IN ({mentions})"}.get(
+            naming or "", ""
+        )
+        lo, hi = ("o.created_at", f"o.created_at + INTERVAL {secs} SECOND") if after else (
+            f"o.created_at - INTERVAL {secs} SECOND", "o.created_at")  # fmt: skip
+        bucket = f"floor(epoch({{t}}.created_at) / {secs})::BIGINT"
+        return (
+            f"SELECT n.item_id FROM (SELECT i.item_id, i.space_id, i.created_at, {bucket.format(t='i')} AS b "
+            f"FROM items i JOIN {of} USING (item_id) WHERE {chat} AND i.created_at IS NOT NULL) o "
+            f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket.format(t='i')} AS b FROM items i "
+            f"WHERE {chat}) n ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
+            f"AND n.created_at BETWEEN {lo} AND {hi} AND n.item_id <> o.item_id {keep}"
+        )
+
+    return named
 
 
 def _items_context(ws: Workspace, roles: dict[str, Any]) -> ir.Table:

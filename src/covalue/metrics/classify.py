@@ -14,7 +14,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import periods
+from covalue.metrics import chat_replies
 from covalue.quoting import strip_quoted
 
 TEXT_ROLES = ("question", "answer", "idea", "resource", "gratitude", "social")
@@ -182,81 +182,6 @@ def text_roles(
     return out
 
 
-def _month(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Months since year 0: the period in which an export does or does not use threads."""
-    return periods.month_index(ts)
-
-
-def _chat_replies(it: ir.Table, items: ir.Table, conv: dict[str, Any]) -> ir.Table:
-    """In chat without threads (older Slack, Discord, IRC ...), a message that follows another person's
-    message in the same channel within a few minutes answers it: give such messages that message as
-    parent, and say so in ``parent_inferred``. Threaded replies keep their own parent; bots are skipped.
-
-    Without this, every chat message would be a new thread nobody replied to. But where people do use
-    threads, a top-level message is a new conversation: the rule then runs only in the channels and
-    months (``space_id`` and calendar month) with no threaded reply at all, and never moves a message
-    that has replies of its own, so a thread's real first reply keeps its time. Where replies stay in
-    the channel's flow (Discord's reply-to, a bridge's quoted reply), a reply is a message of the flow
-    like any other: the next message may answer it.
-    """
-    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
-    platforms = list(conv.get("chat_platforms", []))
-    no_inference = it.mutate(parent_inferred=ibis.literal(False))
-    if minutes <= 0 or not platforms:
-        return no_inference
-    src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
-    cand = it.join(src, it.item_id == src._sid)
-    # threads: replies of a thread kind, on platforms where such replies leave the channel's flow
-    thread_kinds = list(conv.get("thread_kinds", ["reply"]))
-    inline = list(conv.get("inline_reply_platforms", []))
-    threaded = cand.filter(
-        cand.kind.isin(thread_kinds)
-        & cand.parent_id.notnull()
-        & cand._platform.isin(platforms)
-        & ~cand._platform.isin(inline or ["\x00"])
-        & cand.created_at.notnull()
-        & cand.space_id.notnull()
-    )
-    months = threaded.select(_tspace=threaded.space_id, _tmonth=_month(threaded.created_at)).distinct()
-    with_thread = threaded.select(_has_thread=threaded.parent_id).distinct()
-    # the channel's flow: its messages without a parent, and on platforms whose replies stay in the flow
-    # (Discord's reply-to) its replies too, which a later message may answer in turn
-    flows = cand.parent_id.isnull() & cand.kind.isin(list(conv.get("chat_kinds", ["post"])))
-    if inline:
-        flows |= cand.parent_id.notnull() & cand.kind.isin(thread_kinds) & cand._platform.isin(inline)
-    cand = cand.filter(
-        cand._platform.isin(platforms)
-        & flows
-        & ~cand.author_is_bot
-        & cand.created_at.notnull()
-        & cand.space_id.notnull()
-    )
-    w = ibis.window(group_by=cand.space_id, order_by=[cand.created_at, cand.item_id])
-    cand = cand.mutate(
-        _prev=cand.item_id.lag().over(w),
-        _prev_author=cand.author_member.lag().over(w),
-        _prev_ts=cand.created_at.lag().over(w),
-        _m=_month(cand.created_at),
-    )
-    gap = cand.created_at.epoch_seconds() - cand._prev_ts.epoch_seconds()
-    follows = cand.filter(
-        cand.parent_id.isnull()
-        & cand._prev.notnull()
-        & (cand._prev_author != cand.author_member)
-        & (gap <= minutes * 60)
-    )
-    # not in a channel-month that uses threads, and not a message that opens a thread of its own
-    follows = follows.anti_join(
-        months, (follows.space_id == months._tspace) & (follows._m == months._tmonth)
-    ).anti_join(with_thread, follows.item_id == with_thread._has_thread)
-    follows = follows.select(_cid=follows.item_id, _inferred=follows._prev)
-    j = it.left_join(follows, it.item_id == follows._cid)
-    return j.mutate(
-        parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
-        parent_id=j.parent_id.coalesce(j._inferred),
-    ).drop("_cid", "_inferred")
-
-
 def text_key(items: ir.Table) -> ir.IntegerValue:
     """A hash of everything :func:`text_scores` reads of an item (title, text and whether it can open a
     thread), so that a kept score is reused only while it still holds."""
@@ -367,7 +292,7 @@ def classify_items(
     )
     ispec = roles_model["roles"]["idea"]
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
-    it = _chat_replies(it, items, roles_model.get("conversation", {}))
+    it = chat_replies.infer(it, items, roles_model.get("conversation", {}), actions, authors)
     idea_score = it._iscore
     by_structure = idea_structure(items, spaces, actions, st)
     opens = _opens_thread(items)

@@ -125,17 +125,15 @@ def responsiveness(facts: ir.Table, periods: ir.Table, days: int) -> ir.Table:
     )
 
 
-def with_inferred_note(resp: dict[str, Any], minutes: float) -> dict[str, Any]:
+def with_inferred_note(resp: dict[str, Any], rule: str) -> dict[str, Any]:
     """``resp`` (a responsiveness row) with ``inferred_note``: how many of the timed first replies were
-    only inferred in chat without threads, and by what rule, so that nobody reads those waits as
-    replies the platform recorded (None when none was inferred)."""
+    only inferred in chat without threads, and by what ``rule`` (:func:`covalue.metrics.chat_replies.
+    rule_in_words`), so that nobody reads those waits as replies the platform recorded (None when none
+    was inferred)."""
     n = int(resp.get("replied_inferred") or 0)
     note = None
     if n:
-        note = (
-            f"{n:,} of {int(resp.get('replied') or 0):,} first replies inferred: a message by someone "
-            f"else within {minutes:g} minutes, in a channel without threads"
-        )
+        note = f"{n:,} of {int(resp.get('replied') or 0):,} first replies inferred: {rule}"
     return {**resp, "inferred_note": note} if resp else resp
 
 

@@ -18,6 +18,7 @@ from typing import Any, NotRequired, TypedDict
 import ibis
 
 from covalue import diagnosis, headline, item_links, journey, models, privacy
+from covalue.metrics import chat_replies
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
 from covalue.presentation import table_rows
@@ -65,7 +66,7 @@ class CommunityFacts(TypedDict):
     #: shape verdict, responsiveness, concentration and unanswered questions (diagnosis.health)
     health: dict[str, Any]
     response_monthly: list[Row]
-    chat_reply_minutes: float
+    chat_reply_rule: str
     #: growth, spikes, cohorts and monthly activity (diagnosis.dynamics_of)
     dynamics: dict[str, Any]
     #: None when the workspace cannot compute it; [] or {} when it found nothing
@@ -291,7 +292,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
         errors.append(f"answers: {type(e).__name__}: {e}")
         answers = {}
     maturity, roles = journey.load_models(ws)
-    reply_minutes = float(roles.get("conversation", {}).get("chat_reply_minutes", 0) or 0)
+    reply_rule = chat_replies.rule_in_words(roles.get("conversation", {}))
     judged_by = Models(maturity=maturity, health=diagnosis.model(ws))
     out: list[CommunityFacts] = []
     for cid in cids:
@@ -314,7 +315,7 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
                 checks=checks_at(ws, cid, p),
                 health=h,
                 response_monthly=response.get(cid, []),
-                chat_reply_minutes=reply_minutes,
+                chat_reply_rule=reply_rule,
                 dynamics=d,
                 champions=None if champions is None else champions.get(cid, []),
                 network=None if network is None else network.get(cid),

@@ -1,0 +1,161 @@
+"""Replies in chat without threads, inferred from the channel's flow.
+
+Older Slack exports, Discord, IRC and the like keep no thread: every message is a new one, and read as
+it comes nobody ever answered anybody. People answer in the flow, in two ways a reader recognises:
+
+- **right after**: a message by someone else within ``chat_reply_minutes`` (30) of the previous one
+  takes it up;
+- **by name**: ``@bob: try restarting it`` answers bob's latest message in the channel, hours later if
+  need be (up to ``chat_mention_reply_hours``, 12), whatever was said in between.
+
+A message that names someone answers them rather than whoever spoke last. Messages whose parent was
+inferred say so (``parent_inferred``). Where people do use threads the rules stand aside (see
+:func:`infer`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue import periods
+
+
+def _month(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Months since year 0: the period in which an export does or does not use threads."""
+    return periods.month_index(ts)
+
+
+def infer(
+    it: ir.Table,
+    items: ir.Table,
+    conv: dict[str, Any],
+    actions: ir.Table | None = None,
+    authors: ir.Table | None = None,
+) -> ir.Table:
+    """``it`` (items with ``author_member``, ``author_is_bot``, ``parent_id``) with a parent inferred for
+    chat messages that take up another person's message (see the module), and ``parent_inferred``.
+    ``actions`` (their mentions) and ``authors`` (identity → member) let a message answer the person
+    it names; without them only the timing rule runs. Threaded replies keep their own parent; bots are
+    skipped.
+
+    Where people use threads a top-level message is a new conversation: the rules run only in the
+    channels and months (``space_id`` and calendar month) with no threaded reply at all, and never move
+    a message that has replies of its own, so a thread's real first reply keeps its time. Where replies
+    stay in the channel's flow (Discord's reply-to, a bridge's quoted reply), a reply is a message of
+    the flow like any other: the next message may answer it.
+    """
+    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
+    hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
+    platforms = list(conv.get("chat_platforms", []))
+    if (minutes <= 0 and hours <= 0) or not platforms:
+        return it.mutate(parent_inferred=ibis.literal(False))
+    src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
+    cand = it.join(src, it.item_id == src._sid)
+    # threads: replies of a thread kind, on platforms where such replies leave the channel's flow
+    thread_kinds = list(conv.get("thread_kinds", ["reply"]))
+    inline = list(conv.get("inline_reply_platforms", []))
+    threaded = cand.filter(
+        cand.kind.isin(thread_kinds)
+        & cand.parent_id.notnull()
+        & cand._platform.isin(platforms)
+        & ~cand._platform.isin(inline or ["\x00"])
+        & cand.created_at.notnull()
+        & cand.space_id.notnull()
+    )
+    months = threaded.select(_tspace=threaded.space_id, _tmonth=_month(threaded.created_at)).distinct()
+    with_thread = threaded.select(_has_thread=threaded.parent_id).distinct()
+    # the channel's flow: its messages without a parent, and on platforms whose replies stay in the flow
+    # its replies too, which a later message may answer in turn
+    flows = cand.parent_id.isnull() & cand.kind.isin(list(conv.get("chat_kinds", ["post"])))
+    if inline:
+        flows |= cand.parent_id.notnull() & cand.kind.isin(thread_kinds) & cand._platform.isin(inline)
+    flow = cand.filter(
+        cand._platform.isin(platforms)
+        & flows
+        & ~cand.author_is_bot
+        & cand.created_at.notnull()
+        & cand.space_id.notnull()
+    )
+    flow = flow.mutate(_m=_month(flow.created_at))
+    found = []
+    if minutes > 0:
+        found.append(_right_after(flow, minutes).mutate(_how=ibis.literal(1)))
+    if hours > 0 and actions is not None and authors is not None:
+        found.append(_by_name(flow, actions, authors, hours).mutate(_how=ibis.literal(0)))
+    if not found:
+        return it.mutate(parent_inferred=ibis.literal(False))
+    follows = found[0] if len(found) == 1 else found[0].union(found[1])
+    # not in a channel-month that uses threads, and not a message that opens a thread of its own
+    follows = follows.anti_join(
+        months, (follows._space == months._tspace) & (follows._fm == months._tmonth)
+    ).anti_join(with_thread, follows._cid == with_thread._has_thread)
+    # a message that names someone answers them rather than whoever spoke last
+    w = ibis.window(group_by=follows._cid, order_by=follows._how)
+    follows = follows.mutate(_n=ibis.row_number().over(w))
+    follows = follows.filter(follows._n == 0).select("_cid", "_inferred")
+    j = it.left_join(follows, it.item_id == follows._cid)
+    return j.mutate(
+        parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
+        parent_id=j.parent_id.coalesce(j._inferred),
+    ).drop("_cid", "_inferred")
+
+
+def rule_in_words(conv: dict[str, Any]) -> str:
+    """How a reply was inferred, for a figure that rests on inferred replies: "a message by someone else
+    within 30 minutes, or one naming its writer within 12 hours, in a channel without threads"."""
+    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
+    hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
+    ways = [f"a message by someone else within {minutes:g} minutes"] if minutes > 0 else []
+    if hours > 0:
+        ways.append(f"{'one' if ways else 'a message'} naming its writer within {hours:g} hours")
+    return f"{', or '.join(ways) or 'no rule'}, in a channel without threads"
+
+
+def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
+    """Messages without a parent that follow another person's message of the flow within ``minutes``:
+    ``_cid`` (the message), ``_inferred`` (the one it follows), ``_space``, ``_fm`` (its month)."""
+    w = ibis.window(group_by=flow.space_id, order_by=[flow.created_at, flow.item_id])
+    f = flow.mutate(
+        _prev=flow.item_id.lag().over(w),
+        _prev_author=flow.author_member.lag().over(w),
+        _prev_ts=flow.created_at.lag().over(w),
+    )
+    gap = f.created_at.epoch_seconds() - f._prev_ts.epoch_seconds()
+    f = f.filter(
+        f.parent_id.isnull() & f._prev.notnull() & (f._prev_author != f.author_member) & (gap <= minutes * 60)
+    )
+    return f.select(_cid=f.item_id, _inferred=f._prev, _space=f.space_id, _fm=f._m)
+
+
+def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float) -> ir.Table:
+    """Messages without a parent that mention someone who wrote in the same channel within ``hours``
+    before: the latest such message of the people named is the one answered (columns as
+    :func:`_right_after`)."""
+    who = authors.select(_wid=authors.identity_id, _wm=authors.member_id)
+    m = actions.filter(
+        (actions.verb == "mention") & actions.item_id.notnull() & actions.target_id.notnull()
+    ).select(_mi=actions.item_id, _mtarget=actions.target_id)
+    m = m.left_join(who, m._mtarget == who._wid)
+    m = m.select(_mi=m._mi, _named=m._wm.coalesce(m._mtarget)).distinct()
+    c = flow.filter(flow.parent_id.isnull())
+    c = c.join(m, c.item_id == m._mi)
+    c = c.filter(c._named != c.author_member).select(
+        _cid=c.item_id, _space=c.space_id, _cts=c.created_at, _named=c._named, _fm=c._m
+    )
+    p = flow.select(
+        _pid=flow.item_id, _pspace=flow.space_id, _pts=flow.created_at, _pauthor=flow.author_member
+    )
+    j = c.join(
+        p,
+        (c._space == p._pspace)
+        & (c._named == p._pauthor)
+        & (p._pts < c._cts)
+        & (p._pts.epoch_seconds() >= c._cts.epoch_seconds() - hours * 3600),
+    )
+    w = ibis.window(group_by=j._cid, order_by=[ibis.desc(j._pts), ibis.desc(j._pid)])
+    j = j.mutate(_n=ibis.row_number().over(w))
+    j = j.filter(j._n == 0)
+    return j.select(_cid=j._cid, _inferred=j._pid, _space=j._space, _fm=j._fm)

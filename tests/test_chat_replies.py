@@ -1,0 +1,172 @@
+"""Replies in chat without threads: a message right after another person's takes it up, and a message
+naming someone ("@bob: ...") answers that person's latest message within hours, whatever was said in
+between. Planted channels show each rule, its limits, and that an update reads a late message as a full
+run does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import covalue
+from covalue import diagnosis, journey
+from test_incremental import _differences, _updating
+
+T0 = datetime(2016, 3, 1, 9)
+SPACE = "slack:team:general"
+
+
+def _msg(n: int, who: str, minutes: float, text: str) -> dict:
+    return {
+        "item_id": f"slack:team:{n}",
+        "source": "slack:team",
+        "space_id": SPACE,
+        "community_id": "team",
+        "author_id": who,
+        "created_at": T0 + timedelta(minutes=minutes),
+        "kind": "post",
+        "parent_id": None,
+        "thread_id": f"slack:team:{n}",
+        "text": text,
+    }
+
+
+def _mention(n: int, who: str, whom: str, minutes: float) -> dict:
+    return {
+        "action_id": f"slack:team:{n}:mention:{whom}",
+        "source": "slack:team",
+        "space_id": SPACE,
+        "community_id": "team",
+        "ts": T0 + timedelta(minutes=minutes),
+        "actor_id": who,
+        "verb": "mention",
+        "item_id": f"slack:team:{n}",
+        "target_id": whom,
+    }
+
+
+def _channel(ws: covalue.Workspace, items: list[dict], mentions: list[dict]) -> None:
+    people = {r["author_id"] for r in items} | {m["target_id"] for m in mentions}
+    ws.append(
+        "identities",
+        [
+            {
+                "identity_id": p,
+                "member_id": p,
+                "source": "slack:team",
+                "native_id": p,
+                "is_bot": p == "deploybot",
+            }
+            for p in sorted(people)
+        ],
+    )
+    ws.append(
+        "members",
+        [{"member_id": p, "source": "slack:team", "is_bot": p == "deploybot"} for p in sorted(people)],
+    )
+    ws.append(
+        "spaces", [{"space_id": SPACE, "source": "slack:team", "name": "general", "community_id": "team"}]
+    )
+    ws.append("items", items)
+    if mentions:
+        ws.append("actions", mentions)
+
+
+def _parents(ws: covalue.Workspace) -> dict[int, tuple[int | None, bool]]:
+    rows = ws.raw.execute("SELECT item_id, parent_id, parent_inferred FROM item_roles").fetchall()
+    num = lambda i: None if i is None else int(i.rsplit(":", 1)[1])  # noqa: E731
+    return {num(i): (num(p), inferred) for i, p, inferred in rows}
+
+
+def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
+    items = [
+        _msg(1, "bob", 0, "how do I rerun the quarterly report?"),
+        _msg(2, "carol", 5, "lunch at noon, anyone?"),
+        _msg(3, "dave", 8, "count me in"),
+        # two hours later, and after carol and dave: it names bob, so it answers bob
+        _msg(4, "alice", 130, "@bob: ask for the reporting role in the portal, then rerun it"),
+        # right after alice, naming nobody: the message before it
+        _msg(5, "bob", 133, "that worked, thanks"),
+        # naming someone who wrote nothing in the last 12 hours: the message just before it, if close
+        _msg(6, "erin", 140, "@frank: are you coming on Thursday?"),
+        # naming only its own writer, or naming a bot: neither is an answer to them
+        _msg(7, "alice", 1000, "note to self @alice: file the expenses"),
+        _msg(8, "deploybot", 1040, "build 42 deployed"),
+        _msg(9, "dave", 1046, "@deploybot: thanks!"),
+        # more than 12 hours after bob's last message
+        _msg(10, "carol", 133 + 13 * 60, "@bob: did the report go out?"),
+    ]
+    mentions = [
+        _mention(4, "alice", "bob", 130),
+        _mention(6, "erin", "frank", 140),
+        _mention(7, "alice", "alice", 1000),
+        _mention(9, "dave", "deploybot", 1046),
+        _mention(10, "carol", "bob", 133 + 13 * 60),
+    ]
+    ws = covalue.init(tmp_path / "ws")
+    _channel(ws, items, mentions)
+    ws.analyze()
+    p = _parents(ws)
+    assert p[4] == (1, True)  # named: bob's question, two hours back
+    assert p[5] == (4, True)  # right after
+    assert p[6] == (5, True)  # frank wrote nothing: the message 7 minutes before
+    assert p[7] == (None, False)  # hours after anything, naming only its writer
+    assert p[9] == (None, False)  # the bot is no one to answer, and its message no one's turn
+    assert p[10] == (None, False)  # bob's last word is 13 hours old
+    answered = ws.raw.execute("SELECT answered_ts FROM item_facts WHERE item_id = 'slack:team:1'").fetchone()[
+        0
+    ]
+    assert answered == T0 + timedelta(minutes=130)
+    # the waits that rest on these replies say how they were inferred
+    resp = diagnosis.health(ws, period="2016-03")["team"]["responsiveness"]
+    assert "or one naming its writer within 12 hours" in resp["inferred_note"]
+    ws.close()
+
+
+def test_threads_turn_the_rules_off(tmp_path: Path) -> None:
+    """A channel-month with a threaded reply uses threads: a top-level message there is a new
+    conversation, even when it names someone."""
+    items = [
+        _msg(1, "bob", 0, "how do I rerun the quarterly report?"),
+        _msg(2, "alice", 60, "@bob: ask for the reporting role"),
+        {**_msg(3, "carol", 70, "is this about Q1?"), "kind": "reply", "parent_id": "slack:team:1"},
+    ]
+    ws = covalue.init(tmp_path / "ws")
+    _channel(ws, items, [_mention(2, "alice", "bob", 60)])
+    ws.analyze()
+    p = _parents(ws)
+    assert p[2] == (None, False) and p[3] == (1, False)
+    ws.close()
+
+
+def test_a_late_message_is_read_into_the_next_month(tmp_path: Path) -> None:
+    """bob's question of the evening of 31 March arrives with a later upload; alice's "@bob: ..." of the
+    next morning answered his earlier "hello" until then, and must now answer the question, although
+    no new row touches April. The update equals a full run."""
+    filler = [
+        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
+        for m in range(-2, 4)
+        for k in range(12)
+    ]
+    evening = 30 * 24 * 60 + 9 * 60  # 31 March, 18:00
+    early = [
+        _msg(1, "bob", evening, "hello all"),
+        _msg(3, "alice", evening + 12 * 60, "@bob: ask for the reporting role in the portal"),
+        *filler,
+    ]
+    late = [_msg(2, "bob", evening + 120, "how do I rerun the quarterly report?")]
+    mention = [_mention(3, "alice", "bob", evening + 12 * 60)]
+    inc = _updating(tmp_path / "inc")
+    _channel(inc, early, mention)
+    journey.analyze(inc)
+    assert _parents(inc)[3] == (1, True)
+    inc.append("items", late)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    assert _parents(inc)[3] == (2, True)
+    full = covalue.init(tmp_path / "full")
+    _channel(full, early + late, mention)
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
+    inc.close()
+    full.close()
