@@ -83,7 +83,12 @@ def infer(
     found = []
     if minutes > 0:
         found.append(_right_after(flow, minutes).mutate(_how=ibis.literal(1)))
-    if hours > 0 and actions is not None and authors is not None:
+    if (
+        hours > 0
+        and actions is not None
+        and authors is not None
+        and {"verb", "target_id"} <= set(actions.columns)
+    ):
         found.append(_by_name(flow, actions, authors, hours).mutate(_how=ibis.literal(0)))
     if not found:
         return it.mutate(parent_inferred=ibis.literal(False))
