@@ -170,3 +170,28 @@ def test_a_late_message_is_read_into_the_next_month(tmp_path: Path) -> None:
     assert _differences(inc, full) == {}
     inc.close()
     full.close()
+
+
+def test_a_discord_csv_keeps_who_spoke_first_within_a_minute(tmp_path: Path) -> None:
+    """DiscordChatExporter's CSV times stop at the minute. A question and its answer in the same minute
+    keep the page's order, so the answer follows the question (and answers it) whatever their ids."""
+    from test_relays import _export, _row
+
+    rows = [
+        _row("1", "ann#0001", "01-Nov-19 10:00 AM", "does the new wallet work on macOS?"),
+        _row("2", "ben#0002", "01-Nov-19 10:00 AM", "yes, version 0.3 does"),
+        _row("1", "ann#0001", "01-Nov-19 10:00 AM", "great, thanks"),
+    ]
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([_export(tmp_path / "guild.tar.gz", rows)])
+    times = [r[0] for r in ws.raw.execute("SELECT created_at FROM items ORDER BY created_at").fetchall()]
+    assert [t.microsecond for t in times] == [0, 1, 2] and len({t.replace(microsecond=0) for t in times}) == 1
+    ws.analyze()
+    facts = dict(
+        ws.raw.execute(
+            "SELECT i.text, f.answered_ts IS NOT NULL FROM item_facts f JOIN items i USING (item_id) "
+            "WHERE f.is_question AND f.is_root"
+        ).fetchall()
+    )
+    assert facts == {"does the new wallet work on macOS?": True}
+    ws.close()

@@ -156,10 +156,15 @@ def _raw_komodo(path: Path) -> tuple[Counter, Counter, set[tuple[str, str, str]]
                 continue
             channel = m.name.rsplit("/", 1)[0]
             text = tf.extractfile(m).read().decode("utf-8-sig")
+            minute, place = None, 0
             for row in csv.DictReader(io.StringIO(text), delimiter=";"):
                 aid, content = row["AuthorID"], row["Content"] or ""
                 per_author[aid] += 1
-                rows.append((channel, datetime.strptime(row["Date"], "%d-%b-%y %I:%M %p"), aid, content))
+                # times stop at the minute: the page's order says who spoke first within one
+                place = place + 1 if row["Date"] == minute else 0
+                minute = row["Date"]
+                at = datetime.strptime(minute, "%d-%b-%y %I:%M %p") + timedelta(microseconds=place)
+                rows.append((channel, at, aid, content))
                 hit = RELAYED.match(content)
                 if hit:
                     relayed[aid] += 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar
 
@@ -276,9 +276,14 @@ class DiscordReader(Reader):
         attachments) plus its rank among identical messages. Identical messages in the same minute can only
         be split across two pages at a page's first or last minute, so only those minutes are remembered
         per channel (whatever order the pages come in); the rest are ranked within the minute.
+
+        CSV times stop at the minute, and a busy channel writes several messages in one: each gets its
+        place in the page as microseconds past the minute, so that who spoke after whom (a question and
+        its answer in the same minute) stays as the export lists it.
         """
         counts = self._edges.setdefault(space_key, {}) if edge else {}
-        for r in group:
+        for place, r in enumerate(group):
+            ts = r.ts + timedelta(microseconds=place)
             key = identity.stable_id(r.author_id, r.date_text, r.content, r.attachments)
             k = counts.get(key, 0)
             counts[key] = k + 1
@@ -291,7 +296,7 @@ class DiscordReader(Reader):
             iid = src.item(
                 native,
                 kind="post",
-                created_at=r.ts,
+                created_at=ts,
                 author_id=author,
                 space_id=space_id,
                 text=r.content,
@@ -303,7 +308,7 @@ class DiscordReader(Reader):
                 j = seen[emoji] = seen.get(emoji, -1) + 1
                 src.react(
                     f"{native}:react:{emoji}:{j}",
-                    ts=r.ts,
+                    ts=ts,
                     actor_id=None,
                     space_id=space_id,
                     item_id=iid,
