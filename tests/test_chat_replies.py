@@ -123,6 +123,38 @@ def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
     ws.close()
 
 
+def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: Path) -> None:
+    """People ask in several lines and are answered after the last: the answer takes up the turn's
+    question, not its last line, while that question is within the reply gap of the answer."""
+    items = [
+        _msg(1, "bob", 0, "how do I export the chart?"),
+        _msg(2, "bob", 1, "it only saves a blank png"),
+        _msg(3, "bob", 2, "using the web app"),
+        _msg(4, "alice", 6, "use the download menu instead of the browser's save"),
+        # a turn whose question is more than 30 minutes older than the answer: its last line is taken up
+        _msg(5, "carol", 300, "anyone else at the meetup tonight?"),
+        _msg(6, "carol", 320, "I'll bring the projector"),
+        _msg(7, "carol", 340, "and the cables"),
+        _msg(8, "dave", 345, "great, thanks"),
+        # a turn without a question: its last line
+        _msg(9, "erin", 600, "the new release is out"),
+        _msg(10, "erin", 601, "with the map view"),
+        _msg(11, "frank", 603, "nice, trying it now"),
+    ]
+    ws = covalue.init(tmp_path / "ws")
+    _channel(ws, items, [])
+    ws.analyze()
+    p = _parents(ws)
+    assert p[4] == (1, True) and p[8] == (7, True) and p[11] == (10, True)
+    # the continuation lines are not taken for replies to their own writer
+    assert p[2] == (None, False) and p[3] == (None, False)
+    answered = ws.raw.execute("SELECT answered_ts FROM item_facts WHERE item_id = 'slack:team:1'").fetchone()[
+        0
+    ]
+    assert answered == T0 + timedelta(minutes=6)
+    ws.close()
+
+
 def test_threads_turn_the_rules_off(tmp_path: Path) -> None:
     """A channel-month with a threaded reply uses threads: a top-level message there is a new
     conversation, even when it names someone."""

@@ -119,9 +119,18 @@ def rule_in_words(conv: dict[str, Any]) -> str:
     return f"{', or '.join(ways) or 'no rule'}, in a channel without threads"
 
 
+#: added to epoch seconds in a sort key, so that times before 1970 sort as digits too
+_SHIFT = 10**11
+
+
 def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
     """Messages without a parent that follow another person's message of the flow within ``minutes``:
-    ``_cid`` (the message), ``_inferred`` (the one it follows), ``_space``, ``_fm`` (its month)."""
+    ``_cid`` (the message), ``_inferred`` (the one it takes up), ``_space``, ``_fm`` (its month).
+
+    People write a turn in several lines ("how do I sync the wallet?" "it stops at 80 %" "on Windows"),
+    and the answer comes after the last. It takes up the turn, and the question in it: the message
+    taken up is the turn's latest question written within ``minutes`` of the answer, else its last
+    line."""
     w = ibis.window(group_by=flow.space_id, order_by=[flow.created_at, flow.item_id])
     f = flow.mutate(
         _prev=flow.item_id.lag().over(w),
@@ -129,10 +138,29 @@ def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
         _prev_ts=flow.created_at.lag().over(w),
     )
     gap = f.created_at.epoch_seconds() - f._prev_ts.epoch_seconds()
+    # a turn: one person's lines, each within ``minutes`` of the one before and nobody else between
+    starts = f._prev.isnull() | (f._prev_author != f.author_member) | (gap > minutes * 60)
+    f = f.mutate(_turn=starts.cast("int64").cumsum().over(w), _pos=ibis.row_number().over(w))
+    # its latest question so far, as a key that sorts as the channel does: the message's place in it,
+    # then its time (epoch seconds, shifted to stay positive), then its id
+    # (DuckDB's epoch is fractional, whatever type Ibis gives it: through float64 to a whole number)
+    whole = f.created_at.epoch_seconds().cast("float64").cast("int64")
+    secs = (whole + _SHIFT).cast("string").lpad(12, "0")
+    key = f._pos.cast("string").lpad(12, "0").concat(secs, f.item_id)
+    tw = ibis.window(group_by=[f.space_id, f._turn], order_by=[f.created_at, f.item_id])
+    f = f.mutate(_q=ibis.ifelse(f._t_question, key, ibis.null("string")).max().over(tw))
+    f = f.mutate(_prev_q=f._q.lag().over(w))
     f = f.filter(
         f.parent_id.isnull() & f._prev.notnull() & (f._prev_author != f.author_member) & (gap <= minutes * 60)
     )
-    return f.select(_cid=f.item_id, _inferred=f._prev, _space=f.space_id, _fm=f._m)
+    q_secs = f._prev_q.substr(12, 12).cast("int64") - _SHIFT
+    asked = f._prev_q.notnull() & (f.created_at.epoch_seconds() - q_secs <= minutes * 60)
+    return f.select(
+        _cid=f.item_id,
+        _inferred=ibis.ifelse(asked, f._prev_q.substr(24), f._prev),
+        _space=f.space_id,
+        _fm=f._m,
+    )
 
 
 def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float) -> ir.Table:
