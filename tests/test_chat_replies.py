@@ -78,6 +78,11 @@ def _parents(ws: covalue.Workspace) -> dict[int, tuple[int | None, bool]]:
     return {num(i): (num(p), inferred) for i, p, inferred in rows}
 
 
+def _answered(ws: covalue.Workspace, n: int) -> datetime | None:
+    q = "SELECT answered_ts FROM item_facts WHERE item_id = ?"
+    return ws.raw.execute(q, [f"slack:team:{n}"]).fetchone()[0]
+
+
 def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
     items = [
         _msg(1, "bob", 0, "how do I rerun the quarterly report?"),
@@ -113,10 +118,7 @@ def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
     assert p[7] == (None, False)  # hours after anything, naming only its writer
     assert p[9] == (None, False)  # the bot is no one to answer, and its message no one's turn
     assert p[10] == (None, False)  # bob's last word is 13 hours old
-    answered = ws.raw.execute("SELECT answered_ts FROM item_facts WHERE item_id = 'slack:team:1'").fetchone()[
-        0
-    ]
-    assert answered == T0 + timedelta(minutes=130)
+    assert _answered(ws, 1) == T0 + timedelta(minutes=130)
     # the waits that rest on these replies say how they were inferred
     resp = diagnosis.health(ws, period="2016-03")["team"]["responsiveness"]
     assert "or one naming its writer within 12 hours" in resp["inferred_note"]
@@ -148,10 +150,7 @@ def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: 
     assert p[4] == (1, True) and p[8] == (7, True) and p[11] == (10, True)
     # the continuation lines are not taken for replies to their own writer
     assert p[2] == (None, False) and p[3] == (None, False)
-    answered = ws.raw.execute("SELECT answered_ts FROM item_facts WHERE item_id = 'slack:team:1'").fetchone()[
-        0
-    ]
-    assert answered == T0 + timedelta(minutes=6)
+    assert _answered(ws, 1) == T0 + timedelta(minutes=6)
     ws.close()
 
 
