@@ -43,28 +43,24 @@ def apply(raw: Any, sources: list[str] | None = None, roles: dict[str, Any] | No
     threaded = sorted(set(conv.get("chat_platforms", [])) - set(conv.get("inline_reply_platforms", [])))
     where = "TRUE" if sources is None else "source IN (SELECT unnest(?))"
     params = [] if sources is None else [list(sources)]
-    raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _quote_threaded AS SELECT unnest(?::VARCHAR[]) AS platform",
-        [threaded],
-    )
     # the quoted words, with the prefixes a bridge put before them (nested bridges too) taken off
     quoted = f"regexp_extract(text, '{QUOTE}', 3, 's')"
     for _ in range(NESTING):
         quoted = f"regexp_replace({quoted}, '{PREFIX}', '')"
     raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _quoting AS SELECT item_id, space_id, created_at, author_id, "
+        "CREATE OR REPLACE TEMP TABLE _quoting AS SELECT item_id, space_id, community_id, created_at, author_id, "
         f"regexp_extract(text, '{QUOTE}', 1, 's') AS own, trim({quoted}, {_BLANK}) AS quoted, "
-        "regexp_extract(source, '^([^:]+)', 1) IN (SELECT platform FROM _quote_threaded) AS threaded FROM items "
+        "list_contains(?::VARCHAR[], regexp_extract(source, '^([^:]+)', 1)) AS threaded FROM items "
         f"WHERE {where} AND parent_id IS NULL AND space_id IS NOT NULL AND created_at IS NOT NULL "
         f"AND text LIKE '%(re @%' AND regexp_matches(text, '{QUOTE}', 's')",
-        params,
+        [threaded, *params],
     )
     try:
         if not raw.execute("SELECT count(*) FROM _quoting").fetchone()[0]:
             return 0
         return _link(raw)
     finally:
-        raw.execute("DROP TABLE IF EXISTS _quoting; DROP TABLE IF EXISTS _quoted; DROP TABLE _quote_threaded")
+        raw.execute("DROP TABLE IF EXISTS _quoting; DROP TABLE IF EXISTS _quoted")
 
 
 def message(linked: int) -> str:
@@ -77,17 +73,21 @@ def message(linked: int) -> str:
 
 def _link(raw: Any) -> int:
     # a message's own words: without its own quote, if it has one (a quote never repeats the quote of
-    # the message it quotes); only the channels and days the quotes can point to are read
+    # the message it quotes; the messages still quoting are those being linked); only the channels and
+    # days the quotes can point to are read, and only messages whose words someone quoted
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _quoted AS "
         "WITH span AS (SELECT space_id, min(created_at) - INTERVAL (?) DAY AS lo, max(created_at) AS hi "
         "FROM _quoting GROUP BY 1), "
-        "own AS (SELECT i.item_id, i.space_id, i.created_at, i.thread_id, trim(CASE WHEN i.text LIKE "
-        f"'%(re @%' AND regexp_matches(i.text, '{QUOTE}', 's') THEN regexp_extract(i.text, '{QUOTE}', 1, "
-        f"'s') ELSE i.text END, {_BLANK}) AS words FROM items i JOIN span s ON s.space_id = i.space_id "
-        "AND i.created_at BETWEEN s.lo AND s.hi) "
+        "plain AS (SELECT i.item_id, i.space_id, i.created_at, i.thread_id, "
+        f"trim(i.text, {_BLANK}) AS words FROM items i JOIN span s ON s.space_id = i.space_id "
+        "AND i.created_at BETWEEN s.lo AND s.hi WHERE i.text NOT LIKE '%(re @%'), "
+        "own AS (SELECT * FROM plain WHERE words IN (SELECT quoted FROM _quoting) UNION ALL "
+        f"SELECT q.item_id, q.space_id, q.created_at, i.thread_id, trim(q.own, {_BLANK}) FROM _quoting q "
+        "JOIN items i USING (item_id)) "
         "SELECT q.item_id, arg_max(o.item_id, (o.created_at, o.item_id)) AS parent_id, "
-        "arg_max(coalesce(o.thread_id, o.item_id), (o.created_at, o.item_id)) AS thread_id "
+        "arg_max(coalesce(o.thread_id, o.item_id), (o.created_at, o.item_id)) AS thread_id, "
+        "max(o.created_at) AS parent_at "
         "FROM _quoting q JOIN own o ON o.space_id = q.space_id AND o.words = q.quoted "
         "AND o.item_id <> q.item_id AND o.created_at <= q.created_at "
         "AND o.created_at >= q.created_at - INTERVAL (?) DAY WHERE q.quoted <> '' AND NOT q.threaded "
@@ -103,6 +103,18 @@ def _link(raw: Any) -> int:
     if not rows:
         return 0
     rows = [(i, own.strip(), p, t) for i, own, p, t in rows]
+    # a reply's thread is its parent's, and a parent linked in this same run is in its own parent's
+    parent = {i: p for i, _, p, _ in rows if p is not None}
+    given = {i: t for i, _, p, t in rows if p is not None}
+
+    def thread(item: str) -> str:
+        seen = set()
+        while parent.get(item) in parent and item not in seen:
+            seen.add(item)
+            item = parent[item]
+        return given[item]
+
+    rows = [(i, own, p, thread(i) if p is not None else t) for i, own, p, t in rows]
     stats = [text_stats(own) for _, own, _, _ in rows]
     raw.register(
         "_quote_fix",
@@ -119,9 +131,11 @@ def _link(raw: Any) -> int:
     )
     try:
         # the months of these messages, and of the messages they answer, read otherwise now
-        changes.note_added(raw, "items", "SELECT i.* FROM items i JOIN _quote_fix f USING (item_id)")
         changes.note_added(
-            raw, "items", "SELECT i.* FROM items i JOIN _quote_fix f ON f.parent_id = i.item_id"
+            raw,
+            "items",
+            "SELECT community_id, created_at FROM _quoting WHERE item_id IN (SELECT item_id FROM _quote_fix) "
+            "UNION ALL SELECT q.community_id, m.parent_at AS created_at FROM _quoted m JOIN _quoting q USING (item_id)",
         )
         raw.execute(
             "UPDATE items SET text = f.text, n_words = f.n_words, n_links = f.n_links, "
@@ -130,38 +144,26 @@ def _link(raw: Any) -> int:
             "kind = CASE WHEN f.parent_id IS NOT NULL AND items.kind = 'post' THEN 'reply' ELSE items.kind END "
             "FROM _quote_fix f WHERE items.item_id = f.item_id"
         )
-        linked = sum(1 for r in rows if r[2] is not None)
-        _settle_threads(raw)
     finally:
         raw.unregister("_quote_fix")
-    return linked
+    _carry_replies(raw, {i: t for i, _, p, t in rows if p is not None})
+    return len(parent)
 
 
-def _settle_threads(raw: Any) -> None:
-    """A reply's thread is its parent's: a message that now answers another carries the replies it had
-    (native ones, or bridged ones linked in this same run) into that thread. The chains are followed
-    here rather than by one UPDATE per link of the longest chain, which on a busy chat is hundreds."""
-    rows = raw.execute(
-        "SELECT c.item_id, c.parent_id, c.thread_id, coalesce(p.thread_id, p.item_id), p.parent_id IS NULL "
-        "FROM items c JOIN items p ON p.item_id = c.parent_id "
-        "WHERE c.space_id IN (SELECT DISTINCT space_id FROM _quoting)"
-    ).fetchall()
-    parent = {r[0]: r[1] for r in rows}
-    top = {r[1]: r[3] for r in rows if r[4]}  # a parent that answers nothing: its own thread
-
-    def root(item: str) -> str | None:
-        seen = set()
-        while item in parent and item not in seen:
-            seen.add(item)
-            item = parent[item]
-        return top.get(item)
-
-    moved = [(r[0], t) for r in rows if (t := root(r[0])) is not None and t != r[2]]
-    if not moved:
+def _carry_replies(raw: Any, moved: dict[str, str]) -> None:
+    """Replies the export gave a message now linked (a native reply to a relayed message) follow it into
+    its thread, and their replies in turn; ``moved`` maps the messages moved to their threads."""
+    fixed: dict[str, str] = {}
+    while moved:
+        rows = raw.execute(
+            "SELECT item_id, parent_id, thread_id FROM items WHERE parent_id IN (SELECT unnest(?))",
+            [list(moved)],
+        ).fetchall()
+        moved = {i: moved[p] for i, p, t in rows if t != moved[p] and i not in fixed}
+        fixed.update(moved)
+    if not fixed:
         return
-    raw.register(
-        "_thread_fix", pa.table({"item_id": [m[0] for m in moved], "thread_id": [m[1] for m in moved]})
-    )
+    raw.register("_thread_fix", pa.table({"item_id": list(fixed), "thread_id": list(fixed.values())}))
     try:
         changes.note_added(raw, "items", "SELECT i.* FROM items i JOIN _thread_fix f USING (item_id)")
         raw.execute(

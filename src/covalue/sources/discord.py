@@ -283,7 +283,7 @@ class DiscordReader(Reader):
         """
         counts = self._edges.setdefault(space_key, {}) if edge else {}
         for place, r in enumerate(group):
-            ts = r.ts + timedelta(microseconds=place)
+            ts = r.ts + timedelta(microseconds=place) if place else r.ts
             key = identity.stable_id(r.author_id, r.date_text, r.content, r.attachments)
             k = counts.get(key, 0)
             counts[key] = k + 1
