@@ -82,25 +82,26 @@ def infer(
     flow = flow.mutate(_m=_month(flow.created_at))
     found = []
     if minutes > 0:
-        found.append(_right_after(flow, minutes).mutate(_how=ibis.literal(1)))
+        found.append(_right_after(flow, minutes))
     if (
         hours > 0
         and actions is not None
         and authors is not None
         and {"verb", "target_id"} <= set(actions.columns)
     ):
-        found.append(_by_name(flow, actions, authors, hours).mutate(_how=ibis.literal(0)))
+        found.append(_by_name(flow, actions, authors, hours))
     if not found:
         return it.mutate(parent_inferred=ibis.literal(False))
-    follows = found[0] if len(found) == 1 else found[0].union(found[1])
+    # a message that names someone answers them rather than whoever spoke last
+    follows = found[0]
+    if len(found) == 2:
+        named = found[1]
+        follows = named.union(follows.anti_join(named, follows._cid == named._cid), distinct=False)
     # not in a channel-month that uses threads, and not a message that opens a thread of its own
     follows = follows.anti_join(
         months, (follows._space == months._tspace) & (follows._fm == months._tmonth)
     ).anti_join(with_thread, follows._cid == with_thread._has_thread)
-    # a message that names someone answers them rather than whoever spoke last
-    w = ibis.window(group_by=follows._cid, order_by=follows._how)
-    follows = follows.mutate(_n=ibis.row_number().over(w))
-    follows = follows.filter(follows._n == 0).select("_cid", "_inferred")
+    follows = follows.select("_cid", "_inferred")
     j = it.left_join(follows, it.item_id == follows._cid)
     return j.mutate(
         parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
@@ -119,8 +120,9 @@ def rule_in_words(conv: dict[str, Any]) -> str:
     return f"{', or '.join(ways) or 'no rule'}, in a channel without threads"
 
 
-#: added to epoch seconds in a sort key, so that times before 1970 sort as digits too
-_SHIFT = 10**11
+#: how many lines of a turn an answer looks back over for its question (one sort of the channel reads
+#: them all; a question further back in a longer turn is rarely the one answered)
+TURN_LINES = 5
 
 
 def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
@@ -129,38 +131,33 @@ def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
 
     People write a turn in several lines ("how do I sync the wallet?" "it stops at 80 %" "on Windows"),
     and the answer comes after the last. It takes up the turn, and the question in it: the message
-    taken up is the turn's latest question written within ``minutes`` of the answer, else its last
-    line."""
+    taken up is the latest question among the turn's last :data:`TURN_LINES` lines written within
+    ``minutes`` of the answer, else the turn's last line."""
     w = ibis.window(group_by=flow.space_id, order_by=[flow.created_at, flow.item_id])
+    back = range(1, TURN_LINES + 1)
     f = flow.mutate(
-        _prev=flow.item_id.lag().over(w),
-        _prev_author=flow.author_member.lag().over(w),
-        _prev_ts=flow.created_at.lag().over(w),
+        **{f"_id{k}": flow.item_id.lag(k).over(w) for k in back},
+        **{f"_by{k}": flow.author_member.lag(k).over(w) for k in back},
+        **{f"_at{k}": flow.created_at.lag(k).over(w) for k in back},
+        **{f"_q{k}": flow._t_question.lag(k).over(w) for k in back},
     )
-    gap = f.created_at.epoch_seconds() - f._prev_ts.epoch_seconds()
-    # a turn: one person's lines, each within ``minutes`` of the one before and nobody else between
-    starts = f._prev.isnull() | (f._prev_author != f.author_member) | (gap > minutes * 60)
-    f = f.mutate(_turn=starts.cast("int64").cumsum().over(w), _pos=ibis.row_number().over(w))
-    # its latest question so far, as a key that sorts as the channel does: the message's place in it,
-    # then its time (epoch seconds, shifted to stay positive), then its id
-    # (DuckDB's epoch is fractional, whatever type Ibis gives it: through float64 to a whole number)
-    whole = f.created_at.epoch_seconds().cast("float64").cast("int64")
-    secs = (whole + _SHIFT).cast("string").lpad(12, "0")
-    key = f._pos.cast("string").lpad(12, "0").concat(secs, f.item_id)
-    tw = ibis.window(group_by=[f.space_id, f._turn], order_by=[f.created_at, f.item_id])
-    f = f.mutate(_q=ibis.ifelse(f._t_question, key, ibis.null("string")).max().over(tw))
-    f = f.mutate(_prev_q=f._q.lag().over(w))
+    now = f.created_at.epoch_seconds()
+    gap = now - f._at1.epoch_seconds()
     f = f.filter(
-        f.parent_id.isnull() & f._prev.notnull() & (f._prev_author != f.author_member) & (gap <= minutes * 60)
+        f.parent_id.isnull() & f._id1.notnull() & (f._by1 != f.author_member) & (gap <= minutes * 60)
     )
-    q_secs = f._prev_q.substr(12, 12).cast("int64") - _SHIFT
-    asked = f._prev_q.notnull() & (f.created_at.epoch_seconds() - q_secs <= minutes * 60)
-    return f.select(
-        _cid=f.item_id,
-        _inferred=ibis.ifelse(asked, f._prev_q.substr(24), f._prev),
-        _space=f.space_id,
-        _fm=f._m,
-    )
+    # line k is in the turn when it and every line after it are by the same person, each within the
+    # gap of the next; it is taken up when it asks and is within the gap of the answer
+    taken = f._id1
+    for k in reversed(back):
+        same = ibis.literal(True)
+        for j in range(2, k + 1):
+            same &= (f[f"_by{j}"] == f._by1) & (
+                f[f"_at{j - 1}"].epoch_seconds() - f[f"_at{j}"].epoch_seconds() <= minutes * 60
+            )
+        asks = f[f"_q{k}"].fill_null(False) & (now - f[f"_at{k}"].epoch_seconds() <= minutes * 60)
+        taken = ibis.ifelse(same & asks, f[f"_id{k}"], taken)
+    return f.select(_cid=f.item_id, _inferred=taken, _space=f.space_id, _fm=f._m)
 
 
 def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float) -> ir.Table:
