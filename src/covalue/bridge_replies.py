@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 
 from covalue import changes, identity
-from covalue.relays import NESTING, PREFIX
+from covalue.metrics import chat_replies
+from covalue.relays import NESTING, PREFIX, WRITER
 from covalue.sources.base import text_stats
 
 #: ``own words (re @nick: quoted words)`` at the end of a message; the first such marker splits it
@@ -39,8 +40,7 @@ def apply(raw: Any, sources: list[str] | None = None, roles: dict[str, Any] | No
     reply would say the channel uses threads: there the quote only leaves a relayed writer's text.
     Runs in the ingest's transaction; a source without such replies costs one scan of its messages
     containing ``(re @``."""
-    conv = (roles or {}).get("conversation", {})
-    threaded = sorted(set(conv.get("chat_platforms", [])) - set(conv.get("inline_reply_platforms", [])))
+    threaded = chat_replies.threaded_platforms((roles or {}).get("conversation", {}))
     where = "TRUE" if sources is None else "source IN (SELECT unnest(?))"
     params = [] if sources is None else [list(sources)]
     # the quoted words, with the prefixes a bridge put before them (nested bridges too) taken off
@@ -98,7 +98,7 @@ def _link(raw: Any) -> int:
     rows = raw.execute(
         "SELECT q.item_id, q.own, m.parent_id, m.thread_id FROM _quoting q LEFT JOIN _quoted m USING (item_id) "
         "LEFT JOIN identities d ON d.identity_id = q.author_id WHERE m.parent_id IS NOT NULL "
-        f"OR d.native_id LIKE 'relay:%' OR d.native_id LIKE '{identity.WEBHOOK}%'"
+        f"OR d.native_id LIKE '{WRITER}%' OR d.native_id LIKE '{identity.WEBHOOK}%'"
     ).fetchall()
     if not rows:
         return 0

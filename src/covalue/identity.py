@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any
 
 _BOT_NAME = re.compile(
     r"(?:^|[\W_])(bot|robot|webhook|integration|automation|github|jira|jenkins)(?:$|[\W_])", re.I
@@ -26,6 +27,11 @@ def _digest(secret: bytes, *parts: str) -> str:
 #: a bridge posting through one webhook under each relayed person's name gives one account per person,
 #: which :mod:`covalue.relays` counts as people once the webhook has spoken under several names
 WEBHOOK = "webhook:"
+
+
+def webhook_account(hook: Any, name: Any) -> str:
+    """The native id of the account a webhook (``hook``, its id) posts under as ``name``."""
+    return f"{WEBHOOK}{hook}:{name}"
 
 
 def identity_id(secret: bytes, source: str, native_id: str) -> str:

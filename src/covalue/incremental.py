@@ -60,29 +60,19 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
         f"UNION SELECT item_id FROM actions a WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
     )
     secs = int(2 * minutes * 60)
-
-    def neighbours(of: str) -> str:
-        # chat items within 2x the reply gap of a chat item of ``of``, in the same channel (by buckets)
-        if secs <= 0:
-            return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-        return (
-            f"SELECT n.item_id FROM (SELECT i.space_id, i.created_at, "
-            f"floor(epoch(i.created_at) / {secs})::BIGINT AS b FROM items i JOIN {of} o USING (item_id) "
-            f"WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL) c, "
-            f"(SELECT item_id, space_id, created_at, floor(epoch(created_at) / {secs})::BIGINT AS b "
-            f"FROM items i WHERE {chat}) n "
-            f"WHERE n.space_id = c.space_id AND n.b BETWEEN c.b - 1 AND c.b + 1 "
-            f"AND abs(epoch(n.created_at) - epoch(c.created_at)) <= {secs}"
-        )
-
-    # the new items' chat neighbours: a message after a new one may now follow it
-    raw.execute(f"INSERT INTO _inc_t {neighbours('_inc_t')}")
     hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
-    named = _named_within(chat, int(hours * 3600))
+    named = int(hours * 3600)
+    if named:
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_named AS SELECT DISTINCT item_id FROM actions "
+            "WHERE verb = 'mention' AND item_id IS NOT NULL"
+        )
+    # the new items' chat neighbours: a message after a new one may now follow it
+    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', secs)}")
     # a message naming someone answers their latest message within hours: later messages naming
     # people may now answer a new one, and what a message naming people answered (or did) changes
-    raw.execute(f"INSERT INTO _inc_t {named('_inc_t', after=True, naming='n')}")
-    raw.execute(f"INSERT INTO _inc_t {named('_inc_t', after=False, naming='o')}")
+    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, before=False, naming='n')}")
+    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
     size = -1
     while True:
         raw.execute(
@@ -100,10 +90,10 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
         size = n
     # context: chat neighbours (with their replies) and the threaded replies of the channel-months read,
     # and the messages those recomputed may name or be named by (with everything said between)
-    raw.execute(f"CREATE OR REPLACE TEMP TABLE _inc_nb AS {neighbours('_inc_t')}")
-    raw.execute(f"INSERT INTO _inc_nb {named('_inc_t', after=True, naming=None)}")
-    raw.execute(f"INSERT INTO _inc_nb {named('_inc_t', after=False, naming='o')}")
-    raw.execute(f"INSERT INTO _inc_nb {named('_inc_nb', after=False, naming='o')}")
+    raw.execute(f"CREATE OR REPLACE TEMP TABLE _inc_nb AS {_chat_near(chat, '_inc_t', secs)}")
+    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, before=False)}")
+    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
         "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
@@ -116,30 +106,25 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
     return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0]
 
 
-def _named_within(chat: str, secs: int) -> Callable[..., str]:
-    """``named(of, after, naming)``: a SELECT of the chat items within ``secs`` after (or before) a chat
-    item of ``of`` in the same channel, kept only when the item found (``naming='n'``) or the item of
-    ``of`` (``'o'``) names someone, or always (None); nothing when ``secs`` is 0."""
-
-    def named(of: str, after: bool, naming: str | None) -> str:
-        if secs <= 0:
-            return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-        mentions = "SELECT item_id FROM actions WHERE verb = 'mention'"
-        keep = {"n": f"AND n.item_id IN ({mentions})", "o": f"AND o.item_id IN ({mentions})"}.get(
-            naming or "", ""
-        )
-        lo, hi = ("o.created_at", f"o.created_at + INTERVAL {secs} SECOND") if after else (
-            f"o.created_at - INTERVAL {secs} SECOND", "o.created_at")  # fmt: skip
-        bucket = f"floor(epoch({{t}}.created_at) / {secs})::BIGINT"
-        return (
-            f"SELECT n.item_id FROM (SELECT i.item_id, i.space_id, i.created_at, {bucket.format(t='i')} AS b "
-            f"FROM items i JOIN {of} USING (item_id) WHERE {chat} AND i.created_at IS NOT NULL) o "
-            f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket.format(t='i')} AS b FROM items i "
-            f"WHERE {chat}) n ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
-            f"AND n.created_at BETWEEN {lo} AND {hi} AND n.item_id <> o.item_id {keep}"
-        )
-
-    return named
+def _chat_near(
+    chat: str, of: str, secs: int, *, before: bool = True, after: bool = True, naming: str | None = None
+) -> str:
+    """A SELECT of the chat items within ``secs`` before and/or after a chat item of ``of`` in the same
+    channel (joined by time buckets of ``secs``), kept only when the item found (``naming='n'``) or the
+    item of ``of`` (``'o'``) names someone (``_inc_named``); nothing when ``secs`` is 0."""
+    if secs <= 0:
+        return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
+    lo = f"o.created_at - INTERVAL {secs} SECOND" if before else "o.created_at"
+    hi = f"o.created_at + INTERVAL {secs} SECOND" if after else "o.created_at"
+    keep = f"AND {naming}.item_id IN (SELECT item_id FROM _inc_named)" if naming else ""
+    bucket = f"floor(epoch(i.created_at) / {secs})::BIGINT AS b"
+    return (
+        f"SELECT n.item_id FROM (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i "
+        f"JOIN {of} USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL) o "
+        f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i WHERE {chat}) n "
+        f"ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
+        f"AND n.created_at BETWEEN {lo} AND {hi} {keep}"
+    )
 
 
 def _items_context(ws: Workspace, roles: dict[str, Any]) -> ir.Table:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from covalue.rights.forget_log import SkipList
 
 TABLE = "relay_accounts"
+#: how a writer behind a relay is named: ``relay:<relay account>:<network>:<nick>``
+WRITER = "relay:"
 #: ``[network] <nick>`` opening a message, then a space or nothing (a relayed picture has no text);
 #: no colon in the network, so a pasted log line such as ``[12:01] <bob> hi`` is not one; a nick up to
 #: 128 characters (a Telegram name is a first and a last name of up to 64 each)
@@ -183,7 +185,7 @@ def _apply_once(
     who: dict[str, list[Any]] = {"relay": [], "net": [], "nick": [], "writer": [], "prefix_words": []}
     for source, relay, native, net, raw_nick, first in rows:
         nick = raw_nick.strip()
-        native_id = f"relay:{native or relay}:{net}:{nick}"
+        native_id = f"{WRITER}{native or relay}:{net}:{nick}"
         wid = identity.identity_id(secret, source, native_id)
         w = writers.setdefault(wid, {"source": source, "native_id": native_id, "name": nick, "first": first})
         if first is not None and (w["first"] is None or first < w["first"]):
@@ -247,10 +249,7 @@ def _apply_once(
             "UPDATE items SET author_id = r.writer, text = r.text, n_words = r.n_words FROM _relayed r "
             "WHERE items.item_id = r.item_id"
         )
-        raw.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _relay_moved (item_id VARCHAR); "
-            "INSERT INTO _relay_moved SELECT item_id FROM _relayed"
-        )
+        raw.execute("INSERT INTO _relay_moved SELECT item_id FROM _relayed")
         moved = int(raw.execute("SELECT count(*) FROM _relayed").fetchone()[0])
         if gone:
             forgotten = sorted(gone)

@@ -60,8 +60,7 @@ def infer(
     threaded = cand.filter(
         cand.kind.isin(thread_kinds)
         & cand.parent_id.notnull()
-        & cand._platform.isin(platforms)
-        & ~cand._platform.isin(inline or ["\x00"])
+        & cand._platform.isin(threaded_platforms(conv) or ["\x00"])
         & cand.created_at.notnull()
         & cand.space_id.notnull()
     )
@@ -107,6 +106,14 @@ def infer(
         parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
         parent_id=j.parent_id.coalesce(j._inferred),
     ).drop("_cid", "_inferred")
+
+
+def threaded_platforms(conv: dict[str, Any]) -> list[str]:
+    """The chat platforms whose replies leave the channel for a thread of their own (Slack, Mattermost
+    ...): ``chat_platforms`` but for ``inline_reply_platforms``. A reply there says the channel uses
+    threads, and no reply is inferred in its month."""
+    inline = set(conv.get("inline_reply_platforms", []))
+    return [p for p in conv.get("chat_platforms", []) if p not in inline]
 
 
 def rule_in_words(conv: dict[str, Any]) -> str:

@@ -357,7 +357,7 @@ class DiscordReader(Reader):
         if user.get("isBot") and disc == "0000" and name:
             # a webhook: it names each message as it likes, and a bridge names it after the person it
             # relays; one account per name, a bot until covalue.relays finds the webhook speaks for many
-            return src.person(f"{identity.WEBHOOK}{user['id']}:{name}", display_name=str(name), is_bot=True)
+            return src.person(identity.webhook_account(user["id"], name), display_name=str(name), is_bot=True)
         display = user.get("nickname") or (f"{name}#{disc}" if name and disc and disc != "0000" else name)
         return src.person(
             str(user["id"]), display_name=display, is_bot=bool(user.get("isBot")) or is_bot_name(name)

@@ -388,7 +388,7 @@ class SlackReader(Reader):
             if not m.get("user") and m.get("bot_id") and isinstance(m.get("username"), str) and m["username"]:
                 # a bot that names each message (a bridge posting as each person it relays): one account
                 # per name, a bot until covalue.relays finds it speaks for many
-                native = f"{identity.WEBHOOK}{m['bot_id']}:{m['username']}"
+                native = identity.webhook_account(m["bot_id"], m["username"])
             author = self._person(native, bot=True, name=bot_name if isinstance(bot_name, str) else None)
         elif subtype == "file_comment":
             c = m.get("comment") if isinstance(m.get("comment"), dict) else {}
