@@ -204,6 +204,9 @@ def test_evidence_tells_answers_from_questions() -> None:
     assert "answered 1191 questions" not in text
     one = nw.champion_evidence({**row, "answers": 3, "questions_answered": 3}, period="2025-04", days=90)
     assert "answered 3 questions from 120 different members" in one
+    # a wait of a minute is one minute (Komodo's champions read "usually within 1 minutes")
+    quick = nw.champion_evidence({**row, "median_response_h": 0.02}, period="2025-04", days=90)
+    assert "usually within 1 minute;" in quick
 
 
 def test_the_floor_counts_each_person_once() -> None:

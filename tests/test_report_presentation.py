@@ -72,8 +72,9 @@ def test_formatters_show_numbers_shares_waits_and_missing_values_one_way():
     p = presentation
     assert [p.num(1234.5, 1), p.num(3), p.num(None), p.num("n/a text")] == ["1,234.5", "3", "–", "n/a text"]
     assert [p.pct(0.417), p.pct(1), p.pct(None), p.pct("x")] == ["42%", "100%", "–", "–"]
-    assert [p.hours(0.001), p.hours(0.5), p.hours(30), p.hours(72), p.hours(None)] == [
+    assert [p.hours(0.001), p.hours(0.02), p.hours(0.5), p.hours(30), p.hours(72), p.hours(None)] == [
         "under a minute",
+        "1 minute",
         "30 minutes",
         "30.0 hours",
         "3.0 days",

@@ -69,7 +69,8 @@ def hours(v: Any) -> str:
     if h < 1 / 60:
         return "under a minute"
     if h < 1:
-        return f"{h * 60:.0f} minutes"
+        m = round(h * 60)
+        return f"{m} minute" if m == 1 else f"{m} minutes"
     return f"{h:.1f} hours" if h < 48 else f"{h / 24:.1f} days"
 
 

@@ -433,7 +433,8 @@ def champion_evidence(r: dict[str, Any], *, period: str, days: int) -> str:
 
 def _hours(h: float) -> str:
     if h < 1:
-        return f"{max(1, round(h * 60))} minutes"
+        m = max(1, round(h * 60))
+        return f"{m} minute" if m == 1 else f"{m} minutes"
     if h < 48:
         return f"{h:.1f} hours"
     return f"{h / 24:.1f} days"
