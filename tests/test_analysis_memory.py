@@ -102,6 +102,10 @@ def test_running_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
     assert msg.startswith("covalue analyze ran out of memory while computing ")
     assert "DuckDB may use 30MB" in msg and 'memory_limit = "60MB"' in msg
     assert str(tmp_path / "ws" / "covalue.toml") in msg
+    # the same inside a transaction (the web app analyses an upload in one): the failed transaction
+    # does not hide what it failed on
+    with pytest.raises(journey.AnalysisOutOfMemory), w.transaction():
+        journey.analyze(w)
     w.close()
     # the command line prints that line alone, without a traceback, and exits 3
     from typer.testing import CliRunner

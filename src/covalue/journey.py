@@ -10,6 +10,7 @@ model versions, the rows written), so a report can say which analysis it shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -252,7 +253,10 @@ def _analyze(
             )
         changes.settle(ws, run.analysis_id, basis, since)
     finally:
-        ws.raw.execute("RESET preserve_insertion_order")
+        # in a caller's transaction the run failed in (the web app analyses an upload in one), what
+        # failed is raised, not this; the setting only orders rows
+        with contextlib.suppress(duckdb.TransactionException):
+            ws.raw.execute("RESET preserve_insertion_order")
     run.total_seconds = time.perf_counter() - t_all
     log_analysis(ws, run, started, maturity, roles)
     return run
