@@ -147,10 +147,59 @@ def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: 
     _channel(ws, items, [])
     ws.analyze()
     p = _parents(ws)
-    assert p[4] == (1, True) and p[8] == (7, True) and p[11] == (10, True)
-    # the continuation lines are not taken for replies to their own writer
-    assert p[2] == (None, False) and p[3] == (None, False)
+    # each answer goes to the turn it follows: its question, or its first line
+    assert p[4] == (1, True) and p[8] == (5, True) and p[11] == (9, True)
+    # the further lines continue their writer's turn, and are no replies to anyone
+    assert p[2] == (1, True) and p[3] == (1, True) and p[6] == (5, True) and p[10] == (9, True)
+    assert _continues(ws) == {2, 3, 6, 7, 10}
     assert _answered(ws, 1) == T0 + timedelta(minutes=6)
+    ws.close()
+
+
+def _continues(ws: covalue.Workspace) -> set[int]:
+    rows = ws.raw.execute("SELECT item_id FROM item_roles WHERE continues").fetchall()
+    return {int(i.rsplit(":", 1)[1]) for (i,) in rows}
+
+
+def test_a_turn_of_several_lines_is_one_conversation(tmp_path: Path) -> None:
+    """A reader sees one conversation in a person's lines that follow each other, not one per line: the
+    lines join the thread of the turn's first line, or of its latest line that asks or proposes. A
+    pause longer than the reply gap, someone else's line, or a new day start a new one; so does a line
+    that names someone (it answers them)."""
+    items = [
+        _msg(1, "bob", 0, "hi all"),
+        _msg(2, "bob", 1, "how do I export the chart?"),
+        _msg(3, "bob", 2, "it only saves a blank png"),
+        _msg(4, "bob", 40, "still stuck on this"),  # 38 minutes later: a new conversation
+        _msg(5, "alice", 45, "which browser?"),
+        _msg(6, "alice", 46, "firefox has a known bug there"),
+        _msg(7, "bob", 50, "@alice: firefox, yes"),
+        _msg(8, "bob", 51, "I will try chrome"),
+        # the last minute of a day and the first of the next: two days, two conversations
+        _msg(9, "carol", 14 * 60 + 59, "the release notes are up"),
+        _msg(10, "carol", 15 * 60 + 1, "with the map view described"),
+        _msg(11, "carol", 15 * 60 + 2, "I suggest we add a changelog page to the site for every release"),
+        _msg(12, "carol", 15 * 60 + 3, "with a link from the footer"),
+    ]
+    ws = covalue.init(tmp_path / "ws")
+    _channel(ws, items, [_mention(7, "bob", "alice", 50)])
+    ws.analyze()
+    p = _parents(ws)
+    assert p[2] == (None, False)  # a question opens a conversation of its own, within the turn
+    assert p[3] == (2, True)  # ... which the next line continues
+    assert p[4] == (None, False)
+    assert p[5] == (4, True) and p[6] == (5, True)  # alice's answer, in two lines
+    assert p[7] == (5, True)  # bob names alice: her turn
+    assert p[8] == (7, True)  # and goes on with his own
+    assert p[10] == (None, False)  # a new day
+    assert p[11] == (None, False) and p[12] == (11, True)  # a proposal opens a conversation too
+    assert _continues(ws) == {3, 6, 8, 12}
+    roots = ws.raw.execute("SELECT count(*) FROM item_roles WHERE is_root").fetchone()[0]
+    assert roots == 6  # 1, 2, 4, 9, 10, 11: not one per line
+    # a further line of one's own turn is no answer to one's own question, whatever it says
+    assert ws.raw.execute("SELECT is_answer FROM item_roles WHERE item_id = 'slack:team:3'").fetchone() == (
+        False,
+    )
     ws.close()
 
 
@@ -197,6 +246,39 @@ def test_a_late_message_is_read_into_the_next_month(tmp_path: Path) -> None:
     assert _parents(inc)[3] == (2, True)
     full = covalue.init(tmp_path / "full")
     _channel(full, early + late, mention)
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
+    inc.close()
+    full.close()
+
+
+def test_a_late_answer_to_a_long_turn_reaches_its_first_line(tmp_path: Path) -> None:
+    """bob writes one line every 25 minutes on the evening of 31 March, one turn; alice's answer of
+    00:10 on 1 April arrives with a later upload and goes to the turn's first line, three hours back in
+    a month no new row touches. The update equals a full run."""
+    filler = [
+        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
+        for m in range(-2, 4)
+        for k in range(12)
+    ]
+    evening = 30 * 24 * 60 + 12 * 60  # 31 March, 21:00
+    lines = ["hello all", "anyone around", "the export is broken", "tried it twice", "on two machines",
+             "same blank file", "it was fine last week", "no idea what changed"]  # fmt: skip
+    early = [_msg(1 + k, "bob", evening + 25 * k, text) for k, text in enumerate(lines)]
+    early += [_msg(50, "alice", 0, "good morning"), *filler]
+    late = [_msg(9, "alice", evening + 190, "the update broke it, roll back to 2.1")]
+    inc = _updating(tmp_path / "inc")
+    _channel(inc, early, [])
+    journey.analyze(inc)
+    assert all(_parents(inc)[n] == (1, True) for n in range(2, 9))
+    inc.append("items", late)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    assert _parents(inc)[9] == (1, True)
+    q = "SELECT first_response_ts FROM item_facts WHERE item_id = 'slack:team:1'"
+    assert inc.raw.execute(q).fetchone()[0] == T0 + timedelta(minutes=evening + 190)
+    full = covalue.init(tmp_path / "full")
+    _channel(full, early + late, [])
     journey.analyze(full)
     assert _differences(inc, full) == {}
     inc.close()

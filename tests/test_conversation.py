@@ -48,9 +48,9 @@ def test_chat_messages_answer_the_previous_speaker(ws: covalue.Workspace) -> Non
     rows = [
         _msg(1, "ann", 0),
         _msg(2, "bob", 5),  # bob answers ann within minutes
-        _msg(3, "bob", 7),  # bob again: not a reply to himself
+        _msg(3, "bob", 7),  # bob again: his turn goes on (no reply to himself)
         _msg(4, "bot", 8),  # bots are skipped
-        _msg(5, "cat", 9),  # cat follows bob (the bot does not count)
+        _msg(5, "cat", 9),  # cat follows bob's turn (the bot does not count)
         _msg(6, "ann", 200),  # hours later: a new conversation
         # a month later the channel uses threads: a threaded reply keeps its parent
         _msg(7, "eve", MONTH),
@@ -59,8 +59,8 @@ def test_chat_messages_answer_the_previous_speaker(ws: covalue.Workspace) -> Non
     parents = _roles(ws, rows)
     assert parents["slack:team:1"] is None
     assert parents["slack:team:2"] == "slack:team:1"
-    assert parents["slack:team:3"] is None
-    assert parents["slack:team:5"] == "slack:team:3"
+    assert parents["slack:team:3"] == "slack:team:2"
+    assert parents["slack:team:5"] == "slack:team:2"
     assert parents["slack:team:6"] is None
     assert parents["slack:team:8"] == "slack:team:7"
 

@@ -76,7 +76,7 @@ def test_excerpts_name_nobody_when_names_are_off(hdv: covalue.Workspace) -> None
     texts = _texts(h["unanswered"])
     assert not [t for t in texts if NAMED.search(t)]
     # the mentions were there: a Slack id and a handle, now "@someone"
-    assert any("@someone: have you seen this medical pathways database before?" in t for t in texts)
+    assert any("@someone: Is this HIMA about automation or marketing?" in t for t in texts)
     assert any("this post from @someone is quite good" in t for t in texts)
     hdv.settings.privacy.show_names = True
     try:

@@ -67,12 +67,17 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
             "CREATE OR REPLACE TEMP TABLE _inc_named AS SELECT DISTINCT item_id FROM actions "
             "WHERE verb = 'mention' AND item_id IS NOT NULL"
         )
+    # a turn's line takes its stretch from the lines before it that day; the whole months of the new
+    # rows are recomputed, so only the days of lines outside them are added below
+    turns = bool(conv.get("chat_turns", False)) and minutes > 0
     # the new items' chat neighbours: a message after a new one may now follow it
     raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', secs)}")
     # a message naming someone answers their latest message within hours: later messages naming
     # people may now answer a new one, and what a message naming people answered (or did) changes
     raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, before=False, naming='n')}")
     raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+    if turns:  # a line taken up gives its reply to its stretch's first line, earlier that day
+        raw.execute(f"INSERT INTO _inc_t {_same_days(chat, '_inc_t')}")
     size = -1
     while True:
         raw.execute(
@@ -94,6 +99,10 @@ def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> t
     raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, before=False)}")
     raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
     raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
+    if turns:  # the stretch of a line read, or taken up, is found among the lines of its day
+        raw.execute(
+            f"INSERT INTO _inc_nb {_same_days(chat, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
+        )
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
         "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
@@ -124,6 +133,16 @@ def _chat_near(
         f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i WHERE {chat}) n "
         f"ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
         f"AND n.created_at BETWEEN {lo} AND {hi} {keep}"
+    )
+
+
+def _same_days(chat: str, of: str) -> str:
+    """A SELECT of the chat items written in the channel and on the calendar day of a chat item of
+    ``of``."""
+    return (
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, i.created_at::DATE AS d FROM items i "
+        f"JOIN {of} o USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL) b "
+        f"ON i.space_id = b.space_id AND i.created_at::DATE = b.d WHERE {chat}"
     )
 
 

@@ -8,6 +8,13 @@ it comes nobody ever answered anybody. People answer in the flow, in two ways a 
 - **by name**: ``@bob: try restarting it`` answers bob's latest message in the channel, hours later if
   need be (up to ``chat_mention_reply_hours``, 12), whatever was said in between.
 
+People also write in turns of several lines ("hi all" "my wallet stops syncing at 80 %" "on Windows").
+A reader sees one conversation there, not three: with ``chat_turns`` a line that follows its writer's
+own line within the gap, with nobody between and on the same day, **continues the turn** and joins the
+thread of its first line, unless it asks or proposes something itself (then it opens a stretch of the
+turn of its own, which the next lines continue). An answer to such a turn goes to the stretch it
+follows.
+
 A message that names someone answers them rather than whoever spoke last. Messages whose parent was
 inferred say so (``parent_inferred``). Where people do use threads the rules stand aside (see
 :func:`infer`).
@@ -34,9 +41,13 @@ def infer(
     conv: dict[str, Any],
     actions: ir.Table | None = None,
     authors: ir.Table | None = None,
+    idea_threshold: float | None = None,
 ) -> ir.Table:
-    """``it`` (items with ``author_member``, ``author_is_bot``, ``parent_id``) with a parent inferred for
-    chat messages that take up another person's message (see the module), and ``parent_inferred``.
+    """``it`` (items with ``author_member``, ``author_is_bot``, ``parent_id``, ``_t_question``,
+    ``_iscore``) with a parent inferred for chat messages that take up another person's message or
+    continue their writer's turn (see the module), ``parent_inferred``, and ``continues`` (a further line
+    of its writer's turn). A line asks when ``_t_question`` says so, and proposes when its idea score
+    ``_iscore`` reaches ``idea_threshold``; either opens a stretch of a turn of its own.
     ``actions`` (their mentions) and ``authors`` (identity → member) let a message answer the person
     it names; without them only the timing rule runs. Threaded replies keep their own parent; bots are
     skipped.
@@ -51,7 +62,7 @@ def infer(
     hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
     platforms = list(conv.get("chat_platforms", []))
     if (minutes <= 0 and hours <= 0) or not platforms:
-        return it.mutate(parent_inferred=ibis.literal(False))
+        return it.mutate(parent_inferred=ibis.literal(False), continues=ibis.literal(False))
     src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
     cand = it.join(src, it.item_id == src._sid)
     # threads: replies of a thread kind, on platforms where such replies leave the channel's flow
@@ -79,9 +90,12 @@ def infer(
         & cand.space_id.notnull()
     )
     flow = flow.mutate(_m=_month(flow.created_at))
+    turns = None
     found = []
     if minutes > 0:
-        found.append(_right_after(flow, minutes))
+        found.append(_right_after(_lagged(flow), minutes))
+        if conv.get("chat_turns", False):
+            turns = _turns(flow, minutes, idea_threshold)
     if (
         hours > 0
         and actions is not None
@@ -90,22 +104,38 @@ def infer(
     ):
         found.append(_by_name(flow, actions, authors, hours))
     if not found:
-        return it.mutate(parent_inferred=ibis.literal(False))
+        return it.mutate(parent_inferred=ibis.literal(False), continues=ibis.literal(False))
     # a message that names someone answers them rather than whoever spoke last
     follows = found[0]
     if len(found) == 2:
         named = found[1]
         follows = named.union(follows.anti_join(named, follows._cid == named._cid), distinct=False)
+    if turns is not None:
+        # an answer to a line of a turn answers the stretch of the turn that line belongs to; the
+        # turn's further lines join it, unless they name someone (then they answer that person)
+        t = turns.select("_tid", "_topen")
+        follows = follows.left_join(t, follows._inferred == t._tid)
+        follows = follows.mutate(_inferred=follows._topen.coalesce(follows._inferred)).drop("_tid", "_topen")
+        more = turns.filter(turns._topen != turns._tid)
+        more = more.select(
+            _cid=more._tid, _inferred=more._topen, _space=more._space, _fm=more._fm, _cont=ibis.literal(True)
+        )
+        follows = follows.mutate(_cont=ibis.literal(False))
+        follows = follows.union(more.anti_join(follows, more._cid == follows._cid), distinct=False)
+    else:
+        follows = follows.mutate(_cont=ibis.literal(False))
     # not in a channel-month that uses threads, and not a message that opens a thread of its own
     follows = follows.anti_join(
         months, (follows._space == months._tspace) & (follows._fm == months._tmonth)
     ).anti_join(with_thread, follows._cid == with_thread._has_thread)
-    follows = follows.select("_cid", "_inferred")
+    follows = follows.select("_cid", "_inferred", "_cont")
     j = it.left_join(follows, it.item_id == follows._cid)
+    inferred = j.parent_id.isnull() & j._inferred.notnull()
     return j.mutate(
-        parent_inferred=j.parent_id.isnull() & j._inferred.notnull(),
+        parent_inferred=inferred,
+        continues=inferred & j._cont.fill_null(False),
         parent_id=j.parent_id.coalesce(j._inferred),
-    ).drop("_cid", "_inferred")
+    ).drop("_cid", "_inferred", "_cont")
 
 
 def threaded_platforms(conv: dict[str, Any]) -> list[str]:
@@ -127,12 +157,62 @@ def rule_in_words(conv: dict[str, Any]) -> str:
     return f"{', or '.join(ways) or 'no rule'}, in a channel without threads"
 
 
+def _turns(flow: ir.Table, minutes: float, idea_threshold: float | None) -> ir.Table:
+    """Every message of the flow (``_tid``) with the first line of the stretch of its writer's turn it
+    belongs to (``_topen``; itself when it opens one), ``_space`` and ``_fm``.
+
+    A turn is one person's lines, each within ``minutes`` of the one before with nobody between, on one
+    calendar day (a day bounds how far back a line's stretch can start, so that an update reads the
+    days it touches, not whole monologues). A stretch starts at the turn's first line and at each line
+    that asks or proposes, or that has a parent of its own (a reply-to)."""
+    # each window sorts every column it is given: only the few it needs (the lines the answers look
+    # back over are read apart, so that neither holds the other's columns)
+    f = flow.select(
+        "item_id", "space_id", "created_at", "author_member", "parent_id", "_t_question", "_iscore", "_m"
+    )
+    w = ibis.window(group_by=f.space_id, order_by=[f.created_at, f.item_id])
+    f = f.mutate(_by1=f.author_member.lag().over(w), _at1=f.created_at.lag().over(w))
+    gap = f.created_at.epoch_seconds() - f._at1.epoch_seconds()
+    starts = (
+        f._by1.isnull()
+        | (f._by1 != f.author_member)
+        | (gap > minutes * 60)
+        | (f.created_at.date() != f._at1.date())
+        | f.parent_id.notnull()
+        | f._t_question.fill_null(False)
+    )
+    if idea_threshold is not None:
+        starts |= f._iscore >= idea_threshold
+    # stretches numbered along the channel, and each line joined to its stretch's first line
+    f = f.select("item_id", "space_id", "created_at", "_m", _start=starts)
+    upto = ibis.window(group_by=f.space_id, order_by=[f.created_at, f.item_id], preceding=None, following=0)
+    f = f.mutate(_n=f._start.ifelse(1, 0).sum().over(upto))
+    first = f.filter(f._start).select(_os=f.space_id, _on=f._n, _topen=f.item_id)
+    j = f.join(first, (f.space_id == first._os) & (f._n == first._on))
+    return j.select(_tid=j.item_id, _topen=j._topen, _space=j.space_id, _fm=j._m)
+
+
+def _lagged(flow: ir.Table) -> ir.Table:
+    """The flow with, for each message, the :data:`TURN_LINES` messages before it in its channel: their
+    ids (``_id1`` ...), writers (``_by1`` ...), times (``_at1`` ...) and whether they ask (``_q1`` ...),
+    read in one sort of the channel for every rule that looks back."""
+    flow = flow.select("item_id", "space_id", "created_at", "author_member", "parent_id", "_t_question", "_m")
+    w = ibis.window(group_by=flow.space_id, order_by=[flow.created_at, flow.item_id])
+    back = range(1, TURN_LINES + 1)
+    return flow.mutate(
+        **{f"_id{k}": flow.item_id.lag(k).over(w) for k in back},
+        **{f"_by{k}": flow.author_member.lag(k).over(w) for k in back},
+        **{f"_at{k}": flow.created_at.lag(k).over(w) for k in back},
+        **{f"_q{k}": flow._t_question.lag(k).over(w) for k in back},
+    )
+
+
 #: how many lines of a turn an answer looks back over for its question (one sort of the channel reads
 #: them all; a question further back in a longer turn is rarely the one answered)
 TURN_LINES = 5
 
 
-def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
+def _right_after(lines: ir.Table, minutes: float) -> ir.Table:
     """Messages without a parent that follow another person's message of the flow within ``minutes``:
     ``_cid`` (the message), ``_inferred`` (the one it takes up), ``_space``, ``_fm`` (its month).
 
@@ -140,14 +220,7 @@ def _right_after(flow: ir.Table, minutes: float) -> ir.Table:
     and the answer comes after the last. It takes up the turn, and the question in it: the message
     taken up is the latest question among the turn's last :data:`TURN_LINES` lines written within
     ``minutes`` of the answer, else the turn's last line."""
-    w = ibis.window(group_by=flow.space_id, order_by=[flow.created_at, flow.item_id])
-    back = range(1, TURN_LINES + 1)
-    f = flow.mutate(
-        **{f"_id{k}": flow.item_id.lag(k).over(w) for k in back},
-        **{f"_by{k}": flow.author_member.lag(k).over(w) for k in back},
-        **{f"_at{k}": flow.created_at.lag(k).over(w) for k in back},
-        **{f"_q{k}": flow._t_question.lag(k).over(w) for k in back},
-    )
+    f, back = lines, range(1, TURN_LINES + 1)  # as _lagged gives them
     now = f.created_at.epoch_seconds()
     gap = now - f._at1.epoch_seconds()
     f = f.filter(

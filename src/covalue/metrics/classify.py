@@ -123,13 +123,13 @@ def _opens_thread(items: ir.Table) -> ir.Table:
 
 
 def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None, root_kinds: list[str]) -> ir.Table:
-    """``_upid`` of the items another member took up: a reply inferred from chat timing (always by
-    someone else), or a reaction or vote whose actor is not the author (an anonymous one counts, as
+    """``_upid`` of the items another member took up: a reply inferred from chat timing or naming (by
+    someone else; a further line of one's own turn is not uptake), or a reaction or vote whose actor is not the author (an anonymous one counts, as
     Discord's exports name no reactor).
 
     Only items that may open a thread are looked up (no parent or thread of another item, a kind in
     ``root_kinds``): uptake matters for no other, and most reactions are on replies."""
-    up = it.filter(it.parent_inferred).select(_upid=it.parent_id)
+    up = it.filter(it.parent_inferred & ~it.continues).select(_upid=it.parent_id)
     if actions is not None:
         acts = actions.filter(actions.verb.isin(["react", "vote"]) & actions.item_id.notnull())
         roots = items.filter(
@@ -255,8 +255,9 @@ def classify_items(
     :func:`covalue.metrics.interactions.people`) so that merged identities count as one member.
     Columns: item_id, community_id, space_id, thread_id, parent_id, author_member, author_is_bot,
     created_at, kind, is_root, question_score, the ``is_<role>`` flags, ``answers_item`` (the question an
-    answer answers), ``role`` and ``role_source`` (structure or text), and ``parent_inferred``
-    (the parent was inferred from chat timing, not given by the export).
+    answer answers), ``role`` and ``role_source`` (structure or text), ``parent_inferred``
+    (the parent was inferred from the chat's flow, not given by the export) and ``continues`` (a
+    further line of its writer's chat turn: its parent is their own line).
 
     ``scores`` is :func:`text_scores` of these items, when kept from an earlier run (a text's scores
     never change while the text and the rules stay the same); computed here when not given.
@@ -292,7 +293,14 @@ def classify_items(
     )
     ispec = roles_model["roles"]["idea"]
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
-    it = chat_replies.infer(it, items, roles_model.get("conversation", {}), actions, authors)
+    it = chat_replies.infer(
+        it,
+        items,
+        roles_model.get("conversation", {}),
+        actions,
+        authors,
+        idea_threshold=float(ispec["threshold"]),
+    )
     idea_score = it._iscore
     by_structure = idea_structure(items, spaces, actions, st)
     opens = _opens_thread(items)
@@ -381,11 +389,13 @@ def classify_items(
     marked = items.filter(items.kind.isin(st["answer_kinds"])).select(_mcid=items.community_id).distinct()
     j = j.left_join(marked, j.community_id == marked._mcid)
     by_structure = j._r_qkind.fill_null(False) & j._mcid.notnull()
+    # a further line of one's own turn, or a reply to oneself, answers nobody whatever it says
+    own = j._p_author.notnull() & (j._p_author == j.author_member)
     is_answer = j._a_kind | (
         ~by_structure
         & (
             (~j.is_question & ~j.is_idea & in_other_q & ~plain_thanks)
-            | (j.parent_id.notnull() & ~j.is_question & j._a_text)
+            | (j.parent_id.notnull() & ~own & ~j.is_question & j._a_text)
         )
     )
     j = j.mutate(is_answer=is_answer, answers_item=ibis.ifelse(is_answer, j._target_q, ibis.null("string")))
@@ -397,7 +407,10 @@ def classify_items(
     structural = ibis.ifelse(
         j.is_idea, j._idea_struct, (j._q_kind & j.is_question) | (j._a_kind & j.is_answer)
     )
-    j = j.mutate(role=role, role_source=ibis.ifelse(structural, "structure", "text"))
+    j = j.mutate(
+        role=role,
+        role_source=ibis.ifelse(structural, "structure", "text"),
+    )
     return j.select(
         "item_id",
         "community_id",
@@ -420,6 +433,7 @@ def classify_items(
         "role",
         "role_source",
         "parent_inferred",
+        "continues",
     )
 
 

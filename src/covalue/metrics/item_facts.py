@@ -101,12 +101,12 @@ def item_facts(
     replied = first_replies(humans)
     f = f.left_join(replied, f.item_id == replied._rid).drop("_rid")
     f = f.mutate(helps_other=f.helps_other.fill_null(False))
-    # information shared: an item that is neither a question nor small talk, opening a thread or
-    # carrying a resource or an answer
+    # information shared: an item that is neither a question nor small talk, opening a thread (or
+    # going on with one's own chat turn) or carrying a resource or an answer
     share_ok = (
         ~f.is_question
         & ~f.is_social
         & ~(f.is_gratitude & ~f.is_answer)
-        & (f.is_root | f.is_resource | f.is_answer)
+        & (f.is_root | f.continues | f.is_resource | f.is_answer)
     )
     return f.mutate(share_eligible=share_ok)

@@ -155,7 +155,8 @@ def member_periods(
     fw = contributions_in_windows(facts, periods, days)
     made = fw.group_by(*KEY).aggregate(
         n_originals=fw.is_root.ifelse(1, 0).sum(),
-        n_replies=fw.parent_id.notnull().ifelse(1, 0).sum(),
+        # a further line of one's own chat turn is part of what they started, not a reply
+        n_replies=(fw.parent_id.notnull() & ~fw.continues).ifelse(1, 0).sum(),
         n_questions=fw.is_question.ifelse(1, 0).sum(),
         n_answers=fw.is_answer.ifelse(1, 0).sum(),
         n_ideas=fw.is_idea.ifelse(1, 0).sum(),
