@@ -92,7 +92,39 @@ def test_real_komodo_archive(ws, shared_data):
         "SELECT count(*) FROM actions WHERE verb='react' AND (actor_id IS NOT NULL OR value < 1)"
     ).fetchone()
     assert bad[0] == 0
-    assert q("SELECT count(*) FROM actions").fetchone()[0] == res.read["actions"]
+    # the actions read, and the mentions the text alone names ("@name ...", tests/test_text_mentions.py)
+    mentions = q("SELECT count(*) FROM actions WHERE verb = 'mention'").fetchone()[0]
+    assert q("SELECT count(*) FROM actions").fetchone()[0] == res.read["actions"] + mentions
+    assert any(f"{mentions:,} mentions written as plain text" in m for m in res.messages)
+    # every mention's name follows an "@" in its message, as typed (any case), and nobody names themself
+    unseen = q(
+        "SELECT count(*) FROM actions a JOIN items i USING (item_id) JOIN identities d ON d.identity_id = a.target_id "
+        "WHERE a.verb = 'mention' AND (NOT contains(lower(i.text), '@' || lower(regexp_replace(d.display_name, "
+        "'#[0-9]{4}$', ''))) OR a.target_id = i.author_id)"
+    ).fetchone()[0]
+    assert mentions > 100_000 and unseen == 0
+    # read by hand: one name with spaces among several, and a reply naming the person it answers
+    named = {
+        text: sorted(n for _, n in rows)
+        for text, rows in _group(
+            q(
+                "SELECT i.text, regexp_replace(d.display_name, '#[0-9]{4}$', '') FROM actions a "
+                "JOIN items i USING (item_id) JOIN identities d ON d.identity_id = a.target_id "
+                "WHERE a.verb = 'mention' AND (i.text LIKE '@SHossain could you add @Oszy%' "
+                "OR i.text = '@dimxy i know very little about nspv')"
+            ).fetchall()
+        ).items()
+    }
+    assert named["@dimxy i know very little about nspv"] == ["dimxy"]
+    (add,) = [v for k, v in named.items() if k.startswith("@SHossain")]
+    assert add == sorted(["SHossain", "Oszy", "Old Man Phil", "mrlynch", "bishop"])
+
+
+def _group(rows: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for text, name in rows:
+        out.setdefault(text, []).append((text, name))
+    return out
 
 
 def test_planted_csv_pages(tmp_path):

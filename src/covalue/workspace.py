@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from covalue import bridge_replies, communities, memory, merge, models, relays, schema, staging
+from covalue import bridge_replies, communities, memory, merge, models, relays, schema, staging, text_mentions
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
@@ -389,7 +389,9 @@ class Workspace:
         for table, n in relayed.added.items():  # the writers are rows this ingest added
             added[table] += n
         # replies a bridge wrote into the text, "(re @bob: ...)", answer the message they quote
-        quoted = bridge_replies.apply(raw, sorted(sink.sources), models.load("roles", self.settings.model))
+        roles = models.load("roles", self.settings.model)
+        quoted = bridge_replies.apply(raw, sorted(sink.sources), roles)
+        named = text_mentions.apply(raw, sorted(sink.sources), roles)  # "@bob ..." in the text alone
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
@@ -401,6 +403,8 @@ class Workspace:
             result.messages.append(relayed.message() or "")
         if quoted:
             result.messages.append(bridge_replies.message(quoted))
+        if named:
+            result.messages.append(text_mentions.message(named))
         if skip.total:
             result.skipped = skip.total
             result.messages.append(skip.message() or "")

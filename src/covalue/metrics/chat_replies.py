@@ -241,9 +241,10 @@ def _right_after(lines: ir.Table, minutes: float) -> ir.Table:
 
 
 def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float) -> ir.Table:
-    """Messages without a parent that mention someone who wrote in the same channel within ``hours``
-    before: the latest such message of the people named is the one answered (columns as
-    :func:`_right_after`)."""
+    """Messages without a parent that name one other person who wrote in the same channel within
+    ``hours`` before: that person's latest message there is the one answered (columns as
+    :func:`_right_after`). A message naming several people addresses a group ("@ann could you add @bob
+    and @cy to the role"), and answers none of them by name."""
     who = authors.select(_wid=authors.identity_id, _wm=authors.member_id)
     m = actions.filter(
         (actions.verb == "mention") & actions.item_id.notnull() & actions.target_id.notnull()
@@ -252,7 +253,9 @@ def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float)
     m = m.select(_mi=m._mi, _named=m._wm.coalesce(m._mtarget)).distinct()
     c = flow.filter(flow.parent_id.isnull())
     c = c.join(m, c.item_id == m._mi)
-    c = c.filter(c._named != c.author_member).select(
+    c = c.filter(c._named != c.author_member)
+    c = c.mutate(_k=c._named.count().over(group_by=c.item_id))
+    c = c.filter(c._k == 1).select(
         _cid=c.item_id, _space=c.space_id, _cts=c.created_at, _named=c._named, _fm=c._m
     )
     p = flow.select(

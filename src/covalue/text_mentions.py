@@ -1,0 +1,137 @@
+"""Mentions written as plain text: ``@gcharang try -rescan``.
+
+Most exports record who a message names (Slack's ``<@U123>``, Discord's JSON ``mentions``). Discord's
+CSV pages keep only the text, where a name follows ``@`` as the reader saw it. Read as it comes, such a
+message names nobody: the person addressed never gets their answer (the chat reply rule "by name" needs
+the mention), and nobody is seen to respond to anyone by name.
+
+After each ingest, :func:`apply` reads the messages of the platforms in ``text_mention_platforms``
+(``[conversation]`` in roles.toml) that contain ``@`` and name nobody yet, and records a mention where
+the words after an ``@`` are the name of a person of the same source: their account name without
+Discord's ``#1234``, or the nick a bridge gave them (a person's own account wins over a bridge's
+writer of the same nick). The longest name wins ("@Sri - Lead" over "@Sri"), a name must end where a
+word ends, a name two different people share names nobody, and a message naming its own writer or
+``@everyone`` names nobody. The mention's id is built from the message and the
+person, so reading the export again adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+from covalue import identity, schema, staging
+from covalue.relays import WRITER
+
+#: words after ``@`` that address a channel, not a person
+CHANNEL_WORDS = frozenset({"everyone", "here", "channel", "all"})
+#: Discord's legacy discriminator, which mentions leave out
+_TAG = re.compile(r"#\d{4}$")
+#: how many characters of a name index it (a name shorter than this is not looked for)
+_KEY = 2
+
+
+def names(raw: Any, sources: list[str]) -> dict[str, dict[str, str | None]]:
+    """Per source, lower-cased names to the identity they name, or ``None`` where two members share a
+    name (then it names nobody). A person's own account wins over the writers a bridge relays under the
+    same nick (one person on several bridged networks is several of them): in the channel, ``@jl777c``
+    is the account the channel's own app completed."""
+    rows = raw.execute(
+        "SELECT source, identity_id, coalesce(member_id, identity_id), display_name, "
+        f"coalesce(native_id LIKE '{WRITER}%', FALSE) FROM identities "
+        "WHERE source IN (SELECT unnest(?)) AND display_name IS NOT NULL",
+        [sources],
+    ).fetchall()
+    named: dict[tuple[str, str], dict[bool, dict[str, str]]] = defaultdict(lambda: {False: {}, True: {}})
+    for source, iid, mid, shown, relayed in rows:
+        key = _TAG.sub("", shown).strip().lower()
+        if len(key) >= _KEY and key not in CHANNEL_WORDS:
+            named[(source, key)][relayed].setdefault(mid, iid)
+    out: dict[str, dict[str, str | None]] = defaultdict(dict)
+    for (source, key), by in named.items():
+        members = by[False] or by[True]
+        out[source][key] = next(iter(members.values())) if len(members) == 1 else None
+    return out
+
+
+def find(text: str, known: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """The identities ``text`` names after an ``@``: for each ``@``, the longest known name that follows
+    it and ends where a word ends. ``known`` maps a name's first :data:`_KEY` characters to
+    ``(name, identity)``, longest first."""
+    low = text.lower()
+    found: list[str] = []
+    at = low.find("@")
+    while at >= 0:
+        start = at + 1
+        for name, iid in known.get(low[start : start + _KEY], ()):
+            end = start + len(name)
+            if low.startswith(name, start) and _ends(low, end):
+                if iid not in found:
+                    found.append(iid)
+                break
+        at = low.find("@", start)
+    return found
+
+
+def _ends(low: str, end: int) -> bool:
+    """Whether a word ends at ``end``: not within letters, digits or ``_``, nor before ``-`` or ``.``
+    going on with one ("@sri-lead" is not "@sri")."""
+    if end >= len(low):
+        return True
+    c = low[end]
+    if c.isalnum() or c == "_":
+        return False
+    return not (c in "-." and end + 1 < len(low) and (low[end + 1].isalnum() or low[end + 1] == "_"))
+
+
+def apply(raw: Any, sources: list[str], roles: dict[str, Any]) -> int:
+    """Record the plain-text mentions of the messages of ``sources`` (those on a platform of
+    ``text_mention_platforms``) that name nobody yet; returns how many were added. Runs in the ingest's
+    transaction."""
+    platforms = set(roles.get("conversation", {}).get("text_mention_platforms", []))
+    sources = [s for s in sources if s.split(":", 1)[0] in platforms]
+    if not sources:
+        return 0
+    by_source = names(raw, sources)
+    index: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for source, known in by_source.items():
+        keyed: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, iid in known.items():
+            if iid is not None:
+                keyed[name[:_KEY]].append((name, iid))
+        for lst in keyed.values():
+            lst.sort(key=lambda p: -len(p[0]))
+        index[source] = keyed
+    rows = raw.execute(
+        "SELECT i.item_id, i.source, i.space_id, i.community_id, i.created_at, i.author_id, i.text FROM items i "
+        "WHERE i.source IN (SELECT unnest(?)) AND contains(i.text, '@') AND NOT EXISTS (SELECT 1 FROM actions a "
+        "WHERE a.item_id = i.item_id AND a.verb = 'mention')",
+        [sources],
+    ).fetchall()
+    out: dict[str, list[Any]] = {f: [] for f in schema.ACTIONS.names}
+    for item_id, source, space_id, community_id, ts, author, text in rows:
+        for target in find(text, index.get(source, {})):
+            if target == author:
+                continue
+            out["action_id"].append(f"{source}:{identity.stable_id(item_id, 'mention', target)}")
+            out["source"].append(source)
+            out["space_id"].append(space_id)
+            out["community_id"].append(community_id)
+            out["ts"].append(ts)
+            out["actor_id"].append(author)
+            out["verb"].append("mention")
+            out["item_id"].append(item_id)
+            out["target_id"].append(target)
+            out["value"].append(None)
+            out["detail"].append("text")
+    if not out["action_id"]:
+        return 0
+    return staging.merge_batch(raw, "actions", pa.table(out, schema=schema.ACTIONS))
+
+
+def message(added: int) -> str:
+    """What an ingest says of the mentions it read from the text."""
+    return f'{added:,} mentions written as plain text ("@name ...") were linked to the people they name'
