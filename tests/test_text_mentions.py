@@ -58,6 +58,7 @@ def test_names_after_an_at_are_read_as_mentions(tmp_path: Path) -> None:
         "@ANN: try -rescan, then restart": {"ann#0003"},
     }
     assert any("3 mentions written as plain text" in m for m in res.messages)
+    assert res.added["actions"] == 3  # the ingest counts the mentions it added
     # read again: nothing twice
     (again,) = ws.ingest([_export(tmp_path / "guild.tar.gz", ROWS)])
     assert ws.raw.execute("SELECT count(*) FROM actions WHERE verb = 'mention'").fetchone()[0] == 3

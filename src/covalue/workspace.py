@@ -392,6 +392,7 @@ class Workspace:
         roles = models.load("roles", self.settings.model)
         quoted = bridge_replies.apply(raw, sorted(sink.sources), roles)
         named = text_mentions.apply(raw, sorted(sink.sources), roles)  # "@bob ..." in the text alone
+        added["actions"] += named
         result.read = {t: n for t, n in sink.batches.counts.items() if t != "rejects"}
         result.rejects = sink.batches.counts["rejects"]
         result.sources = sorted(sink.sources)
