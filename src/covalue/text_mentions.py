@@ -57,23 +57,44 @@ def names(raw: Any, sources: list[str]) -> dict[str, dict[str, str | None]]:
     return out
 
 
-def find(text: str, known: dict[str, list[tuple[str, str]]]) -> list[str]:
-    """The identities ``text`` names after an ``@``: for each ``@``, the longest known name that follows
-    it and ends where a word ends. ``known`` maps a name's first :data:`_KEY` characters to
-    ``(name, identity)``, longest first."""
+#: names by their first :data:`_KEY` characters: the lengths they come in (longest first), and the names
+Index = dict[str, tuple[list[int], dict[str, str]]]
+
+
+def index(known: dict[str, str | None]) -> Index:
+    """``known`` (lower-cased names to identities, None for a shared name) arranged for :func:`find`."""
+    out: dict[str, tuple[list[int], dict[str, str]]] = {}
+    for name, iid in known.items():
+        if iid is not None:
+            out.setdefault(name[:_KEY], ([], {}))[1][name] = iid
+    for lengths, names in out.values():
+        lengths.extend(sorted({len(n) for n in names}, reverse=True))
+    return out
+
+
+def find(text: str, known: Index) -> list[str]:
+    """The identities ``text`` names: for each ``@`` that starts a word, the longest known name that
+    follows it and ends where a word ends (an ``@`` within a word is an address: ``bob@example.org``)."""
     low = text.lower()
     found: list[str] = []
     at = low.find("@")
     while at >= 0:
         start = at + 1
-        for name, iid in known.get(low[start : start + _KEY], ()):
-            end = start + len(name)
-            if low.startswith(name, start) and _ends(low, end):
-                if iid not in found:
-                    found.append(iid)
-                break
+        bucket = known.get(low[start : start + _KEY]) if at == 0 or not _word(low[at - 1]) else None
+        if bucket is not None:
+            lengths, names = bucket
+            for n in lengths:
+                iid = names.get(low[start : start + n])
+                if iid is not None and _ends(low, start + n):
+                    if iid not in found:
+                        found.append(iid)
+                    break
         at = low.find("@", start)
     return found
+
+
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"
 
 
 def _ends(low: str, end: int) -> bool:
@@ -81,10 +102,9 @@ def _ends(low: str, end: int) -> bool:
     going on with one ("@sri-lead" is not "@sri")."""
     if end >= len(low):
         return True
-    c = low[end]
-    if c.isalnum() or c == "_":
+    if _word(low[end]):
         return False
-    return not (c in "-." and end + 1 < len(low) and (low[end + 1].isalnum() or low[end + 1] == "_"))
+    return not (low[end] in "-." and end + 1 < len(low) and _word(low[end + 1]))
 
 
 def apply(raw: Any, sources: list[str], roles: dict[str, Any]) -> int:
@@ -96,15 +116,7 @@ def apply(raw: Any, sources: list[str], roles: dict[str, Any]) -> int:
     if not sources:
         return 0
     by_source = names(raw, sources)
-    index: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for source, known in by_source.items():
-        keyed: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for name, iid in known.items():
-            if iid is not None:
-                keyed[name[:_KEY]].append((name, iid))
-        for lst in keyed.values():
-            lst.sort(key=lambda p: -len(p[0]))
-        index[source] = keyed
+    indexes = {source: index(known) for source, known in by_source.items()}
     rows = raw.execute(
         "SELECT i.item_id, i.source, i.space_id, i.community_id, i.created_at, i.author_id, i.text FROM items i "
         "WHERE i.source IN (SELECT unnest(?)) AND contains(i.text, '@') AND NOT EXISTS (SELECT 1 FROM actions a "
@@ -113,7 +125,7 @@ def apply(raw: Any, sources: list[str], roles: dict[str, Any]) -> int:
     ).fetchall()
     out: dict[str, list[Any]] = {f: [] for f in schema.ACTIONS.names}
     for item_id, source, space_id, community_id, ts, author, text in rows:
-        for target in find(text, index.get(source, {})):
+        for target in find(text, indexes.get(source, {})):
             if target == author:
                 continue
             out["action_id"].append(f"{source}:{identity.stable_id(item_id, 'mention', target)}")
