@@ -124,8 +124,8 @@ def _opens_thread(items: ir.Table) -> ir.Table:
 
 def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None, root_kinds: list[str]) -> ir.Table:
     """``_upid`` of the items another member took up: a reply inferred from chat timing or naming (by
-    someone else; a further line of one's own turn is not uptake), or a reaction or vote whose actor is not the author (an anonymous one counts, as
-    Discord's exports name no reactor).
+    someone else: a further line of one's own turn is no uptake), or a reaction or vote whose actor is
+    not the author (an anonymous one counts, as Discord's exports name no reactor).
 
     Only items that may open a thread are looked up (no parent or thread of another item, a kind in
     ``root_kinds``): uptake matters for no other, and most reactions are on replies."""
@@ -293,14 +293,8 @@ def classify_items(
     )
     ispec = roles_model["roles"]["idea"]
     root_kinds = list(st.get("root_kinds", ["post", "question", "idea", "event"]))
-    it = chat_replies.infer(
-        it,
-        items,
-        roles_model.get("conversation", {}),
-        actions,
-        authors,
-        idea_threshold=float(ispec["threshold"]),
-    )
+    conv = roles_model.get("conversation", {})
+    it = chat_replies.infer(it, items, conv, actions, authors, idea_threshold=float(ispec["threshold"]))
     idea_score = it._iscore
     by_structure = idea_structure(items, spaces, actions, st)
     opens = _opens_thread(items)
@@ -407,10 +401,7 @@ def classify_items(
     structural = ibis.ifelse(
         j.is_idea, j._idea_struct, (j._q_kind & j.is_question) | (j._a_kind & j.is_answer)
     )
-    j = j.mutate(
-        role=role,
-        role_source=ibis.ifelse(structural, "structure", "text"),
-    )
+    j = j.mutate(role=role, role_source=ibis.ifelse(structural, "structure", "text"))
     return j.select(
         "item_id",
         "community_id",
