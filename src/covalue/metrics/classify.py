@@ -149,6 +149,15 @@ def _taken_up(it: ir.Table, items: ir.Table, actions: ir.Table | None, root_kind
 #: and falls back to a slower matcher, so the long idea rules (about 10,000 characters together) took
 #: four times longer in one search than in five
 ONE_SEARCH_MAX = 4000
+#: a web address in a cleaned text, up to the next space or bracket
+LINK = r"(https?://|www\.)[^\s<>()\[\]\"]+"
+
+
+def question_text(text: ir.StringValue) -> ir.StringValue:
+    """``text`` (already cleaned) as the question rules read it: without its links, since a question
+    mark in a link ("watch?v=", "status/1194?s=19") asks nothing (the other roles see the links: a
+    link is a resource)."""
+    return text.re_replace(LINK, " ")
 
 
 def role_score(text: ir.StringValue, rules: list[dict[str, Any]]) -> ir.FloatingValue:
@@ -225,14 +234,19 @@ def text_scores(items: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
     # the idea rules are read once, on the opener's title and text: a flag on the text alone would
     # only repeat the costliest rules for every item
     it = it.mutate(_iscore=role_score(it._itext, ispec["rules"]))
-    roles = text_roles(it._text, roles_model, roles=tuple(r for r in TEXT_ROLES if r != "idea"))
-    roles["idea"] = it._iscore >= float(ispec["threshold"])
+    flags = text_roles(
+        it._text, roles_model, roles=tuple(r for r in TEXT_ROLES if r not in ("idea", "question"))
+    )
+    asks = role_score(question_text(it._text), qspec["rules"])
+    flags["question"] = asks >= float(qspec["threshold"])
+    flags["idea"] = it._iscore >= float(ispec["threshold"])
+    roles = {role: flags[role] for role in TEXT_ROLES}  # in the order the kept scores have them
     return it.select(
         "_sid",
         "_th",
         "_iscore",
         # rounded so that engines adding the weights in another order report the same score
-        question_score=role_score(it._text, qspec["rules"]).round(4),
+        question_score=asks.round(4),
         **{f"_t_{role}": flag for role, flag in roles.items()},
     )
 
@@ -436,7 +450,7 @@ def question_quality(items: ir.Table, roles_model: dict[str, Any]) -> dict[str, 
     """
     st = roles_model["structure"]
     t = items.filter(items.kind.isin([*st["question_kinds"], *st["answer_kinds"]]))
-    text = clean_text(t.text, int(st.get("max_chars", 20000)))
+    text = question_text(clean_text(t.text, int(st.get("max_chars", 20000))))
     spec = roles_model["roles"]["question"]
     pred = role_score(text, spec["rules"]) >= float(spec["threshold"])
     truth = t.kind.isin(st["question_kinds"])
