@@ -240,7 +240,8 @@ def text_scores(items: ir.Table, roles_model: dict[str, Any]) -> ir.Table:
     asks = role_score(question_text(it._text), qspec["rules"])
     flags["question"] = asks >= float(qspec["threshold"])
     flags["idea"] = it._iscore >= float(ispec["threshold"])
-    roles = {role: flags[role] for role in TEXT_ROLES}  # in the order the kept scores have them
+    # in the order kept scores have always had them (erased texts' scores are kept for good)
+    roles = {role: flags[role] for role in (*(r for r in TEXT_ROLES if r != "idea"), "idea")}
     return it.select(
         "_sid",
         "_th",
