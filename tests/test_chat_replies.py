@@ -1,6 +1,6 @@
 """Replies in chat without threads: a message right after another person's takes it up, and a message
 naming someone ("@bob: ...") answers that person's latest message within hours, whatever was said in
-between. Planted channels show each rule, its limits, and that an update reads a late message as a full
+between; a person's further lines continue their turn. Planted channels show each rule, its limits, and that an update reads a late message as a full
 run does."""
 
 from __future__ import annotations
@@ -127,18 +127,19 @@ def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
 
 def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: Path) -> None:
     """People ask in several lines and are answered after the last: the answer takes up the turn's
-    question, not its last line, while that question is within the reply gap of the answer."""
+    question, not its last line; the lines after a question continue it, so an answer coming long after
+    the question still reaches it."""
     items = [
         _msg(1, "bob", 0, "how do I export the chart?"),
         _msg(2, "bob", 1, "it only saves a blank png"),
         _msg(3, "bob", 2, "using the web app"),
         _msg(4, "alice", 6, "use the download menu instead of the browser's save"),
-        # a turn whose question is more than 30 minutes older than the answer: its last line is taken up
+        # a question more than 30 minutes older than the answer: the lines after it continue it
         _msg(5, "carol", 300, "anyone else at the meetup tonight?"),
         _msg(6, "carol", 320, "I'll bring the projector"),
         _msg(7, "carol", 340, "and the cables"),
         _msg(8, "dave", 345, "great, thanks"),
-        # a turn without a question: its last line
+        # a turn without a question: its first line
         _msg(9, "erin", 600, "the new release is out"),
         _msg(10, "erin", 601, "with the map view"),
         _msg(11, "frank", 603, "nice, trying it now"),

@@ -69,8 +69,7 @@ def hours(v: Any) -> str:
     if h < 1 / 60:
         return "under a minute"
     if h < 1:
-        m = round(h * 60)
-        return f"{m} minute" if m == 1 else f"{m} minutes"
+        return plural(round(h * 60), "minute")
     return f"{h:.1f} hours" if h < 48 else f"{h / 24:.1f} days"
 
 

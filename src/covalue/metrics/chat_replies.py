@@ -110,6 +110,7 @@ def infer(
     if len(found) == 2:
         named = found[1]
         follows = named.union(follows.anti_join(named, follows._cid == named._cid), distinct=False)
+    follows = follows.mutate(_cont=ibis.literal(False))
     if turns is not None:
         # an answer to a line of a turn answers the stretch of the turn that line belongs to; the
         # turn's further lines join it, unless they name someone (then they answer that person)
@@ -120,10 +121,7 @@ def infer(
         more = more.select(
             _cid=more._tid, _inferred=more._topen, _space=more._space, _fm=more._fm, _cont=ibis.literal(True)
         )
-        follows = follows.mutate(_cont=ibis.literal(False))
         follows = follows.union(more.anti_join(follows, more._cid == follows._cid), distinct=False)
-    else:
-        follows = follows.mutate(_cont=ibis.literal(False))
     # not in a channel-month that uses threads, and not a message that opens a thread of its own
     follows = follows.anti_join(
         months, (follows._space == months._tspace) & (follows._fm == months._tmonth)

@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import rustworkx as rx
 
+from covalue.presentation import plural
+
 
 def window_ties(edges: ir.Table, windows: ir.Table) -> ir.Table:
     """Member pairs tied in each community's window: ``community_id, a, b, weight`` with ``a < b``.
@@ -433,8 +435,7 @@ def champion_evidence(r: dict[str, Any], *, period: str, days: int) -> str:
 
 def _hours(h: float) -> str:
     if h < 1:
-        m = max(1, round(h * 60))
-        return f"{m} minute" if m == 1 else f"{m} minutes"
+        return plural(max(1, round(h * 60)), "minute")
     if h < 48:
         return f"{h:.1f} hours"
     return f"{h / 24:.1f} days"

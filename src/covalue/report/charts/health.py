@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from covalue import models, periods
-from covalue.metrics import chat_replies
+from covalue import periods
 from covalue.presentation import pct
 from covalue.report.charts.base import CYCLE, OKABE_ITO, chart, layout, round_ticks
 
@@ -78,17 +77,10 @@ def responsiveness(c: CommunityFacts) -> dict | None:
     if any(r.get("inferred") for r in rows):
         # chat without threads: say which waits rest on replies covalue inferred, not ones the export holds
         n = sum(int(r.get("inferred") or 0) for r in rows)
-        summary += f" {n:,} of the waits shown rest on inferred replies (inferred: {_reply_rule(c)})."
+        summary += f" {n:,} of the waits shown rest on inferred replies (inferred: {c['chat_reply_rule']})."
         columns.append("first replies inferred")
         table = [[*t, int(r.get("inferred") or 0)] for t, r in zip(table, rows, strict=True)]
     return chart(c["id"], "response", fig, summary, columns, table)
-
-
-def _reply_rule(c: CommunityFacts) -> str:
-    """How the community's facts say replies were inferred (the default rule when they do not)."""
-    return c.get("chat_reply_rule") or chat_replies.rule_in_words(
-        models.load("roles").get("conversation", {})
-    )
 
 
 def membership(c: CommunityFacts) -> dict | None:
