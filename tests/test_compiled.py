@@ -80,7 +80,7 @@ def test_what_the_sql_depends_on_gives_a_fresh_build(ws, monkeypatch):
     journey.analyze(ws, full=True)
     assert len(builds) == 2
     # a setting the analysis reads
-    ws.settings.analysis.evidence_months = 2
+    ws.settings.analysis.window_days = 60
     journey.analyze(ws, full=True)
     assert len(builds) == 3
     assert ws.raw.execute(f"SELECT count(DISTINCT key) FROM {compiled.TABLE}").fetchone()[0] == 1

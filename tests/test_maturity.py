@@ -90,7 +90,7 @@ def test_member_months_add_up_what_each_person_did(club):
 
 
 def test_evidence_points_at_existing_items(club):
-    ev = club.table("stage_evidence").to_pandas()
+    ev = journey.evidence(club).to_pandas()
     items = set(club.table("items").item_id.to_pandas())
     assert len(ev) > 0 and set(ev.item_id) <= items
     assert ev.groupby(["member_id", "community_id", "period", "flag"]).size().max() <= 3
@@ -298,7 +298,7 @@ def test_beer_roles_and_evidence(beer):
     by = st.group_by("role").aggregate(n=st.count()).to_pandas()
     by = dict(zip(by.role, by.n, strict=True))
     assert by["question"] == 1029  # every PostTypeId 1 question
-    ev = beer.table("stage_evidence")
+    ev = journey.evidence(beer)
     items = beer.table("items")
     orphans = ev.anti_join(items, ev.item_id == items.item_id).count().execute()
     assert ev.count().execute() > 1000 and orphans == 0

@@ -76,7 +76,7 @@ def fingerprint(ws: Workspace, maturity: dict[str, Any], roles: dict[str, Any]) 
     analysis, the experiment tables people edit in the web app, and the analysis code itself."""
     from covalue import journey
 
-    parts: list[Any] = [maturity, roles, ws.settings.analysis.evidence_months, _code()]
+    parts: list[Any] = [maturity, roles, _code()]
     existing = set(ws.con.list_tables())
     for t in (journey.EXPERIMENTS_TABLE, journey.EXPERIMENT_ITEMS_TABLE):
         if t in existing:

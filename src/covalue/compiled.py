@@ -99,8 +99,7 @@ def full_run(
 
     mt.compute(
         tables, maturity, roles, experiments=experiments, experiment_items=experiment_items,
-        periods=con.table(PERIODS), materialize=keep, evidence_months=ws.settings.analysis.evidence_months,
-        scores=scores,
+        periods=con.table(PERIODS), materialize=keep, scores=scores,
     )  # fmt: skip
     if at:
         save(ws, at, steps)

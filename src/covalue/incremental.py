@@ -11,10 +11,10 @@ Every write to ``items`` or ``actions`` notes the (community, month) of the rows
 2. otherwise recomputes the item-level tables (``item_roles``, ``interactions``, ``item_facts``) for the
    threads the new rows touch, closed over parents, roots, replies and chat neighbours, and reads which
    rows really changed;
-3. recomputes the member-level tables (``member_stages``, ``stage_evidence``, ``stage_mix``, ``journeys``,
+3. recomputes the member-level tables (``member_stages``, ``stage_mix``, ``journeys``,
    ``personas``, ``stage_checks``) for the periods from the first month any of those changes can reach
    (a trailing window holding it, or a later threshold time), plus the empty months a returning member's
-   rows now span; the monthly totals (``member_months``, ``responder_months``, ``example_months``) are
+   rows now span; the monthly totals (``member_months``, ``responder_months``) are
    computed for the months from there on and read back as kept for every earlier month, so the actions
    of the months a window reaches back over are not read again;
 4. replaces exactly those rows (DELETE + INSERT) in one transaction, and clears the notes.
@@ -318,8 +318,6 @@ def update(
     acts_n = actions.filter(actions.ts >= frm_ts)
     activity = mt.member_activity(new_roles, acts_n, who, maturity)
     activity = activity.filter(activity.ts >= frm_ts)
-    con.create_table("_inc_activity", activity, temp=True, overwrite=True)
-    activity = ws.table("_inc_activity")
     facts_r = new_facts.filter(new_facts.created_at >= lo_ts)
     edges_n = new_edges.filter(new_edges.ts >= frm_ts)
     con.create_table(
@@ -349,18 +347,6 @@ def update(
     ms_new = ms_new.union(ws.table("_inc_ms_gap"), distinct=False)
     con.create_table("_inc_ms_all", ms_new.filter(ms_new.pidx >= jfrom - 1), temp=True, overwrite=True)
     msw = ws.table("_inc_ms_all")
-    shown = mt.shown_periods(ms_new, ws.settings.analysis.evidence_months)
-    if shown is not None:
-        con.create_table("_inc_shown", shown, temp=True, overwrite=True)
-        shown = ws.table("_inc_shown")
-    ex_new = mt.example_months(ws.table("_inc_activity"), new_roles, maturity, shown=shown)
-    con.create_table("_inc_example_months", ex_new, temp=True, overwrite=True)
-    kept_ex = ws.table("example_months").drop("analysis_id")
-    kept_ex = kept_ex.filter((kept_ex.month < frm) & (kept_ex.month >= lo))
-    examples = kept_ex.union(ws.table("_inc_example_months"), distinct=False)
-    ev = mt.stage_evidence(examples, facts_r, periods, maturity, shown=shown)
-    con.create_table("_inc_stage_evidence", ev, temp=True, overwrite=True)
-    step("stage_evidence")
     jperiods = ibis.memtable(mt.periods_table(jfrom, last, days))
     cur = msw.filter(msw.pidx >= jfrom)
     con.create_table("_inc_stage_mix", mt.stage_mix(cur, maturity), temp=True, overwrite=True)
@@ -411,16 +397,6 @@ def update(
         run.rows["member_stages"] += _replace(raw, "member_stages", "FALSE", "_inc_ms_gap", aid)
         for t in ("member_months", "responder_months"):
             run.rows[t] = _replace(raw, t, f"month >= {frm}", f"_inc_{t}", aid)
-        drop_old = f"pidx >= {frm}"
-        drop_ex = f"month >= {frm}"
-        if shown is not None:
-            drop_old += " OR pidx < coalesce((SELECT _from FROM _inc_shown WHERE _sc = community_id), -1)"
-            # an example month no shown window holds any more (as example_months leaves them out)
-            drop_ex += (
-                f" OR month + {reach} < coalesce((SELECT _from FROM _inc_shown WHERE _sc = community_id), -1)"
-            )
-        run.rows["example_months"] = _replace(raw, "example_months", drop_ex, "_inc_example_months", aid)
-        run.rows["stage_evidence"] = _replace(raw, "stage_evidence", drop_old, "_inc_stage_evidence", aid)
         for t in ("stage_mix", "personas", "journeys", "stage_checks"):
             run.rows[t] = _replace(raw, t, f"pidx >= {jfrom}", f"_inc_{t}", aid)
         raw.execute("COMMIT")

@@ -41,13 +41,13 @@ DERIVED = (
     "member_months",
     "responder_months",
     "member_stages",
-    "example_months",
-    "stage_evidence",
     "stage_mix",
     "journeys",
     "personas",
     "stage_checks",
 )
+#: derived tables earlier versions wrote and no run writes any more (evidence is computed when asked)
+RETIRED = ("example_months", "stage_evidence")
 #: a table of experiment participants (Collaboration canvas) picked up when the workspace has one
 EXPERIMENTS_TABLE = "experiment_participants"
 #: items people linked to an experiment as their contribution (``experiment_id, community_id, item_id``)
@@ -190,6 +190,8 @@ def analyze(
             experiment_items=experiment_items, progress=progress,
         )  # fmt: skip
     parquet_lake.detach(ws)  # derived tables a Spark run left as views over Parquet give way
+    for t in set(RETIRED) & set(ws.con.list_tables()):
+        ws.raw.execute(f'DROP TABLE "{t}"')
     done = [0]
     try:
         return _analyze(ws, experiments, experiment_items, progress, done, full)
@@ -422,11 +424,7 @@ def explain(
             if r["period"] <= defaults.get(r["community_id"], r["period"]):
                 last[r["community_id"]] = r
         recs = [last[c] for c in sorted(last)]
-    ev = ws.table("stage_evidence")
-    ev = ev.filter(ev.member_id == mid).select(*mt.KEY, "period", "flag", "rank", "item_id")
-    older = _older_than_stored(ws, recs)
-    if older:
-        ev = ev.union(_evidence_on_demand(ws, mid, older, maturity))
+    ev = _member_evidence(ws, mid, [(r["community_id"], r["pidx"]) for r in recs], maturity)
     roles = ws.table("item_roles").select("item_id", "role", "created_at", "kind")
     ev = ev.join(roles, "item_id").order_by(["community_id", "period", "flag", "rank"])
     evidence: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
@@ -479,27 +477,30 @@ def explain(
     return out
 
 
-def _older_than_stored(ws: Workspace, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """The (community, period key) pairs among ``recs`` older than the months the stored evidence
-    covers (``analysis.evidence_months``)."""
-    months = ws.settings.analysis.evidence_months
-    shown = mt.shown_periods(ws.table("member_stages"), months)
-    if shown is None or not recs:
-        return []
-    first = {r["_sc"]: r["_from"] for r in shown.to_pyarrow().to_pylist()}
-    return [
-        (r["community_id"], r["pidx"])
-        for r in recs
-        if r["community_id"] in first and r["pidx"] < first[r["community_id"]]
-    ]
+def evidence(ws: Workspace) -> ir.Table:
+    """Every member's evidence: up to ``stages.evidence_examples`` example items per member,
+    community, period and flag (``member_id, community_id, pidx, period, flag, rank, item_id``),
+    computed when asked from the stored results, by the rules :func:`explain` uses for one member.
+    Evidence is not stored: only ``explain`` needs it, a member at a time."""
+    maturity, _ = load_models(ws)
+    roles = derived(ws, "item_roles").drop("analysis_id")
+    who = ws.table("analysis_people").drop("analysis_id")
+    facts = ws.table("item_facts").drop("analysis_id")
+    ms = ws.table("member_stages")
+    lo, hi = ms.aggregate(lo=ms.pidx.min(), hi=ms.pidx.max()).to_pyarrow().to_pylist()[0].values()
+    periods = ibis.memtable(
+        mt.periods_table(lo or 0, -1 if hi is None else hi, int(maturity["window"]["days"]))
+    )
+    activity = mt.member_activity(roles, ws.table("actions"), who, maturity)
+    return mt.stage_evidence(mt.example_months(activity, roles, maturity), facts, periods, maturity)
 
 
-def _evidence_on_demand(
+def _member_evidence(
     ws: Workspace, member_id: str, wanted: list[tuple[str, int]], maturity: dict[str, Any]
 ) -> ir.Table:
-    """A member's evidence for months the stored evidence leaves out, by the same rules."""
+    """A member's evidence in the (community, period key) pairs ``wanted``."""
     days = int(maturity["window"]["days"])
-    keys = sorted({p for _, p in wanted})
+    keys = sorted({p for _, p in wanted}) or [0]
     periods = ibis.memtable(pa.concat_tables([mt.periods_table(p, p, days) for p in keys]))
     ev = mt.member_evidence(
         member_id,

@@ -444,7 +444,6 @@ def analyze_on_spark(
             experiments=journey.experiment_table(ws, ex) if ex is not None else None,
             experiment_items=journey.experiment_item_table(ws, items) if items is not None else None,
             materialize=keep,
-            evidence_months=ws.settings.analysis.evidence_months,
         )
     finally:
         if own and session is not None:

@@ -68,10 +68,9 @@ class AnalysisSettings(_Section):
     relative path is taken from the workspace)."""
     threads: int | None = None
     """DuckDB worker threads (default: one per core)."""
-    evidence_months: int | None = Field(13, ge=1)
-    """Example items (stage evidence) are stored for each community's last this many months, the
-    ones reports and pages show; ``covalue explain`` computes older months on demand. None: every
-    month."""
+    evidence_months: int | None = Field(None, ge=1)
+    """No longer read: example items (stage evidence) are computed when ``covalue explain`` asks, for
+    the one member, and never stored. Accepted so that a covalue.toml written before still loads."""
     update_from_actions: int = Field(1_000_000, ge=0)
     """After an upload, ``covalue analyze`` updates the last analysis (recomputing only what the new
     rows can change) in workspaces of at least this many actions, and runs in full below it: there a
@@ -160,7 +159,6 @@ window_days = 90
 # memory_limit = "12GB"   # DuckDB's memory cap (default: memory_share of the machine, at most 3 GB or 50 B per row held)
 memory_share = 0.5        # share of the machine's memory DuckDB may use when memory_limit is unset
 # spill_dir = "spill"     # where DuckDB spills what does not fit (inside the workspace by default)
-evidence_months = 13      # months of example items kept per community (explain computes older ones)
 update_from_actions = 1000000  # below this many actions an upload is analysed in full (as quick)
 engine = "duckdb"         # or "spark": analyse on a Spark cluster over a Parquet lake (docs/scale.md)
 # spark_master = "spark://head:7077"

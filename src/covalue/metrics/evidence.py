@@ -1,9 +1,9 @@
 """Stage evidence: up to n example items per member, community, period and stage flag, the items a
 reader can open to see why a member is at their stage.
 
-Evidence is the largest derived table (every member x month x flag), and only the months a report or
-page shows need it: ``shown`` limits it to each community's last months, and :func:`member_evidence`
-computes the rest for one member when ``explain`` asks for an older month.
+Evidence would be the largest derived table (every member x month x flag) while only ``explain`` reads
+it, for one member at a time: so it is never stored. :func:`member_evidence` computes one member's
+(``explain``), :func:`stage_evidence` everyone's (an analyst's question, and the tests).
 """
 
 from __future__ import annotations
@@ -17,38 +17,13 @@ from covalue.metrics.member_stages import KEY, contributions_in_windows, member_
 from covalue.metrics.windows import month_index, window_offsets
 
 
-def shown_periods(ms: ir.Table, months: int | None) -> ir.Table | None:
-    """Per community (``_sc``) the first period (``_from``) of its last ``months`` periods in the
-    member stages; None (every period) when ``months`` is None or not positive."""
-    if not months or months <= 0:
-        return None
-    return ms.group_by(_sc=ms.community_id).aggregate(_from=ms.pidx.max() - (int(months) - 1))
-
-
-def _from_shown(t: ir.Table, month: ir.IntegerValue, shown: ir.Table | None, reach: int) -> ir.Table:
-    """``t`` without the rows whose month (``month``, an expression over ``t``) lies more than ``reach``
-    months before the first shown period of their community: no shown window can hold them."""
-    if shown is None:
-        return t
-    x = t.join(shown, t.community_id == shown._sc)
-    return x.filter(month + reach >= x._from).drop("_sc", "_from")
-
-
-def example_months(
-    activity: ir.Table, roles: ir.Table, model: dict[str, Any], *, shown: ir.Table | None = None
-) -> ir.Table:
+def example_months(activity: ir.Table, roles: ir.Table, model: dict[str, Any]) -> ir.Table:
     """Connect's candidate examples: per member, community and month (``month``) the first
     ``stages.evidence_examples`` items they authored or responded to there that others could see
     (``item_id``, ``ts`` of their first touch that month). ``activity`` is
-    :func:`~covalue.metrics.member_stages.member_activity`'s table; ``shown`` (see :func:`shown_periods`)
-    leaves out the months no shown window holds. Kept in the workspace, so that an incremental analysis
-    reads only the new months' activity."""
-    days = int(model["window"]["days"])
+    :func:`~covalue.metrics.member_stages.member_activity`'s table."""
     n = int(model["stages"]["evidence_examples"])
     events = activity.filter(activity.counted).select("member_id", "community_id", "ts", "item_id")
-    # months no shown window can hold go first, before anything is joined or grouped (a long history
-    # shows only its last months)
-    events = _from_shown(events, month_index(events.ts), shown, days // 28)
     _vknown = roles.view()
     known = _vknown.select(_known=_vknown.item_id)
     con = events.join(known, events.item_id == known._known)
@@ -64,9 +39,7 @@ def example_months(
     return con.select("member_id", "community_id", "month", "item_id", "ts", rank=con._r + 1)
 
 
-def _connect_evidence(
-    examples: ir.Table, periods: ir.Table, days: int, n: int, shown: ir.Table | None = None
-) -> tuple[ir.Table, ir.Table]:
+def _connect_evidence(examples: ir.Table, periods: ir.Table, days: int, n: int) -> tuple[ir.Table, ir.Table]:
     """Connect's evidence in two parts: (ranked, candidates).
 
     The first ``n`` items of a window are those of its earliest month with examples whenever that month
@@ -94,7 +67,6 @@ def _connect_evidence(
         _ws=x.win_start.max(),
         period=x.period.max(),
     )
-    first = _from_shown(first, first.pidx, shown, 0)  # the shown periods alone
     whole = (first._n1 >= n) & (first._lo1 >= first._ws)
     ex = examples.rename(_em="member_id", _ec="community_id")
 
@@ -115,22 +87,17 @@ def stage_evidence(
     facts: ir.Table,
     periods: ir.Table,
     model: dict[str, Any],
-    *,
-    shown: ir.Table | None = None,
 ) -> ir.Table:
     """Up to ``stages.evidence_examples`` example items per member, community, period and stage flag
     (earliest first): for Connect anything they did that others could see (``examples``, from
     :func:`example_months`), for the other flags the contributions that earned it (``facts``, the item
-    facts). ``shown`` (see :func:`shown_periods`) limits the periods."""
+    facts)."""
     days = int(model["window"]["days"])
     n = int(model["stages"]["evidence_examples"])
-    reach = days // 28  # a row of month m is in the windows of months m .. m + reach at most
-    ranked, cw = _connect_evidence(examples, periods, days, n, shown)
+    ranked, cw = _connect_evidence(examples, periods, days, n)
     # an item used in two months of one window is one example
     cw = cw.group_by(*KEY, "period", "item_id").aggregate(ts=cw.ts.min())
-    f = _from_shown(facts, month_index(facts.created_at), shown, reach)
-    fw = contributions_in_windows(f, periods, days)
-    fw = _from_shown(fw, fw.pidx, shown, 0)
+    fw = contributions_in_windows(facts, periods, days)
     rows = [cw.select(*KEY, "period", "item_id", "ts", flag=ibis.literal("connect"))]
     for flag, col in (("share", "_share"), ("solve", "_help"), ("solve", "_seek"), ("innovate", "_idea")):
         x = fw.filter(fw[col])
@@ -164,8 +131,8 @@ def member_evidence(
     periods: ir.Table,
     model: dict[str, Any],
 ) -> ir.Table:
-    """The evidence of one member in every period of ``periods``, computed on demand (``explain`` of
-    a month older than the stored evidence): the same rules over that member's rows alone."""
+    """The evidence of one member in every period of ``periods`` (``explain``): the rules of
+    :func:`stage_evidence` over that member's rows alone, so it equals their rows there."""
     identities = who.filter(who.member_id == member_id)
     mine = actions.semi_join(identities, actions.actor_id == identities.identity_id)
     # all the roles still: an action without a community takes its item's, whoever wrote the item

@@ -23,7 +23,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue.metrics.evidence import example_months, member_evidence, shown_periods, stage_evidence
+from covalue.metrics.evidence import example_months, member_evidence, stage_evidence
 from covalue.metrics.experiments import experiment_contributions
 from covalue.metrics.item_facts import anonymous_responses, item_facts
 from covalue.metrics.journeys import TRANSITIONS, journeys
@@ -74,7 +74,6 @@ __all__ = [
     "persona_mix",
     "responder_months",
     "responding_communities",
-    "shown_periods",
     "stage_checks",
     "stage_evidence",
     "stage_mix",
@@ -90,7 +89,6 @@ def compute(
     experiment_items: ir.Table | None = None,
     periods: ir.Table | None = None,
     materialize: Callable[[str, ir.Table], ir.Table] | None = None,
-    evidence_months: int | None = None,
     scores: ir.Table | None = None,
 ) -> dict[str, ir.Table]:
     """The whole Value Maturity computation over canonical tables (``items``, ``actions``,
@@ -101,8 +99,8 @@ def compute(
     started_at, space_id``) lists the Collaboration canvas's participants; with ``experiment_items``
     (``experiment_id, item_id``) it shows who contributed, which the model may count toward Innovate. ``periods`` defaults to every month with activity. ``materialize(name,
     expr)`` may store a step's result and return a table reading it back (the workspace does, so each
-    step is computed once); without it everything stays lazy. ``evidence_months`` keeps the evidence
-    to each community's last months (None: every month); :func:`member_evidence` gives the rest.
+    step is computed once); without it everything stays lazy. Evidence (example items per flag) is
+    not among the tables: :func:`stage_evidence` and :func:`member_evidence` compute it when asked.
     ``scores`` are the items' text scores kept from earlier runs
     (:func:`~covalue.metrics.classify.text_scores`), computed when not given.
     """
@@ -146,13 +144,6 @@ def compute(
         pairs=pairs,
     )
     out["member_stages"] = ms = keep("member_stages", ms)
-    shown = shown_periods(ms, evidence_months)
-    out["example_months"] = examples = keep(
-        "example_months", example_months(activity, roles, maturity_model, shown=shown)
-    )
-    out["stage_evidence"] = keep(
-        "stage_evidence", stage_evidence(examples, facts, periods, maturity_model, shown=shown)
-    )
     out["stage_mix"] = keep("stage_mix", stage_mix(ms, maturity_model))
     out["journeys"] = jn = keep("journeys", journeys(ms, actions, who))
     out["personas"] = keep("personas", persona_mix(ms))
