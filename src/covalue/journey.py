@@ -231,6 +231,10 @@ def _analyze(
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
     # writes alone took ~50 s)
     ws.raw.execute("SET preserve_insertion_order = false")
+    # derived tables are written whole by every run and read back soon: FSST's analysis of every
+    # string column was a third of the cost of writing them (1 M actions: interactions 0.44 -> 0.29 s)
+    # for files a fifth smaller; dictionary compression still applies
+    ws.raw.execute("SET disabled_compression_methods = 'fsst'")
     try:
         ex = experiment_table(ws, experiments)
         exi = experiment_item_table(ws, experiment_items) if ex is not None else None
@@ -259,6 +263,7 @@ def _analyze(
         # failed is raised, not this; the setting only orders rows
         with contextlib.suppress(duckdb.TransactionException):
             ws.raw.execute("RESET preserve_insertion_order")
+            ws.raw.execute("RESET disabled_compression_methods")
     run.total_seconds = time.perf_counter() - t_all
     log_analysis(ws, run, started, maturity, roles)
     return run
