@@ -292,6 +292,24 @@ def explain(
         console.print(f"  Next: {c['next_step']}.")
 
 
+def _print_replies(r: dict[str, int]) -> None:
+    n, linked = r["replies"], r["linked"]
+    console.print(
+        f"Replies read from the chat's flow, against {n:,} replies the platform recorded "
+        "(hidden, then read again):"
+    )
+    console.print(f"  given a parent {linked:,} ({linked / n:.0%})")
+    if linked:
+        console.print(
+            f"  the person answered is right for [bold]{r['right_person'] / linked:.0%}[/] of them "
+            f"({r['right_person']:,}), the very message for {r['right_message'] / linked:.0%} "
+            f"({r['right_message']:,})"
+        )
+    console.print(
+        "  a recorded reply often answers a message further back than the last one, so these are a floor"
+    )
+
+
 def evaluate(
     workspace: WorkspaceOpt = None,
     idea_sample: Annotated[
@@ -302,27 +320,30 @@ def evaluate(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """How well roles are detected: questions and ideas from text alone, and idea precision.
+    """How well roles are detected: questions and ideas from text alone, idea precision, and who
+    answered whom in a chat's flow.
 
     Questions are scored against items whose platform says question or answer (a Stack Exchange dump,
     for one). Ideas: recall of the text rules (structure off) on the thread openers members tagged as
     requests (a meta site's feature-request), per source; with --idea-sample, precision on a sample
-    a person read and labelled.
+    a person read and labelled. Chat replies: on Discord and other chats whose replies stay in the
+    flow, the replies the platform recorded are hidden and read again from timing and names.
     """
     with opened(workspace) as ws:
         q = evaluation.question_quality(ws)
         ideas = evaluation.idea_quality(ws)
         sample = evaluation.idea_sample_precision(idea_sample, ws) if idea_sample is not None else None
+        replies = evaluation.reply_quality(ws)
     if as_json:
-        out: dict[str, Any] = {**q, "ideas": {"recall_by_source": ideas}}
+        out: dict[str, Any] = {**q, "ideas": {"recall_by_source": ideas}, "chat_replies": replies}
         if sample is not None:
             out["ideas"]["sample"] = sample
         print_json(out)
         return
-    if not q["items"] and not ideas and sample is None:
+    if not q["items"] and not ideas and sample is None and not replies["replies"]:
         console.print(
-            "Nothing to score against: no question/answer items and no tagged requests "
-            "(ingest a Stack Exchange dump, for one), and no --idea-sample."
+            "Nothing to score against: no question/answer items, no tagged requests (ingest a Stack "
+            "Exchange dump, for one), no replies recorded in a chat's flow, and no --idea-sample."
         )
         raise typer.Exit(1)
     if q["items"]:
@@ -348,6 +369,8 @@ def evaluate(
                 f"{r['openers']:,}",
             )
         console.print(t)
+    if replies["replies"]:
+        _print_replies(replies)
     if sample is not None:
         console.print(
             f"Idea precision on a human-read sample: [bold]{sample['precision']:.0%}[/] "
