@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import covalue
-from covalue import journey, synth
+from covalue import journey, member_evidence, synth
 
 COLS = ["member_id", "community_id", "period", "flag", "rank", "item_id"]
 
@@ -45,6 +45,7 @@ def test_evidence_is_not_stored_and_explain_computes_what_the_whole_table_holds(
     for e in sorted(full):
         picked.setdefault(e[3], e[:3])
     assert len(picked) >= 3
+    member_evidence._KEPT.clear()
     for member, community, period in picked.values():
         out = journey.explain(w, member, community=community, period=period)
         got = {
@@ -55,6 +56,8 @@ def test_evidence_is_not_stored_and_explain_computes_what_the_whole_table_holds(
         }
         want = {e for e in full if e[:3] == (member, community, period)}
         assert got == want and want
+    # compiled once, run for each member with their own rows
+    assert len(member_evidence._KEPT) == 1
     # without a period, explain shows each community's default month, with its evidence
     member = picked["solve"][0]
     out = journey.explain(w, member)

@@ -25,7 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from covalue import compiled, models
+from covalue import compiled, member_evidence, models
 from covalue.metrics import maturity as mt
 from covalue.metrics.member_stages import CONTRIBUTION_COUNTS
 
@@ -429,11 +429,9 @@ def explain(
             if r["period"] <= defaults.get(r["community_id"], r["period"]):
                 last[r["community_id"]] = r
         recs = [last[c] for c in sorted(last)]
-    ev = _member_evidence(ws, mid, [(r["community_id"], r["pidx"]) for r in recs], maturity)
-    roles = ws.table("item_roles").select("item_id", "role", "created_at", "kind")
-    ev = ev.join(roles, "item_id").order_by(["community_id", "period", "flag", "rank"])
+    ev = member_evidence.rows(ws, mid, [(r["community_id"], r["pidx"]) for r in recs], maturity)
     evidence: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    for e in ev.to_pyarrow().to_pylist():
+    for e in sorted(ev.to_pylist(), key=lambda e: (e["community_id"], e["period"], e["flag"], e["rank"])):
         evidence.setdefault((e["community_id"], e["period"]), {}).setdefault(e["flag"], []).append(
             {
                 "item_id": e["item_id"],
@@ -498,30 +496,6 @@ def evidence(ws: Workspace) -> ir.Table:
     )
     activity = mt.member_activity(roles, ws.table("actions"), who, maturity)
     return mt.stage_evidence(mt.example_months(activity, roles, maturity), facts, periods, maturity)
-
-
-def _member_evidence(
-    ws: Workspace, member_id: str, wanted: list[tuple[str, int]], maturity: dict[str, Any]
-) -> ir.Table:
-    """A member's evidence in the (community, period key) pairs ``wanted``."""
-    days = int(maturity["window"]["days"])
-    keys = sorted({p for _, p in wanted}) or [0]
-    periods = ibis.memtable(pa.concat_tables([mt.periods_table(p, p, days) for p in keys]))
-    ev = mt.member_evidence(
-        member_id,
-        ws.table("item_roles"),
-        ws.table("actions"),
-        ws.table("analysis_people"),
-        ws.table("item_facts"),
-        periods,
-        maturity,
-    )
-    pairs = ibis.memtable(
-        {"_wc": [c for c, _ in wanted], "_wp": [p for _, p in wanted]},
-        schema={"_wc": "string", "_wp": "int64"},
-    )
-    ev = ev.join(pairs, (ev.community_id == pairs._wc) & (ev.pidx == pairs._wp))
-    return ev.select(*mt.KEY, "period", "flag", "rank", "item_id")
 
 
 def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]:

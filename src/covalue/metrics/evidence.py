@@ -123,7 +123,7 @@ def stage_evidence(
 
 
 def member_evidence(
-    member_id: str,
+    member: str | ir.Table,
     roles: ir.Table,
     actions: ir.Table,
     who: ir.Table,
@@ -132,11 +132,17 @@ def member_evidence(
     model: dict[str, Any],
 ) -> ir.Table:
     """The evidence of one member in every period of ``periods`` (``explain``): the rules of
-    :func:`stage_evidence` over that member's rows alone, so it equals their rows there."""
-    identities = who.filter(who.member_id == member_id)
+    :func:`stage_evidence` over that member's rows alone, so it equals their rows there. ``member`` is
+    the member id, or a table of it (``member_id``), so that the expression can be compiled once and
+    run for anyone."""
+    if isinstance(member, str):
+        member = ibis.memtable({"member_id": [member]}, schema={"member_id": "string"})
+    m = member.select(_mm=member.member_id)
+    identities = who.semi_join(m, who.member_id == m._mm)
     mine = actions.semi_join(identities, actions.actor_id == identities.identity_id)
-    # all the roles still: an action without a community takes its item's, whoever wrote the item
+    # all the roles still: an action without a community takes its item's, whoever wrote the item (a
+    # scan of the roles costs less than reading the member's actions twice to narrow them)
     activity = member_activity(roles, mine, who, model)
-    activity = activity.filter(activity.member_id == member_id)
-    own_facts = facts.filter(facts.author_member == member_id)
+    activity = activity.semi_join(m, activity.member_id == m._mm)
+    own_facts = facts.semi_join(m, facts.author_member == m._mm)
     return stage_evidence(example_months(activity, roles, model), own_facts, periods, model)
