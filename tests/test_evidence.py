@@ -58,6 +58,9 @@ def test_evidence_is_not_stored_and_explain_computes_what_the_whole_table_holds(
         assert got == want and want
     # compiled once, run for each member with their own rows
     assert len(member_evidence._KEPT) == 1
+    # a member asked about in a community they have no month in has no evidence to show (the web's
+    # people page of another community answers 404 from this)
+    assert journey.explain(w, member, community="no-such-community")["communities"] == []
     # without a period, explain shows each community's default month, with its evidence
     member = picked["solve"][0]
     out = journey.explain(w, member)

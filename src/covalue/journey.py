@@ -431,7 +431,7 @@ def explain(
         recs = [last[c] for c in sorted(last)]
     ev = member_evidence.rows(ws, mid, [(r["community_id"], r["pidx"]) for r in recs], maturity)
     evidence: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    for e in sorted(ev.to_pylist(), key=lambda e: (e["community_id"], e["period"], e["flag"], e["rank"])):
+    for e in ev:
         evidence.setdefault((e["community_id"], e["period"]), {}).setdefault(e["flag"], []).append(
             {
                 "item_id": e["item_id"],

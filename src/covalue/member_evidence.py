@@ -27,11 +27,16 @@ _KEPT: dict[str, compiled.Step] = {}
 _KEPT_MAX = 8
 
 
-def rows(ws: Workspace, member_id: str, wanted: list[tuple[str, int]], maturity: dict[str, Any]) -> pa.Table:
-    """The member's evidence in the (community, period key) pairs ``wanted``: ``member_id,
-    community_id, pidx, period, flag, rank, item_id`` and the item's ``role, created_at, kind``."""
+def rows(
+    ws: Workspace, member_id: str, wanted: list[tuple[str, int]], maturity: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The member's evidence in the (community, period key) pairs ``wanted``, a row per example:
+    ``member_id, community_id, pidx, period, flag, rank, item_id`` and the item's ``role, created_at,
+    kind``, ordered by community, period, flag and rank."""
+    if not wanted:  # a member with no month in the community asked about
+        return []
     days = int(maturity["window"]["days"])
-    keys = sorted({p for _, p in wanted}) or [0]
+    keys = sorted({p for _, p in wanted})
     params = {
         MEMBER: pa.table({"member_id": pa.array([member_id], pa.string())}),
         WANTED: pa.table(
@@ -51,7 +56,10 @@ def rows(ws: Workspace, member_id: str, wanted: list[tuple[str, int]], maturity:
         for n in mine:
             raw.register(n, pa.ipc.open_stream(step.constants[n]).read_all())
         try:
-            return raw.execute(f"SELECT * FROM ({step.select})").fetch_arrow_table()
+            order = "community_id, period, flag, rank"
+            return (
+                raw.execute(f"SELECT * FROM ({step.select}) ORDER BY {order}").fetch_arrow_table().to_pylist()
+            )
         finally:
             for n in mine:
                 raw.unregister(n)
