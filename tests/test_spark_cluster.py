@@ -219,6 +219,14 @@ def test_spark_cluster_gives_duckdb_results(cluster: str, workspace: Path) -> No
         assert list((run_dir / t).glob("*.parquet")) or spark_run["rows"][t] == 0, t
         assert len(spark_tables[t]) == spark_run["rows"][t], t
     spark_health = _cli("health", "-w", ws_arg, "--json")
+    # a member's evidence is computed when asked, over the lake's tables as over DuckDB's
+    ms = spark_tables["member_stages"]
+    member, community, period = sorted(
+        zip(*(ms[ms.solve & ms.share][c] for c in ("member_id", "community_id", "period")), strict=True)
+    )[0]
+    asked = ("explain", member, "-w", ws_arg, "-c", community, "-p", period, "--json")
+    spark_explain = _cli(*asked)
+    assert any(c["evidence"].get("solve") for c in spark_explain["communities"])
 
     # then DuckDB's run over the same workspace: its own tables replace the views
     duck_run = _cli("analyze", "-w", ws_arg, "--json")
@@ -234,6 +242,7 @@ def test_spark_cluster_gives_duckdb_results(cluster: str, workspace: Path) -> No
     # both datasets took part: the Beer site and the six planted communities each have stages
     assert set(duck_tables["member_stages"].community_id) == communities
     assert _cli("health", "-w", ws_arg, "--json") == spark_health
+    assert _cli(*asked) == spark_explain
     with covalue.open(workspace) as ws:
         logged = [
             r[0] for r in ws.raw.execute("SELECT analysis_id FROM analyses ORDER BY started_at").fetchall()
