@@ -190,8 +190,9 @@ def analyze(
             experiment_items=experiment_items, progress=progress,
         )  # fmt: skip
     parquet_lake.detach(ws)  # derived tables a Spark run left as views over Parquet give way
-    for t in set(RETIRED) & set(ws.con.list_tables()):
-        ws.raw.execute(f'DROP TABLE "{t}"')
+    for t, kind in parquet_lake.object_kinds(ws).items():
+        if t in RETIRED:  # a DuckDB run's table, or a Spark run's view over its Parquet
+            ws.raw.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} "{t}"')
     done = [0]
     try:
         return _analyze(ws, experiments, experiment_items, progress, done, full)

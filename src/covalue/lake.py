@@ -503,7 +503,8 @@ def _duckdb_type(t: dt.DataType) -> str:
     return DuckDBType.to_string(t)
 
 
-def _kinds(ws: Workspace) -> dict[str, str]:
+def object_kinds(ws: Workspace) -> dict[str, str]:
+    """Each table and view of the workspace's schema, with its type (``BASE TABLE`` or ``VIEW``)."""
     rows = ws.raw.execute(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema()"
     ).fetchall()
@@ -517,7 +518,7 @@ def attach(ws: Workspace, run_dir: str | Path) -> None:
 
     run_dir = Path(run_dir).resolve()
     info = read_manifest(run_dir)["tables"]
-    kinds = _kinds(ws)
+    kinds = object_kinds(ws)
     for name in DERIVED:
         cols = [(c, _duckdb_type(ibis.dtype(t))) for c, t in info[name]["columns"]]
         files = list((run_dir / name).glob("*.parquet"))
@@ -535,7 +536,7 @@ def detach(ws: Workspace) -> None:
     """Drop the views a Spark run left, so a DuckDB run can write its own derived tables."""
     from covalue.journey import DERIVED
 
-    kinds = _kinds(ws)
+    kinds = object_kinds(ws)
     for name in DERIVED:
         if kinds.get(name) == "VIEW":
             ws.raw.execute(f'DROP VIEW "{name}"')
