@@ -138,7 +138,7 @@ def _derived(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Every derived table as the workspace's readers see it (analysis id left out), and whether each
     is a table or a view."""
     with covalue.open(path) as ws:
-        kinds = lake._kinds(ws)
+        kinds = lake.object_kinds(ws)
         return {t: ws.table(t).drop("analysis_id").to_pandas() for t in journey.DERIVED}, {
             t: kinds[t] for t in journey.DERIVED
         }
