@@ -15,9 +15,10 @@ are kept with the step, as Arrow, and registered again under their names when it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,18 +156,25 @@ def compile_step(con: Any, name: str, expr: ir.Table) -> Step:
 
 def run(raw: Any, step: Step, analysis_id: str) -> None:
     """Write ``step``'s table (replacing it) with ``analysis_id`` on every row."""
-    # a constant table Ibis registered while compiling the step stays Ibis's; only missing ones are
-    # registered here, and only those are let go after
-    mine = [n for n in step.constants if not _readable(raw, n)]
-    for name in mine:
-        raw.register(name, pa.ipc.open_stream(step.constants[name]).read_all())
     new = f"_new_{step.name}"
     cols = ", ".join(f'"{c}"' for c in step.columns)
-    try:
+    with constants(raw, step):
         raw.execute(f'CREATE OR REPLACE TABLE "{new}" ({step.definitions})')
         raw.execute(f'INSERT INTO "{new}" ({cols}) SELECT *, $aid FROM ({step.select})', {"aid": analysis_id})
         raw.execute(f'DROP TABLE IF EXISTS "{step.name}"')
         raw.execute(f'ALTER TABLE "{new}" RENAME TO "{step.name}"')
+
+
+@contextlib.contextmanager
+def constants(raw: Any, step: Step) -> Iterator[None]:
+    """The constant tables ``step`` reads, registered on ``raw`` for the block. A constant Ibis
+    registered while compiling the step stays Ibis's; only missing ones are registered here, and only
+    those are let go after."""
+    mine = [n for n in step.constants if not _readable(raw, n)]
+    for name in mine:
+        raw.register(name, pa.ipc.open_stream(step.constants[name]).read_all())
+    try:
+        yield
     finally:
         for name in mine:
             raw.unregister(name)

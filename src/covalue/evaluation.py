@@ -78,21 +78,23 @@ def reply_quality(ws: Workspace) -> dict[str, Any]:
     import ibis
 
     from covalue import text_memo
+    from covalue.metrics import chat_replies
     from covalue.metrics.classify import classify_items
     from covalue.metrics.interactions import people
 
     _, roles = load_models(ws)
     conv = roles.get("conversation", {})
-    flow = [p for p in conv.get("inline_reply_platforms", []) if p in conv.get("chat_platforms", [])]
+    flow = chat_replies.flow_platforms(conv)
     empty = {"replies": 0, "linked": 0, "right_message": 0, "right_person": 0}
     if not flow:
         return empty
     items = ws.table("items")
     who = people(ws.table("identities"), ws.table("members"))
-    platform = items.source.re_extract(r"^([^:]+)", 1)
     kinds = list(conv.get("thread_kinds", ["reply"]))
     writer = who.select(_aid=who.identity_id, _am=who.member_id, _bot=who.is_bot)
-    rec = items.filter(items.parent_id.notnull() & items.kind.isin(kinds) & platform.isin(flow))
+    rec = items.filter(
+        items.parent_id.notnull() & items.kind.isin(kinds) & chat_replies.platform(items.source).isin(flow)
+    )
     rec = rec.join(writer, rec.author_id == writer._aid)
     parent = items.select(_pid=items.item_id, _pauthor=items.author_id)
     pw = who.select(_pa=who.identity_id, _pm=who.member_id)

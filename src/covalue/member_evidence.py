@@ -52,17 +52,11 @@ def rows(
         raw.register(name, table)
     try:
         step = _plan(ws, maturity)
-        mine = [n for n in step.constants if not compiled._readable(raw, n)]
-        for n in mine:
-            raw.register(n, pa.ipc.open_stream(step.constants[n]).read_all())
-        try:
+        with compiled.constants(raw, step):
             order = "community_id, period, flag, rank"
             return (
                 raw.execute(f"SELECT * FROM ({step.select}) ORDER BY {order}").fetch_arrow_table().to_pylist()
             )
-        finally:
-            for n in mine:
-                raw.unregister(n)
     finally:
         for name in params:
             raw.unregister(name)

@@ -63,7 +63,7 @@ def infer(
     platforms = list(conv.get("chat_platforms", []))
     if (minutes <= 0 and hours <= 0) or not platforms:
         return it.mutate(parent_inferred=ibis.literal(False), continues=ibis.literal(False))
-    src = items.select(_sid=items.item_id, _platform=items.source.re_extract(r"^([^:]+)", 1))
+    src = items.select(_sid=items.item_id, _platform=platform(items.source))
     cand = it.join(src, it.item_id == src._sid)
     # threads: replies of a thread kind, on platforms where such replies leave the channel's flow
     thread_kinds = list(conv.get("thread_kinds", ["reply"]))
@@ -134,6 +134,18 @@ def infer(
         continues=inferred & j._cont.fill_null(False),
         parent_id=j.parent_id.coalesce(j._inferred),
     ).drop("_cid", "_inferred", "_cont")
+
+
+def platform(source: ir.StringValue) -> ir.StringValue:
+    """The platform of an item's ``source`` (``discord`` of ``discord:komodo-discord-csv``)."""
+    return source.re_extract(r"^([^:]+)", 1)
+
+
+def flow_platforms(conv: dict[str, Any]) -> list[str]:
+    """The chat platforms whose replies stay in the channel's flow (Discord's reply-to, a bridge's
+    quoted reply): ``inline_reply_platforms`` that are ``chat_platforms``."""
+    chat = set(conv.get("chat_platforms", []))
+    return [p for p in conv.get("inline_reply_platforms", []) if p in chat]
 
 
 def threaded_platforms(conv: dict[str, Any]) -> list[str]:
