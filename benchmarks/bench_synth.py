@@ -37,8 +37,11 @@ def bench_dir() -> Path:
 def synth_workspace(n_actions: int, seed: int = 7) -> Path:
     """A workspace holding the synthetic organisation with ``n_actions`` actions (built once, cached)."""
     import covalue.synth
+    from covalue.workspace import STORAGE_VERSION
 
-    code = hashlib.sha256(Path(covalue.synth.__file__).read_bytes()).hexdigest()[:10]
+    # the file's storage format is part of what is measured: a workspace cached in an older one is rebuilt
+    made = Path(covalue.synth.__file__).read_bytes() + STORAGE_VERSION.encode()
+    code = hashlib.sha256(made).hexdigest()[:10]
     path = bench_dir() / f"synth-{n_actions}-s{seed}-{code}"
     if not (path / "complete").exists():
         shutil.rmtree(path, ignore_errors=True)

@@ -52,6 +52,7 @@ COMMANDS: dict[str, list[Callable[..., None] | typer.Typer]] = {
         workspace.init,
         workspace.ingest,
         workspace.status,
+        workspace.compact,
         communities.communities_app,
         workspace.export,
         workspace.import_cmd,

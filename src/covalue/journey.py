@@ -232,9 +232,10 @@ def _analyze(
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
     # writes alone took ~50 s)
     ws.raw.execute("SET preserve_insertion_order = false")
-    # derived tables are written whole by every run and read back soon: FSST's analysis of every
-    # string column was a third of the cost of writing them (1 M actions: interactions 0.44 -> 0.29 s)
-    # for tables a quarter smaller (57 MB instead of 76 MB); dictionary compression still applies
+    # derived tables are written whole by every run and read back soon: in a file of the older storage
+    # format, FSST's analysis of every string column was a third of the cost of writing them (1 M
+    # actions: interactions 0.44 -> 0.29 s) for tables a quarter smaller; covalue's format
+    # (workspace.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
     ws.raw.execute("SET disabled_compression_methods = 'fsst'")
     try:
         ex = experiment_table(ws, experiments)

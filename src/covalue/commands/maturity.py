@@ -83,12 +83,18 @@ def analyze(
             )
         except LakeError as e:
             fail(str(e))
+        outdated = ws.storage_outdated()
     if as_json:
         print_json(result.to_dict())
         return
     console.print(
         f"Analysis [bold]{result.analysis_id}[/] done in {result.total_seconds:.1f}s ({result.mode})"
     )
+    if outdated:
+        console.print(
+            "[yellow]•[/] This workspace's file is in an older DuckDB storage format: `covalue compact` "
+            "rewrites it once, and analyses then write their tables faster into a file about half the size."
+        )
     t = Table(box=None)
     t.add_column("table")
     t.add_column("rows", justify="right")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def rewrite_workspace(ws: Workspace) -> int:
     """Copy the workspace database into a fresh file and swap it in; returns the bytes saved. The
     workspace's connection is closed first and re-opens on next use."""
-    from covalue.workspace import DB_FILE
+    from covalue.workspace import DB_FILE, STORAGE_VERSION
 
     db = ws.path / DB_FILE
     fresh = ws.path / (DB_FILE + ".rewrite")
@@ -30,8 +30,10 @@ def rewrite_workspace(ws: Workspace) -> int:
         f.unlink(missing_ok=True)
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # the caller shows its own
         con.execute(f"ATTACH '{_q(db)}' AS old")
-        con.execute(f"ATTACH '{_q(fresh)}' AS fresh")
+        # the fresh file is written in covalue's storage format, so a rewrite also upgrades an old one
+        con.execute(f"ATTACH '{_q(fresh)}' AS fresh (STORAGE_VERSION '{STORAGE_VERSION}')")
         con.execute("COPY FROM DATABASE old TO fresh")
         con.execute("DETACH fresh")
         con.execute("DETACH old")
