@@ -160,8 +160,6 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
                 min_words=int(m["responsiveness"].get("unanswered_min_words", 0)),
             ).limit(limit)
         )
-        if not ws.settings.privacy.show_names:
-            unanswered = privacy.redact_people(ws, unanswered, ("title", "excerpt"))
         out[cid] = {
             "community": names.get(cid, cid),
             "period": period_label(pidx),
@@ -178,6 +176,14 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
                 "until": f"{until - timedelta(days=1):%Y-%m-%d}",
             },
         }
+    if not ws.settings.privacy.show_names:
+        # every community's list at once: the names mentioned are looked up in one pass over the actions
+        lists = [(c, len(v["unanswered"])) for c, v in out.items()]
+        rows = privacy.redact_people(
+            ws, [r for v in out.values() for r in v["unanswered"]], ("title", "excerpt")
+        )
+        for c, n in lists:
+            out[c]["unanswered"], rows = rows[:n], rows[n:]
     return out
 
 
