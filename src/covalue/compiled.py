@@ -154,11 +154,33 @@ def compile_step(con: Any, name: str, expr: ir.Table) -> Step:
     )
 
 
+#: DuckDB settings a derived table is computed under. interactions: each of its joins has the smaller
+#: table on the right (the items, the people), but DuckDB, whose estimate of the filtered actions is far
+#: too low, builds its hash table on the actions instead (1 M actions: 0.28 -> 0.18 s, 10 M: 2.60 ->
+#: 2.43 s, and a smaller table in memory)
+SETTINGS: dict[str, dict[str, str]] = {"interactions": {"disabled_optimizers": "build_side_probe_side"}}
+
+
+@contextlib.contextmanager
+def settings(raw: Any, table: str) -> Iterator[None]:
+    """:data:`SETTINGS` of the derived table ``table`` in force for the block."""
+    chosen = SETTINGS.get(table, {})
+    for k, v in chosen.items():
+        raw.execute(f"SET {k} = '{v}'")
+    try:
+        yield
+    finally:
+        # in a caller's transaction that failed, what failed is raised, not this
+        with contextlib.suppress(duckdb.TransactionException):
+            for k in chosen:
+                raw.execute(f"RESET {k}")
+
+
 def run(raw: Any, step: Step, analysis_id: str) -> None:
     """Write ``step``'s table (replacing it) with ``analysis_id`` on every row."""
     new = f"_new_{step.name}"
     cols = ", ".join(f'"{c}"' for c in step.columns)
-    with constants(raw, step):
+    with constants(raw, step), settings(raw, step.name):
         raw.execute(f'CREATE OR REPLACE TABLE "{new}" ({step.definitions})')
         raw.execute(f'INSERT INTO "{new}" ({cols}) SELECT *, $aid FROM ({step.select})', {"aid": analysis_id})
         raw.execute(f'DROP TABLE IF EXISTS "{step.name}"')

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import text_memo
+from covalue import compiled, text_memo
 from covalue.changes import MONTH_SQL, Plan, in_months, people_ok, spaces_ok
 from covalue.periods import key_of_time, month_start
 
@@ -266,7 +266,8 @@ def update(
     on_e = acts_i.filter(acts_i.item_id.isnull() | acts_i.item_id.isin(e_ids.item_id))
     edges = build_interactions(roles_ctx, on_e, who, maturity)
     edges = edges.filter(edges.item_id.isnull() | edges.item_id.isin(e_ids.item_id))
-    con.create_table("_inc_interactions", edges, temp=True, overwrite=True)
+    with compiled.settings(raw, "interactions"):
+        con.create_table("_inc_interactions", edges, temp=True, overwrite=True)
     edge_where = f"item_id IN (SELECT item_id FROM _inc_e) OR (item_id IS NULL AND {in_months('ts', months)})"
     step("interactions")
     stored_edges = ws.table("interactions").drop("analysis_id")
