@@ -37,7 +37,7 @@ def bench_dir() -> Path:
 def synth_workspace(n_actions: int, seed: int = 7) -> Path:
     """A workspace holding the synthetic organisation with ``n_actions`` actions (built once, cached)."""
     import covalue.synth
-    from covalue.workspace import STORAGE_VERSION
+    from covalue.dbfile import STORAGE_VERSION
 
     # the file's storage format is part of what is measured: a workspace cached in an older one is rebuilt
     made = Path(covalue.synth.__file__).read_bytes() + STORAGE_VERSION.encode()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 import covalue
 from covalue import journey
 from covalue.cli import app
-from covalue.workspace import DB_FILE, STORAGE_VERSION
+from covalue.dbfile import STORAGE_VERSION, outdated, version
+from covalue.workspace import DB_FILE
 
 HDV = "slack/houstondatavis-slack-export.zip"
 
@@ -37,11 +38,11 @@ def _in_old_format(path: Path) -> None:
 
 def test_a_new_workspace_is_in_covalues_format(tmp_path: Path) -> None:
     ws = covalue.init(tmp_path / "ws")
-    assert ws.storage_version() == STORAGE_VERSION
-    assert not ws.storage_outdated()
+    assert version(ws.raw) == STORAGE_VERSION
+    assert not outdated(ws.raw)
     ws.close()
     # reopened without asking for a format, it keeps its own
-    assert covalue.open(tmp_path / "ws").storage_version() == STORAGE_VERSION
+    assert version(covalue.open(tmp_path / "ws").raw) == STORAGE_VERSION
 
 
 def test_compact_upgrades_an_old_workspace_and_keeps_every_row(shared_data: Path, tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ def test_compact_upgrades_an_old_workspace_and_keeps_every_row(shared_data: Path
     _in_old_format(path)
 
     ws = covalue.open(path)
-    assert ws.storage_version() == "v1.0.0" and ws.storage_outdated()
+    assert version(ws.raw) == "v1.0.0" and outdated(ws.raw)
     ws.close()
     runner = CliRunner()
     out = runner.invoke(app, ["analyze", "-w", str(path), "--full"])
@@ -73,7 +74,7 @@ def test_compact_upgrades_an_old_workspace_and_keeps_every_row(shared_data: Path
     assert 0 < done["bytes_after"] < done["bytes_before"]  # the space of replaced rows is given back
 
     ws = covalue.open(path)
-    assert ws.storage_version() == STORAGE_VERSION and not ws.storage_outdated()
+    assert version(ws.raw) == STORAGE_VERSION and not outdated(ws.raw)
     assert _counts(ws) == before
     ws.close()
     out = runner.invoke(app, ["analyze", "-w", str(path), "--full"])

@@ -33,10 +33,6 @@ DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
-#: the DuckDB storage format a new workspace file is written in: that of the oldest DuckDB covalue runs
-#: on (pyproject), whose string compression (dictionary with FSST) writes the derived tables about a
-#: fifth faster than the default format DuckDB keeps for its 0.10 readers, in files about half the size
-STORAGE_VERSION = "v1.4.0"
 
 
 class WorkspaceError(Exception):
@@ -154,11 +150,12 @@ class Workspace:
         """The Ibis DuckDB connection (opened on first use)."""
         if self._con is None:
             db = self.path / DB_FILE
-            # the format is chosen when the file is made; an older workspace keeps its own until it is
-            # rewritten (rights.compact, `covalue compact`)
-            fmt = {} if db.exists() else {"storage_compatibility_version": STORAGE_VERSION}
+            if not db.exists() and not self._read_only:
+                from covalue import dbfile
+
+                dbfile.create(db)  # in covalue's storage format
             try:
-                self._con = ibis.duckdb.connect(str(db), read_only=self._read_only, **fmt)
+                self._con = ibis.duckdb.connect(str(db), read_only=self._read_only)
             except Exception as e:  # another process (the web server) holds the file
                 if "lock" in str(e).lower():
                     raise WorkspaceBusy(self.path) from None
@@ -172,24 +169,6 @@ class Workspace:
             if not self._read_only:
                 self.recover()
         return self._con
-
-    def storage_version(self) -> str:
-        """The DuckDB storage format of the workspace file (``v1.0.0`` for one made before covalue chose
-        :data:`STORAGE_VERSION`)."""
-        row = self.raw.execute(
-            "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = current_database()"
-        ).fetchone()
-        return str(row[0] or "").rstrip("+") if row else ""
-
-    def storage_outdated(self) -> bool:
-        """Whether the file is in an older format than :data:`STORAGE_VERSION` (``covalue compact``
-        rewrites it)."""
-
-        def parts(v: str) -> tuple[int, ...]:
-            return tuple(int(x) for x in v.lstrip("v").split(".") if x.isdigit())
-
-        found = self.storage_version()
-        return bool(found) and parts(found) < parts(STORAGE_VERSION)
 
     def cursor(self, of: Any = None) -> Workspace:
         """Another view of this workspace on its own DuckDB cursor (opened from ``of``, a duckdb

@@ -11,7 +11,7 @@ import ibis
 import typer
 from rich.table import Table
 
-from covalue import evaluation, journey
+from covalue import dbfile, evaluation, journey
 from covalue.commands.options import (
     CommunityOpt,
     JsonOpt,
@@ -83,7 +83,7 @@ def analyze(
             )
         except LakeError as e:
             fail(str(e))
-        outdated = ws.storage_outdated()
+        outdated = dbfile.outdated(ws.raw)
     if as_json:
         print_json(result.to_dict())
         return

@@ -141,16 +141,17 @@ def compact(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Rewrite the workspace's database into a fresh file: gives back the space that replaced and deleted
     rows still hold, and writes it in covalue's storage format (an older workspace's analyses then
     write faster)."""
+    from covalue import dbfile
     from covalue.rights.compact import rewrite_workspace
     from covalue.workspace import DB_FILE
 
     with opened(workspace) as ws:
-        before = ws.storage_version()
+        before = dbfile.version(ws.raw)
         size = (ws.path / DB_FILE).stat().st_size
         with progress_bar(quiet=as_json) as bar:
             bar.add_task("rewriting the database", total=None)
             saved = rewrite_workspace(ws)
-        after = ws.storage_version()
+        after = dbfile.version(ws.raw)
     out = {"bytes_before": size, "bytes_after": size - saved, "format_before": before, "format_after": after}
     if as_json:
         print_json(out)

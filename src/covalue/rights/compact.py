@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def rewrite_workspace(ws: Workspace) -> int:
     """Copy the workspace database into a fresh file and swap it in; returns the bytes saved. The
     workspace's connection is closed first and re-opens on next use."""
-    from covalue.workspace import DB_FILE, STORAGE_VERSION
+    from covalue.dbfile import STORAGE_VERSION
+    from covalue.workspace import DB_FILE
 
     db = ws.path / DB_FILE
     fresh = ws.path / (DB_FILE + ".rewrite")
