@@ -190,18 +190,25 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
 def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any]:
     """Per community: monthly active members, newcomers, joins and leaves, lapsed members, cohort
     retention, the growth verdict and campaign spikes with what persisted after them."""
-    m = model(ws)
-    g, sp = m["growth"], m["spikes"]
     ev = activity.events(ws.table("items"), ws.table("actions"), ws.table("identities"))
     if community:
         ev = ev.filter(ev.community_id == community)
-    months = dynamics.monthly(ev, ws.table("actions"), ws.table("identities"))
+    # three of the measures below start from each member's active months: counted once and held for
+    # them, rather than from every act three times (10 M actions: 1.1 M rows instead of 11 M read thrice)
+    with dynamics.member_months(ev).cache() as mm:
+        return _dynamics(ws, ev, mm, community)
+
+
+def _dynamics(ws: Workspace, ev: ir.Table, mm: ir.Table, community: str | None) -> dict[str, Any]:
+    m = model(ws)
+    g, sp = m["growth"], m["spikes"]
+    months = dynamics.monthly(ev, ws.table("actions"), ws.table("identities"), mm)
     if community:
         months = months[months.community_id == community]
     if months.empty:
         return {}
     end = int(months.month.max())
-    lapse = dynamics.lapsed(ev, end_month=end, lapse_months=int(g["lapse_months"]))
+    lapse = dynamics.lapsed(ev, end_month=end, lapse_months=int(g["lapse_months"]), mm=mm)
     # a partial last month is neither a decline nor a spike: growth and spikes stop before it
     lasts = last_months(ws, community)
     cut = {cid: period_index(lm.month) for cid, lm in lasts.items() if lm.partial}
@@ -225,7 +232,7 @@ def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any
         spikes=found,
         follow=int(sp["follow_months"]),
     )
-    ret = dynamics.retention(ev)
+    ret = dynamics.retention(ev, mm=mm)
     names = _names(ws)
     out: dict[str, Any] = {}
     for cid, rows in months.groupby("community_id", sort=True):

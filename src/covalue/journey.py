@@ -235,7 +235,7 @@ def _analyze(
     # derived tables are written whole by every run and read back soon: in a file of the older storage
     # format, FSST's analysis of every string column was a third of the cost of writing them (1 M
     # actions: interactions 0.44 -> 0.29 s) for tables a quarter smaller; covalue's format
-    # (workspace.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
+    # (dbfile.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
     ws.raw.execute("SET disabled_compression_methods = 'fsst'")
     try:
         ex = experiment_table(ws, experiments)

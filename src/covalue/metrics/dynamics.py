@@ -44,11 +44,13 @@ def first_last(mm: ibis.Table) -> ibis.Table:
     return mm.group_by("community_id", "member_id").aggregate(first=_.month.min(), last=_.month.max())
 
 
-def monthly(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> pd.DataFrame:
+def monthly(
+    ev: ibis.Table, actions: ibis.Table, identities: ibis.Table, mm: ibis.Table | None = None
+) -> pd.DataFrame:
     """One row per community and month (months with no activity included) with active members,
     newcomers, acts, explicit joins and leaves. Columns: community_id, month, active, newcomers, acts,
-    contributions, joined, left."""
-    mm = member_months(ev)
+    contributions, joined, left. ``mm`` is :func:`member_months` of ``ev`` when the caller has it."""
+    mm = member_months(ev) if mm is None else mm
     fl = first_last(mm)
     per_month = (
         mm.join(fl, ["community_id", "member_id"])
@@ -107,19 +109,21 @@ def monthly(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> pd.D
     return out.sort_values(["community_id", "month"]).reset_index(drop=True)
 
 
-def lapsed(ev: ibis.Table, end_month: int, lapse_months: int = 3) -> pd.DataFrame:
+def lapsed(
+    ev: ibis.Table, end_month: int, lapse_months: int = 3, mm: ibis.Table | None = None
+) -> pd.DataFrame:
     """Per community and month m: members last active in m-1 (quiet since). Months where fewer than
     ``lapse_months`` quiet months could be observed get None: too early to tell."""
-    fl = first_last(member_months(ev))
+    fl = first_last(member_months(ev) if mm is None else mm)
     lp = fl.group_by("community_id", month=_.last + 1).aggregate(lapsed=_.count()).to_pandas()
     lp["lapsed"] = lp["lapsed"].astype("Int64")
     lp.loc[lp.month + lapse_months - 1 > end_month, "lapsed"] = pd.NA
     return lp
 
 
-def retention(ev: ibis.Table, max_k: int = 12) -> pd.DataFrame:
+def retention(ev: ibis.Table, max_k: int = 12, mm: ibis.Table | None = None) -> pd.DataFrame:
     """Cohort retention: community_id, cohort (first month), k, size, active, share."""
-    mm = member_months(ev)
+    mm = member_months(ev) if mm is None else mm
     fl = first_last(mm)
     j = mm.join(fl, ["community_id", "member_id"]).mutate(k=_.month - _.first).filter(_.k <= max_k)
     r = j.group_by("community_id", cohort=_.first, k=_.k).aggregate(active=_.member_id.nunique()).to_pandas()
