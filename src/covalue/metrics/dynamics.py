@@ -22,7 +22,7 @@ Definitions (thresholds come from ``models/health.toml``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -284,7 +284,9 @@ def last_month(ev: ibis.Table, *, min_quiet_days: float = 2.0, pace_days: int = 
         ends.append(ts)
         quiets.append((month_start(periods.key_of_time(ts) + 1) - ts).total_seconds() / 86400.0)
     lt = ibis.memtable(pd.DataFrame({"_lc": last.community_id, "_last": ends}))
-    j = ev.select("community_id", "ts").join(lt, ev.community_id == lt._lc)
+    # no community's span starts before the earliest of them: a constant bound the scans can skip by
+    recent = ev.filter(ev.ts > min(ends) - timedelta(days=pace_days))
+    j = recent.select("community_id", "ts").join(lt, recent.community_id == lt._lc)
     start = j._last - ibis.interval(days=pace_days)
     j = j.filter(j.ts > start).mutate(_start=start)
     # each wait for the next activity, the first one from the start of the span
