@@ -118,15 +118,20 @@ def item_counts(items: ir.Table, actions: ir.Table, roles: ir.Table) -> ir.Table
     actions: views (the platform's counter or the view actions, whichever is larger: some exports carry
     one, some the other), replies by others in its thread, reactions and votes, and distinct attendees
     (``attend`` actions, for events)."""
-    a = actions.filter(actions.item_id.notnull() & actions.verb.isin(("view", "react", "vote", "attend")))
+    a = actions.filter(actions.item_id.notnull() & actions.verb.isin(("view", "react", "vote")))
     per = a.group_by(_aid=a.item_id).aggregate(
         _nv=(a.verb == "view").ifelse(1, 0).sum(),
         _nr=a.verb.isin(("react", "vote")).ifelse(1, 0).sum(),
-        _na=ibis.ifelse(a.verb == "attend", a.actor_id, ibis.null("string")).nunique(),
     )
+    # distinct attendees from the attend actions alone: a distinct count over every action grouped by
+    # item would hold a set per item for the few that are events
+    e = actions.filter(actions.item_id.notnull() & (actions.verb == "attend") & actions.actor_id.notnull())
+    e = e.select(_eid=e.item_id, _who=e.actor_id).distinct()
+    att = e.group_by("_eid").aggregate(_na=e.count())
     rep = replied(roles)
     rep = rep.select(_rid=rep.item_id, _nrep=rep.n)
-    j = items.left_join(per, items.item_id == per._aid).left_join(rep, items.item_id == rep._rid)
+    j = items.left_join(per, items.item_id == per._aid).left_join(att, items.item_id == att._eid)
+    j = j.left_join(rep, j.item_id == rep._rid)
     return j.select(
         "community_id",
         "item_id",
