@@ -192,13 +192,20 @@ def constants(raw: Any, step: Step) -> Iterator[None]:
     """The constant tables ``step`` reads, registered on ``raw`` for the block. A constant Ibis
     registered while compiling the step stays Ibis's; only missing ones are registered here, and only
     those are let go after."""
-    mine = [n for n in step.constants if not _readable(raw, n)]
-    for name in mine:
-        raw.register(name, pa.ipc.open_stream(step.constants[name]).read_all())
+    mine = {n: pa.ipc.open_stream(b).read_all() for n, b in step.constants.items() if not _readable(raw, n)}
+    with registered(raw, mine):
+        yield
+
+
+@contextlib.contextmanager
+def registered(raw: Any, tables: dict[str, pa.Table]) -> Iterator[None]:
+    """The Arrow ``tables`` readable on ``raw`` under their names for the block, and let go after."""
+    for name, table in tables.items():
+        raw.register(name, table)
     try:
         yield
     finally:
-        for name in mine:
+        for name in tables:
             raw.unregister(name)
 
 

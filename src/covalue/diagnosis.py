@@ -178,12 +178,10 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         }
     if not ws.settings.privacy.show_names:
         # every community's list at once: the names mentioned are looked up in one pass over the actions
-        lists = [(c, len(v["unanswered"])) for c, v in out.items()]
-        rows = privacy.redact_people(
-            ws, [r for v in out.values() for r in v["unanswered"]], ("title", "excerpt")
-        )
-        for c, n in lists:
-            out[c]["unanswered"], rows = rows[:n], rows[n:]
+        shown = [r for v in out.values() for r in v["unanswered"]]
+        rows = iter(privacy.redact_people(ws, shown, ("title", "excerpt")))
+        for v in out.values():
+            v["unanswered"] = [next(rows) for _ in v["unanswered"]]
     return out
 
 

@@ -48,18 +48,13 @@ def rows(
         PERIODS: pa.concat_tables([mt.periods_table(p, p, days) for p in keys]),
     }
     raw = ws.raw
-    for name, table in params.items():
-        raw.register(name, table)
-    try:
+    with compiled.registered(raw, params):
         step = _plan(ws, maturity)
         with compiled.constants(raw, step):
             order = "community_id, period, flag, rank"
             return (
                 raw.execute(f"SELECT * FROM ({step.select}) ORDER BY {order}").fetch_arrow_table().to_pylist()
             )
-    finally:
-        for name in params:
-            raw.unregister(name)
 
 
 def _plan(ws: Workspace, maturity: dict[str, Any]) -> compiled.Step:

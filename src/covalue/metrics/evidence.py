@@ -123,7 +123,7 @@ def stage_evidence(
 
 
 def member_evidence(
-    member: str | ir.Table,
+    member: ir.Table,
     roles: ir.Table,
     actions: ir.Table,
     who: ir.Table,
@@ -133,10 +133,8 @@ def member_evidence(
 ) -> ir.Table:
     """The evidence of one member in every period of ``periods`` (``explain``): the rules of
     :func:`stage_evidence` over that member's rows alone, so it equals their rows there. ``member`` is
-    the member id, or a table of it (``member_id``), so that the expression can be compiled once and
-    run for anyone."""
-    if isinstance(member, str):
-        member = ibis.memtable({"member_id": [member]}, schema={"member_id": "string"})
+    a table of the member's id (``member_id``), so that the expression can be compiled once and run
+    for anyone."""
     m = member.select(_mm=member.member_id)
     identities = who.semi_join(m, who.member_id == m._mm)
     mine = actions.semi_join(identities, actions.actor_id == identities.identity_id)
