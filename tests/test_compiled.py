@@ -123,3 +123,37 @@ def test_a_workspace_of_the_same_shape_runs_the_plan_another_compiled(ws, tmp_pa
         assert got["member_stages"] and got["member_stages"] != _tables(ws)["member_stages"]
     finally:
         other.close()
+
+
+def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_setting(ws, monkeypatch):
+    """The checkpoints of a full run rewrite no row groups of the tables it has just written
+    (compiled.fresh_tables), whether it builds the SQL or runs the kept SQL; the database's setting is
+    back as it was after the run, and after a run that failed."""
+    raw = ws.raw
+
+    def setting() -> str:
+        return str(raw.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0])
+
+    before = setting()
+    assert before != "0"
+    seen: list[str] = []
+    real = compiled.run
+
+    def spying(r, step, analysis_id):
+        seen.append(setting())
+        real(r, step, analysis_id)
+
+    monkeypatch.setattr(compiled, "run", spying)
+    journey.analyze(ws, full=True)  # built
+    journey.analyze(ws, full=True)  # kept
+    assert len(seen) == 2 * len(journey.DERIVED)
+    assert set(seen) == {"0"}
+    assert setting() == before
+
+    def failing(r, step, analysis_id):
+        raise RuntimeError("a step failed")
+
+    monkeypatch.setattr(compiled, "run", failing)
+    with pytest.raises(RuntimeError, match="a step failed"):
+        journey.analyze(ws, full=True)
+    assert setting() == before
