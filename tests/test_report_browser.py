@@ -35,7 +35,9 @@ def open_report(browser, path: Path) -> dict:
     # details fold away below the first screen: open every one, as a reader clicking through would
     page.evaluate("document.querySelectorAll('details.block').forEach(d => { d.open = true; })")
     for el in page.query_selector_all(".chart"):
-        el.scroll_into_view_if_needed()
+        # the page's own scroll, not Playwright's, which first waits for the element to hold still: a
+        # chart above it still drawing moves it, and on a loaded machine that wait ran past 30 s
+        el.evaluate("e => e.scrollIntoView({block: 'center'})")
         page.evaluate("(id) => document.getElementById(id)._covalueDone", el.get_attribute("id"))
     page.evaluate("window.covalueDrawAll()")
     info = page.evaluate(
