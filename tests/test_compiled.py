@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -155,5 +156,15 @@ def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_setting(ws, 
 
     monkeypatch.setattr(compiled, "run", failing)
     with pytest.raises(RuntimeError, match="a step failed"):
+        journey.analyze(ws, full=True)
+    assert setting() == before
+
+    def failing_in_sql(r, step, analysis_id):
+        r.execute("SELECT error('a step failed')")
+
+    # in a caller's transaction, which the failure aborts (no statement runs on its connection until
+    # it rolls back)
+    monkeypatch.setattr(compiled, "run", failing_in_sql)
+    with pytest.raises(duckdb.Error, match="a step failed"), ws.transaction():
         journey.analyze(ws, full=True)
     assert setting() == before

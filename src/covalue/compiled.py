@@ -186,13 +186,24 @@ def fresh_tables(raw: Any) -> Iterator[None]:
     rewrites such neighbours into fewer: at 1 M actions it spent 0.22 s rewriting ``interactions`` to
     save one row group of six. A new table has no deleted rows for a vacuum to reclaim, and the next full
     run replaces it whole. An update's deletes (:mod:`covalue.incremental`) are still vacuumed, as are
-    other tables' at the next checkpoint that writes them."""
-    raw.execute("SET max_vacuum_tasks = 0")
+    other tables' at the next checkpoint that writes them.
+
+    The setting is the database's, not the connection's: it is set and reset on a cursor of its own,
+    so that a run failing inside a caller's transaction (the web app analyses an upload in one) cannot
+    leave it off for every later checkpoint."""
+    _database_setting(raw, "SET max_vacuum_tasks = 0")
     try:
         yield
     finally:
-        with contextlib.suppress(duckdb.TransactionException):
-            raw.execute("RESET max_vacuum_tasks")
+        _database_setting(raw, "RESET max_vacuum_tasks")
+
+
+def _database_setting(raw: Any, statement: str) -> None:
+    cur = raw.cursor()
+    try:
+        cur.execute(statement)
+    finally:
+        cur.close()
 
 
 def run(raw: Any, step: Step, analysis_id: str) -> None:
