@@ -126,22 +126,29 @@ def test_a_workspace_of_the_same_shape_runs_the_plan_another_compiled(ws, tmp_pa
         other.close()
 
 
-def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_setting(ws, monkeypatch):
+def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_settings(ws, monkeypatch):
     """The checkpoints of a full run rewrite no row groups of the tables it has just written
-    (compiled.fresh_tables), whether it builds the SQL or runs the kept SQL; the database's setting is
-    back as it was after the run, and after a run that failed."""
+    (compiled.fresh_tables), whether it builds the SQL or runs the kept SQL. The DuckDB settings a run
+    changes are the database's: all are back as they were after the run, after a run that failed, and
+    after one that failed inside a caller's transaction."""
     raw = ws.raw
+    names = (
+        "max_vacuum_tasks",
+        "preserve_insertion_order",
+        "disabled_compression_methods",
+        "disabled_optimizers",
+    )
 
-    def setting() -> str:
-        return str(raw.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0])
+    def settings() -> dict[str, str]:
+        return {n: str(raw.execute(f"SELECT current_setting('{n}')").fetchone()[0]) for n in names}
 
-    before = setting()
-    assert before != "0"
+    before = settings()
+    assert before["max_vacuum_tasks"] != "0"
     seen: list[str] = []
     real = compiled.run
 
     def spying(r, step, analysis_id):
-        seen.append(setting())
+        seen.append(settings()["max_vacuum_tasks"])
         real(r, step, analysis_id)
 
     monkeypatch.setattr(compiled, "run", spying)
@@ -149,7 +156,7 @@ def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_setting(ws, 
     journey.analyze(ws, full=True)  # kept
     assert len(seen) == 2 * len(journey.DERIVED)
     assert set(seen) == {"0"}
-    assert setting() == before
+    assert settings() == before
 
     def failing(r, step, analysis_id):
         raise RuntimeError("a step failed")
@@ -157,14 +164,15 @@ def test_a_full_run_writes_its_tables_without_vacuum_and_resets_the_setting(ws, 
     monkeypatch.setattr(compiled, "run", failing)
     with pytest.raises(RuntimeError, match="a step failed"):
         journey.analyze(ws, full=True)
-    assert setting() == before
+    assert settings() == before
 
     def failing_in_sql(r, step, analysis_id):
-        r.execute("SELECT error('a step failed')")
+        with compiled.settings(r, "interactions"):
+            r.execute("SELECT error('a step failed')")
 
     # in a caller's transaction, which the failure aborts (no statement runs on its connection until
     # it rolls back)
     monkeypatch.setattr(compiled, "run", failing_in_sql)
     with pytest.raises(duckdb.Error, match="a step failed"), ws.transaction():
         journey.analyze(ws, full=True)
-    assert setting() == before
+    assert settings() == before

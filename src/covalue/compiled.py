@@ -164,46 +164,42 @@ SETTINGS: dict[str, dict[str, str]] = {"interactions": {"disabled_optimizers": "
 
 
 @contextlib.contextmanager
-def settings(raw: Any, table: str) -> Iterator[None]:
-    """:data:`SETTINGS` of the derived table ``table`` in force for the block."""
-    chosen = SETTINGS.get(table, {})
+def database_settings(raw: Any, chosen: dict[str, str]) -> Iterator[None]:
+    """DuckDB settings in force for the block. They are the database's, not the connection's (DuckDB
+    scopes these globally), so they are set and reset on a cursor of its own: a run failing inside a
+    caller's transaction (the web app analyses an upload in one) cannot leave them on for every later
+    query, as a reset on the failed transaction's connection would."""
     for k, v in chosen.items():
-        raw.execute(f"SET {k} = '{v}'")
+        _on_a_cursor(raw, f"SET {k} = '{v}'")
     try:
         yield
     finally:
-        # in a caller's transaction that failed, what failed is raised, not this
-        with contextlib.suppress(duckdb.TransactionException):
-            for k in chosen:
-                raw.execute(f"RESET {k}")
+        for k in chosen:
+            _on_a_cursor(raw, f"RESET {k}")
 
 
-@contextlib.contextmanager
-def fresh_tables(raw: Any) -> Iterator[None]:
+def _on_a_cursor(raw: Any, statement: str) -> None:
+    cur = raw.cursor()
+    try:
+        cur.execute(statement)
+    finally:
+        cur.close()
+
+
+def settings(raw: Any, table: str) -> contextlib.AbstractContextManager[None]:
+    """:data:`SETTINGS` of the derived table ``table`` in force for the block."""
+    return database_settings(raw, SETTINGS.get(table, {}))
+
+
+def fresh_tables(raw: Any) -> contextlib.AbstractContextManager[None]:
     """No vacuum at the checkpoints of the block, which writes every derived table afresh.
 
     Two threads inserting a table leave a partly filled row group each, and a checkpoint's vacuum
     rewrites such neighbours into fewer: at 1 M actions it spent 0.22 s rewriting ``interactions`` to
     save one row group of six. A new table has no deleted rows for a vacuum to reclaim, and the next full
     run replaces it whole. An update's deletes (:mod:`covalue.incremental`) are still vacuumed, as are
-    other tables' at the next checkpoint that writes them.
-
-    The setting is the database's, not the connection's: it is set and reset on a cursor of its own,
-    so that a run failing inside a caller's transaction (the web app analyses an upload in one) cannot
-    leave it off for every later checkpoint."""
-    _database_setting(raw, "SET max_vacuum_tasks = 0")
-    try:
-        yield
-    finally:
-        _database_setting(raw, "RESET max_vacuum_tasks")
-
-
-def _database_setting(raw: Any, statement: str) -> None:
-    cur = raw.cursor()
-    try:
-        cur.execute(statement)
-    finally:
-        cur.close()
+    other tables' at the next checkpoint that writes them."""
+    return database_settings(raw, {"max_vacuum_tasks": "0"})
 
 
 def run(raw: Any, step: Step, analysis_id: str) -> None:

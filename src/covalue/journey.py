@@ -10,7 +10,6 @@ model versions, the rows written), so a report can say which analysis it shows.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -230,14 +229,12 @@ def _analyze(
 
     # every derived table ends in a join, aggregate or window, so its row order is arbitrary anyway;
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
-    # writes alone took ~50 s)
-    ws.raw.execute("SET preserve_insertion_order = false")
-    # derived tables are written whole by every run and read back soon: in a file of the older storage
+    # writes alone took ~50 s). Derived tables are written whole by every run and read back soon: in a file of the older storage
     # format, FSST's analysis of every string column was a third of the cost of writing them (1 M
     # actions: interactions 0.44 -> 0.29 s) for tables a quarter smaller; covalue's format
     # (dbfile.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
-    ws.raw.execute("SET disabled_compression_methods = 'fsst'")
-    try:
+    writing = {"preserve_insertion_order": "false", "disabled_compression_methods": "fsst"}
+    with compiled.database_settings(ws.raw, writing):
         ex = experiment_table(ws, experiments)
         exi = experiment_item_table(ws, experiment_items) if ex is not None else None
         basis = changes.fingerprint(ws, maturity, roles)
@@ -260,12 +257,6 @@ def _analyze(
                 ws, run.analysis_id, maturity, roles, ex, exi, basis, None if given else stored, written
             )
         changes.settle(ws, run.analysis_id, basis, since)
-    finally:
-        # in a caller's transaction the run failed in (the web app analyses an upload in one), what
-        # failed is raised, not this; the setting only orders rows
-        with contextlib.suppress(duckdb.TransactionException):
-            ws.raw.execute("RESET preserve_insertion_order")
-            ws.raw.execute("RESET disabled_compression_methods")
     run.total_seconds = time.perf_counter() - t_all
     log_analysis(ws, run, started, maturity, roles)
     return run
