@@ -229,10 +229,10 @@ def _analyze(
 
     # every derived table ends in a join, aggregate or window, so its row order is arbitrary anyway;
     # not preserving it lets DuckDB write the tables in parallel with less memory (10 M actions: the
-    # writes alone took ~50 s). Derived tables are written whole by every run and read back soon: in a file of the older storage
-    # format, FSST's analysis of every string column was a third of the cost of writing them (1 M
-    # actions: interactions 0.44 -> 0.29 s) for tables a quarter smaller; covalue's format
-    # (dbfile.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
+    # writes alone took ~50 s). Derived tables are written whole by every run and read back soon: in a
+    # file of the older storage format, FSST's analysis of every string column was a third of the cost
+    # of writing them (1 M actions: interactions 0.44 -> 0.29 s) for tables a quarter smaller;
+    # covalue's format (dbfile.STORAGE_VERSION) compresses strings with dict_fsst, which this leaves on
     writing = {"preserve_insertion_order": "false", "disabled_compression_methods": "fsst"}
     with compiled.database_settings(ws.raw, writing):
         ex = experiment_table(ws, experiments)
