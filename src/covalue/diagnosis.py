@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from covalue import journey, privacy
+from covalue import journey, privacy, reading
 from covalue.metrics import activity, chat_replies, dynamics
 from covalue.metrics import health as hm
 from covalue.metrics.windows import activity_range, periods_table
@@ -47,6 +47,7 @@ def _names(ws: Workspace) -> dict[str, str]:
     return {r["community_id"]: r["name"] for r in table_rows(ws.table("communities"))}
 
 
+@reading.once  # a report asks it for health, dynamics and the network
 def last_months(ws: Workspace, community: str | None = None) -> dict[str, dynamics.LastMonth]:
     """Each community's last month of data and whether the export ended before that month did."""
     pm = model(ws)["partial"]

@@ -17,7 +17,7 @@ from typing import Any, NotRequired, TypedDict
 
 import ibis
 
-from covalue import diagnosis, headline, item_links, journey, models, privacy
+from covalue import diagnosis, headline, item_links, journey, models, privacy, reading
 from covalue.metrics import chat_replies
 from covalue.metrics import health as hm
 from covalue.periods import period_index, period_label
@@ -243,6 +243,13 @@ def gather(ws: Workspace, *, community: str | None = None, period: str | None = 
     community's latest month."""
     if not journey.has_results(ws):
         journey.analyze(ws)
+    # one reading: the sections ask some questions of the workspace more than once (where each
+    # community's data ends: health, dynamics and the network)
+    with reading.block():
+        return _gather(ws, community, period)
+
+
+def _gather(ws: Workspace, community: str | None, period: str | None) -> ReportFacts:
     health = diagnosis.health(ws, community=community, period=period)
     if not health and not community:
         raise LookupError(
