@@ -183,6 +183,25 @@ def ws(tmp_path: Path) -> covalue.Workspace:
 
 
 @pytest.fixture
+def count_calls(monkeypatch) -> Callable[[Any, str], list[int]]:
+    """``count_calls(owner, name)``: ``owner.name`` replaced for the test by itself plus a count of its
+    calls (one entry per call in the list returned)."""
+
+    def count(owner: Any, name: str) -> list[int]:
+        calls: list[int] = []
+        real = getattr(owner, name)
+
+        def counted(*a: Any, **k: Any) -> Any:
+            calls.append(1)
+            return real(*a, **k)
+
+        monkeypatch.setattr(owner, name, counted)
+        return calls
+
+    return count
+
+
+@pytest.fixture
 def crafts_and_makers(tmp_path: Path) -> covalue.Workspace:
     """A workspace holding two mini exports: a Stack Exchange site and a Slack workspace."""
     mini = Path(__file__).parent / "data" / "mini"

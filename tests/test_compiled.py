@@ -34,22 +34,14 @@ def _types(w) -> dict[str, list[tuple]]:
     return {t: w.raw.execute(f'DESCRIBE "{t}"').fetchall() for t in journey.DERIVED}
 
 
-def _builds(monkeypatch) -> list[int]:
+@pytest.fixture
+def builds(monkeypatch, count_calls) -> list[int]:
     """Counts the Ibis builds of the whole computation (with no plan remembered by the process)."""
     monkeypatch.setattr(compiled, "_RECENT", {})
-    calls = []
-    real = mt.compute
-
-    def counted(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(mt, "compute", counted)
-    return calls
+    return count_calls(mt, "compute")
 
 
-def test_a_second_full_run_reads_the_kept_sql_and_writes_the_same_tables(ws, monkeypatch):
-    builds = _builds(monkeypatch)
+def test_a_second_full_run_reads_the_kept_sql_and_writes_the_same_tables(ws, builds):
     first = journey.analyze(ws, full=True)
     fresh, types = _tables(ws), _types(ws)
     assert len(builds) == 1
@@ -71,8 +63,7 @@ def test_a_second_full_run_reads_the_kept_sql_and_writes_the_same_tables(ws, mon
         w.close()
 
 
-def test_what_the_sql_depends_on_gives_a_fresh_build(ws, monkeypatch):
-    builds = _builds(monkeypatch)
+def test_what_the_sql_depends_on_gives_a_fresh_build(ws, builds):
     journey.analyze(ws, full=True)
     journey.analyze(ws, full=True)
     assert len(builds) == 1
@@ -87,8 +78,7 @@ def test_what_the_sql_depends_on_gives_a_fresh_build(ws, monkeypatch):
     assert ws.raw.execute(f"SELECT count(DISTINCT key) FROM {compiled.TABLE}").fetchone()[0] == 1
 
 
-def test_experiments_given_by_the_caller_are_never_kept(ws, monkeypatch):
-    builds = _builds(monkeypatch)
+def test_experiments_given_by_the_caller_are_never_kept(ws, builds):
     journey.analyze(ws, full=True)
     member, community, period = ws.raw.execute(
         "SELECT member_id, community_id, period FROM member_stages WHERE active ORDER BY ALL LIMIT 1"
@@ -104,8 +94,7 @@ def test_experiments_given_by_the_caller_are_never_kept(ws, monkeypatch):
     assert ws.raw.execute(listed, [member, period]).fetchone()[0] == 1
 
 
-def test_a_workspace_of_the_same_shape_runs_the_plan_another_compiled(ws, tmp_path, monkeypatch):
-    builds = _builds(monkeypatch)
+def test_a_workspace_of_the_same_shape_runs_the_plan_another_compiled(ws, tmp_path, builds, monkeypatch):
     journey.analyze(ws, full=True)
     other = covalue.init(tmp_path / "other")
     try:

@@ -19,17 +19,9 @@ def ws(crafts_and_makers):
 
 
 @pytest.fixture
-def scans(monkeypatch) -> list[int]:
+def scans(count_calls) -> list[int]:
     """Counts the scans of every event that find each community's last month."""
-    calls: list[int] = []
-    real = dynamics.last_month
-
-    def counted(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(dynamics, "last_month", counted)
-    return calls
+    return count_calls(dynamics, "last_month")
 
 
 def test_a_report_reads_where_the_data_ends_once(ws, scans):
