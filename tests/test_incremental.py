@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 import covalue
-from covalue import journey, synth
+from covalue import incremental, journey, synth
 
 TIMES = {"items": "created_at", "actions": "ts"}
 
@@ -93,10 +94,28 @@ def _incremental_vs_full(tmp: Path, tables: dict[str, pa.Table], cut: object) ->
     return again
 
 
-def test_one_more_month_equals_a_full_run(tmp_path: Path, org: synth.SynthOrg) -> None:
+def _touched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, bool]]:
+    """What each update's ``touched_items`` returned (sizes, and whether chat messages were touched)."""
+    seen: list[tuple[int, int, bool]] = []
+    real = incremental.touched_items
+
+    def spy(*args: object, **kwargs: object) -> tuple[int, int, bool]:
+        seen.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return seen[-1]
+
+    monkeypatch.setattr(incremental, "touched_items", spy)
+    return seen
+
+
+def test_one_more_month_equals_a_full_run(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
     last = synth.month_starts("2025-01")[-2]
+    touched = _touched(monkeypatch)
     run = _incremental_vs_full(tmp_path, org.tables, last)
     assert run.mode.startswith("incremental"), run.mode
+    # a forum's threads: no chat message touched, so no chat step ran and no stored edge was read back
+    assert [t[2] for t in touched] == [False]
     # only the threads of the last month were recomputed, not every item
     touched = int(re.match(r"incremental: ([\d,]+) items", run.mode).group(1).replace(",", ""))
     assert 0 < touched < org.tables["items"].num_rows / 3
@@ -145,7 +164,46 @@ def test_late_replies_and_votes_in_old_months(tmp_path: Path, org: synth.SynthOr
     assert _differences(inc, full) == {}
 
 
-def test_a_real_export_split_by_date(tmp_path: Path) -> None:
+def test_a_tag_on_an_older_thread_reaches_back_to_its_month(tmp_path: Path, org: synth.SynthOrg) -> None:
+    """A thread opened the month before the upload is tagged `feature-request` in the new month: the
+    opener becomes an idea by structure, so the update recomputes the periods from the opener's own
+    month, not only from the new one, and equals a full run."""
+    starts = synth.month_starts("2025-01")
+    new, before = starts[-2], starts[-3]
+    items = org.tables["items"]
+    openers = items.filter(
+        pc.and_(
+            pc.and_(pc.equal(items["community_id"], "healthy"), pc.is_null(items["parent_id"])),
+            pc.and_(
+                pc.greater_equal(items["created_at"], pa.scalar(before, pa.timestamp("us"))),
+                pc.less(items["created_at"], pa.scalar(new, pa.timestamp("us"))),
+            ),
+        )
+    )
+    openers = openers.filter(pc.invert(pc.equal(openers["space_id"], "synth:healthy:ideas")))
+    opener = openers.slice(0, 1).to_pylist()[0]
+    space = {
+        "space_id": "synth:healthy:tag:feature-request", "source": "synth:healthy",
+        "name": "feature-request", "kind": "tag", "community_id": "healthy",
+    }  # fmt: skip
+    actions = org.tables["actions"]
+    tag = {c: None for c in actions.schema.names} | {
+        "action_id": "synth:healthy:late-tag", "source": "synth:healthy", "space_id": space["space_id"],
+        "community_id": "healthy", "ts": new + timedelta(days=3), "actor_id": opener["author_id"],
+        "verb": "system", "item_id": opener["item_id"], "target_id": opener["author_id"], "detail": "tag",
+    }  # fmt: skip
+    spaces = org.tables["spaces"]
+    tables = dict(
+        org.tables,
+        spaces=pa.concat_tables([spaces, pa.Table.from_pylist([space], spaces.schema)]),
+        actions=pa.concat_tables([actions, pa.Table.from_pylist([tag], actions.schema)]),
+    )
+    run = _incremental_vs_full(tmp_path, tables, new)
+    assert run.mode.startswith("incremental"), run.mode
+    assert f"periods from {before:%Y-%m}" in run.mode, run.mode
+
+
+def test_a_real_export_split_by_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """houstondatavis Slack: the last two months arrive as a second export."""
     src = (
         Path(__file__).resolve().parents[1].parent
@@ -165,8 +223,10 @@ def test_a_real_export_split_by_date(tmp_path: Path) -> None:
     hi = pc.max(tables["items"]["created_at"]).as_py()
     cut = hi.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     cut = cut.replace(month=cut.month - 1) if cut.month > 1 else cut.replace(year=cut.year - 1, month=12)
+    touched = _touched(monkeypatch)
     run = _incremental_vs_full(tmp_path, tables, cut)
     assert run.mode.startswith("incremental"), run.mode
+    assert [t[2] for t in touched] == [True]  # Slack messages: the chat steps ran
 
 
 def test_a_model_or_code_change_runs_in_full(

@@ -105,13 +105,7 @@ def test_the_first_reactions_reach_every_month(tmp_path: Path) -> None:
         early[name], late[name] = tables[name].filter(pc.invert(later)), tables[name].filter(later)
     early = dict(tables, **early)
 
-    inc = covalue.init(tmp_path / "inc")
-    toml = inc.path / "covalue.toml"
-    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
-    assert "update_from_actions = 0" in text  # every upload updates, however small the workspace
-    toml.write_text(text)
-    inc.close()
-    inc = covalue.open(tmp_path / "inc")
+    inc = _updating(tmp_path / "inc")
     for name, tbl in early.items():
         if tbl.num_rows:
             inc.append(name, tbl)
@@ -139,6 +133,91 @@ def test_the_first_reactions_reach_every_month(tmp_path: Path) -> None:
     assert after.fetchone()[0] is True
     inc.close()
     full.close()
+
+
+def test_an_update_reads_the_uptake_of_a_community_new_to_the_checks(tmp_path: Path) -> None:
+    """An update reads which communities show responses from the checks it keeps, plus its own rows.
+    A community with no checks kept (until now only a bot acted there, and its reaction made no member
+    stage) must still be read from all its rows: its people's first month shows uptake as measurable,
+    as a full run does, although no response came with it."""
+    org = synth.generate(seed=3)
+    last = pa.scalar(synth.month_starts("2025-01")[-2], pa.timestamp("us"))
+    bot = "m_00000000000000000b07"
+    members = org.tables["members"]
+    identities = org.tables["identities"]
+    bot_member = {c: None for c in members.schema.names} | {
+        "member_id": bot, "source": "synth:broadcast", "is_bot": True,
+    }  # fmt: skip
+    bot_identity = {c: None for c in identities.schema.names} | {
+        "identity_id": bot, "member_id": bot, "source": "synth:broadcast", "native_id": "news-bot",
+        "display_name": "News bot", "is_bot": True,
+    }  # fmt: skip
+    reaction = {c: None for c in org.tables["actions"].schema.names} | {
+        "action_id": "synth:broadcast:bot-reaction", "source": "synth:broadcast",
+        "community_id": "broadcast", "ts": synth.month_starts("2025-01")[2], "actor_id": bot, "verb": "react",
+    }  # fmt: skip
+    tables = dict(org.tables)
+    tables["members"] = pa.concat_tables([members, pa.Table.from_pylist([bot_member], members.schema)])
+    tables["identities"] = pa.concat_tables(
+        [identities, pa.Table.from_pylist([bot_identity], identities.schema)]
+    )
+    early, late = {}, {}
+    for name, col in (("items", "created_at"), ("actions", "ts")):
+        tbl = tables[name]
+        ours = pc.equal(tbl["community_id"], "broadcast")
+        later = pc.fill_null(pc.greater_equal(tbl[col], last), False)
+        keep = pc.or_(pc.invert(ours), later)  # the community's people arrive with the last month
+        if name == "actions":  # ... without a reaction, a vote or an acceptance
+            responds = pc.fill_null(pc.is_in(tbl["verb"], pa.array(list(RESPONSE_VERBS))), False)
+            keep = pc.and_(keep, pc.invert(pc.and_(ours, responds)))
+            tbl = tbl.filter(keep)
+            tbl = pa.concat_tables([tbl, pa.Table.from_pylist([reaction], tbl.schema)])
+        else:
+            tbl = tbl.filter(keep)
+        tables[name] = tbl
+        later = pc.fill_null(pc.greater_equal(tbl[col], last), False)
+        early[name], late[name] = tbl.filter(pc.invert(later)), tbl.filter(later)
+
+    inc = _updating(tmp_path / "inc")
+    for name, tbl in dict(tables, **early).items():
+        if tbl.num_rows:
+            inc.append(name, tbl)
+    journey.analyze(inc)
+    kept = inc.raw.execute("SELECT count(*) FROM stage_checks WHERE community_id = 'broadcast'")
+    assert kept.fetchone()[0] == 0
+    for name, tbl in late.items():
+        inc.append(name, tbl)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    shown = inc.raw.execute(
+        "SELECT count(*), bool_and(measurable) FROM stage_checks WHERE community_id = 'broadcast' AND measure = ?",
+        [UPTAKE],
+    ).fetchone()
+    assert shown[0] > 0 and shown[1] is True
+
+    full = covalue.init(tmp_path / "full")
+    for name, tbl in tables.items():
+        if tbl.num_rows:
+            full.append(name, tbl)
+    journey.analyze(full)
+    for t in journey.DERIVED:
+        cols = [c for c in full.table(t).columns if c != "analysis_id"]
+        assert _same(
+            inc, inc.table(t).select(*cols).to_pyarrow(), full.table(t).select(*cols).to_pyarrow()
+        ), t
+    inc.close()
+    full.close()
+
+
+def _updating(path: Path) -> covalue.Workspace:
+    """A new workspace whose every upload is analysed as an update, however small the workspace."""
+    ws = covalue.init(path)
+    toml = ws.path / "covalue.toml"
+    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
+    assert "update_from_actions = 0" in text
+    toml.write_text(text)
+    ws.close()
+    return covalue.open(path)
 
 
 def _same(ws: covalue.Workspace, a: pa.Table, b: pa.Table) -> bool:

@@ -63,10 +63,15 @@ def note_everything(raw: Any) -> None:
 def _code() -> str:
     """A hash of the code that computes the derived tables: a release that computes them otherwise
     (or keeps other columns) starts with a full run rather than mixing its rows with the old ones."""
-    from covalue import incremental, metrics
+    from covalue import incremental, metrics, touched
 
     h = hashlib.sha256()
-    for path in [*sorted(Path(metrics.__file__).parent.glob("*.py")), Path(incremental.__file__)]:
+    code = [
+        *sorted(Path(metrics.__file__).parent.glob("*.py")),
+        Path(incremental.__file__),
+        Path(touched.__file__),
+    ]
+    for path in code:
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

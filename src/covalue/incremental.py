@@ -35,136 +35,11 @@ import ibis.expr.types as ir
 from covalue import compiled, text_memo
 from covalue.changes import MONTH_SQL, Plan, in_months, people_ok, spaces_ok
 from covalue.periods import key_of_time, month_start
+from covalue.touched import items_context, touched_items
 
 if TYPE_CHECKING:
     from covalue.journey import AnalysisResult
     from covalue.workspace import Workspace
-
-
-# -- the item level ----------------------------------------------------------------------------------
-def _touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tuple[int, int]:
-    """Temp tables ``_inc_t`` (the items whose rows are recomputed: everything in the threads the new
-    rows touch, with parents, roots, replies and chat neighbours, closed) and ``_inc_s`` (those and the
-    items their classification reads: chat neighbours and the threaded replies of their channel-months).
-    Returns the sizes."""
-    raw = ws.raw
-    conv = roles.get("conversation", {})
-    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
-    platforms = list(conv.get("chat_platforms", [])) or ["\x00"]
-    plats = ",".join(f"'{p}'" for p in platforms)
-    chat = f"regexp_extract(i.source, '^([^:]+)', 1) IN ({plats})"
-    new_items = in_months("i.created_at", months)
-    raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_t AS "
-        f"SELECT item_id FROM items i WHERE {new_items} "
-        f"UNION SELECT item_id FROM actions a WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
-    )
-    secs = int(2 * minutes * 60)
-    hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
-    named = int(hours * 3600)
-    if named:
-        raw.execute(
-            "CREATE OR REPLACE TEMP TABLE _inc_named AS SELECT DISTINCT item_id FROM actions "
-            "WHERE verb = 'mention' AND item_id IS NOT NULL"
-        )
-    # a turn's line takes its stretch from the lines before it that day; the whole months of the new
-    # rows are recomputed, so only the days of lines outside them are added below
-    turns = bool(conv.get("chat_turns", False)) and minutes > 0
-    # the new items' chat neighbours: a message after a new one may now follow it
-    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', secs)}")
-    # a message naming someone answers their latest message within hours: later messages naming
-    # people may now answer a new one, and what a message naming people answered (or did) changes
-    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, before=False, naming='n')}")
-    raw.execute(f"INSERT INTO _inc_t {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
-    if turns:  # a line taken up gives its reply to its stretch's first line, earlier that day
-        raw.execute(f"INSERT INTO _inc_t {_same_days(chat, '_inc_t')}")
-    size = -1
-    while True:
-        raw.execute(
-            "CREATE OR REPLACE TEMP TABLE _inc_k AS SELECT DISTINCT k FROM (SELECT unnest([i.item_id, "
-            "i.parent_id, i.thread_id]) AS k FROM items i JOIN (SELECT DISTINCT item_id FROM _inc_t) t "
-            "USING (item_id)) WHERE k IS NOT NULL"
-        )
-        raw.execute(
-            "CREATE OR REPLACE TEMP TABLE _inc_t AS SELECT item_id FROM items WHERE item_id IN "
-            "(SELECT k FROM _inc_k) OR thread_id IN (SELECT k FROM _inc_k) OR parent_id IN (SELECT k FROM _inc_k)"
-        )
-        n = raw.execute("SELECT count(*) FROM _inc_t").fetchone()[0]
-        if n == size:
-            break
-        size = n
-    # context: chat neighbours (with their replies) and the threaded replies of the channel-months read,
-    # and the messages those recomputed may name or be named by (with everything said between)
-    raw.execute(f"CREATE OR REPLACE TEMP TABLE _inc_nb AS {_chat_near(chat, '_inc_t', secs)}")
-    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, before=False)}")
-    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_t', named, after=False, naming='o')}")
-    raw.execute(f"INSERT INTO _inc_nb {_chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
-    if turns:  # the stretch of a line read, or taken up, is found among the lines of its day
-        raw.execute(
-            f"INSERT INTO _inc_nb {_same_days(chat, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
-        )
-    raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
-        "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
-        "OR thread_id IN (SELECT item_id FROM _inc_nb) UNION "
-        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, {MONTH_SQL.format(c='i.created_at')} AS m "
-        f"FROM items i WHERE {chat} AND i.item_id IN (SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)) b "
-        f"ON i.space_id = b.space_id AND {MONTH_SQL.format(c='i.created_at')} = b.m "
-        "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
-    )
-    return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0]
-
-
-def _chat_near(
-    chat: str, of: str, secs: int, *, before: bool = True, after: bool = True, naming: str | None = None
-) -> str:
-    """A SELECT of the chat items within ``secs`` before and/or after a chat item of ``of`` in the same
-    channel (joined by time buckets of ``secs``), kept only when the item found (``naming='n'``) or the
-    item of ``of`` (``'o'``) names someone (``_inc_named``); nothing when ``secs`` is 0."""
-    if secs <= 0:
-        return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-    lo = f"o.created_at - INTERVAL {secs} SECOND" if before else "o.created_at"
-    hi = f"o.created_at + INTERVAL {secs} SECOND" if after else "o.created_at"
-    keep = f"AND {naming}.item_id IN (SELECT item_id FROM _inc_named)" if naming else ""
-    bucket = f"floor(epoch(i.created_at) / {secs})::BIGINT AS b"
-    return (
-        f"SELECT n.item_id FROM (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i "
-        f"JOIN {of} USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL) o "
-        f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i WHERE {chat}) n "
-        f"ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
-        f"AND n.created_at BETWEEN {lo} AND {hi} {keep}"
-    )
-
-
-def _same_days(chat: str, of: str) -> str:
-    """A SELECT of the chat items written in the channel and on the calendar day of a chat item of
-    ``of``."""
-    return (
-        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, i.created_at::DATE AS d FROM items i "
-        f"JOIN {of} o USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL) b "
-        f"ON i.space_id = b.space_id AND i.created_at::DATE = b.d WHERE {chat}"
-    )
-
-
-def _items_context(ws: Workspace, roles: dict[str, Any]) -> ir.Table:
-    """The items of ``_inc_s``, plus one placeholder answer per community that marks answers (which
-    item the classification reads only as "this community's platform marks answers")."""
-    items = ws.table("items")
-    s = ws.table("_inc_s")
-    ctx = items.semi_join(s, items.item_id == s.item_id)
-    kinds = list(roles["structure"]["answer_kinds"])
-    if not kinds:
-        return ctx
-    marked = items.filter(items.kind.isin(kinds)).select("community_id").distinct()
-    cols = {c: ibis.null(t) for c, t in items.schema().items()}
-    cols.update(
-        item_id=ibis.literal("~marks-answers:").concat(marked.community_id),
-        community_id=marked.community_id,
-        kind=ibis.literal(kinds[0]),
-        source=ibis.literal("~"),
-    )
-    fake = marked.select(**{c: v.cast(items.schema()[c]) for c, v in cols.items()})
-    return ctx.union(fake, distinct=False)
 
 
 def _replace(raw: Any, table: str, where: str, new: str, analysis_id: str) -> int:
@@ -224,7 +99,7 @@ def update(
     reach = days // 28
 
     # -- item level: the touched threads ------------------------------------------------------------
-    n_t, n_s = _touched_items(ws, months, roles)
+    n_t, n_s, chat = touched_items(ws, months, roles)
     t_ids = ws.table("_inc_t")
     actions = tables["actions"]
     s_ids = ws.table("_inc_s")
@@ -236,15 +111,16 @@ def update(
     )
     e_ids = ws.table("_inc_e")
     # every action the item level reads, found in one pass over the actions: those on the items read
-    # or recomputed, and the new ones on no item
+    # or recomputed, and the new ones on no item (found by their row ids first, reading only the columns
+    # that choose them: the rest are read for the rows found, not for every action)
     raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_acts AS SELECT * FROM actions a WHERE a.item_id IN "
-        "(SELECT item_id FROM _inc_s UNION SELECT item_id FROM _inc_e) "
-        f"OR (a.item_id IS NULL AND {in_months('a.ts', months)})"
+        "CREATE OR REPLACE TEMP TABLE _inc_acts AS SELECT * FROM actions WHERE rowid IN (SELECT rowid "
+        "FROM actions a WHERE a.item_id IN (SELECT item_id FROM _inc_s UNION SELECT item_id FROM _inc_e) "
+        f"OR (a.item_id IS NULL AND {in_months('a.ts', months)}))"
     )
     acts_i = ws.table("_inc_acts")
     ctx_actions = acts_i.semi_join(s_ids, acts_i.item_id == s_ids.item_id)
-    items_ctx = _items_context(ws, roles)
+    items_ctx = items_context(ws, roles)
     items = tables["items"]
     scores = text_memo.scores_of(
         ws, items.semi_join(s_ids, items.item_id == s_ids.item_id), roles, scratch="_inc_text_keys"
@@ -277,7 +153,13 @@ def update(
             | (stored_edges.item_id.isnull() & _ts_in(stored_edges.ts, months))
         )
     ).union(ws.table("_inc_interactions"), distinct=False)
-    edges_ctx = new_edges.filter(new_edges.target_item_id.isin(t_ids.item_id))
+    if chat:  # a chat message outside the threads touched may take up one of them: its edge is kept
+        edges_ctx = new_edges.filter(new_edges.target_item_id.isin(t_ids.item_id))
+    else:
+        # without chat every edge to a touched item was just recomputed: a reply to it is in its thread
+        # (so touched too) and an action on it is on it; none is read back from the stored edges
+        inc_e = ws.table("_inc_interactions")
+        edges_ctx = inc_e.filter(inc_e.target_item_id.isin(t_ids.item_id))
     facts = mt.item_facts(roles_ctx, edges_ctx, maturity, on_t)
     facts = facts.filter(facts.item_id.isin(t_ids.item_id))
     con.create_table("_inc_item_facts", facts, temp=True, overwrite=True)
@@ -292,8 +174,7 @@ def update(
     ideas = ideas.filter(ideas._has)
     con.create_table("_inc_ideas", ideas.select("community_id"), temp=True, overwrite=True)
     ideas = ws.table("_inc_ideas")  # the idea placeholder below reads it again
-    uptake = mt.responding_communities(actions, new_roles, maturity)
-    con.create_table("_inc_uptake", uptake, temp=True, overwrite=True)
+    _uptake(ws, acts_i, new_roles, maturity)
     if _measurability_moved(raw):
         drop_scratch(ws)
         run.mode = "full: the ideas or reactions of a community's export came or went"
@@ -328,11 +209,16 @@ def update(
     kept_mm = ws.table("member_months").drop("analysis_id")
     months_all = kept_mm.filter(kept_mm.month < frm).union(ws.table("_inc_member_months"), distinct=False)
     kept_rm = ws.table("responder_months").drop("analysis_id")
-    kept_rm = kept_rm.filter((kept_rm.month < frm) & (kept_rm.month >= lo))
+    # a pair's month counts toward a period only when its last day falls in that period's window, and
+    # windows start later as periods go on: a row before the window of period frm never counts, and
+    # leaving it out keeps the order of the rows left (each pair's latest), which counting reads
+    start = mt.periods_table(frm, frm, days)["win_start"][0].as_py()
+    kept_rm = kept_rm.filter((kept_rm.month < frm) & (kept_rm.month >= lo) & (kept_rm.last_day >= start))
     pairs = kept_rm.union(ws.table("_inc_responder_months"), distinct=False)
     ms = mt.member_periods(
         new_roles, edges_n, acts_n, who, periods, maturity, experiments,
         experiment_items=experiment_items, facts=facts_r, months=months_all, pairs=pairs,
+        few_periods=last - frm < 2,
     )  # fmt: skip
     con.create_table("_inc_ms_main", ms, temp=True, overwrite=True)
     # empty months a member's rows now span: after their old last row, before the first recomputed one
@@ -375,6 +261,7 @@ def update(
     ph["is_idea"] = ibis.literal(True)
     placeholder = ideas.select(**{c: v.cast(fcols[c]) for c, v in ph.items()})
     facts_j = new_facts.filter(new_facts.created_at >= month_start(jfrom - reach - 1))
+    _uptake_unknown(ws, actions, new_roles, maturity)
     sc = mt.stage_checks(
         cur, facts_j.union(placeholder, distinct=False), ws.table("_inc_journeys"), jperiods, maturity,
         with_experiments=experiments is not None, responses=ws.table("_inc_uptake"),
@@ -415,6 +302,52 @@ def update(
     return True
 
 
+def _uptake(ws: Workspace, acts: ir.Table, roles: ir.Table, model: dict[str, Any]) -> None:
+    """``_inc_uptake``: the communities whose export holds a response that is not a reply
+    (:func:`~covalue.metrics.stage_checks.responding_communities`) once the new rows are in, without
+    reading every action again.
+
+    An update only adds rows (a delete or a rewrite runs in full), and an item's community is its own,
+    so a community that held a response still does. The stored checks say which did: the uptake
+    measure is measurable exactly there (``_inc_known``). The actions the update reads (``acts``, every
+    action on a touched item and every new one) add the communities they show. A community with no
+    stored uptake row is settled by :func:`_uptake_unknown`."""
+    from covalue.metrics.stage_checks import UPTAKE, responding_communities
+
+    ws.raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_known AS SELECT community_id, bool_or(measurable) AS yes "
+        "FROM stage_checks WHERE measure = ? GROUP BY ALL",
+        [UPTAKE],
+    )
+    known = ws.table("_inc_known")
+    held = known.filter(known.yes).select(_rc=known.community_id)
+    shown = responding_communities(acts, roles, model)
+    ws.con.create_table("_inc_uptake", shown.union(held, distinct=True), temp=True, overwrite=True)
+
+
+def _uptake_unknown(ws: Workspace, actions: ir.Table, roles: ir.Table, model: dict[str, Any]) -> None:
+    """Adds to ``_inc_uptake`` the communities among those whose checks are recomputed (``_inc_ms_all``)
+    that have no stored uptake row (new ones, those whose rows made no member stage before, or every
+    one when the model has no uptake measure), read from all their actions as a full run reads them."""
+    from covalue.metrics.stage_checks import responding_communities
+
+    unknown = [
+        r[0]
+        for r in ws.raw.execute(
+            "SELECT community_id FROM _inc_ms_all EXCEPT SELECT community_id FROM _inc_known"
+        ).fetchall()
+        if r[0] is not None
+    ]
+    if not unknown:
+        return
+    theirs = actions.filter(actions.community_id.isin(unknown) | actions.community_id.isnull())
+    more = responding_communities(theirs, roles, model)
+    ws.con.create_table("_inc_uptake_more", more.filter(more._rc.isin(unknown)), temp=True, overwrite=True)
+    ws.raw.execute(
+        "INSERT INTO _inc_uptake SELECT _rc FROM _inc_uptake_more EXCEPT SELECT _rc FROM _inc_uptake"
+    )
+
+
 def _measurability_moved(raw: Any) -> bool:
     """Whether a community's ideas or uptake (:data:`~covalue.metrics.stage_checks.UPTAKE`) became
     measurable, or stopped being so, with the new rows (``_inc_ideas``, ``_inc_uptake``): that changes
@@ -453,23 +386,32 @@ def _month_start_expr(key: ir.IntegerValue) -> ir.TimestampValue:
 
 def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str, Any]) -> int:
     """The first period the changes can reach: the first changed month, or an earlier month whose item
-    row changed (its roles or facts, or an edge of it), where a window or a threshold time sees it."""
+    row changed (its roles or facts, or an edge of it), where a window or a threshold time sees it.
+
+    Only rows dated before the first changed month are compared: a row of that month or later cannot
+    move the answer below it, and every value compared is at least the month of the row's own date (so
+    the filter, on both sides of each difference alike, leaves the minimum as it was). At 10 M actions
+    it spares comparing the half-million rows of the new month itself."""
     raw = ws.raw
     mk = MONTH_SQL.format(c="created_at")
     cols_r = ", ".join(f'"{c}"' for c in ws.table("_inc_item_roles").columns)
     first = min(months)
+    before = f"TIMESTAMP '{month_start(first).isoformat(sep=' ')}'"
+    old = f"item_id IN (SELECT item_id FROM _inc_t) AND created_at < {before}"
     q = (
-        f"SELECT min({mk}) FROM ((SELECT {cols_r} FROM item_roles WHERE item_id IN (SELECT item_id FROM _inc_t) "
-        f"EXCEPT SELECT {cols_r} FROM _inc_item_roles) UNION ALL (SELECT {cols_r} FROM _inc_item_roles "
-        f"EXCEPT SELECT {cols_r} FROM item_roles WHERE item_id IN (SELECT item_id FROM _inc_t)))"
+        f"SELECT min({mk}) FROM ((SELECT {cols_r} FROM item_roles WHERE {old} "
+        f"EXCEPT SELECT {cols_r} FROM _inc_item_roles WHERE created_at < {before}) UNION ALL "
+        f"(SELECT {cols_r} FROM _inc_item_roles WHERE created_at < {before} "
+        f"EXCEPT SELECT {cols_r} FROM item_roles WHERE {old}))"
     )
     found = [raw.execute(q).fetchone()[0]]
     cols_e = ", ".join(f'"{c}"' for c in ws.table("_inc_interactions").columns)
-    where = "item_id IN (SELECT item_id FROM _inc_t)"
+    where = f"item_id IN (SELECT item_id FROM _inc_t) AND ts < {before}"
     found.append(
         raw.execute(
             f"SELECT min({MONTH_SQL.format(c='ts')}) FROM ((SELECT {cols_e} FROM interactions WHERE {where} "
-            f"EXCEPT SELECT {cols_e} FROM _inc_interactions) UNION ALL (SELECT {cols_e} FROM _inc_interactions "
+            f"EXCEPT SELECT {cols_e} FROM _inc_interactions WHERE ts < {before}) UNION ALL "
+            f"(SELECT {cols_e} FROM _inc_interactions WHERE ts < {before} "
             f"EXCEPT SELECT {cols_e} FROM interactions WHERE {where}))"
         ).fetchone()[0]
     )
@@ -490,14 +432,14 @@ def _first_reached(ws: Workspace, months: list[int], reach: int, roles: dict[str
         raw.execute(
             f"SELECT min(CASE WHEN o.item_id IS NULL OR {plain or 'FALSE'} THEN {cm} "
             f"WHEN {lowest} <= {cm} + {reach} THEN {lowest} END) "
-            "FROM _inc_item_facts n LEFT JOIN item_facts o USING (item_id)"
+            f"FROM _inc_item_facts n LEFT JOIN item_facts o USING (item_id) WHERE n.created_at < {before}"
         ).fetchone()[0]
     )
     # facts gone (items no longer in T) — none: T only grows; items new to the workspace may give
     # older actions on them a community or a known item (every action on an item of T is in _inc_acts)
     found.append(
         raw.execute(
-            f"SELECT min({MONTH_SQL.format(c='a.ts')}) FROM _inc_acts a WHERE a.item_id IN "
+            f"SELECT min({MONTH_SQL.format(c='a.ts')}) FROM _inc_acts a WHERE a.ts < {before} AND a.item_id IN "
             "(SELECT item_id FROM _inc_item_roles EXCEPT SELECT item_id FROM item_roles)"
         ).fetchone()[0]
     )

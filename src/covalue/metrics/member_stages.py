@@ -105,12 +105,15 @@ def member_periods(
     activity: ir.Table | None = None,
     months: ir.Table | None = None,
     pairs: ir.Table | None = None,
+    few_periods: bool = False,
 ) -> ir.Table:
     """One row per member, community and period from their first month in the community until the
     month after their last activity has left the window: the counts, the stage flags, the stage and
     the persona. ``facts``, ``activity``, ``months`` (:func:`member_months`) and ``pairs``
     (:func:`responder_months`) are computed here when not given; ``months`` must hold every month of
-    presence, the first and last month of each member are read from it."""
+    presence, the first and last month of each member are read from it. ``few_periods`` (an update's
+    one or two months) counts distinct responders directly over the windowed rows, which is quicker
+    there; over many periods each pair is counted from its latest month instead. Both count the same."""
     days = int(model["window"]["days"])
     st = model["stages"]
     if facts is None:
@@ -171,11 +174,15 @@ def member_periods(
     # day. The latest month <= P with a response holds the pair's latest day before P's end, so the pair
     # is in P's window exactly when that row is; counting a row only up to the pair's next month then
     # counts each pair once per window
-    nxt = ibis.window(group_by=[pairs.community_id, pairs.actor, pairs.member_id], order_by=pairs.month)
-    r = pairs.mutate(_next=pairs.month.lead().over(nxt))
-    rr = in_windows(r, "last_day", periods, days)
-    rr = rr.filter(rr._next.isnull() | (rr.pidx < rr._next))
-    who_resp = rr.group_by(*KEY).aggregate(responders=rr.count())
+    if few_periods:  # each row is in one or two windows: regrouping them costs less than ordering pairs
+        rr = in_windows(pairs, "last_day", periods, days)
+        who_resp = rr.group_by(*KEY).aggregate(responders=rr.actor.nunique())
+    else:
+        nxt = ibis.window(group_by=[pairs.community_id, pairs.actor, pairs.member_id], order_by=pairs.month)
+        r = pairs.mutate(_next=pairs.month.lead().over(nxt))
+        rr = in_windows(r, "last_day", periods, days)
+        rr = rr.filter(rr._next.isnull() | (rr.pidx < rr._next))
+        who_resp = rr.group_by(*KEY).aggregate(responders=rr.count())
 
     # distinct people helped, counted like the responders (no count distinct over windowed rows)
     hp = facts.filter(facts.is_answer & facts.seeker.notnull() & facts.created_at.notnull())

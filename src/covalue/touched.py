@@ -1,0 +1,167 @@
+"""The items an update recomputes: the threads its new rows touch, closed over parents, roots and
+replies, with the chat messages around them that may take them up or be taken up, and the items their
+classification reads besides (:func:`touched_items`). :mod:`covalue.incremental` recomputes the item
+level for these and reads every other item's rows as they were kept.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+
+from covalue.changes import MONTH_SQL, in_months
+
+if TYPE_CHECKING:
+    from covalue.workspace import Workspace
+
+
+def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tuple[int, int, bool]:
+    """Temp tables ``_inc_t`` (the items whose rows are recomputed: everything in the threads the new
+    rows touch, with parents, roots, replies and chat neighbours, closed) and ``_inc_s`` (those and the
+    items their classification reads: chat neighbours and the threaded replies of their channel-months).
+    Returns the sizes, and whether ``_inc_t`` holds a chat message.
+
+    Every chat step starts from a chat message of the set it widens, so where the touched items hold
+    none (a forum, a Q&A site, a mailing list) they are skipped: they could add nothing."""
+    raw = ws.raw
+    conv = roles.get("conversation", {})
+    minutes = float(conv.get("chat_reply_minutes", 0) or 0)
+    platforms = list(conv.get("chat_platforms", [])) or ["\x00"]
+    plats = ",".join(f"'{p}'" for p in platforms)
+    chat = f"regexp_extract(i.source, '^([^:]+)', 1) IN ({plats})"
+    new_items = in_months("i.created_at", months)
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_t AS "
+        f"SELECT item_id FROM items i WHERE {new_items} "
+        f"UNION SELECT item_id FROM actions a WHERE item_id IS NOT NULL AND {in_months('a.ts', months)}"
+    )
+
+    def any_chat() -> bool:
+        return bool(
+            raw.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT i.source FROM items i JOIN (SELECT DISTINCT item_id "
+                f"FROM _inc_t) t USING (item_id)) i WHERE {chat}"
+            ).fetchone()[0]
+        )
+
+    secs = int(2 * minutes * 60)
+    hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
+    named = int(hours * 3600)
+    # a turn's line takes its stretch from the lines before it that day; the whole months of the new
+    # rows are recomputed, so only the days of lines outside them are added below
+    turns = bool(conv.get("chat_turns", False)) and minutes > 0
+    chat_seen = any_chat()
+    if chat_seen:
+        _named_items(raw, named)
+        # the new items' chat neighbours: a message after a new one may now follow it
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', secs)}")
+        # a message naming someone answers their latest message within hours: later messages naming
+        # people may now answer a new one, and what a message naming people answered (or did) changes
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, before=False, naming='n')}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+        if turns:  # a line taken up gives its reply to its stretch's first line, earlier that day
+            raw.execute(f"INSERT INTO _inc_t {same_days(chat, '_inc_t')}")
+    size = -1
+    while True:
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_k AS SELECT DISTINCT k FROM (SELECT unnest([i.item_id, "
+            "i.parent_id, i.thread_id]) AS k FROM items i JOIN (SELECT DISTINCT item_id FROM _inc_t) t "
+            "USING (item_id)) WHERE k IS NOT NULL"
+        )
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_t AS SELECT item_id FROM items WHERE item_id IN "
+            "(SELECT k FROM _inc_k) OR thread_id IN (SELECT k FROM _inc_k) OR parent_id IN (SELECT k FROM _inc_k)"
+        )
+        n = raw.execute("SELECT count(*) FROM _inc_t").fetchone()[0]
+        if n == size:
+            break
+        size = n
+    # context: chat neighbours (with their replies) and the threaded replies of the channel-months read,
+    # and the messages those recomputed may name or be named by (with everything said between)
+    raw.execute("CREATE OR REPLACE TEMP TABLE _inc_nb AS SELECT NULL::VARCHAR AS item_id WHERE FALSE")
+    chat_in = chat_seen or any_chat()  # a thread of the touched ones may hold chat messages
+    if chat_in:
+        if not chat_seen:
+            _named_items(raw, named)
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, before=False)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
+        if turns:  # the stretch of a line read, or taken up, is found among the lines of its day
+            raw.execute(
+                f"INSERT INTO _inc_nb {same_days(chat, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
+            )
+    raw.execute(
+        "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
+        "UNION SELECT item_id FROM items WHERE parent_id IN (SELECT item_id FROM _inc_nb) "
+        "OR thread_id IN (SELECT item_id FROM _inc_nb) UNION "
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, {MONTH_SQL.format(c='i.created_at')} AS m "
+        f"FROM items i WHERE {chat} AND i.item_id IN (SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)) b "
+        f"ON i.space_id = b.space_id AND {MONTH_SQL.format(c='i.created_at')} = b.m "
+        "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
+    )
+    return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0], chat_in
+
+
+def _named_items(raw: Any, named: int) -> None:
+    """``_inc_named``: the items that name someone (a mention), when a message naming a person can
+    answer them (``named`` seconds, 0 for never)."""
+    if named:
+        raw.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_named AS SELECT DISTINCT item_id FROM actions "
+            "WHERE verb = 'mention' AND item_id IS NOT NULL"
+        )
+
+
+def chat_near(
+    chat: str, of: str, secs: int, *, before: bool = True, after: bool = True, naming: str | None = None
+) -> str:
+    """A SELECT of the chat items within ``secs`` before and/or after a chat item of ``of`` in the same
+    channel (joined by time buckets of ``secs``), kept only when the item found (``naming='n'``) or the
+    item of ``of`` (``'o'``) names someone (``_inc_named``); nothing when ``secs`` is 0."""
+    if secs <= 0:
+        return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
+    lo = f"o.created_at - INTERVAL {secs} SECOND" if before else "o.created_at"
+    hi = f"o.created_at + INTERVAL {secs} SECOND" if after else "o.created_at"
+    keep = f"AND {naming}.item_id IN (SELECT item_id FROM _inc_named)" if naming else ""
+    bucket = f"floor(epoch(i.created_at) / {secs})::BIGINT AS b"
+    return (
+        f"SELECT n.item_id FROM (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i "
+        f"JOIN {of} USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL) o "
+        f"JOIN (SELECT i.item_id, i.space_id, i.created_at, {bucket} FROM items i WHERE {chat}) n "
+        f"ON n.space_id = o.space_id AND n.b BETWEEN o.b - 1 AND o.b + 1 "
+        f"AND n.created_at BETWEEN {lo} AND {hi} {keep}"
+    )
+
+
+def same_days(chat: str, of: str) -> str:
+    """A SELECT of the chat items written in the channel and on the calendar day of a chat item of
+    ``of``."""
+    return (
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, i.created_at::DATE AS d FROM items i "
+        f"JOIN {of} o USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL) b "
+        f"ON i.space_id = b.space_id AND i.created_at::DATE = b.d WHERE {chat}"
+    )
+
+
+def items_context(ws: Workspace, roles: dict[str, Any]) -> ir.Table:
+    """The items of ``_inc_s``, plus one placeholder answer per community that marks answers (which
+    item the classification reads only as "this community's platform marks answers")."""
+    items = ws.table("items")
+    s = ws.table("_inc_s")
+    ctx = items.semi_join(s, items.item_id == s.item_id)
+    kinds = list(roles["structure"]["answer_kinds"])
+    if not kinds:
+        return ctx
+    marked = items.filter(items.kind.isin(kinds)).select("community_id").distinct()
+    cols = {c: ibis.null(t) for c, t in items.schema().items()}
+    cols.update(
+        item_id=ibis.literal("~marks-answers:").concat(marked.community_id),
+        community_id=marked.community_id,
+        kind=ibis.literal(kinds[0]),
+        source=ibis.literal("~"),
+    )
+    fake = marked.select(**{c: v.cast(items.schema()[c]) for c, v in cols.items()})
+    return ctx.union(fake, distinct=False)
