@@ -5,7 +5,6 @@ export", never as a failing 0-10 %, and no coaching card blames the community fo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from covalue.commands import options
 from covalue.metrics.stage_checks import UPTAKE
 from covalue.report import coaching
 from covalue.report.build import build
+from test_incremental import _differences, _updating
 
 RESPONSE_VERBS = models.load("maturity")["interactions"]["response_verbs"]
 
@@ -118,21 +118,10 @@ def test_the_first_reactions_reach_every_month(tmp_path: Path) -> None:
         inc.append(name, tbl)
     run = journey.analyze(inc)
     assert run.mode.startswith("full: the ideas or reactions"), run.mode
-
-    full = covalue.init(tmp_path / "full")
-    for name, tbl in tables.items():
-        if tbl.num_rows:
-            full.append(name, tbl)
-    journey.analyze(full)
-    for t in journey.DERIVED:
-        cols = [c for c in full.table(t).columns if c != "analysis_id"]
-        assert _same(
-            inc, inc.table(t).select(*cols).to_pyarrow(), full.table(t).select(*cols).to_pyarrow()
-        ), t
+    _equals_a_full_run(inc, tables, tmp_path / "full")
     after = inc.raw.execute("SELECT bool_and(measurable) FROM stage_checks WHERE measure = ?", [UPTAKE])
     assert after.fetchone()[0] is True
     inc.close()
-    full.close()
 
 
 def test_an_update_reads_the_uptake_of_a_community_new_to_the_checks(tmp_path: Path) -> None:
@@ -194,41 +183,16 @@ def test_an_update_reads_the_uptake_of_a_community_new_to_the_checks(tmp_path: P
         [UPTAKE],
     ).fetchone()
     assert shown[0] > 0 and shown[1] is True
+    _equals_a_full_run(inc, tables, tmp_path / "full")
+    inc.close()
 
-    full = covalue.init(tmp_path / "full")
+
+def _equals_a_full_run(inc: covalue.Workspace, tables: dict[str, pa.Table], path: Path) -> None:
+    """``inc``'s derived tables are those of a full run over ``tables`` in a new workspace at ``path``."""
+    full = covalue.init(path)
     for name, tbl in tables.items():
         if tbl.num_rows:
             full.append(name, tbl)
     journey.analyze(full)
-    for t in journey.DERIVED:
-        cols = [c for c in full.table(t).columns if c != "analysis_id"]
-        assert _same(
-            inc, inc.table(t).select(*cols).to_pyarrow(), full.table(t).select(*cols).to_pyarrow()
-        ), t
-    inc.close()
+    assert _differences(inc, full) == {}
     full.close()
-
-
-def _updating(path: Path) -> covalue.Workspace:
-    """A new workspace whose every upload is analysed as an update, however small the workspace."""
-    ws = covalue.init(path)
-    toml = ws.path / "covalue.toml"
-    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
-    assert "update_from_actions = 0" in text
-    toml.write_text(text)
-    ws.close()
-    return covalue.open(path)
-
-
-def _same(ws: covalue.Workspace, a: pa.Table, b: pa.Table) -> bool:
-    ws.raw.register("_a", a)
-    ws.raw.register("_b", b)
-    try:
-        n = ws.raw.execute(
-            "SELECT (SELECT count(*) FROM (SELECT * FROM _a EXCEPT ALL SELECT * FROM _b)) "
-            "+ (SELECT count(*) FROM (SELECT * FROM _b EXCEPT ALL SELECT * FROM _a))"
-        ).fetchone()[0]
-    finally:
-        ws.raw.unregister("_a")
-        ws.raw.unregister("_b")
-    return n == 0
