@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import covalue
-from covalue import journey, synth
+from covalue import compiled, journey, synth
 from covalue.memory import DEFAULT_MEMORY_CEILING, machine_memory, size_bytes
 
 
@@ -120,4 +121,43 @@ def test_running_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace('memory_limit = "30MB"', 'memory_limit = "1GB"'))
     w = covalue.open(tmp_path / "ws")
     assert journey.analyze(w).rows["member_stages"] > 0
+    w.close()
+
+
+def test_a_run_that_does_not_fit_on_every_thread_runs_again_on_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread holds its own hash tables and sort runs at once, so a run out of memory on two
+    threads runs again on one (the Komodo archive's 704,597 messages under the web app's 1 GB cap: out
+    of memory on two, 24 s on one), and DuckDB has as many threads as before after it. Inside a
+    caller's transaction the failure has aborted it: the caller runs it again
+    (``journey.in_one_transaction``, as the web app's uploads and canvas analyses do)."""
+    w = covalue.init(tmp_path / "ws")
+    synth.generate(seed=11).write(w)
+    w.raw.execute("SET threads = 2")
+    seen: list[int] = []
+    real = journey._analyze
+
+    def tight(ws: covalue.Workspace, *args: object, **kwargs: object) -> journey.AnalysisResult:
+        seen.append(compiled.threads(ws.raw))
+        if seen[-1] > 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256 KiB")
+        return real(ws, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journey, "_analyze", tight)
+    assert journey.analyze(w).rows["member_stages"] > 0
+    assert seen == [2, 1] and compiled.threads(w.raw) == 2
+
+    seen.clear()
+    with pytest.raises(journey.AnalysisOutOfMemory), w.transaction():
+        journey.analyze(w, full=True)
+    assert seen == [2] and compiled.threads(w.raw) == 2
+
+    seen.clear()
+    told: list[str] = []
+    run = journey.in_one_transaction(
+        w, lambda: journey.analyze(w, full=True), again=lambda: told.append("again")
+    )
+    assert run.rows["member_stages"] > 0
+    assert seen == [2, 1] and told == ["again"] and compiled.threads(w.raw) == 2
     w.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import ibis
@@ -67,6 +67,9 @@ STEP_NAMES = {"analysis_people": "people"}
 
 class AnalysisMissing(LookupError):
     """The workspace has no analysis results yet."""
+
+
+T = TypeVar("T")
 
 
 class AnalysisOutOfMemory(MemoryError):
@@ -171,8 +174,10 @@ def analyze(
     listed is shown next to the stage; only contributing (a linked item, or writing in the
     experiment's space during it) can count toward Innovate. ``progress(step, done, total)`` is called after each step.
 
-    A run that does not fit in DuckDB's memory limit, even spilling to disk, raises
-    :class:`AnalysisOutOfMemory` with one plain line naming the setting to change.
+    A run that does not fit in DuckDB's memory limit, even spilling to disk, is run again on one
+    thread (slower, but each thread holds its own share at once); when that does not fit either, or
+    the run is part of a caller's transaction, it raises :class:`AnalysisOutOfMemory` with one plain
+    line naming the setting to change.
 
     After an earlier analysis only what the rows added since can change is recomputed
     (:mod:`covalue.incremental`), with the same results; ``full=True`` recomputes everything.
@@ -197,7 +202,17 @@ def analyze(
         return _analyze(ws, experiments, experiment_items, progress, done, full)
     except duckdb.OutOfMemoryException as e:
         step = DERIVED[min(done[0], len(DERIVED) - 1)]
-        raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
+        # inside a caller's transaction the failure has aborted it: the caller may try again (the web
+        # app does, on one thread); a run already on one thread has nothing left to try
+        if ws._in_transaction or compiled.threads(ws.raw) == 1:
+            raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
+    done = [0]
+    with compiled.one_thread(ws.raw):
+        try:
+            return _analyze(ws, experiments, experiment_items, progress, done, full)
+        except duckdb.OutOfMemoryException as e:
+            step = DERIVED[min(done[0], len(DERIVED) - 1)]
+            raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
 
 
 def _analyze(
@@ -260,6 +275,20 @@ def _analyze(
     run.total_seconds = time.perf_counter() - t_all
     log_analysis(ws, run, started, maturity, roles)
     return run
+
+
+def in_one_transaction(ws: Workspace, work: Callable[[], T], again: Callable[[], None] | None = None) -> T:
+    """``work()``, which analyses ``ws``, in one transaction: readers see all of its tables or none.
+    When it runs out of memory the failure has aborted the transaction, so it is rolled back and run
+    once more on one thread (:func:`covalue.compiled.one_thread`), after ``again()``."""
+    try:
+        with ws.transaction():
+            return work()
+    except AnalysisOutOfMemory:
+        if again is not None:
+            again()
+        with compiled.one_thread(ws.raw), ws.transaction():
+            return work()
 
 
 def out_of_memory_message(ws: Workspace, step: str) -> str:

@@ -443,8 +443,8 @@ class Site:
 
         bench = _WriterBench(ws=self.writer, lock=self.write_lock, store=self.store, site=self)
         try:
-            with self.write_lock, self.writer.transaction():
-                out = svc.sync_and_analyse(bench, rerun=True)
+            with self.write_lock:
+                out = journey.in_one_transaction(self.writer, lambda: svc.sync_and_analyse(bench, rerun=True))
         except Exception as e:
             log.exception("web: the analysis asked for %s failed", cid)
             fut.set_exception(e)

@@ -481,8 +481,13 @@ def _run_job(site: Any, job_id: str) -> None:
         _update(site, job_id, state="analysing", step="placing members on the value journey", progress=62)
         # one transaction: pages never see some derived tables of this run and some of the last
         try:
-            with ws.transaction():
-                summary["analysis"] = journey.analyze(ws, progress=on_analyse).to_dict()
+            summary["analysis"] = journey.in_one_transaction(
+                ws,
+                lambda: journey.analyze(ws, progress=on_analyse).to_dict(),
+                again=lambda: _update(
+                    site, job_id, step="analysing again on one thread, to fit the memory cap"
+                ),
+            )
         except Exception as e:
             raise AnalysisFailed(f"{type(e).__name__}: {e}") from e
     _update(site, job_id, step="drawing the charts", progress=94)
