@@ -180,7 +180,11 @@ def database_settings(raw: Any, chosen: dict[str, str]) -> Iterator[None]:
 
 def threads(raw: Any) -> int:
     """The threads DuckDB runs a query on."""
-    return int(raw.cursor().execute("SELECT current_setting('threads')").fetchone()[0])
+    cur = raw.cursor()
+    try:
+        return int(cur.execute("SELECT current_setting('threads')").fetchone()[0])
+    finally:
+        cur.close()
 
 
 @contextlib.contextmanager
