@@ -165,47 +165,45 @@ SETTINGS: dict[str, dict[str, str]] = {"interactions": {"disabled_optimizers": "
 
 @contextlib.contextmanager
 def database_settings(raw: Any, chosen: dict[str, str]) -> Iterator[None]:
-    """DuckDB settings in force for the block. They are the database's, not the connection's (DuckDB
-    scopes these globally), so they are set and reset on a cursor of its own: a run failing inside a
-    caller's transaction (the web app analyses an upload in one) cannot leave them on for every later
-    query, as a reset on the failed transaction's connection would."""
+    """DuckDB settings in force for the block, and back to what they were after it (a workspace's own
+    thread count included). They are the database's, not the connection's (DuckDB scopes these
+    globally), so they are set and restored on a cursor of its own: a run failing inside a caller's
+    transaction (the web app analyses an upload in one) cannot leave them on for every later query, as
+    a reset on the failed transaction's connection would."""
+    before = {k: setting(raw, k) for k in chosen}
     for k, v in chosen.items():
         _on_a_cursor(raw, f"SET {k} = '{v}'")
     try:
         yield
     finally:
-        for k in chosen:
-            _on_a_cursor(raw, f"RESET {k}")
+        for k, v in before.items():
+            _on_a_cursor(raw, f"SET {k} = '{v}'")
+
+
+def setting(raw: Any, name: str) -> str:
+    """The value of DuckDB's setting ``name``, as DuckDB shows it."""
+    return str(_on_a_cursor(raw, f"SELECT current_setting('{name}')")[0])
 
 
 def threads(raw: Any) -> int:
     """The threads DuckDB runs a query on."""
-    cur = raw.cursor()
-    try:
-        return int(cur.execute("SELECT current_setting('threads')").fetchone()[0])
-    finally:
-        cur.close()
+    return int(setting(raw, "threads"))
 
 
-@contextlib.contextmanager
-def one_thread(raw: Any) -> Iterator[None]:
-    """DuckDB on one thread for the block, and back to as many as before after it.
+def one_thread(raw: Any) -> contextlib.AbstractContextManager[None]:
+    """DuckDB on one thread for the block.
 
     An analysis that ran out of memory on every core often fits on one: each thread holds its own
     hash tables and sort runs at once (the Komodo Discord archive's 704,597 messages under the web
     app's 1 GB cap ran out of memory in `item_roles` on two threads and took 24 s on one)."""
-    before = threads(raw)
-    _on_a_cursor(raw, "SET threads = 1")
-    try:
-        yield
-    finally:
-        _on_a_cursor(raw, f"SET threads = {before}")
+    return database_settings(raw, {"threads": "1"})
 
 
-def _on_a_cursor(raw: Any, statement: str) -> None:
+def _on_a_cursor(raw: Any, statement: str) -> Any:
+    """``statement`` run on a cursor of its own; its first row, if any."""
     cur = raw.cursor()
     try:
-        cur.execute(statement)
+        return cur.execute(statement).fetchone()
     finally:
         cur.close()
 

@@ -189,7 +189,8 @@ def update(
     frm = first
     lo = frm - reach  # a row of month m is in the windows of periods m .. m + reach only
     lo_ts = month_start(lo)
-    periods = ibis.memtable(mt.periods_table(frm, last, days))
+    recomputed = mt.periods_table(frm, last, days)  # frm <= last: the new rows are dated up to last
+    periods = ibis.memtable(recomputed)
 
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_old_ms AS SELECT member_id, community_id, max(pidx) AS top, "
@@ -212,7 +213,7 @@ def update(
     # a pair's month counts toward a period only when its last day falls in that period's window, and
     # windows start later as periods go on: a row before the window of period frm never counts, and
     # leaving it out keeps the order of the rows left (each pair's latest), which counting reads
-    start = mt.periods_table(frm, frm, days)["win_start"][0].as_py()
+    start = recomputed["win_start"][0].as_py()
     kept_rm = kept_rm.filter((kept_rm.month < frm) & (kept_rm.month >= lo) & (kept_rm.last_day >= start))
     pairs = kept_rm.union(ws.table("_inc_responder_months"), distinct=False)
     ms = mt.member_periods(

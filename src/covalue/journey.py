@@ -201,18 +201,20 @@ def analyze(
     try:
         return _analyze(ws, experiments, experiment_items, progress, done, full)
     except duckdb.OutOfMemoryException as e:
-        step = DERIVED[min(done[0], len(DERIVED) - 1)]
         # inside a caller's transaction the failure has aborted it: the caller may try again (the web
-        # app does, on one thread); a run already on one thread has nothing left to try
+        # app does, on one thread: in_one_transaction); a run already on one thread has nothing left
         if ws._in_transaction or compiled.threads(ws.raw) == 1:
-            raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
+            raise _out_of_memory(ws, done[0]) from e
     done = [0]
     with compiled.one_thread(ws.raw):
         try:
             return _analyze(ws, experiments, experiment_items, progress, done, full)
         except duckdb.OutOfMemoryException as e:
-            step = DERIVED[min(done[0], len(DERIVED) - 1)]
-            raise AnalysisOutOfMemory(out_of_memory_message(ws, step)) from e
+            raise _out_of_memory(ws, done[0]) from e
+
+
+def _out_of_memory(ws: Workspace, steps_done: int) -> AnalysisOutOfMemory:
+    return AnalysisOutOfMemory(out_of_memory_message(ws, DERIVED[min(steps_done, len(DERIVED) - 1)]))
 
 
 def _analyze(
