@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +289,60 @@ def test_a_small_workspace_runs_in_full_after_an_upload(tmp_path: Path, org: syn
     assert run.mode == f"full: {n:,} actions, fewer than the 1,000,000 from which an update is quicker"
     assert journey.analyze(inc).mode.startswith("incremental")
     assert _differences(ws, inc) == {}
+
+
+def _chat_tables(messages: list[tuple[str, str, str, str | None, str]]) -> dict[str, pa.Table]:
+    """A Discord channel of ``messages`` (id, author, time, replied-to id, text) as canonical tables:
+    an explicit reply is in its root's thread, every other message is a thread of its own."""
+    from covalue import schema
+
+    src, space, comm = "discord:cafe", "discord:cafe:general", "cafe"
+    root: dict[str, str] = {}
+    items = []
+    for mid, who, at, to, text in messages:
+        root[mid] = root[to] if to else mid
+        items.append(
+            {
+                "item_id": mid, "source": src, "space_id": space, "community_id": comm,
+                "thread_id": root[mid], "parent_id": to, "author_id": who,
+                "created_at": datetime.fromisoformat(at), "kind": "reply" if to else "post",
+                "text": text, "n_words": len(text.split()),
+            }
+        )  # fmt: skip
+    people = sorted({m[1] for m in messages})
+    rows = {
+        "communities": [{"community_id": comm, "name": comm}],
+        "spaces": [{"space_id": space, "source": src, "name": "general", "kind": "channel", "community_id": comm}],
+        "members": [{"member_id": p, "source": src, "is_bot": False} for p in people],
+        "identities": [{"identity_id": p, "member_id": p, "source": src, "native_id": p, "is_bot": False} for p in people],
+        "items": items,
+        "actions": [],
+    }  # fmt: skip
+    return {t: pa.Table.from_pylist(r, schema=schema.TABLES[t][0]) for t, r in rows.items()}
+
+
+def test_an_old_chat_message_keeps_its_inferred_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply in the new month to an old message brings that message's whole thread into the update,
+    but not a message that only timing made a reply to it (another thread of its own, no new row near
+    it). The first reply to the old question is still that inferred one, as in a full run."""
+    q = "does anybody know which wallet version is the latest?"
+    tables = _chat_tables(
+        [
+            ("x", "ann", "2019-10-30 21:43:00", None, q),
+            ("y", "bob", "2019-10-30 21:44:00", None, "https://example.org/releases"),
+            ("z", "bob", "2019-10-30 21:44:00.000001", "x", "see the wallet page"),
+            ("w", "ann", "2019-10-30 21:45:00", "z", "thank you, mine says 0.5.9"),
+            ("n", "cy", "2019-11-02 10:00:00", "w", "0.6.1 is out since yesterday"),
+        ]
+    )
+    touched = _touched(monkeypatch)
+    run = _incremental_vs_full(tmp_path, tables, datetime(2019, 11, 1))
+    assert run.mode.startswith("incremental"), run.mode
+    assert touched == [(4, 5, True)]  # x, z, w and n recomputed; y only read
+    with covalue.open(tmp_path / "inc") as ws:
+        got = ws.raw.execute(
+            "SELECT first_reply_ts, first_reply_inferred FROM item_facts WHERE item_id = 'x'"
+        ).fetchall()
+    assert got == [(datetime(2019, 10, 30, 21, 44), True)]

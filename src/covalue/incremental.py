@@ -160,7 +160,18 @@ def update(
         # (so touched too) and an action on it is on it; none is read back from the stored edges
         inc_e = ws.table("_inc_interactions")
         edges_ctx = inc_e.filter(inc_e.target_item_id.isin(t_ids.item_id))
-    facts = mt.item_facts(roles_ctx, edges_ctx, maturity, on_t)
+    # a touched item's facts read its replies and answers, and the question a touched answer answers;
+    # a chat message that only timing made a reply to an older touched message is neither in its
+    # thread nor near a new row, so it is not touched: its kept row is read here
+    inc_r = ws.table("_inc_item_roles")
+    facts_ctx = new_roles.filter(
+        new_roles.item_id.isin(t_ids.item_id)
+        | new_roles.item_id.isin(parents._p)
+        | new_roles.item_id.isin(inc_r.answers_item)
+        | new_roles.parent_id.isin(t_ids.item_id)
+        | new_roles.answers_item.isin(t_ids.item_id)
+    )
+    facts = mt.item_facts(facts_ctx, edges_ctx, maturity, on_t)
     facts = facts.filter(facts.item_id.isin(t_ids.item_id))
     con.create_table("_inc_item_facts", facts, temp=True, overwrite=True)
     step("item_facts")
