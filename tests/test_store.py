@@ -6,6 +6,8 @@ through scripts/with-postgres.sh); each test gets its own throw-away database th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,3 +228,18 @@ def test_database_url_prefers_the_environment(tmp_path: Path, monkeypatch: pytes
     assert database_url(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'store.sqlite'}"
     monkeypatch.setenv("COVALUE_DATABASE_URL", "postgresql+psycopg://u@h/db")
     assert database_url(tmp_path) == "postgresql+psycopg://u@h/db"
+
+
+def test_the_command_line_starts_without_migrations_or_a_password_hash() -> None:
+    """Every CLI command imports the command modules: the store's migration tools, the account rules
+    and the site are loaded by the commands that use them, and importing the account rules runs no
+    argon2 hash (the one compared against for an unknown email is made at the first sign-in)."""
+    code = (
+        "import sys, covalue.cli\n"
+        "loaded = sorted(m for m in ('alembic', 'covalue.store.accounts', 'covalue.web.site') if m in sys.modules)\n"
+        "from covalue.store import accounts\n"
+        "print(loaded, accounts._dummy_hash.cache_info().currsize)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "0"]

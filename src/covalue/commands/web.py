@@ -7,15 +7,18 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from covalue.commands.options import WorkspaceOpt, console, fail, open_ws
 from covalue.store import ROLES, Store
-from covalue.store import accounts as acc
-from covalue.web.site import Limits
 from covalue.workspace import default_path
+
+# the account rules (argon2, the password checker) and the site are imported by the commands that use
+# them, not here: every command of the CLI imports this module
+if TYPE_CHECKING:
+    from covalue.web.site import Limits
 
 user_app = typer.Typer(
     help="Accounts of the web app: add them, give and take roles, disable or remove them, end their "
@@ -40,6 +43,7 @@ def run_server(
     """Serve the web app on the workspace at ``path`` until interrupted."""
     import uvicorn
 
+    from covalue.store import accounts as acc
     from covalue.web.app import KEEP_ALIVE_SECONDS, create_app
 
     web = create_app(path, limits=limits, trusted_proxies=trusted_proxies)
@@ -101,6 +105,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web app: dashboards of every community, uploads, people and members' own journeys."""
+    from covalue.web.site import Limits
+
     path = workspace or default_path()
     ws = open_ws(path, create=True)
     ws.close()
@@ -138,6 +144,8 @@ def user_add(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Add an account (or a role to an existing one)."""
+    from covalue.store import accounts as acc
+
     path = workspace or default_path()
     cid = community
     if community is not None:
@@ -181,6 +189,8 @@ def user_link(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Make a personal link to a member's own journey (a new link replaces the old one)."""
+    from covalue.store import accounts as acc
+
     store = _store(workspace)
     try:
         with store.session() as db:
@@ -199,6 +209,8 @@ EmailArg = Annotated[str, typer.Argument(help="The account's email")]
 def _revoke(
     workspace: Path | None, email: str, action: str, role: str = "", community: str | None = None
 ) -> None:
+    from covalue.store import accounts as acc
+
     store = _store(workspace)
     try:
         with store.session() as db:
@@ -255,6 +267,8 @@ DEMO_ADMIN = "demo@covalue.local"
 
 def serve_demo(path: Path, host: str, port: int) -> None:
     """Serve the demo workspace with a demo admin whose new password is printed on the terminal."""
+    from covalue.store import accounts as acc
+
     password = secrets.token_urlsafe(12)
     store = Store.open(path)
     try:

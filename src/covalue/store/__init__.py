@@ -12,15 +12,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 import covalue.store.collaboration  # registers the Collaboration canvas tables on Base.metadata
 import covalue.store.shared_value  # noqa: F401  (registers the Shared Value tables on Base.metadata)
 from covalue.store.models import ROLES, AuditEvent, Base, Job, LoginAttempt, Role, User, utcnow
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "ROLES",
@@ -71,6 +73,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config  # a migration's tools: imported when a store is opened
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -82,6 +86,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the store's schema to the newest migration."""
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as con:
         cfg.attributes["connection"] = con

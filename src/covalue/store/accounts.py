@@ -8,6 +8,7 @@ lengthen the owner's wait, and the owner's right password works as soon as the w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -27,8 +28,15 @@ from covalue.store.models import ROLES, AuditEvent, LoginAttempt, Role, Session,
 _HASHER = PasswordHasher()
 #: argon2 runs take a core and 64 MiB each: a process-wide ceiling on how many run at once
 _HASH_SLOTS = threading.BoundedSemaphore(4)
-# verified against when the email is unknown, so a wrong email costs as long as a wrong password
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+    Made at the first sign-in, not at import: every command that imports the store would pay an
+    argon2 run (about 0.15 s) for it."""
+    return _HASHER.hash(secrets.token_hex(16))
+
 
 #: what each role may do in the communities it is given
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -208,7 +216,7 @@ def authenticate(db: DB, email: str, password: str, ip: str) -> User | None:
     if wait:
         raise Throttled(wait)
     user = db.scalar(select(User).where(User.email == addr))
-    ok = _verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    ok = _verify(user.password_hash if user and user.password_hash else _dummy_hash(), password)
     ok = ok and user is not None and user.active and user.password_hash is not None
     db.add(LoginAttempt(email=addr, ip=ip[:64], ok=ok))
     if not ok:
