@@ -128,6 +128,31 @@ def test_three_more_months_with_replies_to_old_threads(tmp_path: Path, org: synt
     assert run.mode.startswith("incremental")
 
 
+def test_uploads_cut_mid_month_each_update_like_a_full_run(tmp_path: Path, org: synth.SynthOrg) -> None:
+    """Exports taken on any day, one after another: each upload ends mid-month, so the next one adds
+    rows to a month already analysed, and each update builds on the rows the one before kept."""
+    cuts = [datetime(2025, 8, 17, 14), datetime(2025, 10, 1), datetime(2025, 11, 20, 8)]
+    parts, rest = [], org.tables
+    for cut in cuts:
+        early, rest = _split(rest, cut)
+        parts.append(early)
+    parts.append(rest)
+    inc = _updating(tmp_path / "inc")
+    _write(inc, parts[0])
+    journey.analyze(inc)
+    for i, part in enumerate(parts[1:], 1):
+        _write(inc, part)
+        run = journey.analyze(inc)
+        assert run.mode.startswith("incremental"), run.mode
+        ref = covalue.init(tmp_path / f"full{i}")
+        for p in parts[: i + 1]:
+            _write(ref, p)
+        journey.analyze(ref)
+        assert _differences(inc, ref) == {}, f"after upload {i}"
+        ref.close()
+    inc.close()
+
+
 def test_late_replies_and_votes_in_old_months(tmp_path: Path, org: synth.SynthOrg) -> None:
     """Every fifth reply and every fifth vote or reaction of two months in the middle of the history
     arrive only with the last month, dated as they were: old questions get their answers late, old
