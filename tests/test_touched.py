@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from covalue.touched import chat_near
+from covalue.touched import chat_items, chat_near
 
 CHAT = "regexp_extract(i.source, '^([^:]+)', 1) IN ('slack')"
 
@@ -38,39 +38,44 @@ def con() -> duckdb.DuckDBPyConnection:
     c.execute("CREATE TABLE items AS SELECT * FROM _items")
     c.execute("CREATE TABLE touched AS SELECT item_id FROM items USING SAMPLE 33 PERCENT (bernoulli, 7)")
     c.execute("INSERT INTO touched SELECT item_id FROM touched LIMIT 20")  # duplicates, as inserts leave
+    # as an update's touched items mostly are: the last hours, and two older items of one channel
+    c.execute(
+        "CREATE TABLE touched_late AS SELECT item_id FROM items WHERE created_at >= TIMESTAMP '2025-03-03 18:00' "
+        "UNION ALL (SELECT item_id FROM items WHERE space_id = 'c1' AND created_at < TIMESTAMP '2025-03-02' "
+        "ORDER BY created_at LIMIT 2)"
+    )
     c.execute("CREATE TABLE _inc_named AS SELECT item_id FROM items USING SAMPLE 20 PERCENT (bernoulli, 11)")
+    chat_items(c, CHAT)
     return c
 
 
-def _pairs(secs: int, before: bool, after: bool, naming: str | None) -> str:
+def _pairs(of: str, secs: int, before: bool, after: bool, naming: str | None) -> str:
     lo = f"o.created_at - INTERVAL {secs} SECOND" if before else "o.created_at"
     hi = f"o.created_at + INTERVAL {secs} SECOND" if after else "o.created_at"
     keep = f"AND {naming}.item_id IN (SELECT item_id FROM _inc_named)" if naming else ""
     return (
         "SELECT n.item_id FROM items o JOIN items n ON n.space_id = o.space_id "
-        f"AND n.created_at BETWEEN {lo} AND {hi} WHERE o.item_id IN (SELECT item_id FROM touched) "
+        f"AND n.created_at BETWEEN {lo} AND {hi} WHERE o.item_id IN (SELECT item_id FROM {of}) "
         f"AND {CHAT.replace('i.', 'o.')} AND {CHAT.replace('i.', 'n.')} {keep}"
     )
 
 
+@pytest.mark.parametrize("of", ["touched", "touched_late"])
 @pytest.mark.parametrize("secs", [60, 3600, 12 * 3600])
 @pytest.mark.parametrize(
     ("before", "after", "naming"),
     [(True, True, None), (False, True, "n"), (True, False, "o"), (False, True, None), (True, False, None)],
 )
 def test_chat_near_finds_what_pairing_every_two_messages_finds(
-    con: duckdb.DuckDBPyConnection, secs: int, before: bool, after: bool, naming: str | None
+    con: duckdb.DuckDBPyConnection, of: str, secs: int, before: bool, after: bool, naming: str | None
 ) -> None:
     got = {
-        r[0]
-        for r in con.execute(
-            chat_near(CHAT, "touched", secs, before=before, after=after, naming=naming)
-        ).fetchall()
+        r[0] for r in con.execute(chat_near(of, secs, before=before, after=after, naming=naming)).fetchall()
     }
-    want = {r[0] for r in con.execute(_pairs(secs, before, after, naming)).fetchall()}
+    want = {r[0] for r in con.execute(_pairs(of, secs, before, after, naming)).fetchall()}
     assert want  # the case finds something
     assert got == want
 
 
 def test_nothing_within_zero_seconds(con: duckdb.DuckDBPyConnection) -> None:
-    assert con.execute(chat_near(CHAT, "touched", 0)).fetchall() == []
+    assert con.execute(chat_near("touched", 0)).fetchall() == []
