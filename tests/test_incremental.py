@@ -371,3 +371,73 @@ def test_an_old_chat_message_keeps_its_inferred_reply(
             "SELECT first_reply_ts, first_reply_inferred FROM item_facts WHERE item_id = 'x'"
         ).fetchall()
     assert got == [(datetime(2019, 10, 30, 21, 44), True)]
+
+
+def test_an_upload_analysed_in_one_transaction_updates_like_a_full_run(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app analyses an upload inside one transaction (journey.in_one_transaction), so that its
+    pages see all of the new tables or none. An update runs inside it, without a transaction of its own,
+    and a failure while it writes leaves every derived table as it was."""
+    early, late = _split(org.tables, synth.month_starts("2025-01")[-2])
+    inc = _updating(tmp_path / "inc")
+    _write(inc, early)
+    journey.analyze(inc)
+    _write(inc, late)
+    before = {
+        t: inc.raw.execute(f'SELECT count(*), max(analysis_id) FROM "{t}"').fetchone()
+        for t in journey.DERIVED
+    }
+    real = incremental._replace
+
+    def fails_on_interactions(raw: object, table: str, *args: object) -> int:
+        if table == "interactions":
+            raise RuntimeError("the disk filled up")
+        return real(raw, table, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incremental, "_replace", fails_on_interactions)
+    with pytest.raises(RuntimeError, match="the disk filled up"):
+        journey.in_one_transaction(inc, lambda: journey.analyze(inc))
+    after = {
+        t: inc.raw.execute(f'SELECT count(*), max(analysis_id) FROM "{t}"').fetchone()
+        for t in journey.DERIVED
+    }
+    assert after == before  # analysis_people and item_roles were replaced before the failure: rolled back
+    monkeypatch.setattr(incremental, "_replace", real)
+    run = journey.in_one_transaction(inc, lambda: journey.analyze(inc))
+    assert run.mode.startswith("incremental"), run.mode
+    full = covalue.init(tmp_path / "full")
+    _write(full, org.tables)
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
+
+
+def test_an_update_out_of_memory_in_a_transaction_runs_again_on_one_thread(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running out of memory aborts the caller's transaction with it: the update does not fall back
+    to a full run there (nothing more can run in that transaction) but hands the failure to
+    in_one_transaction, which rolls back and runs the analysis again on one thread."""
+    import duckdb
+
+    from covalue import compiled
+
+    early, late = _split(org.tables, synth.month_starts("2025-01")[-2])
+    inc = _updating(tmp_path / "inc")
+    _write(inc, early)
+    journey.analyze(inc)
+    _write(inc, late)
+    real, threads = incremental.update, []
+
+    def tight(ws: covalue.Workspace, *args: object, **kwargs: object) -> bool:
+        threads.append(compiled.threads(ws.raw))
+        if threads[-1] > 1:
+            ws.raw.execute("SELECT 1")  # the transaction is still usable here, as after a real failure
+            raise duckdb.OutOfMemoryException("could not allocate block of size 256 KiB")
+        return real(ws, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incremental, "update", tight)
+    told: list[str] = []
+    run = journey.in_one_transaction(inc, lambda: journey.analyze(inc), again=lambda: told.append("again"))
+    assert threads[0] > 1 and threads[-1] == 1 and told == ["again"]
+    assert run.mode.startswith("incremental"), run.mode

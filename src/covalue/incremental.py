@@ -89,9 +89,8 @@ def update(
         return False
     step("analysis_people")
     if not months:
-        raw.execute("BEGIN TRANSACTION")
-        _replace(raw, "analysis_people", "TRUE", "_inc_people", run.analysis_id)
-        raw.execute("COMMIT")
+        with ws.transaction():
+            _replace(raw, "analysis_people", "TRUE", "_inc_people", run.analysis_id)
         run.mode = "incremental: nothing changed"
         _count_rows(raw, run)
         return True
@@ -281,10 +280,10 @@ def update(
     con.create_table("_inc_stage_checks", sc, temp=True, overwrite=True)
     step("stage_checks")
 
-    # -- one transaction: out with the rows recomputed, in with the new ones ----------------------
+    # -- one transaction: out with the rows recomputed, in with the new ones (the caller's, when the
+    # update runs inside one: the web app analyses an upload in one, so pages see all of it or none)
     aid = run.analysis_id
-    raw.execute("BEGIN TRANSACTION")
-    try:
+    with ws.transaction():
         run.rows["analysis_people"] = _replace(raw, "analysis_people", "TRUE", "_inc_people", aid)
         run.rows["item_roles"] = _replace(
             raw, "item_roles", "item_id IN (SELECT item_id FROM _inc_t)", "_inc_item_roles", aid
@@ -299,10 +298,6 @@ def update(
             run.rows[t] = _replace(raw, t, f"month >= {frm}", f"_inc_{t}", aid)
         for t in ("stage_mix", "personas", "journeys", "stage_checks"):
             run.rows[t] = _replace(raw, t, f"pidx >= {jfrom}", f"_inc_{t}", aid)
-        raw.execute("COMMIT")
-    except BaseException:
-        raw.execute("ROLLBACK")
-        raise
     step("write")
     drop_scratch(ws)
     written = sum(run.rows.values())

@@ -263,6 +263,8 @@ def _analyze(
             try:
                 redo = not incremental.update(ws, run, maturity, roles, ex, exi, plan, progress)
             except duckdb.OutOfMemoryException:
+                if ws._in_transaction:  # aborted with it: the caller may try again (in_one_transaction)
+                    raise
                 # the update reads whole threads at once; a full run goes step by step and spills
                 run.mode, redo = "full: the update did not fit in memory", True
                 incremental.drop_scratch(ws)
