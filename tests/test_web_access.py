@@ -960,3 +960,53 @@ def test_canvas_role_entries_take_only_members_of_the_same_community(app: object
         headers=h,
     )
     assert r.status_code == 400 and "not members of this community" in r.json()["detail"]
+
+
+def _items_csv(months: range, per_month: int = 40) -> bytes:
+    """Items in the tabular CSV contract, ``per_month`` in each month of 2025 listed: a question opens a
+    thread every fourth row and someone else answers it."""
+    rows = ["item_id,space_id,author_id,created_at,kind,title,text,parent_id,thread_id"]
+    for m in months:
+        for k in range(per_month):
+            n, at = m * 1000 + k, f"2025-{m:02d}-{1 + k % 27:02d}T10:{k % 60:02d}:00+00:00"
+            if k % 4 == 0:
+                rows.append(f"{n},help,p{k % 7},{at},question,How do I set up the {k} tool?,Any advice?,,{n}")
+            else:
+                root = m * 1000 + k - k % 4
+                rows.append(
+                    f"{n},help,p{(k + 3) % 7},{at},answer,,Install it with the setup guide.,{root},{root}"
+                )
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_an_upload_into_a_workspace_that_updates_is_analysed_in_one_go(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A workspace large enough for updates (here: any size) analyses the second upload incrementally,
+    inside the transaction in which the web app analyses every upload."""
+    path = tmp_path_factory.mktemp("updating") / "ws"
+    covalue.init(path).close()
+    toml = path / "covalue.toml"
+    toml.write_text(re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text()))
+    store = Store.open(path)
+    with store.session() as db:
+        acc.add_user(db, "admin@example.org", "admin", password=PASSWORD)
+    store.dispose()
+    app = create_app(path, limits=Limits(max_upload_bytes=2_000_000))
+    try:
+        c = sign_in(app, "admin@example.org")
+        modes = []
+        for name, months in (("first.csv", range(1, 11)), ("second.csv", range(11, 13))):
+            r = c.post(
+                "/api/uploads",
+                data={"community": "helpdesk"},
+                files={"file": (name, _items_csv(months), "text/csv")},
+                headers={"X-CSRF-Token": api_csrf(c)},
+            )
+            assert r.status_code == 202, r.text
+            job = _wait(c, r.json()["id"], seconds=120)
+            assert job["state"] == "done", job
+            modes.append(job["summary"]["analysis"]["mode"])
+        assert modes[0].startswith("full") and modes[1].startswith("incremental"), modes
+    finally:
+        app.state.site.close()
