@@ -7,6 +7,7 @@ import re
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,61 +16,11 @@ import pytest
 
 import covalue
 from covalue import incremental, journey, synth
-
-TIMES = {"items": "created_at", "actions": "ts"}
-
-
-def _split(tables: dict[str, pa.Table], cut: object) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
-    """The rows before ``cut`` (and every row without a time), and the rows from it on."""
-    early, late = {}, {}
-    for name, tbl in tables.items():
-        col = TIMES.get(name)
-        if col is None:
-            early[name] = tbl
-            continue
-        before = pc.fill_null(pc.less(tbl[col], pa.scalar(cut, pa.timestamp("us"))), True)
-        early[name], late[name] = tbl.filter(before), tbl.filter(pc.invert(before))
-    return early, late
-
-
-def _write(ws: covalue.Workspace, tables: dict[str, pa.Table]) -> None:
-    for name, tbl in tables.items():
-        if tbl.num_rows:
-            ws.append(name, tbl)
-
-
-def _updating(path: Path) -> covalue.Workspace:
-    """A new workspace that updates its analysis after every upload, however small it is (by
-    default a workspace under ``analysis.update_from_actions`` actions runs in full, as quickly)."""
-    ws = covalue.init(path)
-    toml = ws.path / "covalue.toml"
-    text = re.sub(r"(?m)^update_from_actions = \d+", "update_from_actions = 0", toml.read_text())
-    assert "update_from_actions = 0" in text
-    toml.write_text(text)
-    ws.close()
-    return covalue.open(path)
-
-
-def _differences(a: covalue.Workspace, b: covalue.Workspace) -> dict[str, tuple[int, int]]:
-    """Per derived table, rows only in ``a`` and rows only in ``b`` (every column but analysis_id)."""
-    out = {}
-    for t in journey.DERIVED:
-        cols = [c for c in b.table(t).columns if c != "analysis_id"]
-        left = a.table(t).select(*cols).to_pyarrow()
-        right = b.table(t).select(*cols).to_pyarrow()
-        a.raw.register("_l", left)
-        a.raw.register("_r", right)
-        only_l = a.raw.execute(
-            "SELECT count(*) FROM (SELECT * FROM _l EXCEPT ALL SELECT * FROM _r)"
-        ).fetchone()[0]
-        only_r = a.raw.execute(
-            "SELECT count(*) FROM (SELECT * FROM _r EXCEPT ALL SELECT * FROM _l)"
-        ).fetchone()[0]
-        a.raw.unregister("_l")
-        a.raw.unregister("_r")
-        if only_l or only_r:
-            out[t] = (only_l, only_r)
-    return out
+from covalue.update_check import add as _write
+from covalue.update_check import check_tables
+from covalue.update_check import differences as _differences
+from covalue.update_check import split_at as _split
+from covalue.update_check import updating_workspace as _updating
 
 
 @pytest.fixture(scope="module")
@@ -132,25 +83,28 @@ def test_uploads_cut_mid_month_each_update_like_a_full_run(tmp_path: Path, org: 
     """Exports taken on any day, one after another: each upload ends mid-month, so the next one adds
     rows to a month already analysed, and each update builds on the rows the one before kept."""
     cuts = [datetime(2025, 8, 17, 14), datetime(2025, 10, 1), datetime(2025, 11, 20, 8)]
-    parts, rest = [], org.tables
-    for cut in cuts:
-        early, rest = _split(rest, cut)
-        parts.append(early)
-    parts.append(rest)
-    inc = _updating(tmp_path / "inc")
-    _write(inc, parts[0])
-    journey.analyze(inc)
-    for i, part in enumerate(parts[1:], 1):
-        _write(inc, part)
-        run = journey.analyze(inc)
-        assert run.mode.startswith("incremental"), run.mode
-        ref = covalue.init(tmp_path / f"full{i}")
-        for p in parts[: i + 1]:
-            _write(ref, p)
-        journey.analyze(ref)
-        assert _differences(inc, ref) == {}, f"after upload {i}"
-        ref.close()
-    inc.close()
+    got = check_tables(org.tables, cuts, tmp_path)
+    assert [u.cut for u in got] == cuts
+    assert all(u.mode.startswith("incremental") for u in got), [u.mode for u in got]
+    assert [u.differences for u in got] == [{}, {}, {}]
+
+
+def test_the_check_finds_an_update_that_differs(
+    tmp_path: Path, org: synth.SynthOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update that leaves out the new rows of one table is caught, table by table."""
+    real = incremental._replace
+
+    def loses_stage_mix(raw: Any, table: str, where: str, new: str, aid: str) -> int:
+        if table == "stage_mix":  # the old rows go, the new ones never come
+            raw.execute(f'CREATE OR REPLACE TEMP TABLE _inc_lost AS SELECT * FROM "{new}" LIMIT 0')
+            new = "_inc_lost"
+        return real(raw, table, where, new, aid)
+
+    monkeypatch.setattr(incremental, "_replace", loses_stage_mix)
+    (u,) = check_tables(org.tables, [datetime(2025, 12, 1)], tmp_path)
+    assert u.mode.startswith("incremental") and set(u.differences) == {"stage_mix"}
+    assert u.differences["stage_mix"][0] == 0 < u.differences["stage_mix"][1]
 
 
 def test_late_replies_and_votes_in_old_months(tmp_path: Path, org: synth.SynthOrg) -> None:
