@@ -23,15 +23,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
-import pandas as pd
 from ibis import _
 
 from covalue import periods
 from covalue.metrics.activity import month_index, month_label
 from covalue.periods import month_start
+
+# pandas (0.17 s to import) is imported by the functions that use it: every command of the CLI imports
+# this module
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def member_months(ev: ibis.Table) -> ibis.Table:
@@ -50,6 +54,8 @@ def monthly(
     """One row per community and month (months with no activity included) with active members,
     newcomers, acts, explicit joins and leaves. Columns: community_id, month, active, newcomers, acts,
     contributions, joined, left. ``mm`` is :func:`member_months` of ``ev`` when the caller has it."""
+    import pandas as pd
+
     mm = member_months(ev) if mm is None else mm
     fl = first_last(mm)
     per_month = (
@@ -114,6 +120,8 @@ def lapsed(
 ) -> pd.DataFrame:
     """Per community and month m: members last active in m-1 (quiet since). Months where fewer than
     ``lapse_months`` quiet months could be observed get None: too early to tell."""
+    import pandas as pd
+
     fl = first_last(member_months(ev) if mm is None else mm)
     lp = fl.group_by("community_id", month=_.last + 1).aggregate(lapsed=_.count()).to_pandas()
     lp["lapsed"] = lp["lapsed"].astype("Int64")
@@ -275,6 +283,8 @@ def last_month(ev: ibis.Table, *, min_quiet_days: float = 2.0, pace_days: int = 
     week, or a team busy one week a month, has not. When in doubt the month counts as complete: that is
     how it was read before.
     """
+    import pandas as pd
+
     last = ev.group_by("community_id").aggregate(last_ts=_.ts.max()).to_pandas()
     if last.empty:
         return {}
@@ -372,6 +382,8 @@ def spikes(
     the month after is growth, not a spike; the last month, with nothing after it, is not called a
     spike either.
     """
+    import pandas as pd
+
     found: list[tuple[str, int, int, float]] = []
     for cid, g in month_rows.groupby("community_id", sort=True):
         g = g.sort_values("month")
