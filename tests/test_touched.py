@@ -11,9 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from covalue.touched import chat_items, chat_near
+from covalue.touched import chat_near, chat_sources
 
 CHAT = "regexp_extract(i.source, '^([^:]+)', 1) IN ('slack')"
+#: the same items, picked by the chat sources an update finds once (chat_sources)
+BY_SOURCE = "i.source IN (SELECT source FROM _inc_chat_sources)"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def con() -> duckdb.DuckDBPyConnection:
         "ORDER BY created_at LIMIT 2)"
     )
     c.execute("CREATE TABLE _inc_named AS SELECT item_id FROM items USING SAMPLE 20 PERCENT (bernoulli, 11)")
-    chat_items(c, CHAT)
+    assert chat_sources(c, CHAT) == BY_SOURCE
     return c
 
 
@@ -60,6 +62,7 @@ def _pairs(of: str, secs: int, before: bool, after: bool, naming: str | None) ->
     )
 
 
+@pytest.mark.parametrize("chat", [CHAT, BY_SOURCE])
 @pytest.mark.parametrize("of", ["touched", "touched_late"])
 @pytest.mark.parametrize("secs", [60, 3600, 12 * 3600])
 @pytest.mark.parametrize(
@@ -67,15 +70,20 @@ def _pairs(of: str, secs: int, before: bool, after: bool, naming: str | None) ->
     [(True, True, None), (False, True, "n"), (True, False, "o"), (False, True, None), (True, False, None)],
 )
 def test_chat_near_finds_what_pairing_every_two_messages_finds(
-    con: duckdb.DuckDBPyConnection, of: str, secs: int, before: bool, after: bool, naming: str | None
+    con: duckdb.DuckDBPyConnection,
+    chat: str,
+    of: str,
+    secs: int,
+    before: bool,
+    after: bool,
+    naming: str | None,
 ) -> None:
-    got = {
-        r[0] for r in con.execute(chat_near(of, secs, before=before, after=after, naming=naming)).fetchall()
-    }
+    found = con.execute(chat_near(chat, of, secs, before=before, after=after, naming=naming)).fetchall()
+    got = {r[0] for r in found}
     want = {r[0] for r in con.execute(_pairs(of, secs, before, after, naming)).fetchall()}
     assert want  # the case finds something
     assert got == want
 
 
 def test_nothing_within_zero_seconds(con: duckdb.DuckDBPyConnection) -> None:
-    assert con.execute(chat_near("touched", 0)).fetchall() == []
+    assert con.execute(chat_near(CHAT, "touched", 0)).fetchall() == []

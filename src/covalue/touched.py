@@ -54,16 +54,16 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     turns = bool(conv.get("chat_turns", False)) and minutes > 0
     chat_seen = any_chat()
     if chat_seen:
-        chat_items(raw, chat)
+        chat = chat_sources(raw, chat)
         _named_items(raw, named)
         # the new items' chat neighbours: a message after a new one may now follow it
-        raw.execute(f"INSERT INTO _inc_t {chat_near('_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', secs)}")
         # a message naming someone answers their latest message within hours: later messages naming
         # people may now answer a new one, and what a message naming people answered (or did) changes
-        raw.execute(f"INSERT INTO _inc_t {chat_near('_inc_t', named, before=False, naming='n')}")
-        raw.execute(f"INSERT INTO _inc_t {chat_near('_inc_t', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, before=False, naming='n')}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
         if turns:  # a line taken up gives its reply to its stretch's first line, earlier that day
-            raw.execute(f"INSERT INTO _inc_t {same_days('_inc_t')}")
+            raw.execute(f"INSERT INTO _inc_t {same_days(chat, '_inc_t')}")
     size = -1
     while True:
         raw.execute(
@@ -85,15 +85,15 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     chat_in = chat_seen or any_chat()  # a thread of the touched ones may hold chat messages
     if chat_in:
         if not chat_seen:
-            chat_items(raw, chat)
+            chat = chat_sources(raw, chat)
             _named_items(raw, named)
-        raw.execute(f"INSERT INTO _inc_nb {chat_near('_inc_t', secs)}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near('_inc_t', named, before=False)}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near('_inc_t', named, after=False, naming='o')}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near('_inc_nb', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, before=False)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
         if turns:  # the stretch of a line read, or taken up, is found among the lines of its day
             raw.execute(
-                f"INSERT INTO _inc_nb {same_days('(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
+                f"INSERT INTO _inc_nb {same_days(chat, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
             )
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
@@ -117,19 +117,21 @@ def _named_items(raw: Any, named: int) -> None:
         )
 
 
-def chat_items(raw: Any, chat: str) -> None:
-    """``_inc_chat``: the chat items with a channel and a time (``chat`` picks them from ``items i``),
-    read once for every :func:`chat_near` and :func:`same_days` of an update."""
+def chat_sources(raw: Any, chat: str) -> str:
+    """``_inc_chat_sources``: the sources of the workspace's chat items (``chat`` picks them from
+    ``items i``), read once per update; returns the condition that picks chat items by them, a lookup
+    in place of reading every item's platform from its source again in each step."""
     raw.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_chat AS SELECT i.item_id, i.space_id, i.created_at FROM items i "
-        f"WHERE {chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
+        "CREATE OR REPLACE TEMP TABLE _inc_chat_sources AS SELECT i.source FROM "
+        f"(SELECT DISTINCT source FROM items) i WHERE {chat}"
     )
+    return "i.source IN (SELECT source FROM _inc_chat_sources)"
 
 
 def chat_near(
-    of: str, secs: int, *, before: bool = True, after: bool = True, naming: str | None = None
+    chat: str, of: str, secs: int, *, before: bool = True, after: bool = True, naming: str | None = None
 ) -> str:
-    """A SELECT of the chat items (``_inc_chat``, :func:`chat_items`) within ``secs`` before and/or
+    """A SELECT of the chat items (``chat`` picks them from ``items i``) within ``secs`` before and/or
     after a chat item of ``of`` in the same channel, kept only when the item found (``naming='n'``) or
     the item of ``of`` (``'o'``) names someone (``_inc_named``); nothing when ``secs`` is 0. An item may
     come out more than once.
@@ -143,18 +145,19 @@ def chat_near(
     near one, and an update's items are mostly of its own months."""
     if secs <= 0 or not (before or after):
         return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-    named = "AND c.item_id IN (SELECT item_id FROM _inc_named)"
+    named = "AND i.item_id IN (SELECT item_id FROM _inc_named)"
+    timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
     o = (
-        f"SELECT c.space_id AS _os, c.created_at AS _ot FROM _inc_chat c JOIN {of} USING (item_id) "
-        f"WHERE TRUE {named if naming == 'o' else ''}"
+        f"SELECT i.space_id AS _os, i.created_at AS _ot FROM items i JOIN {of} USING (item_id) "
+        f"WHERE {timed} {named if naming == 'o' else ''}"
     )
     span = (
         f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
         f"AS _hi FROM ({o}) GROUP BY _os"
     )
     n = (
-        f"SELECT c.item_id, c.space_id, c.created_at FROM _inc_chat c JOIN ({span}) b ON c.space_id = b._bs "
-        f"AND c.created_at BETWEEN b._lo AND b._hi WHERE TRUE {named if naming == 'n' else ''}"
+        f"SELECT i.item_id, i.space_id, i.created_at FROM items i JOIN ({span}) b ON i.space_id = b._bs "
+        f"AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat} {named if naming == 'n' else ''}"
     )
     parts = []
     if after:  # found at most secs after one of `of`: the latest of those at or before it
@@ -170,12 +173,13 @@ def chat_near(
     return " UNION ALL ".join(parts)
 
 
-def same_days(of: str) -> str:
-    """A SELECT of the chat items (``_inc_chat``) written in the channel and on the calendar day of a
-    chat item of ``of``."""
+def same_days(chat: str, of: str) -> str:
+    """A SELECT of the chat items (``chat`` picks them from ``items i``) written in the channel and on
+    the calendar day of a chat item of ``of``."""
     return (
-        "SELECT c.item_id FROM _inc_chat c JOIN (SELECT DISTINCT c.space_id, c.created_at::DATE AS d "
-        f"FROM _inc_chat c JOIN {of} o USING (item_id)) b ON c.space_id = b.space_id AND c.created_at::DATE = b.d"
+        f"SELECT i.item_id FROM items i JOIN (SELECT DISTINCT i.space_id, i.created_at::DATE AS d FROM items i "
+        f"JOIN {of} o USING (item_id) WHERE {chat} AND i.space_id IS NOT NULL) b "
+        f"ON i.space_id = b.space_id AND i.created_at::DATE = b.d WHERE {chat}"
     )
 
 
