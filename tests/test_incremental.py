@@ -395,3 +395,30 @@ def test_an_update_out_of_memory_in_a_transaction_runs_again_on_one_thread(
     run = journey.in_one_transaction(inc, lambda: journey.analyze(inc), again=lambda: told.append("again"))
     assert threads[0] > 1 and threads[-1] == 1 and told == ["again"]
     assert run.mode.startswith("incremental"), run.mode
+
+
+def test_the_update_check_script_on_exports(tmp_path: Path) -> None:
+    """scripts/update_check.py on the in-repo Slack and Discord exports, cut twice: one line per upload,
+    the same as a full run, and a folder that holds something is refused."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    mini = root / "tests" / "data" / "mini"
+    cmd = [
+        sys.executable,
+        str(root / "scripts" / "update_check.py"),
+        str(mini / "slack"),
+        str(mini / "discord"),
+    ]
+    cuts = ["--cut", "2025-03-20", "--cut", "2025-04-20T12:00"]
+    done = subprocess.run([*cmd, *cuts], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.endswith("same as a full run") for line in lines), lines
+    assert lines[1].startswith("upload from 2025-04-20 12:00: incremental:"), lines
+    (tmp_path / "kept.txt").write_text("mine")
+    refused = subprocess.run(
+        [*cmd, *cuts, "--work", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and "is not empty" in refused.stderr
