@@ -10,7 +10,8 @@ from pathlib import Path
 
 import covalue
 from covalue import diagnosis, journey
-from test_incremental import _differences, _updating
+from covalue.update_check import differences as _differences
+from covalue.update_check import updating_workspace as _updating
 
 T0 = datetime(2016, 3, 1, 9)
 SPACE = "slack:team:general"

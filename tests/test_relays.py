@@ -17,7 +17,8 @@ import covalue
 from covalue import evaluation, relays
 from covalue.rights.forget import forget
 from covalue.rights.people import resolve
-from test_incremental import _differences, _updating
+from covalue.update_check import differences as _differences
+from covalue.update_check import updating_workspace as _updating
 
 HEADER = "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
 #: written apart from the product's pattern: a network without a colon, then a nick of at most 128

@@ -20,7 +20,8 @@ from covalue.commands import options
 from covalue.metrics.stage_checks import UPTAKE
 from covalue.report import coaching
 from covalue.report.build import build
-from test_incremental import _differences, _updating
+from covalue.update_check import differences as _differences
+from covalue.update_check import updating_workspace as _updating
 
 RESPONSE_VERBS = models.load("maturity")["interactions"]["response_verbs"]
 

@@ -136,7 +136,8 @@ def update(
     )
     # edges of the touched items: their replies, and every action on them; plus actions on no item
     parents = ws.table("_inc_item_roles").select(_p=ws.table("_inc_item_roles").parent_id)
-    roles_ctx = new_roles.filter(new_roles.item_id.isin(t_ids.item_id) | new_roles.item_id.isin(parents._p))
+    in_ctx = new_roles.item_id.isin(t_ids.item_id) | new_roles.item_id.isin(parents._p)
+    roles_ctx = new_roles.filter(in_ctx)
     on_t = acts_i.semi_join(t_ids, acts_i.item_id == t_ids.item_id)
     on_e = acts_i.filter(acts_i.item_id.isnull() | acts_i.item_id.isin(e_ids.item_id))
     edges = build_interactions(roles_ctx, on_e, who, maturity)
@@ -164,8 +165,7 @@ def update(
     # thread nor near a new row, so it is not touched: its kept row is read here
     inc_r = ws.table("_inc_item_roles")
     facts_ctx = new_roles.filter(
-        new_roles.item_id.isin(t_ids.item_id)
-        | new_roles.item_id.isin(parents._p)
+        in_ctx
         | new_roles.item_id.isin(inc_r.answers_item)
         | new_roles.parent_id.isin(t_ids.item_id)
         | new_roles.answers_item.isin(t_ids.item_id)

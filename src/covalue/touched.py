@@ -53,17 +53,16 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     # rows are recomputed, so only the days of lines outside them are added below
     turns = bool(conv.get("chat_turns", False)) and minutes > 0
     chat_seen = any_chat()
-    if chat_seen:
-        chat = chat_sources(raw, chat)
-        _named_items(raw, named)
+    picked = _chat_read(raw, chat, named) if chat_seen else None  # chat items, by their sources
+    if picked:
         # the new items' chat neighbours: a message after a new one may now follow it
-        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(picked, '_inc_t', secs)}")
         # a message naming someone answers their latest message within hours: later messages naming
         # people may now answer a new one, and what a message naming people answered (or did) changes
-        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, before=False, naming='n')}")
-        raw.execute(f"INSERT INTO _inc_t {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(picked, '_inc_t', named, before=False, naming='n')}")
+        raw.execute(f"INSERT INTO _inc_t {chat_near(picked, '_inc_t', named, after=False, naming='o')}")
         if turns:  # a line taken up gives its reply to its stretch's first line, earlier that day
-            raw.execute(f"INSERT INTO _inc_t {same_days(chat, '_inc_t')}")
+            raw.execute(f"INSERT INTO _inc_t {same_days(picked, '_inc_t')}")
     size = -1
     while True:
         raw.execute(
@@ -84,16 +83,14 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     raw.execute("CREATE OR REPLACE TEMP TABLE _inc_nb AS SELECT NULL::VARCHAR AS item_id WHERE FALSE")
     chat_in = chat_seen or any_chat()  # a thread of the touched ones may hold chat messages
     if chat_in:
-        if not chat_seen:
-            chat = chat_sources(raw, chat)
-            _named_items(raw, named)
-        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', secs)}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, before=False)}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_t', named, after=False, naming='o')}")
-        raw.execute(f"INSERT INTO _inc_nb {chat_near(chat, '_inc_nb', named, after=False, naming='o')}")
+        picked = picked or _chat_read(raw, chat, named)
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', named, before=False)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', named, after=False, naming='o')}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_nb', named, after=False, naming='o')}")
         if turns:  # the stretch of a line read, or taken up, is found among the lines of its day
             raw.execute(
-                f"INSERT INTO _inc_nb {same_days(chat, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
+                f"INSERT INTO _inc_nb {same_days(picked, '(SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb)')}"
             )
     raw.execute(
         "CREATE OR REPLACE TEMP TABLE _inc_s AS SELECT item_id FROM _inc_t UNION SELECT item_id FROM _inc_nb "
@@ -105,6 +102,13 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
         "WHERE i.parent_id IS NOT NULL OR (i.thread_id IS NOT NULL AND i.thread_id <> i.item_id)"
     )
     return size, raw.execute("SELECT count(*) FROM _inc_s").fetchone()[0], chat_in
+
+
+def _chat_read(raw: Any, chat: str, named: int) -> str:
+    """What the chat steps read, made once per update: the chat sources (:func:`chat_sources`, whose
+    condition is returned) and the items that name someone (:func:`_named_items`)."""
+    _named_items(raw, named)
+    return chat_sources(raw, chat)
 
 
 def _named_items(raw: Any, named: int) -> None:
@@ -147,30 +151,31 @@ def chat_near(
         return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
     named = "AND i.item_id IN (SELECT item_id FROM _inc_named)"
     timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
+    # each part reads the touched items (o), their span in each channel and the items in it (n) once
     o = (
         f"SELECT i.space_id AS _os, i.created_at AS _ot FROM items i JOIN {of} USING (item_id) "
         f"WHERE {timed} {named if naming == 'o' else ''}"
     )
     span = (
         f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
-        f"AS _hi FROM ({o}) GROUP BY _os"
+        "AS _hi FROM o GROUP BY _os"
     )
     n = (
-        f"SELECT i.item_id, i.space_id, i.created_at FROM items i JOIN ({span}) b ON i.space_id = b._bs "
+        "SELECT i.item_id, i.space_id, i.created_at FROM items i JOIN span b ON i.space_id = b._bs "
         f"AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat} {named if naming == 'n' else ''}"
     )
     parts = []
     if after:  # found at most secs after one of `of`: the latest of those at or before it
         parts.append(
-            f"SELECT n.item_id FROM ({n}) n ASOF JOIN ({o}) o ON n.space_id = o._os AND n.created_at >= o._ot "
+            "SELECT n.item_id FROM n ASOF JOIN o ON n.space_id = o._os AND n.created_at >= o._ot "
             f"WHERE n.created_at <= o._ot + INTERVAL {secs} SECOND"
         )
     if before:  # found at most secs before one: the earliest at or after it
         parts.append(
-            f"SELECT n.item_id FROM ({n}) n ASOF JOIN ({o}) o ON n.space_id = o._os AND n.created_at <= o._ot "
+            "SELECT n.item_id FROM n ASOF JOIN o ON n.space_id = o._os AND n.created_at <= o._ot "
             f"WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
         )
-    return " UNION ALL ".join(parts)
+    return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) " + " UNION ALL ".join(parts)
 
 
 def same_days(chat: str, of: str) -> str:
