@@ -85,3 +85,30 @@ def test_the_hour_axis_ticks_at_round_numbers(largest: float, ticks: list[int]) 
     got = [round(lo + k * y2["dtick"], 6) for k in range(round((hi - lo) / y2["dtick"]) + 1)]
     assert got == ticks and "nticks" not in y2
     assert 37 not in got and 74 not in got
+
+
+def test_a_workspace_named_as_an_export_is_pointed_out_and_nothing_is_read(tmp_path, monkeypatch) -> None:
+    """``covalue ingest WORKSPACE EXPORT`` (forgetting ``-w``) would read the export into the default
+    workspace: it stops before reading anything and says how to name the workspace."""
+    import covalue
+    from covalue.cli import app
+
+    target = tmp_path / "ours"
+    covalue.init(target).close()
+    monkeypatch.chdir(tmp_path)  # where the default workspace would be made
+    monkeypatch.delenv("COVALUE_WORKSPACE", raising=False)
+    export = Path(__file__).parent / "data" / "mini" / "slack"
+    res = CliRunner().invoke(app, ["ingest", str(target), str(export)])
+    assert res.exit_code == 2
+    assert "is a covalue workspace, not an export" in res.output
+    assert f"covalue ingest -w {target}" in " ".join(res.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours"]  # no default workspace made
+    ws = covalue.open(target)
+    # through the API the folder is a reject with the same reason, and the export is read
+    got = ws.ingest([target, export])
+    assert got[0].status == "failed" and "is a covalue workspace, not an export" in got[0].messages[0]
+    assert got[1].status != "failed" and got[1].added["items"] > 0
+    ws.close()
+    # the command names the workspace it read into
+    res = CliRunner().invoke(app, ["ingest", "-w", str(target), str(export)])
+    assert res.exit_code == 0 and f"Workspace {target}" in " ".join(res.output.split())

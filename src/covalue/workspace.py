@@ -43,6 +43,13 @@ def default_path() -> Path:
     return Path(os.environ.get("COVALUE_WORKSPACE") or DEFAULT_DIR)
 
 
+def is_workspace(path: str | Path) -> bool:
+    """Whether ``path`` is a workspace folder (it holds covalue's database): named where an export is
+    expected, it is a mistake to point out, not an export to read."""
+    p = Path(path)
+    return p.is_dir() and (p / DB_FILE).is_file()
+
+
 @dataclass
 class IngestResult:
     """What one ``ingest`` did: rows read and newly added per table, rejects, and messages."""

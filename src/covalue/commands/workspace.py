@@ -12,7 +12,7 @@ from rich.table import Table
 
 import covalue
 from covalue.commands.options import JsonOpt, WorkspaceOpt, console, fail, opened, print_json, progress_bar
-from covalue.workspace import default_path
+from covalue.workspace import default_path, is_workspace
 
 
 def init(
@@ -44,6 +44,12 @@ def ingest(
     """Read platform exports into the workspace (idempotent: the same export twice adds nothing)."""
     if not paths and members is None:
         fail("name the exports to ingest, or an HR file with --members")
+    named = [p for p in paths or [] if is_workspace(p)]
+    if named:  # e.g. `covalue ingest WORKSPACE EXPORT`: nothing is read, least of all into another workspace
+        fail(
+            f"{named[0]}: this folder is a covalue workspace, not an export; to read exports into it: "
+            f"covalue ingest -w {named[0]} EXPORT ..."
+        )
     from covalue.hr import attach_members
 
     with opened(workspace, create=True) as ws:
@@ -60,6 +66,7 @@ def ingest(
     if as_json:
         print_json([r.to_dict() for r in results] + ([hr.to_dict()] if hr else []))
     else:
+        console.print(f"Workspace [bold]{ws.path}[/]")
         for r in results:
             colour = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
             console.print(

@@ -19,6 +19,12 @@ from covalue.sources.base import Reader, ReaderError, Sink, SourceSink
 __all__ = ["Reader", "ReaderError", "Sink", "SourceSink", "detect", "get_reader", "readers"]
 
 
+#: why a workspace folder named as an export is not read
+WORKSPACE_NAMED = (
+    "this folder is a covalue workspace, not an export; name it with --workspace (-w) to read exports into it"
+)
+
+
 @cache
 def readers() -> dict[str, type[Reader]]:
     """Every registered reader, by name."""
@@ -49,6 +55,10 @@ def detect(path: Path) -> type[Reader]:
     would read it to its end to say no. Naming a reader (``--source``) skips that check."""
     if not path.exists():
         raise ReaderError(f"{path}: no such file or folder")
+    from covalue.workspace import is_workspace
+
+    if is_workspace(path):
+        raise ReaderError(f"{path}: {WORKSPACE_NAMED}")
     refused = sniff.refusal(path)
     if refused:
         raise ReaderError(f"{path.name}: {refused} (a reader named with --source reads it regardless)")
