@@ -747,7 +747,7 @@ def test_cli_links_items_to_an_experiment_and_writes_both_tables(tmp_path) -> No
     assert bad.exit_code == 2 and "i2" in bad.output  # an item of another community is refused
     ok = run(app, ["experiments", "-w", str(path), "--link", str(xid), "--item", "i1"])
     assert ok.exit_code == 0, ok.output
-    assert "1 participant row(s) and 1 linked item(s) written" in " ".join(ok.output.split())
+    assert "1 participant row and 1 linked item written" in " ".join(ok.output.split())
     out = json.loads(run(app, ["experiments", "-w", str(path), "--json", "--sync"]).output)
     assert out["experiments"][0]["items"] == ["i1"] and out["experiments"][0]["space_id"] == "s1"
     assert out["items_written"] == 1

@@ -134,9 +134,7 @@ def test_explain(club):
     out = club.explain(mf.mid("dave"), period="2025-03")
     c = out["communities"][0]
     assert c["stage"] == "solve"
-    assert (
-        "wrote 2 answer(s) to questions of other members (2 known person(s) helped)" in c["reasons"]["solve"]
-    )
+    assert "wrote 2 answers to questions of other members (2 known people helped)" in c["reasons"]["solve"]
     assert {e["item_id"] for e in c["evidence"]["solve"]} == {"t:club:i13", "t:club:i14"}
     with pytest.raises(LookupError):
         club.explain("m_nobody")

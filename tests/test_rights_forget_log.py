@@ -74,7 +74,7 @@ def test_forgotten_rows_are_skipped_and_counted() -> None:
     assert acts["action_id"].to_pylist() == ["2", "3"]
     assert acts["target_id"].to_pylist() == [None, other]
     assert skip.skipped == {"identities": 2, "items": 2, "actions": 1}
-    assert "skipped 5 records of 2 forgotten account(s)" in (skip.message() or "")
+    assert "skipped 5 records of 2 forgotten accounts" in (skip.message() or "")
 
 
 def test_an_empty_log_passes_batches_through_untouched() -> None:

@@ -47,7 +47,7 @@ def test_an_administrator_sets_a_space_apart_as_a_community(tmp_path: Path) -> N
         )
         done = admin.post("/admin/communities/move", data={**form, "csrf_token": _csrf(page.text)})
         assert done.status_code == 200, done.text[:500]
-        assert "1 space(s) moved to Ideas Lab" in done.text and "analysed again" in done.text
+        assert "1 space moved to Ideas Lab" in done.text and "analysed again" in done.text
         # the new community has its own results on every page, the space is no longer healthy's
         site = app.state.site
         assert site.snapshot().names.get("ideas-lab") == "Ideas Lab"

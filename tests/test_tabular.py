@@ -541,7 +541,7 @@ def test_invalid_utf8_after_the_sample_is_replaced_and_reported(tmp_path, monkey
     f.write_bytes(b"item_id,created_at,text\n1,2024-01-01,fine\n2,2024-01-01,bad \xff byte\n")
     out, messages = read_direct(f)
     assert [i["text"] for i in out["items"]] == ["fine", "bad \ufffd byte"]
-    assert any("1 line(s) held bytes invalid in utf-8 (first at items.csv:3)" in m for m in messages)
+    assert any("1 line held bytes invalid in utf-8 (first at items.csv:3)" in m for m in messages)
 
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path):

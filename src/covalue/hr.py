@@ -131,7 +131,9 @@ def attach_members(ws: Any, path: str | Path) -> HrResult:
             for r in refused:
                 reject(f"{path.name}!{r.name}", r.reason)
             if ignored:
-                result.messages.append(f"{path.name}: ignored {len(ignored)} file(s) that are not tables")
+                result.messages.append(
+                    f"{path.name}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not tables"
+                )
             for f in files:
                 _read_file(f, ws, source, buf, reject, flush, result)
         finally:

@@ -550,15 +550,17 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
             else "none of their contributions in the window got a response from another member yet."
         ),
     }
+    from covalue.presentation import plural
+
     if r["solve"]:
         parts = []
         if r["helped_items"]:
             parts.append(
-                f"wrote {r['helped_items']} answer(s) to questions of other members "
-                f"({r['helped_people']} known person(s) helped)"
+                f"wrote {plural(r['helped_items'], 'answer')} to questions of other members "
+                f"({plural(r['helped_people'], 'known person', 'known people')} helped)"
             )
         if r["answered_questions"]:
-            parts.append(f"asked {r['answered_questions']} question(s) that another member answered")
+            parts.append(f"asked {plural(r['answered_questions'], 'question')} that another member answered")
         out["solve"] = "; ".join(parts) + "."
     else:
         out["solve"] = (
@@ -570,17 +572,17 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
         parts = []
         if r["supported_ideas"]:
             parts.append(
-                f"proposed {r['supported_ideas']} idea(s) that at least "
+                f"proposed {plural(r['supported_ideas'], 'idea')} that at least "
                 f"{st['innovate_min_supporters']} other members supported"
             )
         if contributed:
-            parts.append(f"contributed to {contributed} experiment(s)")
+            parts.append(f"contributed to {plural(contributed, 'experiment')}")
         out["innovate"] = "; ".join(parts) + "."
     else:
         out["innovate"] = f"no idea of theirs has {st['innovate_min_supporters']} supporters yet."
     if listed:
         out["experiments"] = (
-            f"listed in {listed} completed experiment(s), contributed to {contributed} "
+            f"listed in {plural(listed, 'completed experiment')}, contributed to {contributed} "
             "(an item linked to it, or written in its space during it); being listed alone does not count."
         )
     return out

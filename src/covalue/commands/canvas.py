@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from covalue.commands.options import WorkspaceOpt, console, fail, opened, print_json
+from covalue.presentation import plural
 
 canvas_app = typer.Typer(help="Canvases the community team fills in with evidence, exported as HTML or JSON.")
 
@@ -134,13 +135,13 @@ def experiments(
             f"[bold]#{e['id']} {e['title']}[/] ({e['community_id']}, {e['status']}) "
             f"{e['starts_on'] or '?'} → {e['ends_on'] or 'open'}"
             + (f" in {e['space_id']}" if e.get("space_id") else "")
-            + f"; {len(e['participants'])} participant(s), {len(e['items'])} linked item(s)"
+            + f"; {plural(len(e['participants']), 'participant')}, {plural(len(e['items']), 'linked item')}"
             + (f"; outcome: {e['outcome']}" if e["outcome"] else "")
         )
     if written is not None:
         console.print(
-            f"{written['participants_written']} participant row(s) and {written['items_written']} linked "
-            "item(s) written to the workspace; run `covalue analyze` next."
+            f"{plural(written['participants_written'], 'participant row')} and "
+            f"{plural(written['items_written'], 'linked item')} written to the workspace; run `covalue analyze` next."
         )
 
 
@@ -165,7 +166,10 @@ def _link_items(workspace: Path | None, xid: int, items: list[str]) -> None:
                 new = cs.link_items(db, xid, ids, None)
         finally:
             store.dispose()
-    console.print(f"{len(new)} item(s) linked to experiment #{xid} ({len(ids) - len(new)} already were).")
+    already = len(ids) - len(new)
+    console.print(
+        f"{plural(len(new), 'item')} linked to experiment #{xid} ({already} already {'was' if already == 1 else 'were'})."
+    )
 
 
 def stories(

@@ -19,7 +19,7 @@ from covalue.commands.options import (
     opened,
     print_json,
 )
-from covalue.presentation import num, pct
+from covalue.presentation import num, pct, plural
 
 _NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
 
@@ -83,10 +83,15 @@ def health(
             if r.get("inferred_note"):
                 console.print(f"  ({r['inferred_note']}.)")
         if c:
-            elephant = c.get("elephant_factor")
+            few, elephant = c.get("absence_factor"), c.get("elephant_factor")
             console.print(
-                f"  Concentration: {c.get('absence_factor')} member(s) make more than half of the contributions"
-                + (f"; {elephant} org unit(s) do" if elephant is not None else "")
+                f"  Concentration: {plural(few, 'member')} {'makes' if few == 1 else 'make'} more than half "
+                "of the contributions"
+                + (
+                    f"; {plural(elephant, 'org unit')} {'does' if elephant == 1 else 'do'}"
+                    if elephant is not None
+                    else ""
+                )
                 + "."
             )
         n = h.get("network")

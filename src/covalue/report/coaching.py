@@ -435,6 +435,10 @@ def canvas_step(canvas: dict[str, Any] | None, model: dict[str, Any]) -> dict[st
         "n_goals": len(goals),
         "n_experiments": len(experiments),
         "n_stories": len(stories),
+        # the counts with their nouns, for sentences ("1 goal", "2 value stories")
+        "goals": plural(len(goals), "goal"),
+        "experiments": plural(len(experiments), "experiment"),
+        "stories": plural(len(stories), "value story", "value stories"),
     }
     return {
         "finding": "canvas_" + when,

@@ -183,8 +183,10 @@ class SkipList:
     def message(self) -> str | None:
         if not self.total:
             return None
+        from covalue.presentation import plural
+
         parts = ", ".join(f"{n:,} {t}" for t, n in sorted(self.skipped.items()))
         return (
-            f"skipped {self.total:,} records of {len(self._blocked):,} forgotten account(s) ({parts}): "
+            f"skipped {plural(self.total, 'record')} of {plural(len(self._blocked), 'forgotten account')} ({parts}): "
             "they asked to be forgotten, so this export's copy of their data was not read"
         )

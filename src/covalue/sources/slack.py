@@ -224,7 +224,8 @@ class SlackReader(Reader):
         ignored = sorted(r for r in rel if r not in META_FILES and not DAY.match(PurePosixPath(r).name))
         if ignored:
             self.sink.warn(
-                f"{self.label}: ignored {len(ignored)} file(s) that are not part of a Slack export "
+                f"{self.label}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not part "
+                "of a Slack export "
                 f"(e.g. {ignored[0]})"
             )
         self.sink.set_total(sum(files.sizes[n] for _d, _f, n in days) or None)

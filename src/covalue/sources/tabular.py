@@ -326,7 +326,8 @@ class TabularReader(Reader):
         if ignored:
             shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
             sink.warn(
-                f"{path.name}: ignored {len(ignored)} file(s) that are not CSV, JSON Lines or Parquet: {shown}"
+                f"{path.name}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not CSV, "
+                f"JSON Lines or Parquet: {shown}"
             )
         if not files:
             raise ReaderError(f"{path}: no CSV, JSON Lines or Parquet files found")

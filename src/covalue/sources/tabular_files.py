@@ -252,7 +252,8 @@ class RecordStream:
             yield Record(f"{label}:{start}", dict(zip(header, row, strict=False)), row)
         if bad_bytes_lines:
             self.notes.append(
-                f"{label}: {bad_bytes_lines} line(s) held bytes invalid in {encoding} (first at {first_bad}); "
+                f"{label}: {bad_bytes_lines} {'line' if bad_bytes_lines == 1 else 'lines'} held bytes invalid in "
+                f"{encoding} (first at {first_bad}); "
                 "they were replaced with U+FFFD and the rows kept"
             )
         if header is None:

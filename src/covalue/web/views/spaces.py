@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
 from covalue import communities
+from covalue.presentation import plural
 from covalue.web.common import CtxDep, admin_only, audit, render
 from covalue.web.security import Ctx
 from covalue.web.site import Busy
@@ -61,7 +62,7 @@ def move_spaces(
         return _page(ctx, 400, error=str(e))
     audit(ctx, "moved spaces between communities", moved.community_id, ", ".join(moved.spaces))
     done = (
-        f"{len(moved.spaces)} space(s) moved to {moved.name}: {moved.items:,} items and "
+        f"{plural(len(moved.spaces), 'space')} moved to {moved.name}: {moved.items:,} items and "
         f"{moved.actions:,} actions."
     )
     try:
