@@ -117,6 +117,8 @@ def test_dying_community_is_shrinking_and_steady_one_holds(planted: covalue.Work
     assert verdicts["d"].verdict == "shrinking"
     assert verdicts["d"].change < -0.1
     assert "active members a month" in verdicts["d"].explanation
+    # the sentence counts as a person writes them: one member, no newcomers
+    assert "0 newcomers in those 3 months, 1 member went quiet" in verdicts["d"].explanation
     # the everyday base of 'c' (5 regulars) holds once the campaign months are set aside
     assert verdicts["c"].verdict == "holding"
     assert verdicts["c"].recent_active == 5 and verdicts["c"].earlier_active == 5

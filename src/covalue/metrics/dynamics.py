@@ -176,6 +176,8 @@ def growth(
     Campaign spikes (see :func:`spikes`) and the ``follow`` months after them are set aside: a launch
     that fades is not the community shrinking, and a launch is not the community growing.
     """
+    from covalue.presentation import plural
+
     campaign: dict[str, set[int]] = {}
     for sp in spikes or []:
         year, mon = (int(x) for x in sp.month.split("-"))
@@ -213,11 +215,11 @@ def growth(
         before = ", ".join(month_label(int(m)) for m in earlier.month)
         explanation = (
             f"{ra:.1f} active members a month in {label} against {ea:.1f} in {before} ({change:+.0%}; "
-            f"within ±{threshold:.0%} counts as holding); {int(recent.newcomers.sum())} newcomers in those "
-            f"{window} months"
+            f"within ±{threshold:.0%} counts as holding); {plural(int(recent.newcomers.sum()), 'newcomer')} in "
+            f"those {window} months"
         )
         if lapsed_recent is not None:
-            explanation += f", {lapsed_recent} members went quiet"
+            explanation += f", {plural(lapsed_recent, 'member')} went quiet"
         if skipped:
             explanation += "; " + set_aside_text(sorted(skipped))
         out.append(
@@ -384,6 +386,8 @@ def spikes(
     """
     import pandas as pd
 
+    from covalue.presentation import plural
+
     found: list[tuple[str, int, int, float]] = []
     for cid, g in month_rows.groupby("community_id", sort=True):
         g = g.sort_values("month")
@@ -433,7 +437,7 @@ def spikes(
                 n_new,
                 shares,
                 f"{acts} acts in {month_label(m)} against a median of {base:.0f} in the months before "
-                f"({acts / max(base, 1.0):.1f}×); {n_new} newcomers that month"
+                f"({acts / max(base, 1.0):.1f}×); {plural(n_new, 'newcomer')} that month"
                 + (f", still active: {kept}" if kept else ""),
             )
         )

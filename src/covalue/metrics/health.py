@@ -341,13 +341,15 @@ def shape(
 
 def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
     """The verdict of one shape row in plain words, with the numbers and thresholds that decided it."""
+    from covalue.presentation import plural
+
     s = model["shape"]
     share = row.get("top_author_share") or 0.0
     rr = row.get("reply_rate") or 0.0
     rc = row.get("reciprocity") or 0.0
     facts = (
-        f"{row['active']} active members, {row['newcomers']} new; {row['originals']} threads started by "
-        f"{row['starters']} people (the most active wrote {share:.0%}); {rr:.0%} of threads got a reply from "
+        f"{plural(row['active'], 'active member')}, {row['newcomers']} new; {plural(row['originals'], 'thread')} "
+        f"started by {plural(row['starters'], 'person')} (the most active wrote {share:.0%}); {rr:.0%} of threads got a reply from "
         f"someone else; {rc:.0%} of responding pairs responded both ways"
     )
     if row.get("top_unit_share") is not None:
@@ -371,7 +373,7 @@ def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
         "workgroup": f"a group of at most {s['workgroup_max_active']} with no newcomers who answer each other "
         f"(reciprocity at least {s['workgroup_min_reciprocity']:.0%})",
         "community": f"no single voice dominates (the most active wrote {share:.0%} of what was started), "
-        f"{row['starters']} people start conversations, so it is not a broadcast, and it is not a small closed "
+        f"{plural(row['starters'], 'person')} {'starts' if row['starters'] == 1 else 'start'} conversations, so it is not a broadcast, and it is not a small closed "
         "group",
     }[row["shape"]]
     return f"{row['shape'].capitalize()}: {why}. The numbers: {facts}."
