@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from covalue import stages
-from covalue.presentation import pct
+from covalue.presentation import pct, plural
 from covalue.report.charts.base import (
     GREY,
     STAGE_COLOURS,
@@ -74,7 +74,7 @@ def mix_now(c: CommunityFacts) -> dict | None:
     top = max(range(len(JOURNEY)), key=lambda i: counts[i])
     observers, readers = int(mix.get("observer") or 0), int(mix.get("readers") or 0)
     summary = (
-        f"Of {active:,} members who did something others could see in the {c.get('window_days', 90)} days "
+        f"Of {plural(active, 'member')} who did something others could see in the {c.get('window_days', 90)} days "
         f"to the end of {c['period']}, "
         + ", ".join(f"{n:,} at {nm}" for n, nm in zip(counts, names, strict=True))
         + f"; the largest group is {names[top]}."
@@ -86,7 +86,11 @@ def mix_now(c: CommunityFacts) -> dict | None:
         )
         + (
             f" Beside them, {observers:,} observed only (joined, read or followed, nothing others could see)"
-            + (f"; {readers:,} members were seen reading." if readers else ".")
+            + (
+                f"; {plural(readers, 'member')} {'was' if readers == 1 else 'were'} seen reading."
+                if readers
+                else "."
+            )
             if observers
             else ""
         )
@@ -205,8 +209,8 @@ def journey(c: CommunityFacts) -> dict | None:
     new = sum(f["members"] for f in flows if f["from"] is None)
     gone = sum(f["members"] for f in flows if f["to"] is None)
     summary = (
-        f"Between {start} and {end}: {moved_up:,} members moved up a stage or more, {down:,} moved down, "
-        f"{new:,} became active and {gone:,} were no longer active."
+        f"Between {start} and {end}: {plural(moved_up, 'member')} moved up a stage or more, {down:,} moved down, "
+        f"{new:,} became active and {gone:,} {'was' if gone == 1 else 'were'} no longer active."
     )
     rows = [
         [

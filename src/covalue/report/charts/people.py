@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from covalue.presentation import plural
 from covalue.report.charts.base import OKABE_ITO, chart, layout
 
 if TYPE_CHECKING:
@@ -96,9 +97,10 @@ def network(c: CommunityFacts) -> dict | None:
     }
     champs = sum(1 for n in nodes if n.get("is_champion"))
     summary = (
-        f"{net.get('n_members', len(nodes)):,} members with {net.get('n_edges', 0):,} ties; the picture shows "
-        f"the {len(nodes)} best connected, {champs} of them champions. The core "
-        f"({net.get('core_size', 0)} members) all have at least {net.get('core_k', 0)} partners within it."
+        f"{plural(net.get('n_members', len(nodes)), 'member')} with {plural(net.get('n_edges', 0), 'tie')}; "
+        f"the picture shows the {len(nodes)} best connected, {champs} of them champions. The core "
+        f"({plural(net.get('core_size', 0), 'member')}) all have at least "
+        f"{plural(net.get('core_k', 0), 'partner')} within it."
     )
     rows = [
         [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from covalue.presentation import plural
 from covalue.report.charts.base import OKABE_ITO, chart, ranked_layout
 
 if TYPE_CHECKING:
@@ -43,8 +44,15 @@ def themes(c: CommunityFacts) -> dict | None:
             "What members ask about", x="questions (count)", y="theme", rows=len(th), barmode="overlay"
         ),
     }
-    summary = f"The most asked-about theme is “{labels[0]}” ({th[0].get('n_questions', 0)} questions)" + (
-        f"; {sum(open_.values())} questions in {len(open_)} themes are still unanswered." if open_ else "."
+    unanswered = sum(open_.values())
+    summary = (
+        f"The most asked-about theme is “{labels[0]}” ({plural(th[0].get('n_questions', 0), 'question')})"
+        + (
+            f"; {plural(unanswered, 'question')} in {plural(len(open_), 'theme')} "
+            f"{'is' if unanswered == 1 else 'are'} still unanswered."
+            if open_
+            else "."
+        )
     )
     rows = [
         [t["label"], ", ".join(t.get("terms") or []), t.get("n_questions", 0), open_.get(t["label"], 0)]
