@@ -489,7 +489,39 @@ def test_slack_journey_counts_people_not_rows(tmp_path, shared_data: Path):
         assert (became, gone) == (len(b - a), len(a - b)), end
         checked += len(b - a) + len(a - b)
     assert checked > 20
+    # "left" in the journeys is no longer active: the export's one person who left channels (three times
+    # in 2015-06) kept posting for a year, and leaving a channel is not leaving the community
+    jn = ws.journeys().to_pandas()
+    for period, rows in jn.groupby("period"):
+        before = period_label(period_index(period) - 1)
+        assert (rows.transition == "left").sum() == len(active_in(before) - active_in(period)), period
+    # the membership table counts people: joined in the month of their first channel join, nobody left
+    from covalue.metrics import activity, dynamics
+
+    ev = activity.events(ws.table("items"), ws.table("actions"), ws.table("identities"))
+    months = dynamics.monthly(ev, ws.table("actions"), ws.table("identities"))
+    joined = {period_label(int(m)): int(n) for m, n in zip(months.month, months.joined, strict=True) if n}
+    assert joined == _first_joins(path) and sum(joined.values()) == 71
+    assert months.left.sum() == 0
     ws.close()
+
+
+def _first_joins(zip_path: Path) -> dict[str, int]:
+    """People by the month of their first channel join in a Slack export, read with the standard library."""
+    import zipfile
+
+    first: dict[str, float] = {}
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in zf.namelist():
+            if re.fullmatch(r"[^/]+/\d{4}-\d{2}-\d{2}\.json", name):
+                for m in json.loads(zf.read(name)):
+                    if m.get("subtype") == "channel_join" and m.get("user"):
+                        first[m["user"]] = min(first.get(m["user"], float("inf")), float(m["ts"]))
+    by_month: dict[str, int] = {}
+    for ts in first.values():
+        month = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+        by_month[month] = by_month.get(month, 0) + 1
+    return by_month
 
 
 def test_empty_workspace_and_bad_experiments(ws):

@@ -259,7 +259,7 @@ def update(
     firsts = firsts.select(*[firsts[c].cast(t) for c, t in msw.schema().items()])
     jin = msw.union(firsts, distinct=False)
     leaves = actions.filter((actions.verb == "leave") & (actions.ts >= month_start(jfrom)))
-    jn = mt.journeys(jin, leaves, who)
+    jn = mt.journeys(jin, leaves, who, months_all)
     con.create_table("_inc_journeys", jn.filter(jn.pidx >= jfrom), temp=True, overwrite=True)
     step("journeys")
     fcols = new_facts.schema()

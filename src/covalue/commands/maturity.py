@@ -27,6 +27,7 @@ from covalue.metrics.maturity import TRANSITIONS
 from covalue.metrics.stage_checks import unmeasurable_reason
 from covalue.privacy import from_pseudonym
 from covalue.stages import JOURNEY
+from covalue.stages import label as stage_label
 
 
 def _records(table: Any) -> list[dict[str, Any]]:
@@ -243,7 +244,11 @@ def journeys(
         if moves:
             console.print(
                 f"  latest month ({moves[0]['period']}): "
-                + "; ".join(f"{f['prev_stage']} → {f['stage']}: {f['members']}" for f in moves)
+                + "; ".join(
+                    f"{stage_label(f['prev_stage'])} → {stage_label(f['stage']) or 'no longer active'}: "
+                    f"{f['members']}"
+                    for f in moves
+                )
             )
 
 

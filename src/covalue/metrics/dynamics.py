@@ -11,7 +11,9 @@ Definitions (thresholds come from ``models/health.toml``):
 - *newcomer*: active for the first time in the data in that month.
 - *lapsed*: last active in the previous month and quiet ever since; only counted once
   ``lapse_months`` quiet months have been observed, otherwise unknown (None).
-- *joined* / *left*: explicit join and leave actions from the platform, where it records them.
+- *joined* / *left*: people, from the platform's join and leave actions where it records them: joined in
+  the month of their first join in the community, left in the month of a leave after which they neither
+  joined again nor took part there (leaving one channel while active in others is not leaving).
 - *retention*: of the members first active in month *c* (a cohort), the share active again in month
   *c + k*.
 - *partial month*: exports end mid-month; the last month is partial when the silence from the last
@@ -29,6 +31,7 @@ import ibis
 from ibis import _
 
 from covalue import periods
+from covalue.metrics import activity
 from covalue.metrics.activity import month_index, month_label
 from covalue.periods import month_start
 
@@ -41,6 +44,43 @@ if TYPE_CHECKING:
 def member_months(ev: ibis.Table) -> ibis.Table:
     """Distinct (community_id, member_id, month) with the number of acts in that month."""
     return ev.group_by("community_id", "member_id", "month").aggregate(acts=_.count())
+
+
+def joins_and_leaves(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> ibis.Table:
+    """Per community and month, the people who joined (their first join action in the community) and
+    who left (a leave action after which they neither joined again nor did anything there).
+
+    People, not events: joining three channels on one's first day is one person joining, and leaving a
+    channel while staying active elsewhere in the community is not leaving it."""
+    ids = activity.resolve(identities)
+    jl = actions.filter(_.verb.isin(("join", "leave")) & _.ts.notnull() & _.actor_id.notnull())
+    jl = jl.join(ids, jl.actor_id == ids.identity_id).filter(~_.is_bot)
+    per = jl.group_by("community_id", "member_id").aggregate(
+        first_join=_.ts.min(where=_.verb == "join"),
+        last_join=_.ts.max(where=_.verb == "join"),
+        last_leave=_.ts.max(where=_.verb == "leave"),
+    )
+    last_act = ev.group_by(_lc=_.community_id, _lm=_.member_id).aggregate(_last=_.ts.max())
+    per = per.left_join(last_act, (per.community_id == last_act._lc) & (per.member_id == last_act._lm))
+    gone = (
+        per.last_leave.notnull()
+        & (per.last_join.isnull() | (per.last_join <= per.last_leave))
+        & (per._last.isnull() | (per._last <= per.last_leave))
+    )
+    joined = per.filter(per.first_join.notnull()).select(
+        "community_id",
+        month=month_index(_.first_join),
+        joined=ibis.literal(1, "int64"),
+        left=ibis.literal(0, "int64"),
+    )
+    left = per.filter(gone).select(
+        "community_id",
+        month=month_index(_.last_leave),
+        joined=ibis.literal(0, "int64"),
+        left=ibis.literal(1, "int64"),
+    )
+    both = joined.union(left, distinct=False)
+    return both.group_by("community_id", "month").aggregate(joined=_.joined.sum(), left=_.left.sum())
 
 
 def first_last(mm: ibis.Table) -> ibis.Table:
@@ -72,18 +112,7 @@ def monthly(
         .group_by("community_id", "month")
         .aggregate(contributions=_.count())
     )
-    ids = identities.select(identity_id=_.identity_id, is_bot=_.is_bot.fill_null(False))
-    jl = (
-        actions.filter(_.verb.isin(("join", "leave")) & _.ts.notnull())
-        .left_join(ids, actions.actor_id == ids.identity_id)
-        .filter(~_.is_bot.fill_null(False))
-        .mutate(month=month_index(_.ts))
-        .group_by("community_id", "month")
-        .aggregate(
-            joined=(_.verb == "join").cast("int64").sum(),
-            left=(_.verb == "leave").cast("int64").sum(),
-        )
-    )
+    jl = joins_and_leaves(ev, actions, identities)
     a = per_month.to_pandas()
     c = contributions.to_pandas()
     j = jl.to_pandas()

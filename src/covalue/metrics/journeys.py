@@ -12,13 +12,15 @@ from covalue.metrics.windows import month_index
 TRANSITIONS = ("new", "returned", "moved up", "stayed", "dropped", "left")
 
 
-def journeys(ms: ir.Table, actions: ir.Table, who: ir.Table) -> ir.Table:
+def journeys(ms: ir.Table, actions: ir.Table, who: ir.Table, months: ir.Table) -> ir.Table:
     """Each member's move between consecutive periods, judged on what others could see (``active``).
 
     ``prev_stage``/``stage`` are null when the member was not active in that window. Transitions:
     new (active for the first time), returned (active again after a pause), moved up, stayed, dropped,
-    and left (active before and not now, or a leave action this month). Months in which the member was
-    not active on either side are left out: nothing happened.
+    and left (active before and not now, or a leave action in a month in which they took no part that
+    others could see: ``months``, :func:`~covalue.metrics.member_months.member_months`'s table, says).
+    Leaving one channel of a Slack workspace while posting in others is not leaving the community. Months
+    in which the member was not active on either side are left out: nothing happened.
     """
     w = ibis.window(group_by=[ms.member_id, ms.community_id], order_by=ms.pidx)
     j = ms.mutate(
@@ -32,6 +34,13 @@ def journeys(ms: ir.Table, actions: ir.Table, who: ir.Table) -> ir.Table:
     )
     leaves = resolve(actions.filter(actions.verb == "leave"), "actor_id", who, "_lm")
     leaves = leaves.select(_lm=leaves._lm, _lc=leaves.community_id, _lp=month_index(leaves.ts)).distinct()
+    took_part = months.filter(months.n_interactions > 0)
+    leaves = leaves.anti_join(
+        took_part,
+        (leaves._lm == took_part.member_id)
+        & (leaves._lc == took_part.community_id)
+        & (leaves._lp == took_part.month),
+    )
     j = j.left_join(
         leaves, (j.member_id == leaves._lm) & (j.community_id == leaves._lc) & (j.pidx == leaves._lp)
     )

@@ -145,7 +145,7 @@ def compute(
     )
     out["member_stages"] = ms = keep("member_stages", ms)
     out["stage_mix"] = keep("stage_mix", stage_mix(ms, maturity_model))
-    out["journeys"] = jn = keep("journeys", journeys(ms, actions, who))
+    out["journeys"] = jn = keep("journeys", journeys(ms, actions, who, months))
     out["personas"] = keep("personas", persona_mix(ms))
     out["stage_checks"] = keep(
         "stage_checks",
