@@ -14,6 +14,17 @@ from typing import Any
 
 import duckdb
 
+#: the database file in a workspace folder
+DB_FILE = "covalue.duckdb"
+
+
+def is_workspace(path: str | Path) -> bool:
+    """Whether ``path`` is a workspace folder (it holds covalue's database): named where an export is
+    expected, it is a mistake to point out, not an export to read."""
+    p = Path(path)
+    return p.is_dir() and (p / DB_FILE).is_file()
+
+
 #: the format of a new workspace file: DuckDB 1.4's, the oldest DuckDB covalue runs on
 STORAGE_VERSION = "v1.4.0"
 

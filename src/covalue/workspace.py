@@ -25,11 +25,11 @@ import ibis
 import pyarrow as pa
 
 from covalue import bridge_replies, communities, memory, merge, models, relays, schema, staging, text_mentions
+from covalue.dbfile import DB_FILE
 from covalue.rights.forget_log import SkipList
 from covalue.settings import DEFAULT_TOML, Settings
 from covalue.sources import Reader, ReaderError, Sink, detect, get_reader
 
-DB_FILE = "covalue.duckdb"
 SETTINGS_FILE = "covalue.toml"
 SECRET_FILE = "secret.key"
 DEFAULT_DIR = "covalue-workspace"
@@ -41,13 +41,6 @@ class WorkspaceError(Exception):
 
 def default_path() -> Path:
     return Path(os.environ.get("COVALUE_WORKSPACE") or DEFAULT_DIR)
-
-
-def is_workspace(path: str | Path) -> bool:
-    """Whether ``path`` is a workspace folder (it holds covalue's database): named where an export is
-    expected, it is a mistake to point out, not an export to read."""
-    p = Path(path)
-    return p.is_dir() and (p / DB_FILE).is_file()
 
 
 @dataclass

@@ -12,7 +12,8 @@ from rich.table import Table
 
 import covalue
 from covalue.commands.options import JsonOpt, WorkspaceOpt, console, fail, opened, print_json, progress_bar
-from covalue.workspace import default_path, is_workspace
+from covalue.dbfile import is_workspace
+from covalue.workspace import default_path
 
 
 def init(

@@ -55,7 +55,7 @@ def detect(path: Path) -> type[Reader]:
     would read it to its end to say no. Naming a reader (``--source``) skips that check."""
     if not path.exists():
         raise ReaderError(f"{path}: no such file or folder")
-    from covalue.workspace import is_workspace
+    from covalue.dbfile import is_workspace
 
     if is_workspace(path):
         raise ReaderError(f"{path}: {WORKSPACE_NAMED}")
