@@ -488,7 +488,7 @@ def stage_mix(ms: pd.DataFrame) -> pd.DataFrame:
     return x.groupby(["community_id", "period", "pidx"], as_index=False)[cols].sum()
 
 
-def journeys(ms: pd.DataFrame, actions: pd.DataFrame, who: pd.DataFrame) -> pd.DataFrame:
+def journeys(ms: pd.DataFrame, actions: pd.DataFrame, who: pd.DataFrame, act: pd.DataFrame) -> pd.DataFrame:
     j = ms.sort_values(KEY).reset_index(drop=True)
     g = j.groupby(["member_id", "community_id"], sort=False)
     prev_active = _flag(g.active.shift())
@@ -500,6 +500,13 @@ def journeys(ms: pd.DataFrame, actions: pd.DataFrame, who: pd.DataFrame) -> pd.D
     lv = pd.DataFrame(
         {"member_id": lv.m.fillna(lv.actor_id), "community_id": lv.community_id, "pidx": _month(lv.ts)}
     )
+    # a leave in a month of taking part is leaving a channel, not the community
+    took = act[act.counted]
+    took = pd.DataFrame(
+        {"member_id": took.member_id, "community_id": took.community_id, "pidx": _month(took.ts)}
+    )
+    lv = lv.merge(took.drop_duplicates(), on=KEY, how="left", indicator=True)
+    lv = lv[lv._merge == "left_only"].drop(columns="_merge")
     lv = lv.drop_duplicates().assign(left_now=True)
     left_now = _flag(j[KEY].merge(lv, on=KEY, how="left").left_now).to_numpy()
     j["prev_stage"] = prev_stage.where(prev_active)
@@ -531,7 +538,7 @@ def run(db: Path, out: Path | None = None) -> dict[str, int]:
     act = activity(roles, t["actions"], who, maturity)
     ms = member_stages(act, f, e, per, maturity)
     mix = stage_mix(ms)
-    jr = journeys(ms, t["actions"], who)
+    jr = journeys(ms, t["actions"], who, act)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, df in (("member_stages", ms), ("stage_mix", mix), ("journeys", jr)):

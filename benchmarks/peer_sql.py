@@ -395,10 +395,17 @@ def queries(maturity: dict[str, Any], roles: dict[str, Any]) -> list[tuple[str, 
             min(CASE WHEN active THEN pidx END) OVER (PARTITION BY member_id, community_id) AS first_active
         FROM member_stages
         WINDOW w AS (PARTITION BY member_id, community_id ORDER BY pidx)
+    ), took_part AS (  -- a leave in a month of taking part is leaving a channel, not the community
+        SELECT DISTINCT member_id, community_id, year(ts) * 12 + month(ts) - 1 AS pidx
+        FROM activity WHERE counted
     ), leaves AS (
         SELECT DISTINCT coalesce(w.member_id, a.actor_id) AS member_id, a.community_id,
                year(a.ts) * 12 + month(a.ts) - 1 AS pidx, true AS left_now
-        FROM actions a LEFT JOIN people w ON a.actor_id = w.identity_id WHERE a.verb = 'leave'
+        FROM actions a LEFT JOIN people w ON a.actor_id = w.identity_id
+        ANTI JOIN took_part t
+            ON t.member_id = coalesce(w.member_id, a.actor_id) AND t.community_id = a.community_id
+           AND t.pidx = year(a.ts) * 12 + month(a.ts) - 1
+        WHERE a.verb = 'leave'
     )
     SELECT l.member_id, l.community_id, l.period, l.pidx,
            CASE WHEN l.prev_active THEN l.prev_stage0 END AS prev_stage,

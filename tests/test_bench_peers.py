@@ -55,3 +55,13 @@ def test_peer_reproduces_covalue(peer, analysed: Path, tmp_path: Path) -> None:
     assert theirs == ours
     # the planted organisation reaches every stage, so agreement is not agreement on nothing
     assert {s for s, _ in ours.values()} >= {"connect", "share", "solve", "innovate"}
+    # and the journeys, leaves included, move by the same rules
+    con = duckdb.connect(str(analysed), read_only=True)
+    our_moves = set(con.execute("SELECT member_id, community_id, pidx, transition FROM journeys").fetchall())
+    con.close()
+    their_moves = {
+        (r["member_id"], r["community_id"], r["pidx"], r["transition"])
+        for r in pq.read_table(tmp_path / "journeys.parquet").to_pylist()
+    }
+    assert their_moves == our_moves
+    assert {t for *_, t in our_moves} == {"new", "returned", "moved up", "stayed", "dropped", "left"}
