@@ -67,7 +67,8 @@ class Relayed:
         if not self.messages:
             return hooks or None
         text = (
-            f"{self.messages:,} messages posted by {self.relays} relay account(s) (a bridge from another "
+            f"{self.messages:,} messages posted by {self.relays} relay "
+            f"{'account' if self.relays == 1 else 'accounts'} (a bridge from another "
             "network, each message opening with the network and the nick of its writer) were given to the "
             f"{self.writers:,} people who wrote them; the relay accounts count as bots"
         )

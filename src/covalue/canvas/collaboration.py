@@ -171,7 +171,8 @@ def evidence(c: dict[str, Any] | None) -> dict[str, list[str]]:
     resp = h.get("responsiveness") or {}
     if unanswered:
         out["opportunities"].append(
-            f"{len(unanswered)} question(s) still had no answer from another member at the end of {period}."
+            f"{plural(len(unanswered), 'question')} still had no answer from another member at the end of "
+            f"{period}."
         )
     rate = resp.get("response_rate")
     if rate is not None:
@@ -190,7 +191,7 @@ def evidence(c: dict[str, Any] | None) -> dict[str, list[str]]:
     champions = c.get("champions") or []
     if champions:
         out["roles"].append(
-            f"{len(champions)} champion(s) found by the network analysis; the suggestions below say why."
+            f"{plural(len(champions), 'champion')} found by the network analysis; the suggestions below say why."
         )
     else:
         out["roles"].append("The network analysis found no champions in the window yet.")

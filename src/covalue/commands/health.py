@@ -161,7 +161,7 @@ def champions(
     if _as_json(out, as_json, "champions", community):
         return
     for cid, rows in out.items():
-        console.print(f"\n[bold]{cid}[/]: {len(rows)} champion(s)")
+        console.print(f"\n[bold]{cid}[/]: {plural(len(rows), 'champion')}")
         if not rows:
             console.print("  Nobody answered or replied to at least two different members in the window.")
             continue
