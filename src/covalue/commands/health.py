@@ -19,7 +19,7 @@ from covalue.commands.options import (
     opened,
     print_json,
 )
-from covalue.presentation import num, pct, plural
+from covalue.presentation import hours, num, pct, plural
 
 _NETWORK_KEYS = ("n_members", "n_edges", "core_k", "core_size", "bridges", "reach", "method")
 
@@ -77,7 +77,7 @@ def health(
             console.print(
                 f"  Responsiveness: {pct(r.get('response_rate'))} of {r.get('originals', 0):,} threads got a "
                 f"response, {pct(r.get('reply_rate'))} a reply; first response after "
-                f"{num(r.get('ttfr_median_h'), 1)} h (median), {num(r.get('ttfr_p90_h'), 1)} h (90th percentile); "
+                f"{hours(r.get('ttfr_median_h'))} (median), {hours(r.get('ttfr_p90_h'))} (90th percentile); "
                 f"{r.get('answered', 0):,} of {r.get('questions', 0):,} questions answered."
             )
             if r.get("inferred_note"):

@@ -243,7 +243,7 @@ def growth(
         label = ", ".join(month_label(int(m)) for m in recent.month)
         before = ", ".join(month_label(int(m)) for m in earlier.month)
         explanation = (
-            f"{ra:.1f} active members a month in {label} against {ea:.1f} in {before} ({change:+.0%}; "
+            f"{ra:,.1f} active members a month in {label} against {ea:,.1f} in {before} ({change:+.0%}; "
             f"within ±{threshold:.0%} counts as holding); {plural(int(recent.newcomers.sum()), 'newcomer')} in "
             f"those {window} months"
         )
@@ -465,7 +465,7 @@ def spikes(
                 acts / max(base, 1.0),
                 n_new,
                 shares,
-                f"{acts} acts in {month_label(m)} against a median of {base:.0f} in the months before "
+                f"{acts:,} acts in {month_label(m)} against a median of {base:,.0f} in the months before "
                 f"({acts / max(base, 1.0):.1f}×); {plural(n_new, 'newcomer')} that month"
                 + (f", still active: {kept}" if kept else ""),
             )

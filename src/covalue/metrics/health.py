@@ -357,13 +357,13 @@ def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
     before = row.get("active_before")
     if before is not None:
         facts += (
-            f"; usually {before:.0f} active members in the windows {s['fading_months']} to "
+            f"; usually {before:,.0f} active members in the windows {s['fading_months']} to "
             f"{2 * s['fading_months']} months earlier"
         )
     why = {
         "dormant": f"at most {s['dormant_max_active']} people took part, or nothing new was started and "
         "nobody responded",
-        "fading": f"active members fell to {row['active']} from a usual {before or 0:.0f} {s['fading_months']} "
+        "fading": f"active members fell to {row['active']:,} from a usual {before or 0:,.0f} {s['fading_months']} "
         f"to {2 * s['fading_months']} months earlier (fading means under {s['fading_max_share']:.0%} of that)",
         TOO_LITTLE: f"a verdict needs at least {s['judge_min_originals']} threads started and "
         f"{s['judge_min_active']} active members in the window",
