@@ -136,6 +136,13 @@ def test_explain(club):
     assert c["stage"] == "solve"
     assert "wrote 2 answers to questions of other members (2 known people helped)" in c["reasons"]["solve"]
     assert {e["item_id"] for e in c["evidence"]["solve"]} == {"t:club:i13", "t:club:i14"}
+    # each example is shown by what a person recognises it by: its words and where it was written
+    shown = {e["excerpt"] for e in c["evidence"]["solve"]}
+    assert shown == {
+        "You can try reinstalling the client; the fix is in the settings page.",
+        "We use a checklist, try the template on the wiki.",
+    }
+    assert {e["space"] for e in c["evidence"]["solve"]} == {"general"}
     with pytest.raises(LookupError):
         club.explain("m_nobody")
 

@@ -457,6 +457,7 @@ def explain(
         recs = [last[c] for c in sorted(last)]
     ev = member_evidence.rows(ws, mid, [(r["community_id"], r["pidx"]) for r in recs], maturity)
     evidence: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    seen = member_evidence.shown(ws, ev)
     for e in ev:
         evidence.setdefault((e["community_id"], e["period"]), {}).setdefault(e["flag"], []).append(
             {
@@ -464,6 +465,7 @@ def explain(
                 "role": e["role"],
                 "kind": e["kind"],
                 "created_at": e["created_at"].isoformat() if e["created_at"] else None,
+                **seen.get(e["item_id"], {"excerpt": None, "space": None}),
             }
         )
     jn = ws.table("journeys")
@@ -525,6 +527,8 @@ def evidence(ws: Workspace) -> ir.Table:
 
 
 def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]:
+    from covalue.presentation import plural
+
     n, need = r["n_interactions"], st["min_interactions"]
     rhythm = (
         f"at least {need} in {days} days: a regular participant (persona {r['persona']})"
@@ -534,8 +538,8 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
     )
     out = {
         "activity": (
-            f"{n} interactions others could see in the {days} days to the end of {r['period']} "
-            f"({r['n_items']} contributions, {r['n_given']} reactions or votes given); {rhythm}."
+            f"{plural(n, 'interaction')} others could see in the {days} days to the end of {r['period']} "
+            f"({plural(r['n_items'], 'contribution')}, {r['n_given']:,} reactions or votes given); {rhythm}."
         ),
         "observer": (
             f"nothing others could see in the window ({r.get('n_passive', 0)} joins, views or follows only)."
@@ -550,8 +554,6 @@ def _reasons(r: dict[str, Any], st: dict[str, Any], days: int) -> dict[str, str]
             else "none of their contributions in the window got a response from another member yet."
         ),
     }
-    from covalue.presentation import plural
-
     if r["solve"]:
         parts = []
         if r["helped_items"]:

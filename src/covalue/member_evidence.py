@@ -57,6 +57,27 @@ def rows(
             )
 
 
+def shown(ws: Workspace, rows: list[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """What a person reads for each evidence item of ``rows``: ``excerpt`` (its title, or the start of
+    its text, with people taken out where the workspace shows no names) and ``space`` (where it was
+    written), by item id. An id is a key for tools, not something to recognise a post by."""
+    from covalue import privacy
+    from covalue.metrics.resonance import title_or_excerpt
+
+    ids = sorted({r["item_id"] for r in rows if r.get("item_id")})
+    if not ids:
+        return {}
+    found = ws.raw.execute(
+        "SELECT i.item_id, i.title, substr(i.text, 1, 400), s.name FROM items i "
+        f"LEFT JOIN spaces s ON s.space_id = i.space_id WHERE i.item_id IN ({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    out = [{"item_id": i, "excerpt": title_or_excerpt(t, x, 80), "space": s} for i, t, x, s in found]
+    if not ws.settings.privacy.show_names:
+        out = privacy.redact_people(ws, out, ("excerpt",))
+    return {r["item_id"]: {"excerpt": r["excerpt"], "space": r["space"]} for r in out}
+
+
 def _plan(ws: Workspace, maturity: dict[str, Any]) -> compiled.Step:
     """The compiled evidence query for this workspace's shape (the parameter tables registered)."""
     at = compiled.key(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import ibis
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from covalue import dbfile, evaluation, journey
@@ -296,7 +297,12 @@ def explain(
             mark = "[green]✓[/]" if c["flags"][flag] else "[dim]·[/]"
             console.print(f"  {mark} {flag.title()}: {c['reasons'][flag]}")
             for e in c["evidence"].get(flag, []):
-                console.print(f"      e.g. {e['item_id']} ({e['role']}, {(e['created_at'] or '')[:10]})")
+                where = f" in {e['space']}" if e.get("space") else ""
+                what = f"“{escape(e['excerpt'])}” " if e.get("excerpt") else ""
+                console.print(
+                    f"      e.g. {what}({e['role']}{where}, {(e['created_at'] or '')[:10]}; "
+                    f"[dim]{escape(e['item_id'])}[/])"
+                )
         if c["journey"]:
             frm = c["journey"]["from"] or "—"
             console.print(f"  Since last month: {c['journey']['transition']} (was {frm}).")
