@@ -173,9 +173,9 @@ def stages(
         t.add_column("share of active", justify="right")
         for s in JOURNEY:
             if s == "innovate" and measurable.get(r["community_id"]) is False:
-                t.add_row(s, "–", "not measurable from this export")
+                t.add_row(stage_label(s), "–", "not measurable from this export")
                 continue
-            t.add_row(s, f"{r[s]:,}", f"{r[s + '_share']:.0%}")
+            t.add_row(stage_label(s), f"{r[s]:,}", f"{r[s + '_share']:.0%}")
         console.print(t)
         console.print(
             f"Beside the journey: {r['observer']:,} observed only (joined, viewed or followed); "
@@ -190,13 +190,21 @@ def stages(
                 continue
             ratio = re.search(r"\b(share|kept|rate)\b", c["measure"]) is not None
             v = c["value"]
-            value = "–" if v is None else (f"{v:.0%}" if ratio else f"{v:g}")
-            need = f"{c['op']} {c['threshold']:.0%}" if ratio else f"{c['op']} {c['threshold']:g}"
+            value = "–" if v is None else (f"{v:.0%}" if ratio else _amount(v))
+            need = f"{c['op']} {c['threshold']:.0%}" if ratio else f"{c['op']} {_amount(c['threshold'])}"
             if c.get("measurable") is False:
                 result = unmeasurable_reason(c)
             else:
                 result = "[green]pass[/]" if c["passed"] else "[red]not yet[/]"
-            t.add_row(c["stage"], c["question"], c["measure"], c.get("window") or "", value, need, result)
+            t.add_row(
+                stage_label(c["stage"]),
+                c["question"],
+                c["measure"],
+                c.get("window") or "",
+                value,
+                need,
+                result,
+            )
         console.print(t)
     if members:
         t = Table(title="Members", box=None, title_justify="left")
@@ -205,6 +213,11 @@ def stages(
         for m in mem_rows:
             t.add_row(m["community_id"], m["member_id"], m["stage"], m["persona"], f"{m['n_interactions']}")
         console.print(t)
+
+
+def _amount(v: float) -> str:
+    """A check's count as the rest of the output writes numbers: ``10,074``, ``2.5`` (never ``1e+06``)."""
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}".rstrip("0")
 
 
 def journeys(
