@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import rustworkx as rx
 
-from covalue.presentation import plural
+from covalue.presentation import hours
 
 
 def window_ties(edges: ir.Table, windows: ir.Table) -> ir.Table:
@@ -319,8 +319,8 @@ def helper_stats(
     w2 = _wv.select(_vc=_wv.community_id, _vs=_wv.win_start)
     resp = resp.join(w2, resp._tc == w2._vc)
     resp = resp.filter(resp._tts >= resp._vs)
-    hours = (resp.ts.epoch_seconds() - resp._tts.epoch_seconds()).cast("float64") / 3600.0
-    resp = resp.mutate(_h=ibis.greatest(hours, 0.0))
+    waited = (resp.ts.epoch_seconds() - resp._tts.epoch_seconds()).cast("float64") / 3600.0
+    resp = resp.mutate(_h=ibis.greatest(waited, 0.0))
     speed = resp.group_by(_sc=resp.community_id, _sm=resp.actor).aggregate(
         median_response_h=resp._h.quantile(0.5)
     )
@@ -423,7 +423,7 @@ def champion_evidence(r: dict[str, Any], *, period: str, days: int) -> str:
         parts.append(f"responded to {r['people_responded']} member{'s' * (r['people_responded'] != 1)}")
     h = r.get("median_response_h")
     if h is not None:
-        parts.append(f"usually within {_hours(h)}")
+        parts.append(f"usually within {hours(h)}")
     where = "is in the core group" if r["in_core"] else "is outside the core group"
     bridge = (
         f"bridges groups more than most (bridging {r['bridging']:.2f})"
@@ -431,11 +431,3 @@ def champion_evidence(r: dict[str, Any], *, period: str, days: int) -> str:
         else f"bridging {r['bridging']:.2f}"
     )
     return f"In the {days} days to the end of {period} they " + ", ".join(parts) + f"; {where} and {bridge}."
-
-
-def _hours(h: float) -> str:
-    if h < 1:
-        return plural(max(1, round(h * 60)), "minute")
-    if h < 48:
-        return f"{h:.1f} hours"
-    return f"{h / 24:.1f} days"

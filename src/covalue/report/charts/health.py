@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from covalue import periods
-from covalue.presentation import pct
+from covalue.presentation import hours, pct
 from covalue.report.charts.base import CYCLE, OKABE_ITO, chart, layout, round_ticks
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def responsiveness(c: CommunityFacts) -> dict | None:
         fig["layout"]["yaxis2"].update(**ticks, rangemode="normal", tickformat=",~g")
         fig["layout"]["yaxis2"].pop("nticks", None)
     last = rows[-1]
-    wait = "" if last["median_h"] is None else f", after a median of {last['median_h']:.1f} hours"
+    wait = "" if last["median_h"] is None else f", after a median of {hours(last['median_h'])}"
     summary = (
         f"In {last['month']}, {last['responded']:,} of {last['threads']:,} new threads ({pct(last['rate'])}) got a "
         f"response from someone else{wait}."
