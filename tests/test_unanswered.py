@@ -85,6 +85,22 @@ def test_excerpts_name_nobody_when_names_are_off(hdv: covalue.Workspace) -> None
     assert any("@U061A3E0G: Is this HIMA about automation" in t for t in _texts(shown["unanswered"]))
 
 
+def test_content_lists_name_nobody_when_names_are_off(hdv: covalue.Workspace) -> None:
+    """The most replied and reacted items and the themes' examples quote people as the unanswered list
+    does not: Slack writes "@amandashih shared a file" into the message itself."""
+    (r,) = diagnosis.resonance(hdv).values()
+    lists = [r["top_replied"], r["top_reacted"], *[t["examples"] for t in r["question_themes"]]]
+    texts = [e["title_or_excerpt"] for rows in lists for e in rows]
+    assert len(texts) > 10 and not [t for t in texts if NAMED.search(t)]
+    assert any(t.startswith("@someone shared a file") for t in texts)
+    hdv.settings.privacy.show_names = True
+    try:
+        (shown,) = diagnosis.resonance(hdv).values()
+    finally:
+        hdv.settings.privacy.show_names = False
+    assert any(e["title_or_excerpt"].startswith("@amandashih shared a file") for e in shown["top_replied"])
+
+
 def test_a_question_mark_in_a_link_asks_nothing(hdv: covalue.Workspace) -> None:
     """ "this post from @arnicas is quite good http://...html?m=1" shares a post: its only question mark
     is in its link, and it is no question left unanswered."""

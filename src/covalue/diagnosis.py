@@ -179,10 +179,7 @@ def health(ws: Workspace, *, community: str | None = None, period: str | None = 
         }
     if not ws.settings.privacy.show_names:
         # every community's list at once: the names mentioned are looked up in one pass over the actions
-        shown = [r for v in out.values() for r in v["unanswered"]]
-        rows = iter(privacy.redact_people(ws, shown, ("title", "excerpt")))
-        for v in out.values():
-            v["unanswered"] = [next(rows) for _ in v["unanswered"]]
+        privacy.redact_in_place(ws, [r for v in out.values() for r in v["unanswered"]], ("title", "excerpt"))
     return out
 
 
@@ -539,11 +536,9 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
     if community:
         tops = {k: [r for r in v if r["community_id"] == community] for k, v in tops.items()}
     ids = sorted({r["item_id"] for v in tops.values() for r in v})
-    shown = {}
-    if ids:
-        it = ws.table("items")
-        it = it.filter(it.item_id.isin(ids)).select("item_id", "title", text=it.text.substr(0, 400))
-        shown = {r["item_id"]: rs.title_or_excerpt(r["title"], r["text"]) for r in table_rows(it)}
+    it = ws.table("items")
+    it = it.filter(it.item_id.isin(ids)).select("item_id", "title", text=it.text.substr(0, 400))
+    shown = {r["item_id"]: rs.title_or_excerpt(r["title"], r["text"]) for r in table_rows(it)}
 
     # questions that open a thread: a question asked in a reply is part of someone else's conversation
     q = facts.filter(facts.is_question & facts.is_root & ~facts.author_is_bot)
@@ -551,9 +546,8 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
         _r=ibis.row_number().over(group_by=q.community_id, order_by=[ibis.desc(q.created_at), q.item_id])
     )
     q = q.filter(q._r < int(rm["max_questions"]))
-    it = ws.table("items").select(
-        _iid="item_id", _title="title", _text=ws.table("items").text.substr(0, 2000)
-    )
+    it = ws.table("items")
+    it = it.select(_iid="item_id", _title="title", _text=it.text.substr(0, 2000))
     q = q.join(it, q.item_id == it._iid).select("community_id", "item_id", "answered_ts", "_title", "_text")
     qs: dict[str, list[dict[str, Any]]] = {}
     for r in q.order_by(["community_id", "item_id"]).to_pyarrow().to_pylist():
@@ -596,4 +590,11 @@ def resonance(ws: Workspace, *, community: str | None = None, top: int = 10) -> 
             "unanswered_themes": waiting,
             "events": pick("events", "attendees"),
         }
+    if not ws.settings.privacy.show_names:  # excerpts quote people (Slack: "@jane shared a file")
+        lists = [
+            [e for t in x for e in t["examples"]] if "themes" in k else x
+            for v in out.values()
+            for k, x in v.items()
+        ]
+        privacy.redact_in_place(ws, [r for x in lists for r in x], ("title_or_excerpt",))
     return out

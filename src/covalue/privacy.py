@@ -86,6 +86,13 @@ _HANDLE = re.compile(r"<@[A-Za-z0-9]+(\|[^>]*)?>|(?<![\w@])@[\w][\w.-]*")
 REDACTED = "@someone"
 
 
+def redact_in_place(ws: Workspace, rows: list[dict[str, Any]], fields: Iterable[str]) -> None:
+    """:func:`redact_people` on ``rows`` themselves, for excerpts nested in a larger result."""
+    fields = list(fields)
+    for r, clean in zip(rows, redact_people(ws, rows, fields), strict=True):
+        r.update({f: clean[f] for f in fields if f in r})
+
+
 def redact_people(ws: Workspace, rows: list[dict[str, Any]], fields: Iterable[str]) -> list[dict[str, Any]]:
     """``rows`` with mentions of people taken out of ``fields`` (text shown as excerpts), for
     workspaces that show no names: the @handles, platform user ids and e-mail addresses, and the
