@@ -168,3 +168,39 @@ def test_champions_reveal_only_where_the_workspace_allows() -> None:
     assert not may_reveal(ctx("champion", True), "broadcast")  # a champion of another community
     for role in ("sponsor", "member"):
         assert not may_reveal(ctx(role, True), "healthy")
+
+
+def test_a_members_evidence_names_nobody_when_names_are_off(ws: covalue.Workspace) -> None:
+    """The items behind a member's stage are quoted on their page; the people those items name are taken
+    out where the workspace shows no names, as on every other page."""
+    from contextlib import contextmanager
+    from datetime import datetime
+
+    from covalue.web.views.member import evidence_items
+
+    text = "@jane.doe thanks, that fixed it; mail me at jane@example.org"
+    ws.append(
+        "items",
+        [
+            {
+                "item_id": "t:1",
+                "source": "t",
+                "community_id": "c",
+                "created_at": datetime(2025, 3, 1),
+                "text": text,
+            }
+        ],
+    )
+
+    class Site:
+        @contextmanager
+        def reader(self):
+            yield ws
+
+    ex = {"communities": [{"community_id": "c", "evidence": {"share": [{"item_id": "t:1"}]}}]}
+    assert ws.settings.privacy.show_names is False
+    (item,) = evidence_items(Site(), ex)["c"]
+    assert item["excerpt"] == "@someone thanks, that fixed it; mail me at (e-mail)"
+    ws.settings.privacy.show_names = True
+    (item,) = evidence_items(Site(), ex)["c"]
+    assert item["excerpt"] == text

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Form, HTTPException
 from fastapi.responses import Response
 
+from covalue import privacy
 from covalue.canvas import collaboration_data as data
 from covalue.item_links import item_link, source_of, workspace_hosts
 from covalue.store import accounts as acc
@@ -50,6 +51,7 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
             ids,
         ).fetchall()
         hosts = workspace_hosts(ws)
+        names_off = not ws.settings.privacy.show_names
     rows = {r[0]: r for r in found}
     out: dict[str, list[dict[str, Any]]] = {}
     for cid, per in wanted.items():
@@ -78,6 +80,9 @@ def evidence_items(site: Any, ex: dict[str, Any] | None) -> dict[str, list[dict[
             )
         shown.sort(key=lambda x: x["date"] or "", reverse=True)
         out[cid] = shown[:MAX_ITEMS]
+    if names_off:  # the people an item names are taken out, as on every other page
+        with site.reader() as ws:
+            privacy.redact_in_place(ws, [r for v in out.values() for r in v], ("excerpt",))
     return out
 
 
