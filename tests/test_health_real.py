@@ -86,6 +86,8 @@ def test_ncar_last_month_is_partial_and_the_default_is_the_last_complete_month(
 
     d = _only(diagnosis.dynamics_of(ncar_ws))
     assert d["monthly"][-1]["month"] == "2025-05" and d["monthly"][-1]["partial"]
+    # the archive records nobody joining or leaving a stream: unknown, not "0 joined"
+    assert {(m["joined"], m["left"]) for m in d["monthly"]} == {(None, None)}
     assert not any(m["partial"] for m in d["monthly"][:-1])
     g = d["growth"]
     # growth stops at April: the half month of May (1 active member) no longer reads as "shrinking -43 %"
@@ -114,6 +116,7 @@ def test_ncar_last_month_is_partial_and_the_default_is_the_last_complete_month(
 def test_houstondatavis_growth_is_growth_not_a_spike(hdv_ws: covalue.Workspace) -> None:
     d = _only(diagnosis.dynamics_of(hdv_ws))
     active = {m["month"]: m["active"] for m in d["monthly"]}
+    assert sum(m["joined"] for m in d["monthly"]) == 71 and {m["left"] for m in d["monthly"]} == {0}
     assert (active["2016-04"], active["2016-07"]) == (6, 17)
     assert d["last_month"]["last_activity"].strftime("%Y-%m-%d") == "2016-07-27"
     h = _only(diagnosis.health(hdv_ws))

@@ -196,6 +196,8 @@ def dynamics_of(ws: Workspace, *, community: str | None = None) -> dict[str, Any
 
 
 def _dynamics(ws: Workspace, ev: ir.Table, mm: ir.Table, community: str | None) -> dict[str, Any]:
+    import pandas as pd
+
     m = model(ws)
     g, sp = m["growth"], m["spikes"]
     months = dynamics.monthly(ev, ws.table("actions"), ws.table("identities"), mm)
@@ -240,11 +242,9 @@ def _dynamics(ws: Workspace, ev: ir.Table, mm: ir.Table, community: str | None) 
                 "newcomers": int(r.newcomers),
                 "acts": int(r.acts),
                 "contributions": int(r.contributions),
-                "joined": int(r.joined),
-                "left": int(r.left),
-                "lapsed": None
-                if r.month not in lp.index or lp[r.month] is None or str(lp[r.month]) == "<NA>"
-                else int(lp[r.month]),
+                "joined": None if pd.isna(r.joined) else int(r.joined),
+                "left": None if pd.isna(r.left) else int(r.left),
+                "lapsed": None if r.month not in lp.index or pd.isna(lp[r.month]) else int(lp[r.month]),
                 "partial": cut.get(cid) == r.month,
             }
             for r in rows.itertuples()

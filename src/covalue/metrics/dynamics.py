@@ -13,7 +13,8 @@ Definitions (thresholds come from ``models/health.toml``):
   ``lapse_months`` quiet months have been observed, otherwise unknown (None).
 - *joined* / *left*: people, from the platform's join and leave actions where it records them: joined in
   the month of their first join in the community, left in the month of a leave after which they neither
-  joined again nor took part there (leaving one channel while active in others is not leaving).
+  joined again nor took part there (leaving one channel while active in others is not leaving); unknown
+  (NA) for a community whose export records no join or leave at all.
 - *retention*: of the members first active in month *c* (a cohort), the share active again in month
   *c + k*.
 - *partial month*: exports end mid-month; the last month is partial when the silence from the last
@@ -140,7 +141,11 @@ def monthly(
         j, how="left", on=["community_id", "month"]
     )
     for col in ("active", "newcomers", "acts", "contributions", "joined", "left"):
-        out[col] = out[col].fillna(0).astype("int64")
+        out[col] = out[col].fillna(0).astype("Int64")
+    # an export that records no join or leave at all (a Stack Exchange dump, Discord's CSV) cannot say
+    # nobody joined: unknown, not 0
+    silent = ~out.community_id.isin(j.community_id.unique() if len(j) else [])
+    out.loc[silent, ["joined", "left"]] = pd.NA
     return out.sort_values(["community_id", "month"]).reset_index(drop=True)
 
 
