@@ -111,6 +111,11 @@ def test_ncar_last_month_is_partial_and_the_default_is_the_last_complete_month(
         found = journey.explain(ncar_ws, m)
         assert [c["period"] for c in found["communities"]] == ["2025-04"]
         assert journey.explain(ncar_ws, m, defaults=shown) == found
+    # and the report's stage mix over time ends there too, so its "from ... to ..." agrees with the mix
+    from covalue.report import facts as report_facts
+
+    (c,) = report_facts.gather(ncar_ws)["communities"]
+    assert c["period"] == "2025-04" and c["mix_history"][-1]["period"] == "2025-04"
 
 
 def test_houstondatavis_growth_is_growth_not_a_spike(hdv_ws: covalue.Workspace) -> None:

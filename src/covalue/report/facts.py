@@ -308,7 +308,8 @@ def _gather(ws: Workspace, community: str | None, period: str | None) -> ReportF
         d = dyn.get(cid, {})
         if period and d:
             d = {**d, "monthly": [m for m in d["monthly"] if m["month"] <= period]}
-        mix_hist = history.get(cid, [])
+        # up to the month shown: a partial last month would end the "from ... to ..." summary elsewhere
+        mix_hist = [m for m in history.get(cid, []) if m["period"] <= p]
         now = next((m for m in reversed(mix_hist) if m["period"] == p), mix_hist[-1] if mix_hist else None)
         out.append(
             CommunityFacts(
