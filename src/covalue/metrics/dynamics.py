@@ -43,13 +43,15 @@ if TYPE_CHECKING:
 
 
 def member_months(ev: ibis.Table) -> ibis.Table:
-    """Distinct (community_id, member_id, month) with the number of acts in that month."""
-    return ev.group_by("community_id", "member_id", "month").aggregate(acts=_.count())
+    """Distinct (community_id, member_id, month) with the number of acts in that month and the time of
+    the last (``last_ts``: whether a member did anything after leaving)."""
+    return ev.group_by("community_id", "member_id", "month").aggregate(acts=_.count(), last_ts=_.ts.max())
 
 
-def joins_and_leaves(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> ibis.Table:
+def joins_and_leaves(mm: ibis.Table, actions: ibis.Table, identities: ibis.Table) -> ibis.Table:
     """Per community and month, the people who joined (their first join action in the community) and
-    who left (a leave action after which they neither joined again nor did anything there).
+    who left (a leave action after which they neither joined again nor did anything there: their last
+    act, read from ``mm``, :func:`member_months`, comes before it).
 
     People, not events: joining three channels on one's first day is one person joining, and leaving a
     channel while staying active elsewhere in the community is not leaving it."""
@@ -61,7 +63,7 @@ def joins_and_leaves(ev: ibis.Table, actions: ibis.Table, identities: ibis.Table
         last_join=_.ts.max(where=_.verb == "join"),
         last_leave=_.ts.max(where=_.verb == "leave"),
     )
-    last_act = ev.group_by(_lc=_.community_id, _lm=_.member_id).aggregate(_last=_.ts.max())
+    last_act = mm.group_by(_lc=_.community_id, _lm=_.member_id).aggregate(_last=_.last_ts.max())
     per = per.left_join(last_act, (per.community_id == last_act._lc) & (per.member_id == last_act._lm))
     gone = (
         per.last_leave.notnull()
@@ -113,7 +115,7 @@ def monthly(
         .group_by("community_id", "month")
         .aggregate(contributions=_.count())
     )
-    jl = joins_and_leaves(ev, actions, identities)
+    jl = joins_and_leaves(mm, actions, identities)
     a = per_month.to_pandas()
     c = contributions.to_pandas()
     j = jl.to_pandas()
