@@ -13,6 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from covalue.dbfile import is_workspace
 from covalue.sources import sniff
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink
 
@@ -55,8 +56,6 @@ def detect(path: Path) -> type[Reader]:
     would read it to its end to say no. Naming a reader (``--source``) skips that check."""
     if not path.exists():
         raise ReaderError(f"{path}: no such file or folder")
-    from covalue.dbfile import is_workspace
-
     if is_workspace(path):
         raise ReaderError(f"{path}: {WORKSPACE_NAMED}")
     refused = sniff.refusal(path)
