@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from covalue import identity, schema
+from covalue.presentation import plural
 from covalue.sources.archive import Refused
 from covalue.sources.base import ReaderError, slug
 from covalue.sources.tabular import BadRow, RecordStream, id_value, list_files, make_layout
@@ -132,7 +133,7 @@ def attach_members(ws: Any, path: str | Path) -> HrResult:
                 reject(f"{path.name}!{r.name}", r.reason)
             if ignored:
                 result.messages.append(
-                    f"{path.name}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not tables"
+                    f"{path.name}: ignored {plural(len(ignored), 'file')} that are not tables"
                 )
             for f in files:
                 _read_file(f, ws, source, buf, reject, flush, result)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from covalue import changes, identity
+from covalue.presentation import plural
 from covalue.sources.base import text_stats
 
 if TYPE_CHECKING:
@@ -67,8 +68,7 @@ class Relayed:
         if not self.messages:
             return hooks or None
         text = (
-            f"{self.messages:,} messages posted by {self.relays} relay "
-            f"{'account' if self.relays == 1 else 'accounts'} (a bridge from another "
+            f"{self.messages:,} messages posted by {plural(self.relays, 'relay account')} (a bridge from another "
             "network, each message opening with the network and the nick of its writer) were given to the "
             f"{self.writers:,} people who wrote them; the relay accounts count as bots"
         )

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from covalue import identity
+from covalue.presentation import plural
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import Reader, ReaderError, Sink, json_excerpt, to_utc
 from covalue.sources.slack_files import (
@@ -224,7 +225,7 @@ class SlackReader(Reader):
         ignored = sorted(r for r in rel if r not in META_FILES and not DAY.match(PurePosixPath(r).name))
         if ignored:
             self.sink.warn(
-                f"{self.label}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not part "
+                f"{self.label}: ignored {plural(len(ignored), 'file')} that are not part "
                 "of a Slack export "
                 f"(e.g. {ignored[0]})"
             )

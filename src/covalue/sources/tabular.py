@@ -25,6 +25,7 @@ import orjson
 import pyarrow as pa
 
 from covalue import identity, schema
+from covalue.presentation import plural
 from covalue.settings import TabularMapping
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import Reader, ReaderError, Sink, SourceSink, slug
@@ -326,7 +327,7 @@ class TabularReader(Reader):
         if ignored:
             shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
             sink.warn(
-                f"{path.name}: ignored {len(ignored)} {'file' if len(ignored) == 1 else 'files'} that are not CSV, "
+                f"{path.name}: ignored {plural(len(ignored), 'file')} that are not CSV, "
                 f"JSON Lines or Parquet: {shown}"
             )
         if not files:

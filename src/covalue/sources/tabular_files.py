@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from covalue.presentation import plural
 from covalue.sources.archive import Refused, ZipArchive
 from covalue.sources.base import ReaderError
 from covalue.sources.jsonstream import loads
@@ -252,7 +253,7 @@ class RecordStream:
             yield Record(f"{label}:{start}", dict(zip(header, row, strict=False)), row)
         if bad_bytes_lines:
             self.notes.append(
-                f"{label}: {bad_bytes_lines} {'line' if bad_bytes_lines == 1 else 'lines'} held bytes invalid in "
+                f"{label}: {plural(bad_bytes_lines, 'line')} held bytes invalid in "
                 f"{encoding} (first at {first_bad}); "
                 "they were replaced with U+FFFD and the rows kept"
             )
