@@ -126,6 +126,83 @@ def test_a_message_naming_someone_answers_them(tmp_path: Path) -> None:
     ws.close()
 
 
+def test_a_quiet_channel_answers_hours_later(tmp_path: Path) -> None:
+    """Nobody wrote for longer than the 30 minutes after a question: the next message by someone else,
+    with nobody between and within three days, takes it up, unless it greets the room, names someone else,
+    or follows a turn that asked nothing."""
+    h = 60
+    items = [
+        _msg(1, "bob", 0, "anyone going to the meetup in May?"),
+        _msg(2, "alice", 5 * h, "yes, I'll be there with two colleagues"),  # 5 hours on, nothing between
+        _msg(3, "bob", 7 * h, "great, see you there"),  # after alice's turn, which asked nothing
+        _msg(4, "carol", 30 * h, "does anyone have the slides from March?"),
+        _msg(5, "dave", 32 * h, "hi all, I'm new here"),  # greets the room: a new conversation
+        _msg(6, "erin", 40 * h, "the room is booked for Thursday"),  # after dave's turn, which asked nothing
+        _msg(7, "frank", 60 * h, "where do I find the API keys?"),
+        _msg(8, "gina", 62 * h, "@erin: thanks for booking"),  # names someone other than frank
+        _msg(9, "hal", 90 * h, "what time does the build run?"),
+        _msg(10, "ivy", 90 * h + 73 * h, "at six"),  # more than three days after: not taken up
+    ]
+    mentions = [_mention(8, "gina", "erin", 62 * h)]
+    ws = covalue.init(tmp_path / "ws")
+    _channel(ws, items, mentions)
+    ws.analyze()
+    p = _parents(ws)
+    assert p[2] == (1, True) and p[3] == (None, False)
+    assert p[5] == (None, False)
+    assert p[6] == (None, False)
+    assert p[8] == (None, False)
+    assert p[10] == (None, False)
+    assert _answered(ws, 1) == T0 + timedelta(minutes=5 * h)
+    assert _answered(ws, 4) is None and _answered(ws, 7) is None and _answered(ws, 9) is None
+    resp = diagnosis.health(ws, period="2016-03")["team"]["responsiveness"]
+    assert (
+        "the next message by someone else within 72 hours of a question nobody took up"
+        in resp["inferred_note"]
+    )
+    ws.close()
+    # the rule is the model's: with chat_quiet_reply_hours = 0 only the 30 minutes count
+    off = covalue.init(tmp_path / "off")
+    toml = off.path / "covalue.toml"
+    toml.write_text(toml.read_text() + "\n[model.roles.conversation]\nchat_quiet_reply_hours = 0\n")
+    off = covalue.open(off.path)
+    _channel(off, items, mentions)
+    off.analyze()
+    assert _parents(off)[2] == (None, False)
+    off.close()
+
+
+def test_an_update_reads_a_slow_answer_across_the_month(tmp_path: Path) -> None:
+    """bob asks on the evening of 31 March; alice answers at nine the next morning, in a later upload:
+    the question, in a month no new row touches, is answered as in a full run."""
+    filler = [
+        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
+        for m in range(-2, 4)
+        for k in range(12)
+    ]
+    evening = 30 * 24 * 60 + 11 * 60  # 31 March, 20:00
+    early = [
+        _msg(1, "bob", evening, "is the quarterly report still broken?"),
+        _msg(50, "alice", 0, "good morning"),
+    ]
+    early += filler
+    late = [_msg(2, "alice", evening + 13 * 60, "fixed yesterday, rerun it")]
+    inc = _updating(tmp_path / "inc")
+    _channel(inc, early, [])
+    journey.analyze(inc)
+    inc.append("items", late)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    assert _parents(inc)[2] == (1, True)
+    assert _answered(inc, 1) == T0 + timedelta(minutes=evening + 13 * 60)
+    full = covalue.init(tmp_path / "full")
+    _channel(full, early + late, [])
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
+    inc.close()
+    full.close()
+
+
 def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: Path) -> None:
     """People ask in several lines and are answered after the last: the answer takes up the turn's
     question, not its last line; the lines after a question continue it, so an answer coming long after

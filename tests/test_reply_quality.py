@@ -26,9 +26,10 @@ LINES = [
     (5, "ann", 14, 2, "thanks, that worked"),  # answers bob while dan spoke last: wrong person
     (9, "bob", 22, None, "also check your disk space"),
     (10, "dan", 23, 2, "did the reindex take long?"),  # bob spoke last, in another line: right person
-    (11, "fay", 180, 1, "same here, block 100"),  # hours later, nobody within the gap: no parent
-    (12, "deploybot", 181, 11, "build 512 deployed"),  # a bot's reply is nobody's answer
-    (13, "ann", 182, 1, "still stuck by the way"),  # a reply to oneself continues a turn
+    # more than three days after dan's question, which nobody took up: no parent
+    (11, "fay", 74 * 60, 1, "same here, block 100"),
+    (12, "deploybot", 74 * 60 + 1, 11, "build 512 deployed"),  # a bot's reply is nobody's answer
+    (13, "ann", 74 * 60 + 2, 1, "still stuck by the way"),  # a reply to oneself continues a turn
 ]
 
 

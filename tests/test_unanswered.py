@@ -53,16 +53,23 @@ def test_houstondatavis_list_holds_questions_not_chatter(hdv: covalue.Workspace)
         assert not any(noise in t for t in texts), noise
     assert not any(t.strip() in ("?", "") for t in texts)
     assert not any(re.search(r"@(channel|here)\b", t) for t in texts)
-    # real questions stay
+    # real questions nobody took up stay (in the raw export nothing follows them but channel joins)
     assert any("any advice for first timers?" in t for t in texts)
-    assert any("Anyone attending Houston Hackathon in May?" in t for t in texts)
-    # they were questions nobody answered: left out as chatter, not answered now
+    assert any("display phonetic alphabets in SVG?" in t for t in texts)
+    # questions answered hours later in a quiet channel, read by hand in the export, are off the list:
+    # "nice! ... do we have a bio link of some sort for Dave?" (56 minutes on: "good idea, added a link to
+    # his blog"), "Is this on github? There's a small typo" (32 minutes: "thnx! It is a branch ..."),
+    # "Still waiting... anyone have another venue they suggest?" (22 hours: "sounds like we're on for Tx/Rx!")
+    for answered in ("a bio link of some sort for Dave", "Is this on github?", "another venue they suggest"):
+        assert not any(answered in t for t in texts), answered
     facts = journey.derived(hdv, "item_facts")
     items = hdv.table("items")
     every = facts.join(items.select(_iid="item_id", _text="text"), facts.item_id == items.item_id)
     j = every.filter(every.is_question & every.is_root & every.answered_ts.isnull())
     raw = [r["_text"] for r in presentation.table_rows(j.select("_text"))]
-    assert "How was it, Ju??" in raw
+    # the aside was answered the next day ("it was fantastic. we created public health tinder bots ...")
+    ju = every.filter(every._text == "How was it, Ju??")
+    assert presentation.table_rows(ju.select(answered=ju.answered_ts.notnull())) == [{"answered": True}]
     # the bare "?" had an answer all along: "@<its writer>: that status var doesn't seem useful", two
     # minutes later, names whoever asked
     asked = every.filter(every._text == "?")

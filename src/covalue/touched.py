@@ -12,6 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from covalue.changes import MONTH_SQL, in_months
+from covalue.metrics.chat_replies import quiet_hours
 
 if TYPE_CHECKING:
     from covalue.workspace import Workspace
@@ -46,7 +47,9 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
             ).fetchone()[0]
         )
 
-    secs = int(2 * minutes * 60)
+    # a reply follows its message within minutes, or within hours after a quiet spell (the turn it
+    # takes up being a few lines of one day, found below)
+    secs = int(max(2 * minutes * 60, quiet_hours(conv) * 3600 + minutes * 60))
     hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
     named = int(hours * 3600)
     # a turn's line takes its stretch from the lines before it that day; the whole months of the new

@@ -92,17 +92,16 @@ def infer(
     flow = flow.mutate(_m=_month(flow.created_at))
     turns = None
     found = []
+    named = _mentions(actions, authors)
     if minutes > 0:
-        found.append(_right_after(_lagged(flow), minutes))
+        after = _right_after(_lagged(flow), minutes, quiet_hours(conv))
+        if quiet_hours(conv) > 0:
+            after = _not_opening(after, items, conv, named)
+        found.append(after.drop("_quiet", "_asker"))
         if conv.get("chat_turns", False):
             turns = _turns(flow, minutes, idea_threshold)
-    if (
-        hours > 0
-        and actions is not None
-        and authors is not None
-        and {"verb", "target_id"} <= set(actions.columns)
-    ):
-        found.append(_by_name(flow, actions, authors, hours))
+    if hours > 0 and named is not None:
+        found.append(_by_name(flow, named, hours))
     if not found:
         return it.mutate(parent_inferred=ibis.literal(False), continues=ibis.literal(False))
     # a message that names someone answers them rather than whoever spoke last
@@ -158,12 +157,16 @@ def threaded_platforms(conv: dict[str, Any]) -> list[str]:
 
 def rule_in_words(conv: dict[str, Any]) -> str:
     """How a reply was inferred, for a figure that rests on inferred replies: "a message by someone else
-    within 30 minutes, or one naming its writer within 12 hours, in a channel without threads"."""
+    within 30 minutes, or one naming its writer within 12 hours, or the next message by someone else
+    within 72 hours of a question nobody took up, in a channel without threads"."""
     minutes = float(conv.get("chat_reply_minutes", 0) or 0)
     hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
+    quiet = quiet_hours(conv)
     ways = [f"a message by someone else within {minutes:g} minutes"] if minutes > 0 else []
     if hours > 0:
         ways.append(f"{'one' if ways else 'a message'} naming its writer within {hours:g} hours")
+    if quiet > 0:
+        ways.append(f"the next message by someone else within {quiet:g} hours of a question nobody took up")
     return f"{', or '.join(ways) or 'no rule'}, in a channel without threads"
 
 
@@ -222,45 +225,97 @@ def _lagged(flow: ir.Table) -> ir.Table:
 TURN_LINES = 5
 
 
-def _right_after(lines: ir.Table, minutes: float) -> ir.Table:
+def quiet_hours(conv: dict[str, Any]) -> float:
+    """How long after a question nobody else took up a quiet channel's next message may still answer it
+    (``chat_quiet_reply_hours``; 0 for never, and never when the timing rule is off)."""
+    if float(conv.get("chat_reply_minutes", 0) or 0) <= 0:
+        return 0.0
+    return float(conv.get("chat_quiet_reply_hours", 0) or 0)
+
+
+def _right_after(lines: ir.Table, minutes: float, quiet: float = 0.0) -> ir.Table:
     """Messages without a parent that follow another person's message of the flow within ``minutes``:
     ``_cid`` (the message), ``_inferred`` (the one it takes up), ``_space``, ``_fm`` (its month).
 
     People write a turn in several lines ("how do I sync the wallet?" "it stops at 80 %" "on Windows"),
     and the answer comes after the last. It takes up the turn, and the question in it: the message
     taken up is the latest question among the turn's last :data:`TURN_LINES` lines written within
-    ``minutes`` of the answer, else the turn's last line."""
+    ``minutes`` of the answer, else the turn's last line.
+
+    A quiet channel answers slowly: a message that comes later than ``minutes`` after the previous one,
+    but within ``quiet`` hours, with nobody else writing between, takes up the latest question of the
+    turn before it ("anyone going to the hackathon in May?" ... five hours later "yes! are you?"). Where
+    that turn asked nothing, the message starts a conversation of its own."""
     f, back = lines, range(1, TURN_LINES + 1)  # as _lagged gives them
+    gap = f.created_at.epoch_seconds() - f._at1.epoch_seconds()
+    f = f.filter(
+        f.parent_id.isnull()
+        & f._id1.notnull()
+        & (f._by1 != f.author_member)
+        & (gap <= max(minutes * 60, quiet * 3600))
+    )
     now = f.created_at.epoch_seconds()
     gap = now - f._at1.epoch_seconds()
-    f = f.filter(
-        f.parent_id.isnull() & f._id1.notnull() & (f._by1 != f.author_member) & (gap <= minutes * 60)
-    )
     # line k is in the turn when it and every line after it are by the same person, each within the
-    # gap of the next; it is taken up when it asks and is within the gap of the answer
-    taken = f._id1
+    # gap of the next; it is taken up when it asks and is within the gap of the answer (any question of
+    # the turn, after a quiet spell)
+    taken, asked = f._id1, ibis.null("string")
     for k in reversed(back):
         same = ibis.literal(True)
         for j in range(2, k + 1):
             same &= (f[f"_by{j}"] == f._by1) & (
                 f[f"_at{j - 1}"].epoch_seconds() - f[f"_at{j}"].epoch_seconds() <= minutes * 60
             )
-        asks = f[f"_q{k}"].fill_null(False) & (now - f[f"_at{k}"].epoch_seconds() <= minutes * 60)
-        taken = ibis.ifelse(same & asks, f[f"_id{k}"], taken)
-    return f.select(_cid=f.item_id, _inferred=taken, _space=f.space_id, _fm=f._m)
+        asks = same & f[f"_q{k}"].fill_null(False)
+        taken = ibis.ifelse(asks & (now - f[f"_at{k}"].epoch_seconds() <= minutes * 60), f[f"_id{k}"], taken)
+        asked = ibis.ifelse(asks, f[f"_id{k}"], asked)
+    soon = gap <= minutes * 60
+    f = f.mutate(_taken=ibis.ifelse(soon, taken, asked) if quiet > 0 else taken)
+    f = f.filter(soon | f._taken.notnull())
+    return f.select(
+        _cid=f.item_id, _inferred=f._taken, _space=f.space_id, _fm=f._m, _quiet=~soon, _asker=f._by1
+    )
 
 
-def _by_name(flow: ir.Table, actions: ir.Table, authors: ir.Table, hours: float) -> ir.Table:
-    """Messages without a parent that name one other person who wrote in the same channel within
-    ``hours`` before: that person's latest message there is the one answered (columns as
-    :func:`_right_after`). A message naming several people addresses a group ("@ann could you add @bob
-    and @cy to the role"), and answers none of them by name."""
+def _not_opening(after: ir.Table, items: ir.Table, conv: dict[str, Any], named: ir.Table | None) -> ir.Table:
+    """``after`` (:func:`_right_after`) without the messages after a quiet spell that open a
+    conversation of their own rather than take up the question before them: those that greet the room
+    (``chat_opening_pattern``: "hi all", "gm", "guys, ...") and those naming someone other than the
+    person who asked. Only the few quiet ones are read again, so a busy channel pays nothing."""
+    quiet = after.filter(after._quiet)
+    pattern = str(conv.get("chat_opening_pattern", "") or "")
+    drop = []
+    if pattern:
+        txt = items.select(_oid=items.item_id, _otext=items.text)
+        q = quiet.join(txt, quiet._cid == txt._oid)
+        drop.append(q.filter(q._otext.fill_null("").lower().re_search(pattern)).select(_d=q._cid))
+    if named is not None:
+        q = quiet.join(named, quiet._cid == named._mi)
+        drop.append(q.filter(q._named != q._asker).select(_d=q._cid))
+    if not drop:
+        return after
+    gone = drop[0] if len(drop) == 1 else drop[0].union(drop[1])
+    return after.anti_join(gone, after._cid == gone._d)
+
+
+def _mentions(actions: ir.Table | None, authors: ir.Table | None) -> ir.Table | None:
+    """Who each message names: ``_mi`` (the message), ``_named`` (the member, else the identity named),
+    one row per pair; None without mentions to read."""
+    if actions is None or authors is None or not {"verb", "target_id"} <= set(actions.columns):
+        return None
     who = authors.select(_wid=authors.identity_id, _wm=authors.member_id)
     m = actions.filter(
         (actions.verb == "mention") & actions.item_id.notnull() & actions.target_id.notnull()
     ).select(_mi=actions.item_id, _mtarget=actions.target_id)
     m = m.left_join(who, m._mtarget == who._wid)
-    m = m.select(_mi=m._mi, _named=m._wm.coalesce(m._mtarget)).distinct()
+    return m.select(_mi=m._mi, _named=m._wm.coalesce(m._mtarget)).distinct()
+
+
+def _by_name(flow: ir.Table, m: ir.Table, hours: float) -> ir.Table:
+    """Messages without a parent that name (``m``, :func:`_mentions`) one other person who wrote in the
+    same channel within ``hours`` before: that person's latest message there is the one answered
+    (``_cid``, ``_inferred``, ``_space``, ``_fm``). A message naming several people addresses a group
+    ("@ann could you add @bob and @cy to the role"), and answers none of them by name."""
     c = flow.filter(flow.parent_id.isnull())
     c = c.join(m, c.item_id == m._mi)
     c = c.filter(c._named != c.author_member)
