@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -258,13 +258,23 @@ def _item(n: int, who: str, when: datetime, community: str, parent: str | None =
 @pytest.fixture
 def planted(ws: covalue.Workspace) -> covalue.Workspace:
     """'tiny': three threads by two people, one reply from a third. 'fade': twelve members start and
-    answer threads every month of the first half of 2024, then only four of them carry on."""
+    answer threads every month of the first half of 2024, then only four of them carry on. 'news': one
+    person posts six notes in December, nobody replies. 'pair': two people start six threads and answer
+    each other's."""
     crowd = [f"f{i}" for i in range(12)]
-    _people(ws, ["a", "b", "c", *crowd])
+    _people(ws, ["a", "b", "c", "ed", "pa", "pb", *crowd])
     rows, n = [], 0
     for k, who in enumerate(["a", "a", "b"]):
         rows.append(_item(n := n + 1, who, datetime(2024, 12, 2 + 5 * k), "tiny"))
     rows.append(_item(n := n + 1, "c", datetime(2024, 12, 3), "tiny", parent="tiny:1"))
+    rows += [_item(n := n + 1, "ed", datetime(2024, 12, 1 + 4 * k), "news") for k in range(6)]
+    for k in range(6):
+        asker, other = ("pa", "pb") if k % 2 else ("pb", "pa")
+        root = _item(n := n + 1, asker, datetime(2024, 12, 1 + 4 * k), "pair")
+        rows += [
+            root,
+            _item(n := n + 1, other, datetime(2024, 12, 2 + 4 * k), "pair", parent=root["item_id"]),
+        ]
     for month in range(1, 13):
         who = crowd if month <= 6 else crowd[:4]
         for k, p in enumerate(who):
@@ -285,6 +295,43 @@ def test_a_handful_of_threads_gets_no_verdict(planted: covalue.Workspace) -> Non
     assert (s["originals"], s["starters"], s["active"]) == (3, 2, 3)
     assert s["explanation"].startswith("Too little activity to judge: a verdict needs at least 5 threads")
     assert "3 threads started by 2 people" in s["explanation"]
+
+
+def test_one_person_publishing_is_a_single_voice_and_two_talking_dormant(planted: covalue.Workspace) -> None:
+    """Readers leave no trace, so a newsletter's one active member says nothing of its audience: six notes
+    nobody replied to are one person publishing, not a dormant community. Two people answering each
+    other are a conversation between two, not a community."""
+    news = diagnosis.health(planted, community="news")["news"]["shape"]
+    assert (news["shape"], news["active"], news["originals"]) == ("single voice", 1, 6)
+    pair = diagnosis.health(planted, community="pair")["pair"]["shape"]
+    assert (pair["shape"], pair["active"], pair["originals"]) == ("dormant", 2, 6)
+    assert pair["explanation"].startswith("Dormant: at most 2 people took part without publishing")
+
+
+def test_groupsio_site_updates_are_a_single_voice(shared_data: Path, tmp_path: Path) -> None:
+    """groups.io's own updates list: in the 90 days to 2018-06-30 its mbox holds eleven "Site updates"
+    posts, each opening a thread, all from one sender (counted here from the raw messages)."""
+    import mailbox
+    import zipfile
+    from email.utils import parsedate_to_datetime
+
+    export = shared_data / "perceval" / "groupsio" / "messages.zip"
+    with zipfile.ZipFile(export) as z:
+        (tmp_path / "m.mbox").write_bytes(z.read("messages.mbox"))
+    end = datetime(2018, 7, 1)
+    raw = [
+        m for m in mailbox.mbox(tmp_path / "m.mbox")
+        if end - timedelta(days=90) <= parsedate_to_datetime(m["Date"]).astimezone(UTC).replace(tzinfo=None) < end
+    ]  # fmt: skip
+    openers = [m for m in raw if not (m["In-Reply-To"] or m["References"])]
+    assert len({m["From"] for m in raw}) == 1 and len(openers) == len(raw) == 11
+    ws = covalue.init(tmp_path / "ws")
+    ws.ingest([export])
+    ws.analyze()
+    (h,) = diagnosis.health(ws, period="2018-06").values()
+    s = h["shape"]
+    assert (s["shape"], s["active"], s["starters"], s["originals"]) == ("single voice", 1, 1, len(openers))
+    ws.close()
 
 
 def test_a_community_that_lost_most_members_is_fading(planted: covalue.Workspace) -> None:

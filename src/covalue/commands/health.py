@@ -74,11 +74,21 @@ def health(
             console.print(f"  {h['headline']['trend']}")
         console.print(f"  {s['explanation']}")
         if r:
+            waits = (
+                f"first response after {hours(r['ttfr_median_h'])} (median), {hours(r.get('ttfr_p90_h'))} "
+                "(90th percentile)"
+                if r.get("ttfr_median_h") is not None
+                else "no reply to time"
+            )
+            asked = r.get("questions") or 0
+            answers = (
+                f"{r.get('answered', 0):,} of {plural(asked, 'question')} answered"
+                if asked
+                else "no question asked"
+            )
             console.print(
-                f"  Responsiveness: {pct(r.get('response_rate'))} of {r.get('originals', 0):,} threads got a "
-                f"response, {pct(r.get('reply_rate'))} a reply; first response after "
-                f"{hours(r.get('ttfr_median_h'))} (median), {hours(r.get('ttfr_p90_h'))} (90th percentile); "
-                f"{r.get('answered', 0):,} of {r.get('questions', 0):,} questions answered."
+                f"  Responsiveness: {pct(r.get('response_rate'))} of {plural(r.get('originals', 0), 'thread')} got a "
+                f"response, {pct(r.get('reply_rate'))} a reply; {waits}; {answers}."
             )
             if r.get("inferred_note"):
                 console.print(f"  ({r['inferred_note']}.)")
@@ -97,7 +107,7 @@ def health(
         n = h.get("network")
         if n:
             console.print(
-                f"  Network: {n['n_members']:,} members tied by {n['n_edges']:,} ties; core group of "
+                f"  Network: {plural(n['n_members'], 'member')} tied by {plural(n['n_edges'], 'tie')}; core group of "
                 f"{n['core_size']:,} (k = {n['core_k']}); bridges: {', '.join(n['bridges']) or 'none'}."
             )
             if n["reach"]:

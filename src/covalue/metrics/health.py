@@ -302,13 +302,17 @@ def shape(
         reciprocity=t.reciprocity.fill_null(0.0),
         pairs=t.pairs.fill_null(0),
     )
-    dormant = (t.active <= s["dormant_max_active"]) | (
-        (t.originals <= s["dormant_max_originals"]) & (t.responded == 0) & (t.pairs == 0)
+    # one or two people publishing with hardly a reply (an announcements list, a newsletter) is a single
+    # voice or a broadcast, however few others show themselves: readers leave no trace
+    publishing = (t.originals >= s["broadcast_min_originals"]) & (
+        t.reply_rate <= s["broadcast_max_reply_rate"]
     )
+    quiet = (t.originals <= s["dormant_max_originals"]) & (t.responded == 0) & (t.pairs == 0)
+    dormant = ((t.active <= s["dormant_max_active"]) & ~publishing) | quiet
     fading = t.active_before.notnull() & (
         t.active.cast("float64") < t.active_before.cast("float64") * float(s["fading_max_share"])
     )
-    too_little = (t.originals < s["judge_min_originals"]) | (t.active < s["judge_min_active"])
+    too_little = (t.originals < s["judge_min_originals"]) | ((t.active < s["judge_min_active"]) & ~publishing)
     single = (t.originals >= s["single_voice_min_originals"]) & (
         t.top_author_share.fill_null(0.0) >= s["single_voice_min_share"]
     )
@@ -357,12 +361,12 @@ def explain_shape(row: dict[str, Any], model: dict[str, Any]) -> str:
     before = row.get("active_before")
     if before is not None:
         facts += (
-            f"; usually {before:,.0f} active members in the windows {s['fading_months']} to "
+            f"; usually {plural(round(before), 'active member')} in the windows {s['fading_months']} to "
             f"{2 * s['fading_months']} months earlier"
         )
     why = {
-        "dormant": f"at most {s['dormant_max_active']} people took part, or nothing new was started and "
-        "nobody responded",
+        "dormant": f"at most {s['dormant_max_active']} people took part without publishing to an audience, or "
+        "nothing new was started and nobody responded",
         "fading": f"active members fell to {row['active']:,} from a usual {before or 0:,.0f} {s['fading_months']} "
         f"to {2 * s['fading_months']} months earlier (fading means under {s['fading_max_share']:.0%} of that)",
         TOO_LITTLE: f"a verdict needs at least {s['judge_min_originals']} threads started and "
