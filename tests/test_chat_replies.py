@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 import covalue
 from covalue import diagnosis, journey
 from covalue.update_check import differences as _differences
@@ -172,21 +174,23 @@ def test_a_quiet_channel_answers_hours_later(tmp_path: Path) -> None:
     off.close()
 
 
-def test_an_update_reads_a_slow_answer_across_the_month(tmp_path: Path) -> None:
-    """bob asks on the evening of 31 March; alice answers at nine the next morning, in a later upload:
-    the question, in a month no new row touches, is answered as in a full run."""
+@pytest.mark.parametrize("late_one", [2, 1], ids=["answer-later", "question-later"])
+def test_an_update_reads_a_slow_answer_across_the_month(tmp_path: Path, late_one: int) -> None:
+    """bob asks on the evening of 31 March; alice answers at nine the next morning. Whichever of the two
+    comes in a later upload, the question is answered as in a full run: the answer's month alone is new,
+    or the question's alone (an export of March sent late)."""
     filler = [
         _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
         for m in range(-2, 4)
         for k in range(12)
     ]
     evening = 30 * 24 * 60 + 11 * 60  # 31 March, 20:00
-    early = [
-        _msg(1, "bob", evening, "is the quarterly report still broken?"),
-        _msg(50, "alice", 0, "good morning"),
-    ]
-    early += filler
-    late = [_msg(2, "alice", evening + 13 * 60, "fixed yesterday, rerun it")]
+    pair = {
+        1: _msg(1, "bob", evening, "is the quarterly report still broken?"),
+        2: _msg(2, "alice", evening + 13 * 60, "fixed yesterday, rerun it"),
+    }
+    early = [pair[3 - late_one], _msg(50, "alice", 0, "good morning"), _msg(51, "bob", 1, "morning"), *filler]
+    late = [pair[late_one]]
     inc = _updating(tmp_path / "inc")
     _channel(inc, early, [])
     journey.analyze(inc)

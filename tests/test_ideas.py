@@ -441,7 +441,8 @@ def test_idea_rules_agree_on_duckdb_and_spark(tmp_path, spark):
                 "thread_id": None,
                 "parent_id": None,
                 "author_id": f"a{k}",
-                "created_at": t0 + timedelta(hours=3 * k),
+                # days apart: a message after a quiet spell would take up the question before it
+                "created_at": t0 + timedelta(hours=75 * k),
                 "kind": "post",
                 "title": title,
                 "text": text,

@@ -47,9 +47,10 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
             ).fetchone()[0]
         )
 
-    # a reply follows its message within minutes, or within hours after a quiet spell (the turn it
-    # takes up being a few lines of one day, found below)
-    secs = int(max(2 * minutes * 60, quiet_hours(conv) * 3600 + minutes * 60))
+    secs = int(2 * minutes * 60)
+    # after a quiet spell a message takes up the line before it, hours back (and that line's turn, of its
+    # day, found below)
+    quiet = int(quiet_hours(conv) * 3600)
     hours = float(conv.get("chat_mention_reply_hours", 0) or 0)
     named = int(hours * 3600)
     # a turn's line takes its stretch from the lines before it that day; the whole months of the new
@@ -60,6 +61,7 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     if picked:
         # the new items' chat neighbours: a message after a new one may now follow it
         raw.execute(f"INSERT INTO _inc_t {chat_near(picked, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_t {chat_adjacent(picked, '_inc_t', quiet)}")
         # a message naming someone answers their latest message within hours: later messages naming
         # people may now answer a new one, and what a message naming people answered (or did) changes
         raw.execute(f"INSERT INTO _inc_t {chat_near(picked, '_inc_t', named, before=False, naming='n')}")
@@ -88,6 +90,7 @@ def touched_items(ws: Workspace, months: list[int], roles: dict[str, Any]) -> tu
     if chat_in:
         picked = picked or _chat_read(raw, chat, named)
         raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', secs)}")
+        raw.execute(f"INSERT INTO _inc_nb {chat_adjacent(picked, '_inc_t', quiet, after=False)}")
         raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', named, before=False)}")
         raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_t', named, after=False, naming='o')}")
         raw.execute(f"INSERT INTO _inc_nb {chat_near(picked, '_inc_nb', named, after=False, naming='o')}")
@@ -177,6 +180,39 @@ def chat_near(
         parts.append(
             "SELECT n.item_id FROM n ASOF JOIN o ON n.space_id = o._os AND n.created_at <= o._ot "
             f"WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
+        )
+    return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) " + " UNION ALL ".join(parts)
+
+
+def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
+    """A SELECT of the chat items (``chat`` picks them from ``items i``) next to a chat item of ``of`` in
+    its channel, at most ``secs`` away: the one just before a message without a parent (which a quiet
+    spell's rule may make it take up) and, with ``after``, the message without a parent just after one
+    (which may take it up); nothing when ``secs`` is 0. Items of the same time are
+    :func:`chat_near`'s."""
+    if secs <= 0:
+        return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
+    timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
+    o = (
+        f"SELECT i.space_id AS _os, i.created_at AS _ot, i.parent_id IS NULL AS _free FROM items i "
+        f"JOIN {of} USING (item_id) WHERE {timed}"
+    )
+    span = (
+        f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
+        "AS _hi FROM o GROUP BY _os"
+    )
+    n = (
+        "SELECT i.item_id, i.space_id, i.created_at, i.parent_id IS NULL AS _nfree FROM items i JOIN span b "
+        f"ON i.space_id = b._bs AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat}"
+    )
+    parts = [
+        "SELECT n.item_id FROM (SELECT * FROM o WHERE _free) o ASOF JOIN n ON n.space_id = o._os "
+        f"AND o._ot > n.created_at WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
+    ]
+    if after:
+        parts.append(
+            "SELECT n.item_id FROM o ASOF JOIN (SELECT * FROM n WHERE _nfree) n ON n.space_id = o._os "
+            f"AND o._ot < n.created_at WHERE n.created_at <= o._ot + INTERVAL {secs} SECOND"
         )
     return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) " + " UNION ALL ".join(parts)
 
