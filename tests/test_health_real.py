@@ -133,6 +133,31 @@ def test_houstondatavis_growth_is_growth_not_a_spike(hdv_ws: covalue.Workspace) 
     assert not [s for s in d["spikes"] if s["month"] >= "2016-04"]
 
 
+def test_ncar_growth_is_read_against_the_year_before(ncar_ws: covalue.Workspace, shared_data: Path) -> None:
+    """NCAR's Zulip rebounds from a low: 7 active members a month in 2025-02 to 2025-04 against 4.3 in
+    the three months before, where a year earlier it had 19 a month. The verdict compares the two
+    windows; the sentence gives the year before too, counted here from the raw archive."""
+    senders: dict[tuple[int, int], set[str]] = defaultdict(set)
+    with tarfile.open(shared_data / NCAR) as tar:
+        for m in tar.getmembers():
+            if not (m.isfile() and m.name.endswith(".json") and "zulip_json/" in m.name):
+                continue
+            msgs = json.load(tar.extractfile(m))
+            for msg in msgs if isinstance(msgs, list) else []:
+                if msg.get("sender_full_name") not in ("Notification Bot", "Welcome Bot"):
+                    when = datetime.fromtimestamp(msg["timestamp"], UTC)
+                    senders[(when.year, when.month)].add(msg["sender_full_name"])
+    year_before = sum(len(senders[(2024, m)]) for m in (2, 3, 4)) / 3
+    recent = sum(len(senders[(2025, m)]) for m in (2, 3, 4)) / 3
+    g = _only(diagnosis.dynamics_of(ncar_ws))["growth"]
+    assert (g["recent_active"], g["year_before_active"]) == (
+        pytest.approx(recent),
+        pytest.approx(year_before),
+    )
+    assert (round(recent, 1), round(year_before, 1)) == (7.0, 19.0)
+    assert f"a year before (2024-02 to 2024-04) {year_before:.1f} a month" in g["explanation"]
+
+
 # -- champions -------------------------------------------------------------------------------------------
 def _beer_help(
     dump: Path, folder: Path, start: datetime, end: datetime

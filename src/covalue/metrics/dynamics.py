@@ -193,6 +193,8 @@ class Growth:
     months: list[str] = field(default_factory=list)
     threshold: float = 0.1
     explanation: str = ""
+    #: active members a month in the same months a year before the recent ones (None when unknown)
+    year_before_active: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,6 +258,11 @@ def growth(
         )
         if lapsed_recent is not None:
             explanation += f", {plural(lapsed_recent, 'member')} went quiet"
+        # the same months a year before: a rebound from a low, or a dip after a high, read in context
+        year = g[g.month.isin([int(m) - 12 for m in recent.month])]
+        ya = float(year.active.mean()) if len(year) == window else None
+        if ya is not None:
+            explanation += f"; a year before ({month_label(int(year.month.min()))} to {month_label(int(year.month.max()))}) {ya:,.1f} a month"
         if skipped:
             explanation += "; " + set_aside_text(sorted(skipped))
         out.append(
@@ -270,6 +277,7 @@ def growth(
                 months,
                 threshold,
                 explanation,
+                ya,
             )
         )
     return out
