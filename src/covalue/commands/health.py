@@ -107,7 +107,8 @@ def health(
         n = h.get("network")
         if n:
             console.print(
-                f"  Network: {plural(n['n_members'], 'member')} tied by {plural(n['n_edges'], 'tie')}; core group of "
+                f"  Network: {plural(n['n_members'], 'member')} tied by {plural(n['n_edges'], 'tie')} (who responded "
+                "to someone in the window, and whom they responded to, earlier posts included); core group of "
                 f"{n['core_size']:,} (k = {n['core_k']}); bridges: {', '.join(n['bridges']) or 'none'}."
             )
             if n["reach"]:

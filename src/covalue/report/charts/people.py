@@ -97,7 +97,8 @@ def network(c: CommunityFacts) -> dict | None:
     }
     champs = sum(1 for n in nodes if n.get("is_champion"))
     summary = (
-        f"{plural(net.get('n_members', len(nodes)), 'member')} with {plural(net.get('n_edges', 0), 'tie')}; "
+        f"{plural(net.get('n_members', len(nodes)), 'member')} with {plural(net.get('n_edges', 0), 'tie')} "
+        "(who responded to someone in the window, and whom they responded to); "
         f"the picture shows the {len(nodes)} best connected, {champs} of them champions. The core "
         f"({plural(net.get('core_size', 0), 'member')}) all have at least "
         f"{plural(net.get('core_k', 0), 'partner')} within it."
