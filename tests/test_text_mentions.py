@@ -1,6 +1,7 @@
 """Mentions written as plain text (Discord's CSV pages): ``@name`` in a message names the person of that
 name in the export, the longest name first and only where the name ends; shared names, one's own name and
-``@everyone`` name nobody; a person's own account wins over a bridge's writer of the same nick. A message
+``@everyone`` name nobody; a person's own account wins over a bridge's writer of the same nick, except in a
+message the bridge relayed, which names the people of its side. A message
 naming one person then answers them by name (metrics/chat_replies.py); one naming several answers none."""
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ ROWS = [
     _row("11", "bob#0008", "01-Nov-19 01:03 PM", "@sam which one of you asked?"),
     _row("12", "bob#0008", "01-Nov-19 01:04 PM", "@annie are you there? @everyone look"),
     _row("13", "bob#0008", "01-Nov-19 01:05 PM", "note to self @bob: mail bob@example.org"),
+    # the bridge relays three people from telegram; written on that side, "@ann" is the ann it relays
+    _row("7", "Bridge#0007", "01-Nov-19 10:07 AM", "[telegram] <cy> hello from telegram"),
+    _row("7", "Bridge#0007", "01-Nov-19 10:08 AM", "[telegram] <dee> hi all"),
+    _row("7", "Bridge#0007", "01-Nov-19 01:06 PM", "[telegram] <cy> @ann which wallet did you use?"),
 ]
 
 
@@ -56,12 +61,14 @@ def test_names_after_an_at_are_read_as_mentions(tmp_path: Path) -> None:
         "@annabel did it work for you?": {"annabel#0004"},
         # ann's own account, not the bridge's writer "ann"
         "@ANN: try -rescan, then restart": {"ann#0003"},
+        # but a message the bridge relayed names the ann of its own side
+        "@ann which wallet did you use?": {"ann"},
     }
-    assert any("3 mentions written as plain text" in m for m in res.messages)
-    assert res.added["actions"] == 3  # the ingest counts the mentions it added
+    assert any("4 mentions written as plain text" in m for m in res.messages)
+    assert res.added["actions"] == 4  # the ingest counts the mentions it added
     # read again: nothing twice
     (again,) = ws.ingest([_export(tmp_path / "guild.tar.gz", ROWS)])
-    assert ws.raw.execute("SELECT count(*) FROM actions WHERE verb = 'mention'").fetchone()[0] == 3
+    assert ws.raw.execute("SELECT count(*) FROM actions WHERE verb = 'mention'").fetchone()[0] == 4
     assert not any("mentions written as plain text" in m for m in again.messages)
     # ann's question of 10:02 gets bob's answer of 13:02 by name, three hours on
     ws.analyze()

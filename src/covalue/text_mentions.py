@@ -9,7 +9,8 @@ After each ingest, :func:`apply` reads the messages of the platforms in ``text_m
 (``[conversation]`` in roles.toml) that contain ``@`` and name nobody yet, and records a mention where
 the words after an ``@`` are the name of a person of the same source: their account name without
 Discord's ``#1234``, or the nick a bridge gave them (a person's own account wins over a bridge's
-writer of the same nick). The longest name wins ("@Sri - Lead" over "@Sri"), a name must end where a
+writer of the same nick, except in a message the bridge relayed: written on the bridge's other network,
+its names are those of the people there). The longest name wins ("@Sri - Lead" over "@Sri"), a name must end where a
 word ends, a name two different people share names nobody, and a message naming its own writer or
 ``@everyone`` names nobody. The mention's id is built from the message and the
 person, so reading the export again adds nothing twice.
@@ -55,6 +56,32 @@ def names(raw: Any, sources: list[str]) -> dict[str, dict[str, str | None]]:
         members = by[False] or by[True]
         out[source][key] = next(iter(members.values())) if len(members) == 1 else None
     return out
+
+
+def relayed_names(raw: Any, sources: list[str]) -> dict[tuple[str, str], dict[str, str | None]]:
+    """Per source and bridge side (a relay account and the network it relays, :data:`WRITER` ids without
+    their nick), lower-cased names to the writer relayed under them, or ``None`` where two share one.
+    A message relayed from that side was written among these people: "@jonske1" there is the writer
+    the bridge calls jonske1, not the account of the same name on this side."""
+    rows = raw.execute(
+        "SELECT source, identity_id, coalesce(member_id, identity_id), display_name, native_id FROM identities "
+        f"WHERE source IN (SELECT unnest(?)) AND display_name IS NOT NULL AND native_id LIKE '{WRITER}%'",
+        [sources],
+    ).fetchall()
+    named: dict[tuple[str, str], dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    for source, iid, mid, shown, native in rows:
+        key = _TAG.sub("", shown).strip().lower()
+        if len(key) >= _KEY and key not in CHANNEL_WORDS:
+            named[(source, _side(native))][key].setdefault(mid, iid)
+    return {
+        side: {key: next(iter(m.values())) if len(m) == 1 else None for key, m in keys.items()}
+        for side, keys in named.items()
+    }
+
+
+def _side(native_id: str) -> str:
+    """The bridge side of a relayed writer's native id: ``relay:<relay>:<network>``."""
+    return native_id.rsplit(":", 1)[0]
 
 
 #: names by their first :data:`_KEY` characters: the lengths they come in (longest first), and the names
@@ -116,16 +143,21 @@ def apply(raw: Any, sources: list[str], roles: dict[str, Any]) -> int:
     if not sources:
         return 0
     by_source = names(raw, sources)
-    indexes = {source: index(known) for source, known in by_source.items()}
+    indexes: dict[Any, Index] = {source: index(known) for source, known in by_source.items()}
+    sides = relayed_names(raw, sources)
     rows = raw.execute(
-        "SELECT i.item_id, i.source, i.space_id, i.community_id, i.created_at, i.author_id, i.text FROM items i "
+        "SELECT i.item_id, i.source, i.space_id, i.community_id, i.created_at, i.author_id, i.text, w.native_id "
+        "FROM items i LEFT JOIN identities w ON w.identity_id = i.author_id "
         "WHERE i.source IN (SELECT unnest(?)) AND contains(i.text, '@') AND NOT EXISTS (SELECT 1 FROM actions a "
         "WHERE a.item_id = i.item_id AND a.verb = 'mention')",
         [sources],
     ).fetchall()
     out: dict[str, list[Any]] = {f: [] for f in schema.ACTIONS.names}
-    for item_id, source, space_id, community_id, ts, author, text in rows:
-        for target in find(text, indexes.get(source, {})):
+    for item_id, source, space_id, community_id, ts, author, text, native in rows:
+        side = (source, _side(native)) if native and native.startswith(WRITER) else None
+        if side in sides and side not in indexes:  # relayed: the names of the bridge's side first
+            indexes[side] = index({**by_source.get(source, {}), **sides[side]})
+        for target in find(text, indexes.get(side if side in sides else source, {})):
             if target == author:
                 continue
             out["action_id"].append(f"{source}:{identity.stable_id(item_id, 'mention', target)}")
