@@ -5,6 +5,7 @@ run does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -79,6 +80,39 @@ def _parents(ws: covalue.Workspace) -> dict[int, tuple[int | None, bool]]:
     rows = ws.raw.execute("SELECT item_id, parent_id, parent_inferred FROM item_roles").fetchall()
     num = lambda i: None if i is None else int(i.rsplit(":", 1)[1])  # noqa: E731
     return {num(i): (num(p), inferred) for i, p, inferred in rows}
+
+
+#: other people's notes in every month from January to June, so that the months around an upload hold
+#: rows of their own
+FILLER = [
+    _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
+    for m in range(-2, 4)
+    for k in range(12)
+]
+
+
+def _uploaded_later(
+    tmp_path: Path,
+    early: list[dict],
+    late: list[dict],
+    mentions: list[dict] | None = None,
+    before: Callable[[covalue.Workspace], bool] | None = None,
+) -> covalue.Workspace:
+    """A workspace holding ``early`` (and ``mentions``), analysed (``before`` holds then), then ``late``
+    added and updated: the update is incremental and equals a full run over everything."""
+    inc = _updating(tmp_path / "inc")
+    _channel(inc, early, mentions or [])
+    journey.analyze(inc)
+    assert before is None or before(inc)
+    inc.append("items", late)
+    run = journey.analyze(inc)
+    assert run.mode.startswith("incremental"), run.mode
+    full = covalue.init(tmp_path / "full")
+    _channel(full, early + late, mentions or [])
+    journey.analyze(full)
+    assert _differences(inc, full) == {}
+    full.close()
+    return inc
 
 
 def _answered(ws: covalue.Workspace, n: int) -> datetime | None:
@@ -179,32 +213,16 @@ def test_an_update_reads_a_slow_answer_across_the_month(tmp_path: Path, late_one
     """bob asks on the evening of 31 March; alice answers at nine the next morning. Whichever of the two
     comes in a later upload, the question is answered as in a full run: the answer's month alone is new,
     or the question's alone (an export of March sent late)."""
-    filler = [
-        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
-        for m in range(-2, 4)
-        for k in range(12)
-    ]
     evening = 30 * 24 * 60 + 11 * 60  # 31 March, 20:00
     pair = {
         1: _msg(1, "bob", evening, "is the quarterly report still broken?"),
         2: _msg(2, "alice", evening + 13 * 60, "fixed yesterday, rerun it"),
     }
-    early = [pair[3 - late_one], _msg(50, "alice", 0, "good morning"), _msg(51, "bob", 1, "morning"), *filler]
-    late = [pair[late_one]]
-    inc = _updating(tmp_path / "inc")
-    _channel(inc, early, [])
-    journey.analyze(inc)
-    inc.append("items", late)
-    run = journey.analyze(inc)
-    assert run.mode.startswith("incremental"), run.mode
+    early = [pair[3 - late_one], _msg(50, "alice", 0, "good morning"), _msg(51, "bob", 1, "morning"), *FILLER]
+    inc = _uploaded_later(tmp_path, early, [pair[late_one]])
     assert _parents(inc)[2] == (1, True)
     assert _answered(inc, 1) == T0 + timedelta(minutes=evening + 13 * 60)
-    full = covalue.init(tmp_path / "full")
-    _channel(full, early + late, [])
-    journey.analyze(full)
-    assert _differences(inc, full) == {}
     inc.close()
-    full.close()
 
 
 def test_an_answer_after_a_turn_of_several_lines_answers_its_question(tmp_path: Path) -> None:
@@ -306,66 +324,35 @@ def test_a_late_message_is_read_into_the_next_month(tmp_path: Path) -> None:
     """bob's question of the evening of 31 March arrives with a later upload; alice's "@bob: ..." of the
     next morning answered his earlier "hello" until then, and must now answer the question, although
     no new row touches April. The update equals a full run."""
-    filler = [
-        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
-        for m in range(-2, 4)
-        for k in range(12)
-    ]
     evening = 30 * 24 * 60 + 9 * 60  # 31 March, 18:00
     early = [
         _msg(1, "bob", evening, "hello all"),
         _msg(3, "alice", evening + 12 * 60, "@bob: ask for the reporting role in the portal"),
-        *filler,
+        *FILLER,
     ]
     late = [_msg(2, "bob", evening + 120, "how do I rerun the quarterly report?")]
     mention = [_mention(3, "alice", "bob", evening + 12 * 60)]
-    inc = _updating(tmp_path / "inc")
-    _channel(inc, early, mention)
-    journey.analyze(inc)
-    assert _parents(inc)[3] == (1, True)
-    inc.append("items", late)
-    run = journey.analyze(inc)
-    assert run.mode.startswith("incremental"), run.mode
+    inc = _uploaded_later(tmp_path, early, late, mention, before=lambda ws: _parents(ws)[3] == (1, True))
     assert _parents(inc)[3] == (2, True)
-    full = covalue.init(tmp_path / "full")
-    _channel(full, early + late, mention)
-    journey.analyze(full)
-    assert _differences(inc, full) == {}
     inc.close()
-    full.close()
 
 
 def test_a_late_answer_to_a_long_turn_reaches_its_first_line(tmp_path: Path) -> None:
     """bob writes one line every 25 minutes on the evening of 31 March, one turn; alice's answer of
     00:10 on 1 April arrives with a later upload and goes to the turn's first line, three hours back in
     a month no new row touches. The update equals a full run."""
-    filler = [
-        _msg(100 + k, ("carol", "dave")[k % 2], (m * 31 + 9) * 24 * 60 + k * 3, f"note {k}")
-        for m in range(-2, 4)
-        for k in range(12)
-    ]
     evening = 30 * 24 * 60 + 12 * 60  # 31 March, 21:00
     lines = ["hello all", "anyone around", "the export is broken", "tried it twice", "on two machines",
              "same blank file", "it was fine last week", "no idea what changed"]  # fmt: skip
     early = [_msg(1 + k, "bob", evening + 25 * k, text) for k, text in enumerate(lines)]
-    early += [_msg(50, "alice", 0, "good morning"), *filler]
+    early += [_msg(50, "alice", 0, "good morning"), *FILLER]
     late = [_msg(9, "alice", evening + 190, "the update broke it, roll back to 2.1")]
-    inc = _updating(tmp_path / "inc")
-    _channel(inc, early, [])
-    journey.analyze(inc)
-    assert all(_parents(inc)[n] == (1, True) for n in range(2, 9))
-    inc.append("items", late)
-    run = journey.analyze(inc)
-    assert run.mode.startswith("incremental"), run.mode
+    one_turn = lambda ws: all(_parents(ws)[n] == (1, True) for n in range(2, 9))  # noqa: E731
+    inc = _uploaded_later(tmp_path, early, late, before=one_turn)
     assert _parents(inc)[9] == (1, True)
     q = "SELECT first_response_ts FROM item_facts WHERE item_id = 'slack:team:1'"
     assert inc.raw.execute(q).fetchone()[0] == T0 + timedelta(minutes=evening + 190)
-    full = covalue.init(tmp_path / "full")
-    _channel(full, early + late, [])
-    journey.analyze(full)
-    assert _differences(inc, full) == {}
     inc.close()
-    full.close()
 
 
 def test_a_discord_csv_keeps_who_spoke_first_within_a_minute(tmp_path: Path) -> None:

@@ -48,14 +48,24 @@ def names(raw: Any, sources: list[str]) -> dict[str, dict[str, str | None]]:
     ).fetchall()
     named: dict[tuple[str, str], dict[bool, dict[str, str]]] = defaultdict(lambda: {False: {}, True: {}})
     for source, iid, mid, shown, relayed in rows:
-        key = _TAG.sub("", shown).strip().lower()
-        if len(key) >= _KEY and key not in CHANNEL_WORDS:
+        if key := _name_key(shown):
             named[(source, key)][relayed].setdefault(mid, iid)
     out: dict[str, dict[str, str | None]] = defaultdict(dict)
     for (source, key), by in named.items():
-        members = by[False] or by[True]
-        out[source][key] = next(iter(members.values())) if len(members) == 1 else None
+        out[source][key] = _only(by[False] or by[True])
     return out
+
+
+def _name_key(shown: str) -> str | None:
+    """How a display name is looked for after an ``@``: without Discord's ``#1234``, in lower case; None
+    for a name too short to look for or a channel word."""
+    key = _TAG.sub("", shown).strip().lower()
+    return key if len(key) >= _KEY and key not in CHANNEL_WORDS else None
+
+
+def _only(members: dict[str, str]) -> str | None:
+    """The identity of the one member bearing a name (member -> identity), None when several do."""
+    return next(iter(members.values())) if len(members) == 1 else None
 
 
 def relayed_names(raw: Any, sources: list[str]) -> dict[tuple[str, str], dict[str, str | None]]:
@@ -70,13 +80,9 @@ def relayed_names(raw: Any, sources: list[str]) -> dict[tuple[str, str], dict[st
     ).fetchall()
     named: dict[tuple[str, str], dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     for source, iid, mid, shown, native in rows:
-        key = _TAG.sub("", shown).strip().lower()
-        if len(key) >= _KEY and key not in CHANNEL_WORDS:
+        if key := _name_key(shown):
             named[(source, _side(native))][key].setdefault(mid, iid)
-    return {
-        side: {key: next(iter(m.values())) if len(m) == 1 else None for key, m in keys.items()}
-        for side, keys in named.items()
-    }
+    return {side: {key: _only(m) for key, m in keys.items()} for side, keys in named.items()}
 
 
 def _side(native_id: str) -> str:

@@ -150,26 +150,11 @@ def chat_near(
     when that one is close enough: the work grows with the channel's items, not with the pairs of items
     within ``secs`` of each other. Pairing them was quadratic in a busy channel, whose 12 hours (the time
     a message naming someone may answer them) hold thousands of messages: one update of a Discord
-    archive spilled 40 GB before the disk was full. Only the items of the channels of ``of``, from
-    ``secs`` before its first item there to ``secs`` after its last, are matched: nothing outside can be
-    near one, and an update's items are mostly of its own months."""
+    archive spilled 40 GB before the disk was full (:func:`_around` says which items are matched)."""
     if secs <= 0 or not (before or after):
         return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
     named = "AND i.item_id IN (SELECT item_id FROM _inc_named)"
-    timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
-    # each part reads the touched items (o), their span in each channel and the items in it (n) once
-    o = (
-        f"SELECT i.space_id AS _os, i.created_at AS _ot FROM items i JOIN {of} USING (item_id) "
-        f"WHERE {timed} {named if naming == 'o' else ''}"
-    )
-    span = (
-        f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
-        "AS _hi FROM o GROUP BY _os"
-    )
-    n = (
-        "SELECT i.item_id, i.space_id, i.created_at FROM items i JOIN span b ON i.space_id = b._bs "
-        f"AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat} {named if naming == 'n' else ''}"
-    )
+    ctes = _around(chat, of, secs, named if naming == "o" else "", named if naming == "n" else "")
     parts = []
     if after:  # found at most secs after one of `of`: the latest of those at or before it
         parts.append(
@@ -181,7 +166,7 @@ def chat_near(
             "SELECT n.item_id FROM n ASOF JOIN o ON n.space_id = o._os AND n.created_at <= o._ot "
             f"WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
         )
-    return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) " + " UNION ALL ".join(parts)
+    return ctes + " UNION ALL ".join(parts)
 
 
 def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
@@ -192,19 +177,7 @@ def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
     :func:`chat_near`'s."""
     if secs <= 0:
         return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-    timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
-    o = (
-        f"SELECT i.space_id AS _os, i.created_at AS _ot, i.parent_id IS NULL AS _free FROM items i "
-        f"JOIN {of} USING (item_id) WHERE {timed}"
-    )
-    span = (
-        f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
-        "AS _hi FROM o GROUP BY _os"
-    )
-    n = (
-        "SELECT i.item_id, i.space_id, i.created_at, i.parent_id IS NULL AS _nfree FROM items i JOIN span b "
-        f"ON i.space_id = b._bs AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat}"
-    )
+    ctes = _around(chat, of, secs)
     parts = [
         "SELECT n.item_id FROM (SELECT * FROM o WHERE _free) o ASOF JOIN n ON n.space_id = o._os "
         f"AND o._ot > n.created_at WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
@@ -214,7 +187,29 @@ def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
             "SELECT n.item_id FROM o ASOF JOIN (SELECT * FROM n WHERE _nfree) n ON n.space_id = o._os "
             f"AND o._ot < n.created_at WHERE n.created_at <= o._ot + INTERVAL {secs} SECOND"
         )
-    return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) " + " UNION ALL ".join(parts)
+    return ctes + " UNION ALL ".join(parts)
+
+
+def _around(chat: str, of: str, secs: int, o_where: str = "", n_where: str = "") -> str:
+    """The ``WITH`` clause :func:`chat_near` and :func:`chat_adjacent` read: the chat items of ``of``
+    (``o``: channel ``_os``, time ``_ot``, ``_free`` when without a parent), their span in each channel
+    widened by ``secs``, and the chat items in it (``n``, ``_nfree`` likewise), each read once. Only the
+    items of the channels of ``of``, from ``secs`` before its first item there to ``secs`` after its
+    last, can be near one, and an update's items are mostly of its own months."""
+    timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
+    o = (
+        "SELECT i.space_id AS _os, i.created_at AS _ot, i.parent_id IS NULL AS _free FROM items i "
+        f"JOIN {of} USING (item_id) WHERE {timed} {o_where}"
+    )
+    span = (
+        f"SELECT _os AS _bs, min(_ot) - INTERVAL {secs} SECOND AS _lo, max(_ot) + INTERVAL {secs} SECOND "
+        "AS _hi FROM o GROUP BY _os"
+    )
+    n = (
+        "SELECT i.item_id, i.space_id, i.created_at, i.parent_id IS NULL AS _nfree FROM items i JOIN span b "
+        f"ON i.space_id = b._bs AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat} {n_where}"
+    )
+    return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) "
 
 
 def same_days(chat: str, of: str) -> str:

@@ -94,8 +94,9 @@ def infer(
     found = []
     named = _mentions(actions, authors)
     if minutes > 0:
-        after = _right_after(_lagged(flow), minutes, quiet_hours(conv))
-        if quiet_hours(conv) > 0:
+        quiet = quiet_hours(conv)
+        after = _right_after(_lagged(flow), minutes, quiet)
+        if quiet > 0:
             after = _not_opening(after, items, conv, named)
         found.append(after.drop("_quiet", "_asker"))
         if conv.get("chat_turns", False):
