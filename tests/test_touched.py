@@ -1,6 +1,7 @@
 """The chat messages around the items an update touches (covalue.touched.chat_near) are exactly those a
 pairing of every two messages of a channel finds, in either direction and with either side naming
-someone, while the work stays linear in the channel's messages."""
+someone, while the work stays linear in the channel's messages; the messages next to them
+(chat_adjacent) are those an ordering of each channel finds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from covalue.touched import chat_near, chat_sources
+from covalue.touched import chat_adjacent, chat_near, chat_sources
 
 CHAT = "regexp_extract(i.source, '^([^:]+)', 1) IN ('slack')"
 #: the same items, picked by the chat sources an update finds once (chat_sources)
@@ -34,6 +35,8 @@ def con() -> duckdb.DuckDBPyConnection:
         "created_at": [
             None if k % 89 == 0 else start + timedelta(seconds=int(s)) for k, s in enumerate(seconds)
         ],
+        # a tenth are replies (chat_adjacent reads which messages have no parent)
+        "parent_id": [f"i{k - 1}" if k % 10 == 0 else None for k in range(n)],
     }
     c = duckdb.connect()
     c.register("_items", pa.table(rows))
@@ -87,3 +90,46 @@ def test_chat_near_finds_what_pairing_every_two_messages_finds(
 
 def test_nothing_within_zero_seconds(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute(chat_near(CHAT, "touched", 0)).fetchall() == []
+
+
+def _neighbours(
+    con: duckdb.DuckDBPyConnection, of: str, secs: int
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per touched chat item: the chat items of its channel at the latest time before it (when it has no
+    parent), and the items without a parent at the earliest time after it, within ``secs``; all of
+    them where several share that time."""
+    c = CHAT.replace("i.", "{t}.")
+    base = (
+        "SELECT o.item_id AS o, n.item_id AS n, n.created_at AS t, o.created_at AS ot FROM items o JOIN items n "
+        f"ON n.space_id = o.space_id WHERE o.item_id IN (SELECT item_id FROM {of}) AND {c.format(t='o')} "
+        f"AND {c.format(t='n')}"
+    )
+    before = (
+        f"SELECT o, n FROM ({base}) WHERE t < ot AND t >= ot - INTERVAL {secs} SECOND AND o IN "
+        "(SELECT item_id FROM items WHERE parent_id IS NULL) QUALIFY t = max(t) OVER (PARTITION BY o)"
+    )
+    after = (
+        f"SELECT o, n FROM ({base}) WHERE t > ot AND t <= ot + INTERVAL {secs} SECOND AND n IN "
+        "(SELECT item_id FROM items WHERE parent_id IS NULL) QUALIFY t = min(t) OVER (PARTITION BY o)"
+    )
+    out: tuple[dict[str, set[str]], dict[str, set[str]]] = ({}, {})
+    for side, q in zip(out, (before, after), strict=True):
+        for o, n in con.execute(q).fetchall():
+            side.setdefault(o, set()).add(n)
+    return out
+
+
+@pytest.mark.parametrize("of", ["touched", "touched_late"])
+@pytest.mark.parametrize("secs", [3600, 72 * 3600])
+def test_chat_adjacent_finds_the_message_just_before_and_just_after(
+    con: duckdb.DuckDBPyConnection, of: str, secs: int
+) -> None:
+    before, after = _neighbours(con, of, secs)
+    assert before and after
+    for with_after in (True, False):
+        got = {r[0] for r in con.execute(chat_adjacent(CHAT, of, secs, after=with_after)).fetchall()}
+        sides = (before, after) if with_after else (before,)
+        # one of each touched item's neighbours, and nothing else (of several at one time, any one)
+        assert all(ns & got for side in sides for ns in side.values())
+        assert got <= {n for side in sides for ns in side.values() for n in ns}
+    assert con.execute(chat_adjacent(CHAT, of, 0)).fetchall() == []

@@ -177,7 +177,7 @@ def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
     :func:`chat_near`'s."""
     if secs <= 0:
         return "SELECT NULL::VARCHAR AS item_id WHERE FALSE"
-    ctes = _around(chat, of, secs)
+    ctes = _around(chat, of, secs, free=True)
     parts = [
         "SELECT n.item_id FROM (SELECT * FROM o WHERE _free) o ASOF JOIN n ON n.space_id = o._os "
         f"AND o._ot > n.created_at WHERE n.created_at >= o._ot - INTERVAL {secs} SECOND"
@@ -190,15 +190,18 @@ def chat_adjacent(chat: str, of: str, secs: int, *, after: bool = True) -> str:
     return ctes + " UNION ALL ".join(parts)
 
 
-def _around(chat: str, of: str, secs: int, o_where: str = "", n_where: str = "") -> str:
+def _around(chat: str, of: str, secs: int, o_where: str = "", n_where: str = "", free: bool = False) -> str:
     """The ``WITH`` clause :func:`chat_near` and :func:`chat_adjacent` read: the chat items of ``of``
-    (``o``: channel ``_os``, time ``_ot``, ``_free`` when without a parent), their span in each channel
-    widened by ``secs``, and the chat items in it (``n``, ``_nfree`` likewise), each read once. Only the
-    items of the channels of ``of``, from ``secs`` before its first item there to ``secs`` after its
-    last, can be near one, and an update's items are mostly of its own months."""
+    (``o``: channel ``_os``, time ``_ot``, with ``free`` ``_free`` when without a parent), their span in
+    each channel widened by ``secs``, and the chat items in it (``n``, ``_nfree`` likewise), each read
+    once. Only the items of the channels of ``of``, from ``secs`` before its first item there to
+    ``secs`` after its last, can be near one, and an update's items are mostly of its own months."""
     timed = f"{chat} AND i.space_id IS NOT NULL AND i.created_at IS NOT NULL"
+    o_free, n_free = (
+        (", i.parent_id IS NULL AS _free", ", i.parent_id IS NULL AS _nfree") if free else ("", "")
+    )
     o = (
-        "SELECT i.space_id AS _os, i.created_at AS _ot, i.parent_id IS NULL AS _free FROM items i "
+        f"SELECT i.space_id AS _os, i.created_at AS _ot{o_free} FROM items i "
         f"JOIN {of} USING (item_id) WHERE {timed} {o_where}"
     )
     span = (
@@ -206,7 +209,7 @@ def _around(chat: str, of: str, secs: int, o_where: str = "", n_where: str = "")
         "AS _hi FROM o GROUP BY _os"
     )
     n = (
-        "SELECT i.item_id, i.space_id, i.created_at, i.parent_id IS NULL AS _nfree FROM items i JOIN span b "
+        f"SELECT i.item_id, i.space_id, i.created_at{n_free} FROM items i JOIN span b "
         f"ON i.space_id = b._bs AND i.created_at BETWEEN b._lo AND b._hi WHERE {chat} {n_where}"
     )
     return f"WITH o AS ({o}), span AS ({span}), n AS ({n}) "
