@@ -3,7 +3,6 @@ on the command line, in plain words or as JSON."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,6 +145,8 @@ def stages(
 
     With --members, every member's stage and persona too.
     """
+    from covalue.report.coaching import check_number
+
     with opened(workspace) as ws:
         mix_rows, chk_rows, mem_rows = _stage_rows(ws, community, period, members)
     if as_json:
@@ -188,10 +189,9 @@ def stages(
         for c in chk_rows:
             if c["community_id"] != r["community_id"]:
                 continue
-            ratio = re.search(r"\b(share|kept|rate)\b", c["measure"]) is not None
-            v = c["value"]
-            value = "–" if v is None else (f"{v:.0%}" if ratio else _amount(v))
-            need = f"{c['op']} {c['threshold']:.0%}" if ratio else f"{c['op']} {_amount(c['threshold'])}"
+            # as the report and the web write them: shares as percentages, counts with separators
+            value = "–" if c["value"] is None else check_number(c["value"], c)
+            need = f"{c['op']} {check_number(c['threshold'], c)}"
             if c.get("measurable") is False:
                 result = unmeasurable_reason(c)
             else:
@@ -213,11 +213,6 @@ def stages(
         for m in mem_rows:
             t.add_row(m["community_id"], m["member_id"], m["stage"], m["persona"], f"{m['n_interactions']}")
         console.print(t)
-
-
-def _amount(v: float) -> str:
-    """A check's count as the rest of the output writes numbers: ``10,074``, ``2.5`` (never ``1e+06``)."""
-    return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}".rstrip("0")
 
 
 def journeys(
